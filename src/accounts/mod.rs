@@ -1,0 +1,11 @@
+//! Tenants and who may act for them: companies, users (JWT subjects) and API keys.
+
+mod api_keys;
+mod companies;
+mod users;
+
+pub use api_keys::{
+    ApiKey, IssuedApiKey, KEY_PREFIX, create_api_key, find_api_key, revoke_api_key,
+};
+pub use companies::{Company, create_company, find_company};
+pub use users::{User, create_user, find_user};

@@ -1,0 +1,193 @@
+//! `copcca-sms admin ...`: operator tasks. Each prints one JSON object with `--json`.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use serde_json::json;
+
+use super::output;
+use crate::config::Config;
+use crate::domain::{ApiKeyId, CompanyId, Country, CreditDelta, Role};
+use crate::http::JwtKeys;
+use crate::{accounts, db, ledger};
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Print exactly one JSON object on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a company (a tenant of the CRM) with an empty balance.
+    CreateCompany {
+        #[arg(long)]
+        name: String,
+        /// Home country: decides how local numbers are read and the default currency.
+        #[arg(long, value_parser = parse::<Country>)]
+        country: Country,
+    },
+    /// Create a user and print a JWT for it.
+    CreateUser {
+        /// Required except for super_admin.
+        #[arg(long)]
+        company: Option<CompanyId>,
+        #[arg(long, value_parser = parse::<Role>)]
+        role: Role,
+        #[arg(long)]
+        email: Option<String>,
+        /// Lifetime of the printed token.
+        #[arg(long, default_value_t = 30)]
+        token_days: i64,
+    },
+    /// Create a company API key; the key is printed once and never again.
+    CreateApiKey {
+        #[arg(long)]
+        company: CompanyId,
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a company API key.
+    RevokeApiKey {
+        #[arg(long)]
+        company: CompanyId,
+        #[arg(long)]
+        id: ApiKeyId,
+    },
+    /// Add (positive) or remove (negative) credits, with a reason.
+    Adjust {
+        #[arg(long)]
+        company: CompanyId,
+        #[arg(long, allow_hyphen_values = true)]
+        credits: i64,
+        #[arg(long)]
+        reason: String,
+        /// Makes a repeated command apply once (a UUID; a fresh one by default).
+        #[arg(long)]
+        idempotency_key: Option<uuid::Uuid>,
+    },
+    /// Show a company's balance.
+    Balance {
+        #[arg(long)]
+        company: CompanyId,
+    },
+    /// Check every ledger invariant; exits 1 if any fails.
+    Audit,
+}
+
+fn parse<T: std::str::FromStr>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| e.to_string())
+}
+
+pub async fn run(config: &Config, args: AdminArgs) -> anyhow::Result<ExitCode> {
+    let json = args.json;
+    match execute(config, args.command).await {
+        Ok((value, code)) => {
+            output::print(json, &value);
+            Ok(code)
+        }
+        Err(e) if json => {
+            output::print(true, &json!({ "error": format!("{e:#}") }));
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn execute(
+    config: &Config,
+    command: AdminCommand,
+) -> anyhow::Result<(serde_json::Value, ExitCode)> {
+    let pool = db::migrate(&config.database_url, &config.database_schema).await?;
+    let ok = |v: serde_json::Value| Ok((v, ExitCode::SUCCESS));
+    match command {
+        AdminCommand::CreateCompany { name, country } => {
+            anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
+            ok(to_value(
+                &accounts::create_company(&pool, &name, country).await?,
+            ))
+        }
+        AdminCommand::CreateUser {
+            company,
+            role,
+            email,
+            token_days,
+        } => {
+            anyhow::ensure!(
+                company.is_some() || role == Role::SuperAdmin,
+                "--company is required for {}",
+                role.as_str()
+            );
+            anyhow::ensure!(
+                (1..=3650).contains(&token_days),
+                "--token-days must be 1..=3650"
+            );
+            if let Some(c) = company {
+                anyhow::ensure!(
+                    accounts::find_company(&pool, c).await?.is_some(),
+                    "no company {c}"
+                );
+            }
+            let user = accounts::create_user(&pool, company, role, email.as_deref()).await?;
+            let token = JwtKeys::new(config).issue(user.id, chrono::Duration::days(token_days));
+            ok(
+                json!({ "id": user.id, "company_id": user.company_id, "role": role, "email": user.email, "token": token }),
+            )
+        }
+        AdminCommand::CreateApiKey { company, name } => {
+            anyhow::ensure!(
+                accounts::find_company(&pool, company).await?.is_some(),
+                "no company {company}"
+            );
+            let issued = accounts::create_api_key(&pool, company, &name).await?;
+            let mut v = to_value(&issued.key);
+            v["key"] = json!(issued.secret.expose());
+            ok(v)
+        }
+        AdminCommand::RevokeApiKey { company, id } => {
+            let revoked = accounts::revoke_api_key(&pool, company, id).await?;
+            anyhow::ensure!(revoked, "no live API key {id} for company {company}");
+            ok(json!({ "id": id, "company_id": company, "revoked": true }))
+        }
+        AdminCommand::Adjust {
+            company,
+            credits,
+            reason,
+            idempotency_key,
+        } => {
+            let delta = CreditDelta::new(credits)?;
+            anyhow::ensure!(!reason.trim().is_empty(), "--reason must not be empty");
+            let key = idempotency_key.unwrap_or_else(uuid::Uuid::now_v7);
+            let applied =
+                ledger::adjust(&pool, key, company, delta, reason.trim(), "cli:admin").await?;
+            let balance = ledger::balance(&pool, company).await?;
+            ok(json!({
+                "adjustment_id": key, "company_id": company, "credits": applied.value.delta,
+                "entry_id": applied.value.entry_id, "replay": applied.replay, "balance": balance,
+            }))
+        }
+        AdminCommand::Balance { company } => ok(to_value(&ledger::balance(&pool, company).await?)),
+        AdminCommand::Audit => {
+            let report = ledger::audit(&pool).await?;
+            let code = if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+            let mut v = to_value(&report);
+            v["clean"] = json!(report.is_clean());
+            Ok((v, code))
+        }
+    }
+}
+
+fn to_value<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("serialisable")
+}

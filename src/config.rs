@@ -1,0 +1,374 @@
+//! Environment -> typed [`Config`], parsed once at start-up (DESIGN.md section 8).
+//!
+//! Every variable has a local default so a newcomer needs no configuration, except where a
+//! default would be unsafe in production (`COPCCA_ENV=production` requires the secrets).
+//! A malformed value stops start-up with a [`ConfigError`] naming the variable.
+
+use std::net::SocketAddr;
+
+use url::Url;
+
+/// A secret string: `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself; call only where it is handed to a signer or a provider.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Credentials of the one central Twilio account (from the environment; settings come later).
+#[derive(Debug, Clone)]
+pub struct TwilioEnv {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub from: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub database_url: String,
+    /// PostgreSQL schema holding every object, so the service can share the CRM's database.
+    pub database_schema: String,
+    pub redis_url: String,
+    /// Prefix of every Redis key this deployment uses.
+    pub redis_prefix: String,
+    pub bind_addr: SocketAddr,
+    /// Base of the callback URLs given to providers.
+    pub public_url: Url,
+    pub jwt_secret: Secret,
+    pub jwt_audience: String,
+    /// AES-256-GCM key for provider secrets at rest.
+    pub settings_key: Option<[u8; 32]>,
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+    pub twilio_api_base: Url,
+    pub stripe_api_base: Url,
+    pub mpesa_api_base: Url,
+    pub twilio: Option<TwilioEnv>,
+    pub stripe_secret_key: Option<Secret>,
+    pub stripe_webhook_secret: Option<Secret>,
+    pub mpesa_consumer_key: Option<Secret>,
+    pub mpesa_consumer_secret: Option<Secret>,
+    pub mpesa_shortcode: Option<String>,
+    pub mpesa_passkey: Option<Secret>,
+    pub mpesa_callback_token: Option<Secret>,
+}
+
+/// A variable that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration variable {var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+/// Used only outside production, with a warning at start-up.
+pub const DEV_JWT_SECRET: &str = "copcca-sms-development-jwt-secret-not-for-production";
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `get` (tests pass a map). Empty values count as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let or = |k: &str, default: &str| var(k).unwrap_or_else(|| default.to_string());
+
+        let environment = match or("COPCCA_ENV", "development").as_str() {
+            "development" => Environment::Development,
+            "production" => Environment::Production,
+            other => {
+                return Err(bad(
+                    "COPCCA_ENV",
+                    format!("{other:?} is not development or production"),
+                ));
+            }
+        };
+        let production = environment == Environment::Production;
+
+        let database_url = or(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/copcca_sms",
+        );
+        let parsed = Url::parse(&database_url).map_err(|e| bad("DATABASE_URL", e.to_string()))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(bad("DATABASE_URL", "must start with postgres://".into()));
+        }
+        let database_schema = or("DATABASE_SCHEMA", "public");
+        if !is_identifier(&database_schema) {
+            return Err(bad(
+                "DATABASE_SCHEMA",
+                "must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)".into(),
+            ));
+        }
+
+        let redis_url = or("REDIS_URL", "redis://127.0.0.1:6379");
+        let parsed = Url::parse(&redis_url).map_err(|e| bad("REDIS_URL", e.to_string()))?;
+        if !matches!(parsed.scheme(), "redis" | "rediss") {
+            return Err(bad(
+                "REDIS_URL",
+                "must start with redis:// or rediss://".into(),
+            ));
+        }
+        let redis_prefix = or("REDIS_PREFIX", "copcca");
+        if redis_prefix.contains(['{', '}', ' ']) {
+            return Err(bad(
+                "REDIS_PREFIX",
+                "must not contain braces or spaces".into(),
+            ));
+        }
+
+        let bind_addr = or("BIND_ADDR", "127.0.0.1:8080")
+            .parse()
+            .map_err(|e| bad("BIND_ADDR", format!("not a socket address: {e}")))?;
+        let public_url = parse_url("PUBLIC_URL", &or("PUBLIC_URL", "http://127.0.0.1:8080"))?;
+
+        let jwt_secret = match var("JWT_SECRET") {
+            Some(s) if s.len() < MIN_JWT_SECRET_BYTES => {
+                return Err(bad(
+                    "JWT_SECRET",
+                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+                ));
+            }
+            Some(s) => Secret::new(s),
+            None if production => {
+                return Err(bad("JWT_SECRET", "is required in production".into()));
+            }
+            None => Secret::new(DEV_JWT_SECRET),
+        };
+        let jwt_audience = or("JWT_AUDIENCE", "authenticated");
+
+        let settings_key = match var("SETTINGS_KEY") {
+            Some(hex_key) => Some(parse_key(&hex_key)?),
+            None if production => {
+                return Err(bad("SETTINGS_KEY", "is required in production".into()));
+            }
+            None => None,
+        };
+
+        let max_body_bytes = or("MAX_BODY_BYTES", "1048576")
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1024..=64 * 1024 * 1024).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    "MAX_BODY_BYTES",
+                    "must be a number of bytes between 1024 and 67108864".into(),
+                )
+            })?;
+        let log_format = match or("LOG_FORMAT", "text").as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(bad("LOG_FORMAT", format!("{other:?} is not text or json"))),
+        };
+
+        let twilio = match (
+            var("TWILIO_ACCOUNT_SID"),
+            var("TWILIO_AUTH_TOKEN"),
+            var("TWILIO_FROM"),
+        ) {
+            (None, None, None) => None,
+            (Some(sid), Some(token), Some(from)) => {
+                if !(sid.len() == 34 && sid.starts_with("AC")) {
+                    return Err(bad(
+                        "TWILIO_ACCOUNT_SID",
+                        "must be AC followed by 32 characters".into(),
+                    ));
+                }
+                Some(TwilioEnv {
+                    account_sid: sid,
+                    auth_token: Secret::new(token),
+                    from,
+                })
+            }
+            (sid, token, _) => {
+                let missing = if sid.is_none() {
+                    "TWILIO_ACCOUNT_SID"
+                } else if token.is_none() {
+                    "TWILIO_AUTH_TOKEN"
+                } else {
+                    "TWILIO_FROM"
+                };
+                return Err(bad(
+                    missing,
+                    "is required when any TWILIO_* credential is set".into(),
+                ));
+            }
+        };
+
+        Ok(Config {
+            environment,
+            database_url,
+            database_schema,
+            redis_url,
+            redis_prefix,
+            bind_addr,
+            public_url,
+            jwt_secret,
+            jwt_audience,
+            settings_key,
+            max_body_bytes,
+            log_format,
+            twilio_api_base: parse_url(
+                "TWILIO_API_BASE",
+                &or("TWILIO_API_BASE", "https://api.twilio.com"),
+            )?,
+            stripe_api_base: parse_url(
+                "STRIPE_API_BASE",
+                &or("STRIPE_API_BASE", "https://api.stripe.com"),
+            )?,
+            mpesa_api_base: parse_url(
+                "MPESA_API_BASE",
+                &or("MPESA_API_BASE", "https://sandbox.safaricom.co.ke"),
+            )?,
+            twilio,
+            stripe_secret_key: var("STRIPE_SECRET_KEY").map(Secret::new),
+            stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(Secret::new),
+            mpesa_consumer_key: var("MPESA_CONSUMER_KEY").map(Secret::new),
+            mpesa_consumer_secret: var("MPESA_CONSUMER_SECRET").map(Secret::new),
+            mpesa_shortcode: var("MPESA_SHORTCODE"),
+            mpesa_passkey: var("MPESA_PASSKEY").map(Secret::new),
+            mpesa_callback_token: var("MPESA_CALLBACK_TOKEN").map(Secret::new),
+        })
+    }
+
+    /// True when the built-in development JWT secret is in use (start-up warns).
+    pub fn uses_dev_jwt_secret(&self) -> bool {
+        self.jwt_secret.expose() == DEV_JWT_SECRET
+    }
+}
+
+fn bad(var: &'static str, problem: String) -> ConfigError {
+    ConfigError { var, problem }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.len() <= 63
+}
+
+fn parse_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| bad(var, format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(var, "must be an http:// or https:// URL".into()));
+    }
+    Ok(url)
+}
+
+fn parse_key(hex_key: &str) -> Result<[u8; 32], ConfigError> {
+    let bytes = hex::decode(hex_key)
+        .map_err(|_| bad("SETTINGS_KEY", "must be 64 hex characters".into()))?;
+    bytes.try_into().map_err(|_| {
+        bad(
+            "SETTINGS_KEY",
+            "must be 64 hex characters (32 bytes)".into(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_point_at_local_services() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.database_url,
+            "postgres://postgres@127.0.0.1:5432/copcca_sms"
+        );
+        assert_eq!(c.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
+        assert!(c.uses_dev_jwt_secret());
+        assert!(c.twilio.is_none());
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+            (&[("REDIS_URL", "not a url")], "REDIS_URL"),
+            (&[("BIND_ADDR", "localhost")], "BIND_ADDR"),
+            (&[("JWT_SECRET", "short")], "JWT_SECRET"),
+            (&[("SETTINGS_KEY", "abcd")], "SETTINGS_KEY"),
+            (&[("MAX_BODY_BYTES", "lots")], "MAX_BODY_BYTES"),
+            (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+            (&[("DATABASE_SCHEMA", "Bad-Name")], "DATABASE_SCHEMA"),
+            (
+                &[("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")],
+                "TWILIO_AUTH_TOKEN",
+            ),
+            (&[("COPCCA_ENV", "production")], "JWT_SECRET"),
+        ];
+        for (vars, expected) in cases {
+            let err = config(vars).unwrap_err();
+            assert_eq!(err.var, *expected, "{vars:?} gave {err}");
+            assert!(err.to_string().contains(expected));
+        }
+    }
+
+    #[test]
+    fn production_requires_settings_key_too() {
+        let secret = "x".repeat(40);
+        let err = config(&[("COPCCA_ENV", "production"), ("JWT_SECRET", &secret)]).unwrap_err();
+        assert_eq!(err.var, "SETTINGS_KEY");
+        let key = "ab".repeat(32);
+        let ok = config(&[
+            ("COPCCA_ENV", "production"),
+            ("JWT_SECRET", &secret),
+            ("SETTINGS_KEY", &key),
+        ])
+        .unwrap();
+        assert_eq!(ok.settings_key, Some([0xab; 32]));
+    }
+
+    #[test]
+    fn secrets_are_not_printed_by_debug() {
+        let c = config(&[("JWT_SECRET", "a-very-secret-value-that-is-long-enough")]).unwrap();
+        assert!(!format!("{c:?}").contains("a-very-secret-value"));
+    }
+}

@@ -1,0 +1,12 @@
+//! Parse-don't-validate types shared by every layer: ids, credits, money, countries, roles.
+//! Nothing here touches the database or the network.
+
+mod credits;
+mod ids;
+mod money;
+mod people;
+
+pub use credits::{CreditDelta, Credits, CreditsError};
+pub use ids::{ApiKeyId, CompanyId, HoldId, MessageId, PaymentId, UserId};
+pub use money::{Currency, Money, UnknownCurrency};
+pub use people::{Country, Role, UnknownCountry, UnknownRole};

@@ -1,0 +1,243 @@
+//! Error policy for the HTTP layer: every error leaves as `application/problem+json` (RFC 9457)
+//! with a stable snake_case `code`. Bad input is 4xx with a precise detail; only a failure of our
+//! own (database down, bug) is a 5xx, and its detail never leaks internals (it is logged instead).
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::ledger::LedgerError;
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:copcca-sms:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `invalid_token`, `insufficient_credits`.
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Extra members for some codes (e.g. `needed`, `available` for `insufficient_credits`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub extensions: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    pub extensions: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            extensions: None,
+        }
+    }
+
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, detail)
+    }
+
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    /// 422 with one entry per invalid field.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError {
+            errors,
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                detail,
+            )
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions
+            .get_or_insert_with(Default::default)
+            .insert(key.to_string(), value.into());
+        self
+    }
+
+    /// A failure of ours: logged in full, answered without detail.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an internal error occurred; it has been logged",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            type_: format!("urn:copcca-sms:problem:{}", self.code),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            code: self.code.to_string(),
+            errors: self.errors,
+            extensions: self.extensions,
+        };
+        let mut response = (self.status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let code = match &r {
+            JsonRejection::JsonDataError(_) => "invalid_body",
+            JsonRejection::JsonSyntaxError(_) => "malformed_json",
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            _ => "unreadable_body",
+        };
+        // A data error (wrong field type, missing field) is a validation failure: 422.
+        ApiError::new(r.status(), code, r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        // A malformed id names no resource.
+        ApiError::not_found(r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            r.body_text(),
+        )
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        use LedgerError as L;
+        match e {
+            L::InsufficientCredits { needed, available } => {
+                ApiError::new(StatusCode::CONFLICT, "insufficient_credits", e.to_string())
+                    .with("needed", needed)
+                    .with("available", available)
+            }
+            L::UnknownCompany(_)
+            | L::UnknownMessage(_)
+            | L::UnknownHold(_)
+            | L::UnknownPayment(_) => ApiError::not_found(e.to_string()),
+            L::AdjustmentConflict(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                e.to_string(),
+            ),
+            L::AlreadyCharged { .. }
+            | L::HoldReleased(_)
+            | L::HoldCommitted { .. }
+            | L::NotCharged(_)
+            | L::PaymentNotPaid { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            L::CommitOutOfRange { .. } | L::NothingToReserve => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_credits",
+                e.to_string(),
+            ),
+            L::Database(db) => ApiError::internal(db),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are problem+json.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `Path<T>` whose rejections are problem+json.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// `Query<T>` whose rejections are problem+json.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// Answers unknown routes.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+/// Answers a known route called with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
+}

@@ -1,0 +1,16 @@
+//! copcca-sms: the SMS credits and sending service behind COPCCA CRM.
+//!
+//! Layers, from the bottom: foundations ([`domain`], [`config`], [`db`]), capabilities
+//! ([`ledger`], [`accounts`], [`packages`], [`messages`]), interfaces ([`http`], [`cli`]).
+//! Nothing imports upward.
+
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod ledger;
+pub mod messages;
+pub mod packages;
+pub mod telemetry;
