@@ -17,9 +17,11 @@ use crate::domain::{ApiKeyId, CompanyId, Role, UserId};
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
-    aud: String,
+    /// A string or a list (RFC 7519); checked by `Validation`, kept here only for issuing.
+    aud: serde_json::Value,
     exp: i64,
-    iat: i64,
+    #[serde(default)]
+    iat: Option<i64>,
 }
 
 /// Signs and checks tokens with `JWT_SECRET`; only HS256 is accepted (so `alg: none` is not).
@@ -51,8 +53,8 @@ impl JwtKeys {
         let now = Utc::now();
         let claims = Claims {
             sub: user.to_string(),
-            aud: self.audience.clone(),
-            iat: now.timestamp(),
+            aud: self.audience.clone().into(),
+            iat: Some(now.timestamp()),
             exp: (now + ttl).timestamp(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)

@@ -1,0 +1,188 @@
+//! The binary's admin commands: one JSON object with --json, honest exit codes.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use sqlx::PgPool;
+
+fn database_url(name: &str) -> String {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/copcca_sms_test".into());
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(name);
+    url.to_string()
+}
+
+async fn cli(pool: &PgPool, args: &[&str]) -> Output {
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_copcca-sms"))
+        .args(args)
+        .env("DATABASE_URL", database_url(&db))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "expected one JSON line, got {stdout:?}"
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+#[sqlx::test]
+async fn admin_commands_print_one_json_object(pool: PgPool) {
+    let out = cli(
+        &pool,
+        &[
+            "admin",
+            "--json",
+            "create-company",
+            "--name",
+            "Duka Bora",
+            "--country",
+            "TZ",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let company = json(&out);
+    assert_eq!(
+        (company["country"].as_str(), company["currency"].as_str()),
+        (Some("TZ"), Some("TZS"))
+    );
+    let id = company["id"].as_str().unwrap().to_string();
+
+    let user = json(
+        &cli(
+            &pool,
+            &[
+                "admin",
+                "--json",
+                "create-user",
+                "--company",
+                &id,
+                "--role",
+                "admin",
+            ],
+        )
+        .await,
+    );
+    assert!(
+        user["token"].as_str().unwrap().split('.').count() == 3,
+        "{user}"
+    );
+    assert_eq!(user["company_id"].as_str(), Some(id.as_str()));
+
+    let key = json(
+        &cli(
+            &pool,
+            &[
+                "admin",
+                "--json",
+                "create-api-key",
+                "--company",
+                &id,
+                "--name",
+                "crm",
+            ],
+        )
+        .await,
+    );
+    assert!(key["key"].as_str().unwrap().starts_with("csk_"));
+
+    let adj = json(
+        &cli(
+            &pool,
+            &[
+                "admin",
+                "--json",
+                "adjust",
+                "--company",
+                &id,
+                "--credits",
+                "40",
+                "--reason",
+                "trial",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(adj["balance"]["available"], 40);
+    let out = cli(
+        &pool,
+        &[
+            "admin",
+            "--json",
+            "adjust",
+            "--company",
+            &id,
+            "--credits",
+            "-41",
+            "--reason",
+            "x",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        json(&out)["error"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient credits")
+    );
+
+    let balance = json(&cli(&pool, &["admin", "--json", "balance", "--company", &id]).await);
+    assert_eq!(
+        (balance["available"].as_i64(), balance["reserved"].as_i64()),
+        (Some(40), Some(0))
+    );
+
+    let out = cli(&pool, &["admin", "--json", "audit"]).await;
+    assert!(out.status.success());
+    assert_eq!(json(&out)["clean"], true);
+}
+
+#[sqlx::test]
+async fn audit_exits_non_zero_when_an_invariant_fails(pool: PgPool) {
+    let company = crate::support::company_with(&pool, 5).await.id;
+    sqlx::query("UPDATE balances SET available = 99 WHERE company_id = $1")
+        .bind(company)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let out = cli(&pool, &["admin", "--json", "audit"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    assert_eq!(report["clean"], false);
+    assert_eq!(
+        report["violations"][0]["invariant"],
+        "balance_equals_entries"
+    );
+}
+
+#[sqlx::test]
+async fn unbuilt_subcommands_say_so_and_bad_config_names_the_variable(pool: PgPool) {
+    for sub in ["work", "schedule", "run"] {
+        let out = cli(&pool, &[sub]).await;
+        assert_eq!(out.status.code(), Some(2), "{sub}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_copcca-sms"))
+        .arg("migrate")
+        .env("REDIS_URL", "http://nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REDIS_URL"));
+}

@@ -1,0 +1,667 @@
+//! The HTTP skeleton: problem+json shapes, authentication, roles and tenant isolation.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use copcca_sms::accounts;
+use copcca_sms::domain::Role;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::support::*;
+
+/// Asserts an RFC 9457 problem with the given status and code, and returns it.
+async fn problem(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(resp.status(), status);
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert_eq!(body["type"], format!("urn:copcca-sms:problem:{code}"));
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+#[sqlx::test]
+async fn health_and_readiness(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"postgres": "ok", "redis": "ok"})
+    );
+}
+
+#[sqlx::test]
+async fn readiness_fails_cleanly_when_redis_is_down(pool: PgPool) {
+    // Nothing listens on port 1.
+    let app = spawn_app_with(pool, &[("REDIS_URL", "redis://127.0.0.1:1")]).await;
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    problem(r, StatusCode::SERVICE_UNAVAILABLE, "redis_unavailable").await;
+}
+
+#[sqlx::test]
+async fn a_company_sees_its_own_balance_and_ledger_only(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let a = company_with(&pool, 40).await.id;
+    let b = company_with(&pool, 7).await.id;
+    let token_a = app.token(Some(a), Role::Member).await;
+    let token_b = app.token(Some(b), Role::Member).await;
+
+    let body: Value = app
+        .client
+        .get(app.url("/v1/balance"))
+        .bearer_auth(&token_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["company_id"], a.to_string());
+    assert_eq!(
+        (body["available"].as_i64(), body["reserved"].as_i64()),
+        (Some(40), Some(0))
+    );
+    for field in ["total_purchased", "total_sent", "total_refunded"] {
+        assert!(body[field].is_i64(), "{field} missing in {body}");
+    }
+    let body: Value = app
+        .client
+        .get(app.url("/v1/balance"))
+        .bearer_auth(&token_b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (body["company_id"].as_str(), body["available"].as_i64()),
+        (Some(b.to_string().as_str()), Some(7))
+    );
+
+    let ledger_a: Value = app
+        .client
+        .get(app.url("/v1/ledger"))
+        .bearer_auth(&token_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = ledger_a["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["available_delta"], 40);
+
+    // A query parameter cannot widen the view to another company.
+    let r = app
+        .client
+        .get(app.url(&format!("/v1/balance?company_id={b}")))
+        .bearer_auth(&token_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["company_id"],
+        a.to_string()
+    );
+}
+
+#[sqlx::test]
+async fn ledger_pages_newest_first(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let company = company_with(&pool, 1).await.id;
+    for _ in 0..4 {
+        copcca_sms::ledger::adjust(
+            &pool,
+            uuid::Uuid::now_v7(),
+            company,
+            copcca_sms::domain::CreditDelta::new(1).unwrap(),
+            "x",
+            "t",
+        )
+        .await
+        .unwrap();
+    }
+    let token = app.token(Some(company), Role::Member).await;
+    let mut seen = Vec::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let mut url = app.url("/v1/ledger?limit=2");
+        if let Some(b) = before {
+            url.push_str(&format!("&before={b}"));
+        }
+        let page: Value = app
+            .client
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_i64().unwrap()),
+        );
+        match page["next_before"].as_i64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "{seen:?}");
+
+    for bad in ["limit=0", "limit=201", "limit=abc", "before=-1"] {
+        let r = app
+            .client
+            .get(app.url(&format!("/v1/ledger?{bad}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+}
+
+#[sqlx::test]
+async fn packages_are_listed_with_prices_per_currency(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let company = company_with(&pool, 0).await.id;
+    let token = app.token(Some(company), Role::Member).await;
+    let body: Value = app
+        .client
+        .get(app.url("/v1/packages"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<_> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["starter", "business", "pro", "enterprise", "mega"]);
+    let business = &body[1];
+    assert_eq!(business["credits"], 500);
+    assert_eq!(business["prices"]["USD"], "8.00");
+    assert_eq!(business["prices"]["TZS"], "20000.00");
+    assert!(
+        body.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["prices"].as_object().unwrap().len() == 3)
+    );
+}
+
+fn sign(claims: Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn bad_credentials_are_401_problems(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let company = company_with(&pool, 0).await.id;
+    let user = accounts::create_user(&pool, Some(company), Role::Member, None)
+        .await
+        .unwrap();
+    let secret = app.state.config.jwt_secret.expose().to_string();
+    let now = chrono::Utc::now().timestamp();
+    let sub = user.id.to_string();
+
+    let get = |auth: Option<String>| {
+        let mut req = app.client.get(app.url("/v1/balance"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    problem(
+        get(None).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "missing_credentials",
+    )
+    .await;
+    problem(
+        get(Some("Basic abc".into())).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    problem(
+        get(Some("Bearer not.a.jwt".into())).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+
+    let valid = sign(
+        json!({"sub": sub, "aud": "authenticated", "exp": now + 600, "iat": now}),
+        &secret,
+    );
+    assert_eq!(
+        get(Some(format!("Bearer {valid}"))).await.unwrap().status(),
+        200
+    );
+
+    let defects = [
+        (
+            "bad signature",
+            sign(
+                json!({"sub": sub, "aud": "authenticated", "exp": now + 600}),
+                "another-secret-of-enough-length-000",
+            ),
+        ),
+        (
+            "expired",
+            sign(
+                json!({"sub": sub, "aud": "authenticated", "exp": now - 3600}),
+                &secret,
+            ),
+        ),
+        (
+            "wrong audience",
+            sign(
+                json!({"sub": sub, "aud": "someone-else", "exp": now + 600}),
+                &secret,
+            ),
+        ),
+        (
+            "no audience",
+            sign(json!({"sub": sub, "exp": now + 600}), &secret),
+        ),
+        (
+            "no expiry",
+            sign(json!({"sub": sub, "aud": "authenticated"}), &secret),
+        ),
+        ("alg none", {
+            let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+            let claims = URL_SAFE_NO_PAD
+                .encode(json!({"sub": sub, "aud": "authenticated", "exp": now + 600}).to_string());
+            format!("{header}.{claims}.")
+        }),
+    ];
+    for (name, token) in defects {
+        let r = get(Some(format!("Bearer {token}"))).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name}");
+        problem(r, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    }
+    // A well-signed token for a user that does not exist.
+    let ghost = sign(
+        json!({"sub": uuid::Uuid::now_v7(), "aud": "authenticated", "exp": now + 600}),
+        &secret,
+    );
+    problem(
+        get(Some(format!("Bearer {ghost}"))).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unknown_user",
+    )
+    .await;
+}
+
+#[sqlx::test]
+async fn api_keys_authenticate_until_revoked(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let company = company_with(&pool, 3).await.id;
+    let issued = accounts::create_api_key(&pool, company, "crm")
+        .await
+        .unwrap();
+    let key = issued.secret.expose().to_string();
+
+    let r = app
+        .client
+        .get(app.url("/v1/balance"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["available"], 3);
+    let r = app
+        .client
+        .get(app.url("/v1/balance"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let forged = format!("{}x", &key[..key.len() - 1]);
+    let r = app
+        .client
+        .get(app.url("/v1/balance"))
+        .header("x-api-key", forged)
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
+
+    assert!(
+        accounts::revoke_api_key(&pool, company, issued.key.id)
+            .await
+            .unwrap()
+    );
+    let r = app
+        .client
+        .get(app.url("/v1/balance"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
+}
+
+#[sqlx::test]
+async fn admin_adjustments_need_a_super_admin(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let company = company_with(&pool, 0).await.id;
+    let url = app.url(&format!("/admin/companies/{company}/adjustments"));
+    let body = json!({"credits": 25, "reason": "goodwill"});
+
+    for role in [Role::Member, Role::Admin] {
+        let token = app.token(Some(company), role).await;
+        let r = app
+            .client
+            .post(&url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let key = accounts::create_api_key(&pool, company, "crm")
+        .await
+        .unwrap();
+    let r = app
+        .client
+        .post(&url)
+        .header("x-api-key", key.secret.expose())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = app.client.post(&url).json(&body).send().await.unwrap();
+    problem(r, StatusCode::UNAUTHORIZED, "missing_credentials").await;
+    assert_eq!(
+        available(&pool, company).await,
+        0,
+        "a refused request changed the balance"
+    );
+
+    let admin = app.token(None, Role::SuperAdmin).await;
+    let idem = uuid::Uuid::now_v7().to_string();
+    let send = || {
+        app.client
+            .post(&url)
+            .bearer_auth(&admin)
+            .header("idempotency-key", &idem)
+            .json(&body)
+            .send()
+    };
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            first["replay"].as_bool(),
+            first["balance"]["available"].as_i64()
+        ),
+        (Some(false), Some(25))
+    );
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(
+        (again["replay"].as_bool(), again["entry_id"].clone()),
+        (Some(true), first["entry_id"].clone())
+    );
+    assert_eq!(available(&pool, company).await, 25);
+
+    // The same key with another body is refused.
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .header("idempotency-key", &idem)
+        .json(&json!({"credits": 26, "reason": "goodwill"}))
+        .send()
+        .await
+        .unwrap();
+    problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+
+    // Removing more than is available.
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .json(&json!({"credits": -26, "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let p = problem(r, StatusCode::CONFLICT, "insufficient_credits").await;
+    assert_eq!(
+        (p["needed"].as_i64(), p["available"].as_i64()),
+        (Some(26), Some(25))
+    );
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn bad_input_gets_precise_problems_and_writes_nothing(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), &[("MAX_BODY_BYTES", "2048")]).await;
+    let company = company_with(&pool, 0).await.id;
+    let admin = app.token(None, Role::SuperAdmin).await;
+    let url = app.url(&format!("/admin/companies/{company}/adjustments"));
+    let post = |body: String| {
+        app.client
+            .post(&url)
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+
+    problem(
+        post("{not json".into()).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await;
+    problem(
+        post(r#"{"credits": "ten", "reason": "x"}"#.into())
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
+    problem(
+        post(r#"{"credits": 5, "reason": "x", "extra": 1}"#.into())
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
+    let p = problem(
+        post(r#"{"credits": 0, "reason": " "}"#.into())
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let fields: Vec<_> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["credits", "reason"]);
+    let big = format!(r#"{{"credits": 5, "reason": "{}"}}"#, "x".repeat(4096));
+    problem(
+        post(big).await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    problem(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .header("idempotency-key", "nope")
+        .json(&json!({"credits": 1, "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+
+    let unknown = app.url(&format!(
+        "/admin/companies/{}/adjustments",
+        uuid::Uuid::now_v7()
+    ));
+    let r = app
+        .client
+        .post(unknown)
+        .bearer_auth(&admin)
+        .json(&json!({"credits": 1, "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::NOT_FOUND, "not_found").await;
+    let r = app
+        .client
+        .post(app.url("/admin/companies/not-a-uuid/adjustments"))
+        .bearer_auth(&admin)
+        .json(&json!({"credits": 1, "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::NOT_FOUND, "not_found").await;
+    problem(
+        app.client
+            .get(app.url("/v1/nothing-here"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    problem(
+        app.client
+            .delete(app.url("/v1/balance"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+
+    let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_entries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(entries, 0, "a refused request wrote to the ledger");
+}
+
+#[sqlx::test]
+async fn a_super_admin_without_a_company_has_no_v1_view(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.token(None, Role::SuperAdmin).await;
+    let r = app
+        .client
+        .get(app.url("/v1/balance"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::FORBIDDEN, "no_company").await;
+}
+
+#[sqlx::test]
+async fn the_openapi_document_lists_every_route(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/healthz",
+        "/readyz",
+        "/v1/balance",
+        "/v1/ledger",
+        "/v1/packages",
+        "/admin/companies/{id}/adjustments",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from /openapi.json");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[sqlx::test]
+async fn responses_carry_a_request_id(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "abc-123");
+}

@@ -1,0 +1,580 @@
+//! The ledger's operations, their idempotency and their behaviour under concurrent callers.
+
+use std::time::Duration;
+
+use copcca_sms::domain::CreditDelta;
+use copcca_sms::ledger::{self, HoldStatus, LedgerError};
+use sqlx::PgPool;
+
+use crate::support::*;
+
+const TTL: Duration = Duration::from_secs(600);
+
+#[sqlx::test]
+async fn concurrent_reserves_never_overdraw(pool: PgPool) {
+    let company = company_with(&pool, 50).await.id;
+    let mut messages = Vec::new();
+    for _ in 0..200 {
+        messages.push(message(&pool, company, 1).await);
+    }
+    let tasks: Vec<_> = messages
+        .into_iter()
+        .map(|m| {
+            let pool = pool.clone();
+            tokio::spawn(async move { ledger::reserve(&pool, company, m, credits(1), TTL).await })
+        })
+        .collect();
+    let (mut held, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(h) => {
+                assert!(!h.replay);
+                held += 1
+            }
+            Err(LedgerError::InsufficientCredits {
+                needed: 1,
+                available: 0,
+            }) => refused += 1,
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!((held, refused), (50, 150));
+    assert_eq!(available(&pool, company).await, 0);
+    assert_eq!(reserved(&pool, company).await, 50);
+    let active: i64 = sqlx::query_scalar("SELECT count(*) FROM holds WHERE status = 'active'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(active, 50);
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn insufficient_credits_change_nothing(pool: PgPool) {
+    let company = company_with(&pool, 2).await.id;
+    let m = message(&pool, company, 3).await;
+    let err = ledger::reserve(&pool, company, m, credits(3), TTL)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LedgerError::InsufficientCredits {
+                needed: 3,
+                available: 2
+            }
+        ),
+        "{err}"
+    );
+    let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM holds")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(holds, 0);
+    assert_eq!(available(&pool, company).await, 2);
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn reserving_a_message_twice_returns_the_same_hold(pool: PgPool) {
+    let company = company_with(&pool, 10).await.id;
+    let m = message(&pool, company, 2).await;
+    let first = ledger::reserve(&pool, company, m, credits(2), TTL)
+        .await
+        .unwrap();
+    let again = ledger::reserve(&pool, company, m, credits(2), TTL)
+        .await
+        .unwrap();
+    assert!(!first.replay && again.replay);
+    assert_eq!(first.value.id, again.value.id);
+    assert_eq!(
+        (
+            available(&pool, company).await,
+            reserved(&pool, company).await
+        ),
+        (8, 2)
+    );
+
+    // Once charged, the message cannot be reserved again.
+    ledger::commit(&pool, first.value.id, credits(2))
+        .await
+        .unwrap();
+    let err = ledger::reserve(&pool, company, m, credits(2), TTL)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::AlreadyCharged { .. }), "{err}");
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn a_company_cannot_reserve_for_another_companys_message(pool: PgPool) {
+    let a = company_with(&pool, 10).await.id;
+    let b = company_with(&pool, 10).await.id;
+    let m = message(&pool, a, 1).await;
+    let err = ledger::reserve(&pool, b, m, credits(1), TTL)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LedgerError::UnknownMessage(id) if id == m),
+        "{err}"
+    );
+    // Also when the message already has a live hold of its own company.
+    ledger::reserve(&pool, a, m, credits(1), TTL).await.unwrap();
+    let err = ledger::reserve(&pool, b, m, credits(1), TTL)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::UnknownMessage(_)), "{err}");
+    assert_eq!(available(&pool, b).await, 10);
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn commit_twice_charges_once_and_release_after_commit_is_refused(pool: PgPool) {
+    let company = company_with(&pool, 10).await.id;
+    let m = message(&pool, company, 3).await;
+    let hold = ledger::reserve(&pool, company, m, credits(3), TTL)
+        .await
+        .unwrap()
+        .value;
+    let first = ledger::commit(&pool, hold.id, credits(3)).await.unwrap();
+    let again = ledger::commit(&pool, hold.id, credits(3)).await.unwrap();
+    assert!(!first.replay && again.replay);
+    assert_eq!(again.value.status, HoldStatus::Committed);
+    let other = ledger::commit(&pool, hold.id, credits(2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(other, LedgerError::HoldCommitted { charged: 3, .. }),
+        "{other}"
+    );
+    let release = ledger::release(&pool, hold.id).await.unwrap_err();
+    assert!(
+        matches!(release, LedgerError::HoldCommitted { .. }),
+        "{release}"
+    );
+    let b = ledger::balance(&pool, company).await.unwrap();
+    assert_eq!(
+        (b.available.get(), b.reserved.get(), b.total_sent),
+        (7, 0, 3)
+    );
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn concurrent_commits_of_one_hold_charge_once(pool: PgPool) {
+    let company = company_with(&pool, 10).await.id;
+    let m = message(&pool, company, 2).await;
+    let hold = ledger::reserve(&pool, company, m, credits(2), TTL)
+        .await
+        .unwrap()
+        .value;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                ledger::commit(&pool, hold.id, credits(2))
+                    .await
+                    .unwrap()
+                    .replay
+            })
+        })
+        .collect();
+    let mut firsts = 0;
+    for t in tasks {
+        if !t.await.unwrap() {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1);
+    assert_eq!(available(&pool, company).await, 8);
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn partial_commit_returns_the_remainder(pool: PgPool) {
+    let company = company_with(&pool, 10).await.id;
+    let m = message(&pool, company, 4).await;
+    let hold = ledger::reserve(&pool, company, m, credits(4), TTL)
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(
+        (
+            available(&pool, company).await,
+            reserved(&pool, company).await
+        ),
+        (6, 4)
+    );
+    let committed = ledger::commit(&pool, hold.id, credits(1))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(committed.charged, Some(1));
+    assert_eq!(
+        (
+            available(&pool, company).await,
+            reserved(&pool, company).await
+        ),
+        (9, 0)
+    );
+    // Out of range: more than reserved, or zero.
+    let m2 = message(&pool, company, 2).await;
+    let hold2 = ledger::reserve(&pool, company, m2, credits(2), TTL)
+        .await
+        .unwrap()
+        .value;
+    for bad in [0, 3] {
+        let err = ledger::commit(&pool, hold2.id, credits(bad))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LedgerError::CommitOutOfRange { .. }), "{err}");
+    }
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn release_returns_credits_once_and_commit_after_release_is_refused(pool: PgPool) {
+    let company = company_with(&pool, 5).await.id;
+    let m = message(&pool, company, 2).await;
+    let hold = ledger::reserve(&pool, company, m, credits(2), TTL)
+        .await
+        .unwrap()
+        .value;
+    assert!(!ledger::release(&pool, hold.id).await.unwrap().replay);
+    assert!(ledger::release(&pool, hold.id).await.unwrap().replay);
+    assert_eq!(
+        (
+            available(&pool, company).await,
+            reserved(&pool, company).await
+        ),
+        (5, 0)
+    );
+    let err = ledger::commit(&pool, hold.id, credits(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::HoldReleased(_)), "{err}");
+    // A released message may be reserved again (e.g. re-sent after the reconciler released it).
+    let again = ledger::reserve(&pool, company, m, credits(2), TTL)
+        .await
+        .unwrap();
+    assert!(!again.replay && again.value.id != hold.id);
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn expired_holds_stay_reserved_until_resolved(pool: PgPool) {
+    let company = company_with(&pool, 5).await.id;
+    let m1 = message(&pool, company, 1).await;
+    let m2 = message(&pool, company, 1).await;
+    let m3 = message(&pool, company, 1).await;
+    let expired_a = ledger::reserve(&pool, company, m1, credits(1), Duration::ZERO)
+        .await
+        .unwrap()
+        .value;
+    let expired_b = ledger::reserve(&pool, company, m2, credits(1), Duration::ZERO)
+        .await
+        .unwrap()
+        .value;
+    ledger::reserve(&pool, company, m3, credits(1), TTL)
+        .await
+        .unwrap();
+
+    let expired: Vec<_> = ledger::expired_holds(&pool, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.id)
+        .collect();
+    assert_eq!(expired.len(), 2);
+    assert!(expired.contains(&expired_a.id) && expired.contains(&expired_b.id));
+    // Expiry alone moves nothing: the credits stay reserved until the outcome is known.
+    assert_eq!(reserved(&pool, company).await, 3);
+    // The message turned out sent: an expired hold can still be charged...
+    ledger::commit(&pool, expired_a.id, credits(1))
+        .await
+        .unwrap();
+    // ...or, if it never reached the provider, released.
+    ledger::release(&pool, expired_b.id).await.unwrap();
+    assert!(ledger::expired_holds(&pool, 10).await.unwrap().is_empty());
+    assert_eq!(
+        (
+            available(&pool, company).await,
+            reserved(&pool, company).await
+        ),
+        (3, 1)
+    );
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn refund_returns_the_charge_exactly_once(pool: PgPool) {
+    let company = company_with(&pool, 10).await.id;
+    let m = message(&pool, company, 3).await;
+    let hold = ledger::reserve(&pool, company, m, credits(3), TTL)
+        .await
+        .unwrap()
+        .value;
+    ledger::commit(&pool, hold.id, credits(2)).await.unwrap();
+    assert_eq!(available(&pool, company).await, 8);
+
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                ledger::refund(&pool, m, "undelivered", "test")
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut firsts = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.value.credits, 2);
+        firsts += usize::from(!r.replay);
+    }
+    assert_eq!(firsts, 1);
+    let b = ledger::balance(&pool, company).await.unwrap();
+    assert_eq!((b.available.get(), b.total_refunded), (10, 2));
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn refund_of_an_uncharged_message_is_refused(pool: PgPool) {
+    let company = company_with(&pool, 10).await.id;
+    let m = message(&pool, company, 1).await;
+    assert!(matches!(
+        ledger::refund(&pool, m, "x", "test").await,
+        Err(LedgerError::NotCharged(_))
+    ));
+    let hold = ledger::reserve(&pool, company, m, credits(1), TTL)
+        .await
+        .unwrap()
+        .value;
+    assert!(matches!(
+        ledger::refund(&pool, m, "x", "test").await,
+        Err(LedgerError::NotCharged(_))
+    ));
+    ledger::release(&pool, hold.id).await.unwrap();
+    assert!(matches!(
+        ledger::refund(&pool, m, "x", "test").await,
+        Err(LedgerError::NotCharged(_))
+    ));
+    assert_eq!(available(&pool, company).await, 10);
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn a_purchase_is_credited_once_however_often_it_is_confirmed(pool: PgPool) {
+    let company = company_with(&pool, 0).await.id;
+    let payment = paid_payment(&pool, company, 100).await;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                ledger::credit_purchase(&pool, payment, "test")
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut firsts = 0;
+    for t in tasks {
+        let c = t.await.unwrap();
+        assert_eq!((c.value.credits, c.value.company), (100, company));
+        firsts += usize::from(!c.replay);
+    }
+    assert_eq!(firsts, 1);
+    assert!(
+        ledger::credit_purchase(&pool, payment, "test")
+            .await
+            .unwrap()
+            .replay
+    );
+    let b = ledger::balance(&pool, company).await.unwrap();
+    assert_eq!((b.available.get(), b.total_purchased), (100, 100));
+    let (status, events): (String, i64) = sqlx::query_as(
+        "SELECT p.status, (SELECT count(*) FROM payment_events e WHERE e.payment_id = p.id) FROM payments p WHERE id = $1",
+    )
+    .bind(payment)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), events), ("credited", 1));
+    let entry_payment: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT payment_id FROM ledger_entries WHERE kind = 'purchase'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(entry_payment, Some(payment.0));
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn an_unpaid_purchase_is_not_credited(pool: PgPool) {
+    let company = company_with(&pool, 0).await.id;
+    let payment = paid_payment(&pool, company, 100).await;
+    sqlx::query("UPDATE payments SET status = 'pending' WHERE id = $1")
+        .bind(payment)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = ledger::credit_purchase(&pool, payment, "test")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LedgerError::PaymentNotPaid { status, .. } if status == "pending"),
+        "{err}"
+    );
+    assert_eq!(available(&pool, company).await, 0);
+    let unknown = ledger::credit_purchase(&pool, copcca_sms::domain::PaymentId::new(), "test")
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, LedgerError::UnknownPayment(_)));
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn adjustments_are_idempotent_and_never_overdraw(pool: PgPool) {
+    let company = company_with(&pool, 0).await.id;
+    let key = uuid::Uuid::now_v7();
+    let delta = CreditDelta::new(30).unwrap();
+    assert!(
+        !ledger::adjust(&pool, key, company, delta, "goodwill", "op")
+            .await
+            .unwrap()
+            .replay
+    );
+    assert!(
+        ledger::adjust(&pool, key, company, delta, "goodwill", "op")
+            .await
+            .unwrap()
+            .replay
+    );
+    let conflict = ledger::adjust(
+        &pool,
+        key,
+        company,
+        CreditDelta::new(31).unwrap(),
+        "goodwill",
+        "op",
+    )
+    .await;
+    assert!(matches!(conflict, Err(LedgerError::AdjustmentConflict(_))));
+    assert_eq!(available(&pool, company).await, 30);
+
+    let take = ledger::adjust(
+        &pool,
+        uuid::Uuid::now_v7(),
+        company,
+        CreditDelta::new(-31).unwrap(),
+        "x",
+        "op",
+    )
+    .await;
+    assert!(matches!(
+        take,
+        Err(LedgerError::InsufficientCredits {
+            needed: 31,
+            available: 30
+        })
+    ));
+    ledger::adjust(
+        &pool,
+        uuid::Uuid::now_v7(),
+        company,
+        CreditDelta::new(-30).unwrap(),
+        "x",
+        "op",
+    )
+    .await
+    .unwrap();
+    let b = ledger::balance(&pool, company).await.unwrap();
+    assert_eq!((b.available.get(), b.total_adjusted), (0, 0));
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn operations_inside_a_caller_transaction_roll_back_with_it(pool: PgPool) {
+    let company = company_with(&pool, 5).await.id;
+    let m = message(&pool, company, 2).await;
+    let mut tx = pool.begin().await.unwrap();
+    ledger::reserve(&mut tx, company, m, credits(2), TTL)
+        .await
+        .unwrap();
+    // A failing operation in the same transaction undoes only itself (a savepoint)...
+    let m2 = message(&pool, company, 9).await;
+    assert!(
+        ledger::reserve(&mut tx, company, m2, credits(9), TTL)
+            .await
+            .is_err()
+    );
+    drop(tx); // ...and the caller's rollback undoes everything.
+    assert_eq!(
+        (
+            available(&pool, company).await,
+            reserved(&pool, company).await
+        ),
+        (5, 0)
+    );
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn entries_are_append_only(pool: PgPool) {
+    let company = company_with(&pool, 5).await.id;
+    for sql in [
+        "UPDATE ledger_entries SET available_delta = 500",
+        "DELETE FROM ledger_entries",
+        "TRUNCATE ledger_entries",
+    ] {
+        let err = sqlx::query(sql).execute(&pool).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(available(&pool, company).await, 5);
+}
+
+#[sqlx::test]
+async fn the_database_refuses_a_negative_balance(pool: PgPool) {
+    let company = company_with(&pool, 5).await.id;
+    let err = sqlx::query("UPDATE balances SET available = -1 WHERE company_id = $1")
+        .bind(company)
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("check constraint"), "{err}");
+}
+
+#[sqlx::test]
+async fn the_audit_notices_tampering(pool: PgPool) {
+    let company = company_with(&pool, 5).await.id;
+    let m = message(&pool, company, 1).await;
+    ledger::reserve(&pool, company, m, credits(1), TTL)
+        .await
+        .unwrap();
+    assert_audit_clean(&pool).await;
+
+    sqlx::query("UPDATE balances SET available = available + 7 WHERE company_id = $1")
+        .bind(company)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE holds SET status = 'released', resolved_at = now()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let report = ledger::audit(&pool).await.unwrap();
+    let broken: Vec<_> = report.violations.iter().map(|v| v.invariant).collect();
+    assert!(broken.contains(&"balance_equals_entries"), "{broken:?}");
+    assert!(
+        broken.contains(&"reserved_equals_active_holds"),
+        "{broken:?}"
+    );
+    assert!(broken.contains(&"hold_resolved_at_most_once"), "{broken:?}");
+    assert!(
+        report
+            .violations
+            .iter()
+            .all(|v| v.company_id == Some(company))
+    );
+}

@@ -1,0 +1,141 @@
+//! Shared helpers: companies with credits, message and payment rows, the audit, and `spawn_app`.
+
+use std::collections::HashMap;
+
+use copcca_sms::accounts::{self, Company};
+use copcca_sms::config::Config;
+use copcca_sms::domain::{CompanyId, Country, CreditDelta, Credits, MessageId, PaymentId};
+use copcca_sms::http::{self, AppState};
+use copcca_sms::ledger;
+use copcca_sms::messages::{NewMessage, insert_queued};
+use sqlx::PgPool;
+
+/// A TZ company holding `credits` available credits (granted by an adjustment).
+pub async fn company_with(pool: &PgPool, credits: i64) -> Company {
+    let company = accounts::create_company(pool, "Test Co", Country::TZ)
+        .await
+        .unwrap();
+    if credits > 0 {
+        ledger::adjust(
+            pool,
+            uuid::Uuid::now_v7(),
+            company.id,
+            CreditDelta::new(credits).unwrap(),
+            "test grant",
+            "test",
+        )
+        .await
+        .unwrap();
+    }
+    company
+}
+
+/// A queued message row costing `credits`.
+pub async fn message(pool: &PgPool, company: CompanyId, credits: i64) -> MessageId {
+    let mut conn = pool.acquire().await.unwrap();
+    let m = NewMessage {
+        company,
+        to: "+255754123456",
+        body: "Test reminder",
+        encoding: "GSM-7",
+        segments: credits as i32,
+        credits: Credits::new(credits).unwrap(),
+        sender: "test",
+    };
+    insert_queued(&mut conn, &m).await.unwrap()
+}
+
+/// A payment in state `paid` (as a verified provider callback would leave it).
+pub async fn paid_payment(pool: &PgPool, company: CompanyId, credits: i64) -> PaymentId {
+    let id = PaymentId::new();
+    sqlx::query(
+        "INSERT INTO payments (id, company_id, package_id, method, status, credits, amount, currency, requested_by)
+         VALUES ($1, $2, 'starter', 'bank_transfer', 'paid', $3, 2.00, 'USD', 'test')",
+    )
+    .bind(id)
+    .bind(company)
+    .bind(credits)
+    .execute(pool)
+    .await
+    .unwrap();
+    id
+}
+
+pub async fn available(pool: &PgPool, company: CompanyId) -> i64 {
+    ledger::balance(pool, company)
+        .await
+        .unwrap()
+        .available
+        .get()
+}
+
+pub async fn reserved(pool: &PgPool, company: CompanyId) -> i64 {
+    ledger::balance(pool, company).await.unwrap().reserved.get()
+}
+
+#[track_caller]
+pub fn credits(n: i64) -> Credits {
+    Credits::new(n).unwrap()
+}
+
+pub async fn assert_audit_clean(pool: &PgPool) {
+    let report = ledger::audit(pool).await.unwrap();
+    assert!(
+        report.is_clean(),
+        "ledger audit failed: {:#?}",
+        report.violations
+    );
+}
+
+/// A config with the local defaults and the given overrides.
+pub fn config(overrides: &[(&str, &str)]) -> Config {
+    let vars: HashMap<&str, &str> = overrides.iter().copied().collect();
+    Config::from_lookup(|k| {
+        vars.get(k)
+            .map(|v| v.to_string())
+            .or_else(|| std::env::var(k).ok())
+    })
+    .unwrap()
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A fresh user of `company` (or a company-less super_admin) and a token for it.
+    pub async fn token(
+        &self,
+        company: Option<CompanyId>,
+        role: copcca_sms::domain::Role,
+    ) -> String {
+        let user = accounts::create_user(&self.state.pool, company, role, None)
+            .await
+            .unwrap();
+        self.state.jwt.issue(user.id, chrono::Duration::hours(1))
+    }
+}
+
+/// Starts the HTTP service on a free loopback port over `pool`.
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, &[]).await
+}
+
+pub async fn spawn_app_with(pool: PgPool, overrides: &[(&str, &str)]) -> TestApp {
+    let state = AppState::new(pool, config(overrides)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = state.clone();
+    tokio::spawn(async move { http::serve(listener, served, std::future::pending()).await });
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        state,
+    }
+}
