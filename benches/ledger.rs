@@ -1,1 +1,177 @@
-fn main() {}
+//! Ledger throughput: reserve+commit pairs per second with 16 concurrent tasks, spread over 100
+//! companies and all on one company (the worst case: every pair serialises on one balance row).
+//!
+//! Run: `scripts/ensure-services && cargo bench --bench ledger` (BENCH_PAIRS=n to change the
+//! work per scenario). Uses its own database, `copcca_sms_bench`, recreated on every run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use copcca_sms::domain::{CompanyId, Country, CreditDelta, Credits, MessageId};
+use copcca_sms::{accounts, db, ledger};
+use sqlx::PgPool;
+
+const TASKS: usize = 16;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/copcca_sms".into());
+    let pairs: usize = std::env::var("BENCH_PAIRS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let mut url = url::Url::parse(&base)?;
+    url.set_path("/copcca_sms_bench");
+    let mut admin = url.clone();
+    admin.set_path("/postgres");
+    let admin = PgPool::connect(admin.as_str()).await?;
+    sqlx::query("DROP DATABASE IF EXISTS copcca_sms_bench WITH (FORCE)")
+        .execute(&admin)
+        .await?;
+    db::migrate(url.as_str(), "public").await?.close().await;
+    let pool = db::connect(url.as_str(), "public", (TASKS + 2) as u32).await?;
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&pool)
+        .await?;
+    println!(
+        "ledger bench: {pairs} reserve+commit pairs per scenario, {TASKS} tasks, {} cores, PostgreSQL {version}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    println!(
+        "{:<22} {:>10} {:>10} {:>10} {:>10}",
+        "scenario", "pairs/s", "p50 ms", "p99 ms", "seconds"
+    );
+    for (name, companies) in [("100 companies", 100), ("1 company", 1)] {
+        let r = scenario(&pool, companies, pairs).await?;
+        println!(
+            "{name:<22} {:>10.0} {:>10.2} {:>10.2} {:>10.2}",
+            r.rate, r.p50, r.p99, r.secs
+        );
+    }
+    let r = postgres_bound(&pool, pairs).await?;
+    println!(
+        "{:<22} {:>10.0} {:>10.2} {:>10.2} {:>10.2}",
+        "PG bound, 100 rows", r.rate, r.p50, r.p99, r.secs
+    );
+    println!(
+        "(PG bound: two autocommitted single-row UPDATEs per pair, the floor of two durable commits)"
+    );
+    let audit = ledger::audit(&pool).await?;
+    println!(
+        "audit after the run: {}",
+        if audit.is_clean() {
+            "clean"
+        } else {
+            "VIOLATIONS"
+        }
+    );
+    anyhow::ensure!(audit.is_clean(), "{:?}", audit.violations);
+    Ok(())
+}
+
+/// The same concurrency doing only what any two-phase charge must: two single-row-update commits.
+async fn postgres_bound(pool: &PgPool, pairs: usize) -> anyhow::Result<Figures> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT company_id FROM balances LIMIT 100")
+        .fetch_all(pool)
+        .await?;
+    let ids = Arc::new(ids);
+    timed(pairs, |t| {
+        let (pool, ids) = (pool.clone(), ids.clone());
+        async move {
+            let mut latencies = Vec::new();
+            for i in (t..pairs).step_by(TASKS) {
+                let began = Instant::now();
+                for _ in 0..2 {
+                    sqlx::query("UPDATE balances SET updated_at = now() WHERE company_id = $1")
+                        .bind(ids[i % ids.len()])
+                        .execute(&pool)
+                        .await?;
+                }
+                latencies.push(began.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }
+    })
+    .await
+}
+
+/// Runs `TASKS` copies of `task(t)` at once and summarises their per-pair latencies.
+async fn timed<F, Fut>(pairs: usize, task: F) -> anyhow::Result<Figures>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Vec<Duration>>> + Send + 'static,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..TASKS).map(|t| tokio::spawn(task(t))).collect();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1e3
+    };
+    Ok(Figures {
+        rate: pairs as f64 / secs,
+        p50: pct(0.5),
+        p99: pct(0.99),
+        secs,
+    })
+}
+
+struct Figures {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    secs: f64,
+}
+
+async fn scenario(pool: &PgPool, companies: usize, pairs: usize) -> anyhow::Result<Figures> {
+    let mut ids: Vec<CompanyId> = Vec::new();
+    for _ in 0..companies {
+        let c = accounts::create_company(pool, "Bench Co", Country::TZ).await?;
+        let grant = CreditDelta::new((pairs / companies + 1) as i64)?;
+        ledger::adjust(pool, uuid::Uuid::now_v7(), c.id, grant, "bench", "bench").await?;
+        ids.push(c.id);
+    }
+    // Message rows first (one bulk insert), so only the ledger is timed.
+    let messages: Vec<(CompanyId, MessageId)> = (0..pairs)
+        .map(|i| (ids[i % companies], MessageId::new()))
+        .collect();
+    sqlx::query(
+        "INSERT INTO messages (id, company_id, to_number, body, encoding, segments, credits, sender)
+         SELECT m, c, '+255754123456', 'bench', 'GSM-7', 1, 1, 'bench' FROM UNNEST($1::uuid[], $2::uuid[]) AS t(m, c)",
+    )
+    .bind(messages.iter().map(|(_, m)| m.0).collect::<Vec<_>>())
+    .bind(messages.iter().map(|(c, _)| c.0).collect::<Vec<_>>())
+    .execute(pool)
+    .await?;
+
+    let messages = Arc::new(messages);
+    timed(pairs, |t| {
+        let (pool, messages) = (pool.clone(), messages.clone());
+        async move {
+            let mut latencies = Vec::new();
+            for (company, message) in messages.iter().skip(t).step_by(TASKS) {
+                let began = Instant::now();
+                let hold = ledger::reserve(
+                    &pool,
+                    *company,
+                    *message,
+                    Credits::new(1)?,
+                    Duration::from_secs(600),
+                )
+                .await?;
+                ledger::commit(&pool, hold.value.id, Credits::new(1)?).await?;
+                latencies.push(began.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }
+    })
+    .await
+}

@@ -38,7 +38,8 @@ CREATE TABLE ledger_entries (
                                                    'adjustment', 'purchase_reversal')),
     available_delta  bigint NOT NULL,
     reserved_delta   bigint NOT NULL,
-    hold_id          uuid REFERENCES holds (id),
+    -- Deferred: a reservation appends its entry before it writes the hold (see ledger_reserve).
+    hold_id          uuid REFERENCES holds (id) DEFERRABLE INITIALLY DEFERRED,
     message_id       uuid REFERENCES messages (id),
     payment_id       uuid REFERENCES payments (id),
     -- Business key of an operator adjustment (the caller's idempotency key).

@@ -1,16 +1,14 @@
 //! Two-phase charging: reserve credits for a message, then commit (charge) or release them.
+//! Each is one call of a SQL function (migrations/0008), so one round trip: atomic alone, or
+//! part of the caller's transaction when given one.
 
 use std::time::Duration;
 
-use sqlx::{Acquire, PgConnection, Postgres};
+use chrono::{DateTime, Utc};
+use sqlx::{Acquire, Postgres};
 
-use super::posting::{Posting, post};
-use super::{Applied, EntryKind, Hold, HoldStatus, LedgerError};
+use super::{Applied, Hold, LedgerError};
 use crate::domain::{CompanyId, Credits, HoldId, MessageId};
-
-const HOLD_COLUMNS: &str =
-    "id, company_id, message_id, credits, status, charged, expires_at, created_at";
-const ACTOR: &str = "ledger";
 
 /// Holds `credits` of `company`'s available credits for `message` until `ttl` from now.
 ///
@@ -28,104 +26,64 @@ pub async fn reserve<'c>(
     if credits.is_zero() {
         return Err(LedgerError::NothingToReserve);
     }
-    let mut tx = db.begin().await?;
-    let inserted: Option<Hold> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO holds (id, company_id, message_id, credits, expires_at)
-         SELECT $1, m.company_id, m.id, $4, now() + make_interval(secs => $5)
-         FROM messages m WHERE m.id = $3 AND m.company_id = $2
-         ON CONFLICT (message_id) WHERE status IN ('active', 'committed') DO NOTHING
-         RETURNING {HOLD_COLUMNS}"
-    )))
-    .bind(HoldId::new())
-    .bind(company)
-    .bind(message)
-    .bind(credits.get())
-    .bind(ttl.as_secs_f64())
-    .fetch_optional(&mut *tx)
-    .await?;
-
-    let Some(hold) = inserted else {
-        // Either the message already has a live hold, or it is not this company's message.
-        let live = live_hold(&mut tx, message).await?;
-        return match live {
-            Some(h) if h.company_id != company => Err(LedgerError::UnknownMessage(message)),
-            Some(h) if h.status == HoldStatus::Active => Ok(Applied::replayed(h)),
-            Some(h) => Err(LedgerError::AlreadyCharged {
-                message,
-                hold: h.id,
+    let mut conn = db.acquire().await?;
+    let out: Outcome = sqlx::query_as("SELECT * FROM ledger_reserve($1, $2, $3, $4, $5)")
+        .bind(HoldId::new())
+        .bind(company)
+        .bind(message)
+        .bind(credits.get())
+        .bind(ttl.as_secs_f64())
+        .fetch_one(&mut *conn)
+        .await?;
+    match out.outcome.as_str() {
+        "reserved" => Ok(Applied::first(out.hold()?)),
+        "replay" => Ok(Applied::replayed(out.hold()?)),
+        "already_charged" => Err(LedgerError::AlreadyCharged {
+            message,
+            hold: out.hold()?.id,
+        }),
+        "unknown_message" => Err(LedgerError::UnknownMessage(message)),
+        "insufficient" => match out.available {
+            Some(available) => Err(LedgerError::InsufficientCredits {
+                needed: credits.get(),
+                available,
             }),
-            None => Err(LedgerError::UnknownMessage(message)),
-        };
-    };
-    post(
-        &mut tx,
-        Posting {
-            company,
-            kind: EntryKind::Reserve,
-            available_delta: -credits.get(),
-            reserved_delta: credits.get(),
-            hold: Some(hold.id),
-            message: Some(message),
-            payment: None,
-            adjustment: None,
-            actor: ACTOR,
-            reason: None,
+            None => Err(LedgerError::UnknownCompany(company)),
         },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Applied::first(hold))
+        other => Err(out.unexpected(other)),
+    }
 }
 
 /// Turns the hold into a charge of `actual` credits (1..=reserved) and returns the rest.
 ///
 /// Idempotent: committing again with the same `actual` is a replay; with another amount it is
-/// `HoldCommitted`. A released hold cannot be committed (`HoldReleased`).
+/// `HoldCommitted`. A released hold cannot be committed (`HoldReleased`). An expired hold can.
 pub async fn commit<'c>(
     db: impl Acquire<'c, Database = Postgres>,
     hold: HoldId,
     actual: Credits,
 ) -> Result<Applied<Hold>, LedgerError> {
-    let mut tx = db.begin().await?;
-    let h = lock_hold(&mut tx, hold).await?;
-    match h.status {
-        HoldStatus::Committed if h.charged == Some(actual.get()) => {
-            return Ok(Applied::replayed(h));
-        }
-        HoldStatus::Committed => {
-            return Err(LedgerError::HoldCommitted {
-                hold,
-                charged: h.charged.unwrap_or_default(),
-            });
-        }
-        HoldStatus::Released => return Err(LedgerError::HoldReleased(hold)),
-        HoldStatus::Active => {}
-    }
-    if actual.is_zero() || actual > h.credits {
-        return Err(LedgerError::CommitOutOfRange {
+    let mut conn = db.acquire().await?;
+    let out: Outcome = sqlx::query_as("SELECT * FROM ledger_commit($1, $2)")
+        .bind(hold)
+        .bind(actual.get())
+        .fetch_one(&mut *conn)
+        .await?;
+    match out.outcome.as_str() {
+        "committed" => Ok(Applied::first(out.hold()?)),
+        "replay" => Ok(Applied::replayed(out.hold()?)),
+        "hold_committed" => Err(LedgerError::HoldCommitted {
+            hold,
+            charged: out.charged.unwrap_or_default(),
+        }),
+        "hold_released" => Err(LedgerError::HoldReleased(hold)),
+        "out_of_range" => Err(LedgerError::CommitOutOfRange {
             actual: actual.get(),
-            reserved: h.credits.get(),
-        });
+            reserved: out.credits.unwrap_or_default(),
+        }),
+        "unknown_hold" => Err(LedgerError::UnknownHold(hold)),
+        other => Err(out.unexpected(other)),
     }
-    let committed = resolve(&mut tx, hold, HoldStatus::Committed, Some(actual.get())).await?;
-    post(
-        &mut tx,
-        Posting {
-            company: h.company_id,
-            kind: EntryKind::Commit,
-            available_delta: h.credits.get() - actual.get(),
-            reserved_delta: -h.credits.get(),
-            hold: Some(hold),
-            message: Some(h.message_id),
-            payment: None,
-            adjustment: None,
-            actor: ACTOR,
-            reason: None,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Applied::first(committed))
 }
 
 /// Voids the hold and returns its credits. Idempotent; a committed hold is `HoldCommitted`
@@ -134,78 +92,64 @@ pub async fn release<'c>(
     db: impl Acquire<'c, Database = Postgres>,
     hold: HoldId,
 ) -> Result<Applied<Hold>, LedgerError> {
-    let mut tx = db.begin().await?;
-    let h = lock_hold(&mut tx, hold).await?;
-    match h.status {
-        HoldStatus::Released => return Ok(Applied::replayed(h)),
-        HoldStatus::Committed => {
-            return Err(LedgerError::HoldCommitted {
-                hold,
-                charged: h.charged.unwrap_or_default(),
-            });
-        }
-        HoldStatus::Active => {}
+    let mut conn = db.acquire().await?;
+    let out: Outcome = sqlx::query_as("SELECT * FROM ledger_release($1)")
+        .bind(hold)
+        .fetch_one(&mut *conn)
+        .await?;
+    match out.outcome.as_str() {
+        "released" => Ok(Applied::first(out.hold()?)),
+        "replay" => Ok(Applied::replayed(out.hold()?)),
+        "hold_committed" => Err(LedgerError::HoldCommitted {
+            hold,
+            charged: out.charged.unwrap_or_default(),
+        }),
+        "unknown_hold" => Err(LedgerError::UnknownHold(hold)),
+        other => Err(out.unexpected(other)),
     }
-    let released = resolve(&mut tx, hold, HoldStatus::Released, None).await?;
-    post(
-        &mut tx,
-        Posting {
-            company: h.company_id,
-            kind: EntryKind::Release,
-            available_delta: h.credits.get(),
-            reserved_delta: -h.credits.get(),
-            hold: Some(hold),
-            message: Some(h.message_id),
-            payment: None,
-            adjustment: None,
-            actor: ACTOR,
-            reason: None,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Applied::first(released))
 }
 
-async fn live_hold(
-    conn: &mut PgConnection,
-    message: MessageId,
-) -> Result<Option<Hold>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {HOLD_COLUMNS} FROM holds WHERE message_id = $1 AND status IN ('active', 'committed')"
-    )))
-    .bind(message)
-    .fetch_optional(conn)
-    .await
-}
-
-async fn lock_hold(conn: &mut PgConnection, hold: HoldId) -> Result<Hold, LedgerError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1 FOR UPDATE"
-    )))
-    .bind(hold)
-    .fetch_optional(conn)
-    .await?
-    .ok_or(LedgerError::UnknownHold(hold))
-}
-
-async fn resolve(
-    conn: &mut PgConnection,
-    hold: HoldId,
-    status: HoldStatus,
+/// A row of type `ledger_hold_outcome`: the outcome and, when there is one, the hold.
+#[derive(sqlx::FromRow)]
+struct Outcome {
+    outcome: String,
+    id: Option<HoldId>,
+    company_id: Option<CompanyId>,
+    message_id: Option<MessageId>,
+    credits: Option<i64>,
+    status: Option<String>,
     charged: Option<i64>,
-) -> Result<Hold, sqlx::Error> {
-    let status = match status {
-        HoldStatus::Active => "active",
-        HoldStatus::Committed => "committed",
-        HoldStatus::Released => "released",
-    };
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE holds SET status = $2, charged = $3, resolved_at = now() WHERE id = $1 RETURNING {HOLD_COLUMNS}"
-    )))
-    .bind(hold)
-    .bind(status)
-    .bind(charged)
-    .fetch_one(conn)
-    .await
+    expires_at: Option<DateTime<Utc>>,
+    created_at: Option<DateTime<Utc>>,
+    available: Option<i64>,
+}
+
+impl Outcome {
+    fn hold(&self) -> Result<Hold, LedgerError> {
+        let missing = || self.unexpected("a hold with missing fields");
+        Ok(Hold {
+            id: self.id.ok_or_else(missing)?,
+            company_id: self.company_id.ok_or_else(missing)?,
+            message_id: self.message_id.ok_or_else(missing)?,
+            credits: self
+                .credits
+                .and_then(|c| Credits::new(c).ok())
+                .ok_or_else(missing)?,
+            status: self
+                .status
+                .clone()
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(missing)?,
+            charged: self.charged,
+            expires_at: self.expires_at.ok_or_else(missing)?,
+            created_at: self.created_at.ok_or_else(missing)?,
+        })
+    }
+
+    fn unexpected(&self, what: &str) -> LedgerError {
+        LedgerError::Database(sqlx::Error::Protocol(format!(
+            "ledger function returned {what} ({})",
+            self.outcome
+        )))
+    }
 }

@@ -10,8 +10,11 @@
 //! - **Safe under concurrent callers**: balance changes are conditional updates of one row, and
 //!   resolutions lock the hold; unique indexes back every "at most once" in the schema.
 //! - **Append-only**: entries are never updated or deleted (a trigger refuses it); a refund or a
-//!   reversal is a new entry. Every movement goes through [`posting::post`], which updates the
-//!   materialised balance and appends the entry in one statement.
+//!   reversal is a new entry. Every movement goes through the SQL function `ledger_post`, which
+//!   updates the materialised balance and appends the entry together.
+//! - **One round trip on the hot path**: reserve, commit and release are single calls of SQL
+//!   functions (migrations/0008_ledger_functions.sql) that return their outcome instead of
+//!   raising, so a refusal writes nothing and never aborts the caller's transaction.
 
 mod adjustments;
 mod audit;

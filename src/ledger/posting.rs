@@ -1,4 +1,5 @@
-//! The one place credits move: update the materialised balance and append the entry, atomically.
+//! The one place credits move is the SQL function `ledger_post` (migrations/0008): it updates
+//! the materialised balance and appends the entry together. This wraps it for the Rust callers.
 
 use sqlx::PgConnection;
 
@@ -19,40 +20,24 @@ pub(super) struct Posting<'a> {
     pub reason: Option<&'a str>,
 }
 
-/// Applies `p` to the balance row and appends its entry in one statement. The balance update is
-/// conditional, so a posting that would take either bucket below zero changes nothing and gives
-/// `InsufficientCredits`; concurrent postings serialise on the balance row.
+/// Applies `p` and returns the entry id. A posting that would take either bucket below zero
+/// changes nothing and gives `InsufficientCredits`; concurrent postings serialise on the
+/// balance row.
 pub(super) async fn post(conn: &mut PgConnection, p: Posting<'_>) -> Result<i64, LedgerError> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "WITH b AS (
-             UPDATE balances SET
-                 available = available + $2,
-                 reserved = reserved + $3,
-                 total_purchased = total_purchased
-                     + CASE WHEN $4 IN ('purchase', 'purchase_reversal') THEN $2 ELSE 0 END,
-                 total_sent = total_sent + CASE WHEN $4 = 'commit' THEN -($2 + $3) ELSE 0 END,
-                 total_refunded = total_refunded + CASE WHEN $4 = 'refund' THEN $2 ELSE 0 END,
-                 total_adjusted = total_adjusted + CASE WHEN $4 = 'adjustment' THEN $2 ELSE 0 END,
-                 updated_at = now()
-             WHERE company_id = $1 AND available + $2 >= 0 AND reserved + $3 >= 0
-             RETURNING company_id)
-         INSERT INTO ledger_entries (company_id, kind, available_delta, reserved_delta, hold_id,
-                                     message_id, payment_id, adjustment_id, actor, reason)
-         SELECT company_id, $4, $2, $3, $5, $6, $7, $8, $9, $10 FROM b
-         RETURNING id",
-    )
-    .bind(p.company)
-    .bind(p.available_delta)
-    .bind(p.reserved_delta)
-    .bind(p.kind.as_str())
-    .bind(p.hold)
-    .bind(p.message)
-    .bind(p.payment)
-    .bind(p.adjustment)
-    .bind(p.actor)
-    .bind(p.reason)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT ledger_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            .bind(p.company)
+            .bind(p.kind.as_str())
+            .bind(p.available_delta)
+            .bind(p.reserved_delta)
+            .bind(p.hold)
+            .bind(p.message)
+            .bind(p.payment)
+            .bind(p.adjustment)
+            .bind(p.actor)
+            .bind(p.reason)
+            .fetch_one(&mut *conn)
+            .await?;
     if let Some(id) = id {
         return Ok(id);
     }
