@@ -13,4 +13,6 @@ pub mod http;
 pub mod ledger;
 pub mod messages;
 pub mod packages;
+pub mod queue;
+pub mod ratelimit;
 pub mod telemetry;

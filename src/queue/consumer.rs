@@ -1,0 +1,394 @@
+//! The engine behind one worker's backend: three tasks around a bounded channel.
+//! - The **fetcher** promotes due delayed jobs and reads new entries (XREADGROUP BLOCK, so an
+//!   idle worker sees a push at once), never more than the channel has room for: the backlog
+//!   stays in Redis, not in the worker.
+//! - The **keeper** renews the lease of every entry this consumer holds, and takes over entries
+//!   whose consumer stopped renewing them (it died), dead-lettering a job delivered too often.
+//! - The **settler** records outcomes in batches: done, later (retry or snooze, with the run
+//!   time in Redis) or dead. It retries Redis errors and never drops an outcome.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::AsyncConnectionConfig;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::outcome::{Disposition, JobError, RetryPolicy, dispose};
+use super::store::{Delivery, JobRecord, QueueStore, Settle, now_ms};
+
+/// How a worker consumes its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    /// Entries read per XREADGROUP.
+    pub batch: usize,
+    /// Entries held in the worker, fetched but not yet started.
+    pub prefetch: usize,
+    /// Longest wait of one blocking read (also bounds how long shutdown waits for the fetcher).
+    pub block: Duration,
+    /// An entry not renewed for this long is taken over by another consumer.
+    pub lease: Duration,
+    pub retry: RetryPolicy,
+    /// Delay promotions move at most this many jobs per script call.
+    pub promote_chunk: usize,
+}
+
+impl ConsumerConfig {
+    pub fn new(retry: RetryPolicy) -> Self {
+        ConsumerConfig {
+            batch: 100,
+            prefetch: 200,
+            block: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
+            retry,
+            promote_chunk: 1_000,
+        }
+    }
+}
+
+/// The outcome of one run, as the worker's ack layer reports it.
+#[derive(Debug)]
+pub enum Ack {
+    Finished {
+        entry: String,
+        attempt: u32,
+        result: Result<(), JobError>,
+    },
+    /// Answered once every outcome sent before it has been recorded in Redis.
+    Flush(oneshot::Sender<()>),
+}
+
+type InFlight = Arc<Mutex<HashMap<String, JobRecord>>>;
+
+pub struct Consumer {
+    pub deliveries: mpsc::Receiver<Delivery>,
+    acks: mpsc::UnboundedSender<Ack>,
+    store: QueueStore,
+    name: String,
+    stop: watch::Sender<bool>,
+    fetcher: Option<JoinHandle<()>>,
+    keeper: JoinHandle<()>,
+    settler: JoinHandle<()>,
+    in_flight: InFlight,
+}
+
+impl Consumer {
+    /// Creates the group if needed and starts the three tasks for consumer `name`.
+    pub async fn start(
+        store: QueueStore,
+        client: &redis::Client,
+        name: &str,
+        config: ConsumerConfig,
+        acks: (mpsc::UnboundedSender<Ack>, mpsc::UnboundedReceiver<Ack>),
+    ) -> redis::RedisResult<Self> {
+        store.ensure_group().await?;
+        // A blocked read holds its connection, so the fetcher has one of its own, whose response
+        // timeout outlasts the block.
+        let conn = client
+            .get_multiplexed_async_connection_with_config(
+                &AsyncConnectionConfig::new()
+                    .set_response_timeout(Some(config.block + Duration::from_secs(10))),
+            )
+            .await?;
+        let (tx, rx) = mpsc::channel(config.prefetch.max(1));
+        let (stop, stopped) = watch::channel(false);
+        let in_flight: InFlight = Arc::default();
+        let fetcher = tokio::spawn(fetch(
+            store.clone(),
+            conn,
+            name.to_string(),
+            config,
+            tx.clone(),
+            in_flight.clone(),
+            stopped.clone(),
+        ));
+        let keeper = tokio::spawn(keep(
+            store.clone(),
+            name.to_string(),
+            config,
+            tx,
+            acks.0.clone(),
+            in_flight.clone(),
+            stopped,
+        ));
+        let settler = tokio::spawn(settle(
+            store.clone(),
+            name.to_string(),
+            config.retry,
+            acks.1,
+            in_flight.clone(),
+        ));
+        Ok(Consumer {
+            deliveries: rx,
+            acks: acks.0,
+            store,
+            name: name.to_string(),
+            stop,
+            fetcher: Some(fetcher),
+            keeper,
+            settler,
+            in_flight,
+        })
+    }
+
+    /// Reports the outcome of an entry that could not even be started (e.g. undecodable).
+    pub fn reject(&self, entry: String, attempt: u32, error: String) {
+        let _ = self.acks.send(Ack::Finished {
+            entry,
+            attempt,
+            result: Err(JobError::Fail(error)),
+        });
+    }
+
+    /// Graceful stop: no more fetching; entries fetched but not started go back to the stream
+    /// at once; every outcome already reported is recorded before this returns.
+    pub async fn close(mut self) -> redis::RedisResult<()> {
+        let _ = self.stop.send(true);
+        if let Some(f) = self.fetcher.take() {
+            let _ = f.await;
+        }
+        self.keeper.abort();
+        self.deliveries.close();
+        let mut unstarted = Vec::new();
+        while let Ok(d) = self.deliveries.try_recv() {
+            unstarted.push(d.entry);
+        }
+        let returned = self.store.give_back(&self.name, &unstarted).await?;
+        {
+            let mut held = self.in_flight.lock().expect("lock");
+            for e in &unstarted {
+                held.remove(e);
+            }
+        }
+        tracing::info!(queue = %self.store.name, consumer = %self.name, returned, "consumer closing");
+        let (done, flushed) = oneshot::channel();
+        let _ = self.acks.send(Ack::Flush(done));
+        let _ = flushed.await;
+        self.settler.abort();
+        Ok(())
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.keeper.abort();
+    }
+}
+
+async fn fetch(
+    store: QueueStore,
+    mut conn: redis::aio::MultiplexedConnection,
+    me: String,
+    config: ConsumerConfig,
+    tx: mpsc::Sender<Delivery>,
+    in_flight: InFlight,
+    stopped: watch::Receiver<bool>,
+) {
+    let mut pending_after = Some("0".to_string());
+    let mut next_due: Option<u64> = Some(0);
+    let mut failures = 0u32;
+    while !*stopped.borrow() {
+        // Wait for room: never hold more than `prefetch` unstarted entries.
+        let room = match tx.reserve().await {
+            Ok(permit) => {
+                drop(permit);
+                tx.capacity().clamp(1, config.batch)
+            }
+            Err(_) => return,
+        };
+        let now = now_ms();
+        if next_due.is_some_and(|due| due <= now) {
+            match store.promote(config.promote_chunk).await {
+                Ok((moved, next)) => {
+                    next_due = if moved as usize == config.promote_chunk {
+                        Some(0)
+                    } else {
+                        next
+                    };
+                }
+                Err(e) => {
+                    tracing::warn!(queue = %store.name, error = %e, "promote failed");
+                    next_due = Some(now + 1_000);
+                }
+            }
+        }
+        // Wake for the next delayed job even when nothing arrives; look again at least each second.
+        let until_due = next_due.map(|d| Duration::from_millis(d.saturating_sub(now_ms()).max(1)));
+        let block = until_due.map_or(config.block, |d| d.min(config.block));
+        let read = store
+            .read(&mut conn, &me, room, Some(block), pending_after.as_deref())
+            .await;
+        match read {
+            Ok(batch) => {
+                failures = 0;
+                if let Some(after) = &mut pending_after {
+                    // Own pending entries first (restart under the same name), then new ones.
+                    match batch.last() {
+                        Some(last) => *after = last.entry.clone(),
+                        None => pending_after = None,
+                    }
+                }
+                if next_due.is_none() {
+                    next_due = Some(now_ms() + 1_000);
+                }
+                for d in batch {
+                    in_flight
+                        .lock()
+                        .expect("lock")
+                        .insert(d.entry.clone(), d.job.clone());
+                    if tx.send(d).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                if e.code() == Some("NOGROUP") {
+                    // Redis lost the stream (flush, failover): recreate and go on.
+                    let _ = store.ensure_group().await;
+                } else {
+                    failures += 1;
+                    tracing::warn!(queue = %store.name, error = %e, "read failed");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(30))))
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+async fn keep(
+    store: QueueStore,
+    me: String,
+    config: ConsumerConfig,
+    tx: mpsc::Sender<Delivery>,
+    acks: mpsc::UnboundedSender<Ack>,
+    in_flight: InFlight,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let every = (config.lease / 3).max(Duration::from_millis(50));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let held: Vec<String> = in_flight.lock().expect("lock").keys().cloned().collect();
+        if let Err(e) = store.extend(&me, &held).await {
+            tracing::warn!(queue = %store.name, error = %e, "lease renewal failed");
+        }
+        if tx.capacity() == 0 {
+            continue;
+        }
+        match store
+            .reclaim(&me, config.lease, tx.capacity().min(config.batch))
+            .await
+        {
+            Ok(taken) => {
+                for d in taken {
+                    tracing::info!(queue = %store.name, job = %d.job.id, deliveries = d.deliveries, "took over an abandoned job");
+                    in_flight
+                        .lock()
+                        .expect("lock")
+                        .insert(d.entry.clone(), d.job.clone());
+                    // A job that keeps killing its workers is dead-lettered rather than run forever.
+                    if d.deliveries > u64::from(config.retry.max_attempts) + 1 {
+                        let error = format!(
+                            "abandoned by {} workers without finishing",
+                            d.deliveries - 1
+                        );
+                        let _ = acks.send(Ack::Finished {
+                            entry: d.entry,
+                            attempt: u32::MAX,
+                            result: Err(JobError::Fail(error)),
+                        });
+                    } else if tx.send(d).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(queue = %store.name, error = %e, "reclaim failed"),
+        }
+    }
+}
+
+async fn settle(
+    store: QueueStore,
+    me: String,
+    retry: RetryPolicy,
+    mut acks: mpsc::UnboundedReceiver<Ack>,
+    in_flight: InFlight,
+) {
+    let mut buf = Vec::with_capacity(512);
+    while acks.recv_many(&mut buf, 512).await > 0 {
+        let mut items = Vec::new();
+        let mut flushes = Vec::new();
+        let now = now_ms();
+        for ack in buf.drain(..) {
+            match ack {
+                Ack::Flush(done) => flushes.push(done),
+                Ack::Finished {
+                    entry,
+                    attempt,
+                    result,
+                } => {
+                    let Some(mut job) = in_flight.lock().expect("lock").get(&entry).cloned() else {
+                        continue;
+                    };
+                    // The cap is the job's own (set per kind at enqueue); the backoff the queue's.
+                    let policy = RetryPolicy {
+                        max_attempts: job.max,
+                        ..retry
+                    };
+                    let settle = match dispose(result.as_ref().map(|_| ()), attempt, &policy, now) {
+                        Disposition::Done => Settle::Done,
+                        Disposition::Later {
+                            at_ms,
+                            attempts_used,
+                        } => {
+                            job.attempt = attempts_used;
+                            Settle::Later { at_ms, job }
+                        }
+                        Disposition::Dead { error } => {
+                            job.attempt = attempt.min(job.max);
+                            Settle::Dead {
+                                job,
+                                error,
+                                at_ms: now,
+                            }
+                        }
+                    };
+                    items.push((entry, settle));
+                }
+            }
+        }
+        let mut failures = 0u32;
+        loop {
+            match store.settle(&me, &items).await {
+                Ok(settled) => {
+                    let lost = settled.iter().filter(|s| !**s).count();
+                    if lost > 0 {
+                        tracing::warn!(queue = %store.name, lost, "outcomes for entries whose lease was lost; their new owner runs them");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(queue = %store.name, error = %e, "settling failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(50))))
+                        .await;
+                }
+            }
+        }
+        {
+            let mut held = in_flight.lock().expect("lock");
+            for (entry, _) in &items {
+                held.remove(entry);
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}

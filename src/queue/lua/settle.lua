@@ -1,0 +1,30 @@
+-- Settle finished entries of one consumer: ack and delete each, and either drop it (done),
+-- schedule it again (retry or snooze, with its next run time kept in Redis) or dead-letter it.
+-- An entry whose lease this consumer lost (another consumer claimed it) is left alone.
+-- KEYS: 1 stream, 2 delayed zset, 3 delayed data hash, 4 dead stream
+-- ARGV: 1 group, 2 consumer, 3 n, then per entry: entry_id, action (done|later|dead), job_json, at_ms
+-- Returns per entry: 1 settled, 0 lease lost.
+local group, me, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+for i = 0, n - 1 do
+  local b = 4 + i * 4
+  local entry, action, job, at = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  local p = redis.call('XPENDING', KEYS[1], group, entry, entry, 1)
+  if #p == 1 and p[1][2] == me then
+    redis.call('XACK', KEYS[1], group, entry)
+    redis.call('XDEL', KEYS[1], entry)
+    if action == 'later' then
+      local j = cjson.decode(job)
+      redis.call('ZADD', KEYS[2], tonumber(at), j.id)
+      redis.call('HSET', KEYS[3], j.id, job)
+    elseif action == 'dead' then
+      local j = cjson.decode(job)
+      redis.call('XADD', KEYS[4], '*', 'id', j.id, 'args', j.args, 'attempt', j.attempt, 'max', j.max,
+        'idem', j.idem, 'enq', j.enq, 'error', j.error, 'failed_at', at)
+    end
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out

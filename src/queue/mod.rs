@@ -1,0 +1,146 @@
+//! The durable job queue: our Redis backend for apalis 1.0.
+//!
+//! Per queue, in Redis (all keys of one queue share a hash tag, so it works on Redis Cluster):
+//! a Stream read through one consumer group (XREADGROUP BLOCK: an idle worker sees a push at
+//! once; XACK + XDEL on completion), a sorted set of delayed jobs with their data (scheduled,
+//! retrying, snoozed), moved into the stream by a script in bounded chunks, a dead-letter
+//! stream, and idempotency keys checked in the same script that enqueues.
+//!
+//! Delivery is at least once: a worker that dies leaves its entries pending, and after the
+//! lease (renewed while a job runs) another worker takes them over (XAUTOCLAIM). Handlers are
+//! therefore idempotent; the database row is the truth.
+
+pub mod backend;
+mod consumer;
+pub mod cron;
+mod keys;
+mod outcome;
+mod store;
+
+use std::time::Duration;
+
+use copcca_jobs::Job;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+pub use backend::{AckLayer, QueueError, RedisBackend};
+pub use consumer::ConsumerConfig;
+pub use keys::QueueKeys;
+pub use outcome::{JobError, RetryPolicy};
+pub use store::{
+    DeadLetter, Delivery, Enqueued, JobRecord, NewJob, QueueStats, QueueStore, now_ms,
+};
+
+/// Idempotency keys outlive any retry schedule of the jobs they guard.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(48 * 3600);
+
+/// Every queue of `copcca_jobs`, for listings and metrics.
+pub const QUEUES: [&str; 4] = [
+    copcca_jobs::VerifyPurchase::QUEUE,
+    copcca_jobs::SendSms::QUEUE,
+    copcca_jobs::Refund::QUEUE,
+    copcca_jobs::SweepOverdueDebts::QUEUE,
+];
+
+/// The queues of one deployment (one Redis, one key prefix).
+#[derive(Clone)]
+pub struct Queues {
+    client: redis::Client,
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl Queues {
+    pub async fn connect(redis_url: &str, prefix: &str) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(redis_url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_connection_timeout(Some(Duration::from_secs(5)));
+        let conn = client.get_connection_manager_with_config(config).await?;
+        Ok(Queues {
+            client,
+            conn,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn store(&self, queue: &str) -> QueueStore {
+        QueueStore::new(self.conn.clone(), &self.prefix, queue, IDEMPOTENCY_TTL)
+    }
+
+    /// A backend on any queue, for jobs of type `Args` capped at `max_attempts`.
+    pub fn backend<Args>(
+        &self,
+        queue: &str,
+        config: ConsumerConfig,
+        max_attempts: u32,
+    ) -> RedisBackend<Args> {
+        RedisBackend::new(self.store(queue), self.client.clone(), config, max_attempts)
+    }
+
+    /// The backend of job kind `J`, on its own queue with its own attempt cap.
+    pub fn backend_for<J: Job>(&self, config: ConsumerConfig) -> RedisBackend<J> {
+        self.backend(J::QUEUE, config, J::MAX_ATTEMPTS)
+    }
+
+    /// Enqueues `job` now, once per idempotency key (a second enqueue returns the first job's id
+    /// with `fresh: false`).
+    pub async fn enqueue<J: Job>(&self, job: &J) -> Result<Enqueued, QueueError> {
+        Ok(self
+            .enqueue_bulk(std::slice::from_ref(job), None)
+            .await?
+            .remove(0))
+    }
+
+    /// Enqueues many jobs of one kind in as few round trips as the script chunking allows,
+    /// to run no earlier than `run_at_ms` when given.
+    pub async fn enqueue_bulk<J: Job>(
+        &self,
+        jobs: &[J],
+        run_at_ms: Option<u64>,
+    ) -> Result<Vec<Enqueued>, QueueError> {
+        let new: Vec<NewJob> = jobs
+            .iter()
+            .map(|j| {
+                Ok(NewJob {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    args: serde_json::to_string(j)?,
+                    max_attempts: J::MAX_ATTEMPTS,
+                    idempotency_key: Some(j.idempotency_key()),
+                    run_at_ms,
+                })
+            })
+            .collect::<Result<_, serde_json::Error>>()?;
+        Ok(self.store(J::QUEUE).enqueue(&new).await?)
+    }
+
+    /// Depth figures of every queue.
+    pub async fn stats(&self) -> redis::RedisResult<Vec<(&'static str, QueueStats)>> {
+        let mut out = Vec::new();
+        for q in QUEUES {
+            out.push((q, self.store(q).stats().await?));
+        }
+        Ok(out)
+    }
+}
+
+/// A worker name unique to this process and start: `<host>-<pid>-<random>`. Consumer names
+/// need not be stable: a restart under any name works at once (its predecessor's entries are
+/// taken over after their lease, or at once when the name is reused).
+pub fn worker_name(role: &str) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{role}-{host}-{}-{}", std::process::id(), &random[..8])
+}

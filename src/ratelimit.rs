@@ -1,0 +1,112 @@
+//! Fleet-wide rate limits (per company, per Twilio account/sender), held in Redis by a GCRA
+//! script so any number of worker processes share one budget. A limited job is snoozed until
+//! the limit allows it, never failed.
+//!
+//! Local pre-filter: once Redis has said "not before T" for a key, this process answers "wait"
+//! for that key until T without asking again (others can only have used more of the budget
+//! since). This spares Redis the round trips of a flood from one company. governor was
+//! considered for this role and not used: its state is per process, and a cell it grants
+//! locally before the fleet-wide check refuses is consumed anyway, so it drifts stricter than
+//! the real budget.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+static GCRA: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/lua/gcra.lua")));
+
+/// `count` events per `period`, with up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub count: u32,
+    pub period: Duration,
+    pub burst: u32,
+}
+
+impl Quota {
+    /// `n` per hour, all of them at once if they come at once (as governor's `per_hour`).
+    pub fn per_hour(n: u32) -> Self {
+        Quota {
+            count: n.max(1),
+            period: Duration::from_secs(3600),
+            burst: n.max(1),
+        }
+    }
+
+    pub fn per_second(n: u32) -> Self {
+        Quota {
+            count: n.max(1),
+            period: Duration::from_secs(1),
+            burst: n.max(1),
+        }
+    }
+
+    fn interval_ms(&self) -> u64 {
+        (self.period.as_millis() as u64)
+            .div_ceil(u64::from(self.count))
+            .max(1)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    /// Try again after this long.
+    Wait(Duration),
+}
+
+#[derive(Clone)]
+pub struct RateLimiter {
+    conn: ConnectionManager,
+    prefix: String,
+    refused_until: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl RateLimiter {
+    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+        RateLimiter {
+            conn,
+            prefix: prefix.to_string(),
+            refused_until: Arc::default(),
+        }
+    }
+
+    /// Takes `cost` from the budget of `key` if it fits now.
+    pub async fn check(&self, key: &str, quota: Quota, cost: u32) -> redis::RedisResult<Decision> {
+        let full_key = format!("{}:rl:{key}", self.prefix);
+        if let Some(until) = self
+            .refused_until
+            .lock()
+            .expect("lock")
+            .get(&full_key)
+            .copied()
+        {
+            let now = Instant::now();
+            if until > now {
+                return Ok(Decision::Wait(until - now));
+            }
+        }
+        let (allowed, wait_ms): (i64, i64) = GCRA
+            .key(&full_key)
+            .arg(quota.interval_ms())
+            .arg(quota.burst)
+            .arg(cost.max(1))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let mut refused = self.refused_until.lock().expect("lock");
+        if allowed == 1 {
+            refused.remove(&full_key);
+            return Ok(Decision::Allowed);
+        }
+        let wait = Duration::from_millis(wait_ms.max(1) as u64);
+        refused.insert(full_key, Instant::now() + wait);
+        if refused.len() > 10_000 {
+            let now = Instant::now();
+            refused.retain(|_, until| *until > now);
+        }
+        Ok(Decision::Wait(wait))
+    }
+}
