@@ -1,18 +1,22 @@
-//! The engine behind one worker's backend: three tasks around a bounded channel.
-//! - The **fetcher** promotes due delayed jobs and reads new entries (XREADGROUP BLOCK, so an
-//!   idle worker sees a push at once), never more than the channel has room for: the backlog
-//!   stays in Redis, not in the worker.
+//! The engine behind one worker's backend: four tasks around a bounded channel.
+//! - The **fetcher** reads new entries (XREADGROUP BLOCK, so an idle worker sees a push at
+//!   once), never more than the channel has room for: the backlog stays in Redis, not in the
+//!   worker.
+//! - The **promoter** moves delayed jobs into the stream when they fall due (in bounded chunks),
+//!   waking exactly then for the retries and snoozes this worker scheduled, and looking at least
+//!   once a second for the rest; the XADD wakes whichever worker is blocked reading.
 //! - The **keeper** renews the lease of every entry this consumer holds, and takes over entries
 //!   whose consumer stopped renewing them (it died), dead-lettering a job delivered too often.
 //! - The **settler** records outcomes in batches: done, later (retry or snooze, with the run
 //!   time in Redis) or dead. It retries Redis errors and never drops an outcome.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::AsyncConnectionConfig;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::outcome::{Disposition, JobError, RetryPolicy, dispose};
@@ -27,6 +31,8 @@ pub struct ConsumerConfig {
     pub prefetch: usize,
     /// Longest wait of one blocking read (also bounds how long shutdown waits for the fetcher).
     pub block: Duration,
+    /// How often the promoter looks for due delayed jobs it was not told about.
+    pub promote_every: Duration,
     /// An entry not renewed for this long is taken over by another consumer.
     pub lease: Duration,
     pub retry: RetryPolicy,
@@ -40,6 +46,7 @@ impl ConsumerConfig {
             batch: 100,
             prefetch: 200,
             block: Duration::from_secs(1),
+            promote_every: Duration::from_secs(1),
             lease: Duration::from_secs(30),
             retry,
             promote_chunk: 1_000,
@@ -61,6 +68,22 @@ pub enum Ack {
 
 type InFlight = Arc<Mutex<HashMap<String, JobRecord>>>;
 
+/// The earliest time (ms) a delayed job is known to fall due, and a bell to ring when it moves
+/// earlier.
+#[derive(Default)]
+struct NextDue {
+    at_ms: AtomicU64,
+    bell: Notify,
+}
+
+impl NextDue {
+    fn earlier(&self, at_ms: u64) {
+        if self.at_ms.fetch_min(at_ms, Ordering::SeqCst) > at_ms {
+            self.bell.notify_one();
+        }
+    }
+}
+
 pub struct Consumer {
     pub deliveries: mpsc::Receiver<Delivery>,
     acks: mpsc::UnboundedSender<Ack>,
@@ -69,6 +92,7 @@ pub struct Consumer {
     stop: watch::Sender<bool>,
     fetcher: Option<JoinHandle<()>>,
     keeper: JoinHandle<()>,
+    promoter: JoinHandle<()>,
     settler: JoinHandle<()>,
     in_flight: InFlight,
 }
@@ -94,6 +118,7 @@ impl Consumer {
         let (tx, rx) = mpsc::channel(config.prefetch.max(1));
         let (stop, stopped) = watch::channel(false);
         let in_flight: InFlight = Arc::default();
+        let next_due = Arc::new(NextDue::default());
         let fetcher = tokio::spawn(fetch(
             store.clone(),
             conn,
@@ -110,14 +135,16 @@ impl Consumer {
             tx,
             acks.0.clone(),
             in_flight.clone(),
-            stopped,
+            stopped.clone(),
         ));
+        let promoter = tokio::spawn(promote(store.clone(), config, next_due.clone(), stopped));
         let settler = tokio::spawn(settle(
             store.clone(),
             name.to_string(),
             config.retry,
             acks.1,
             in_flight.clone(),
+            next_due,
         ));
         Ok(Consumer {
             deliveries: rx,
@@ -127,6 +154,7 @@ impl Consumer {
             stop,
             fetcher: Some(fetcher),
             keeper,
+            promoter,
             settler,
             in_flight,
         })
@@ -149,6 +177,7 @@ impl Consumer {
             let _ = f.await;
         }
         self.keeper.abort();
+        self.promoter.abort();
         self.deliveries.close();
         let mut unstarted = Vec::new();
         while let Ok(d) = self.deliveries.try_recv() {
@@ -174,6 +203,7 @@ impl Drop for Consumer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
         self.keeper.abort();
+        self.promoter.abort();
     }
 }
 
@@ -187,7 +217,6 @@ async fn fetch(
     stopped: watch::Receiver<bool>,
 ) {
     let mut pending_after = Some("0".to_string());
-    let mut next_due: Option<u64> = Some(0);
     let mut failures = 0u32;
     while !*stopped.borrow() {
         // Wait for room: never hold more than `prefetch` unstarted entries.
@@ -198,27 +227,14 @@ async fn fetch(
             }
             Err(_) => return,
         };
-        let now = now_ms();
-        if next_due.is_some_and(|due| due <= now) {
-            match store.promote(config.promote_chunk).await {
-                Ok((moved, next)) => {
-                    next_due = if moved as usize == config.promote_chunk {
-                        Some(0)
-                    } else {
-                        next
-                    };
-                }
-                Err(e) => {
-                    tracing::warn!(queue = %store.name, error = %e, "promote failed");
-                    next_due = Some(now + 1_000);
-                }
-            }
-        }
-        // Wake for the next delayed job even when nothing arrives; look again at least each second.
-        let until_due = next_due.map(|d| Duration::from_millis(d.saturating_sub(now_ms()).max(1)));
-        let block = until_due.map_or(config.block, |d| d.min(config.block));
         let read = store
-            .read(&mut conn, &me, room, Some(block), pending_after.as_deref())
+            .read(
+                &mut conn,
+                &me,
+                room,
+                Some(config.block),
+                pending_after.as_deref(),
+            )
             .await;
         match read {
             Ok(batch) => {
@@ -229,9 +245,6 @@ async fn fetch(
                         Some(last) => *after = last.entry.clone(),
                         None => pending_after = None,
                     }
-                }
-                if next_due.is_none() {
-                    next_due = Some(now_ms() + 1_000);
                 }
                 for d in batch {
                     in_flight
@@ -254,6 +267,39 @@ async fn fetch(
                         .await;
                 }
             }
+        }
+    }
+}
+
+async fn promote(
+    store: QueueStore,
+    config: ConsumerConfig,
+    next_due: Arc<NextDue>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let now = now_ms();
+        if next_due.at_ms.load(Ordering::SeqCst) <= now {
+            // Take the mark before promoting, so a retry scheduled meanwhile is not forgotten.
+            next_due.at_ms.store(u64::MAX, Ordering::SeqCst);
+            match store.promote(config.promote_chunk).await {
+                Ok((moved, _)) if moved as usize == config.promote_chunk => next_due.earlier(0),
+                Ok((_, next)) => next_due.earlier(next.unwrap_or(u64::MAX)),
+                Err(e) => {
+                    tracing::warn!(queue = %store.name, error = %e, "promote failed");
+                    next_due.earlier(now + 1_000);
+                }
+            }
+        }
+        let due = next_due.at_ms.load(Ordering::SeqCst);
+        let wait = Duration::from_millis(due.saturating_sub(now_ms())).min(config.promote_every);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = next_due.bell.notified() => {}
+            _ = stopped.changed() => return,
+        }
+        if wait == config.promote_every {
+            next_due.earlier(now_ms());
         }
     }
 }
@@ -319,6 +365,7 @@ async fn settle(
     retry: RetryPolicy,
     mut acks: mpsc::UnboundedReceiver<Ack>,
     in_flight: InFlight,
+    next_due: Arc<NextDue>,
 ) {
     let mut buf = Vec::with_capacity(512);
     while acks.recv_many(&mut buf, 512).await > 0 {
@@ -347,6 +394,7 @@ async fn settle(
                             at_ms,
                             attempts_used,
                         } => {
+                            next_due.earlier(at_ms);
                             job.attempt = attempts_used;
                             Settle::Later { at_ms, job }
                         }

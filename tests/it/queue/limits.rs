@@ -1,0 +1,111 @@
+//! Fleet-wide rate limits and fleet-once cron.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use copcca_sms::queue::cron;
+use copcca_sms::ratelimit::{Decision, Quota, RateLimiter};
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_across_two_independent_limiters() {
+    // Two limiters with their own connections and local state, as two worker processes have:
+    // only Redis is shared.
+    let a = queues().await;
+    let b = Queues::connect(&redis_url(), a.prefix()).await.unwrap();
+    let quota = Quota {
+        count: 10,
+        period: Duration::from_secs(1),
+        burst: 2,
+    };
+    let allowed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let run = Duration::from_millis(2_000);
+    let mut tasks = Vec::new();
+    for q in [a, b] {
+        let (limiter, allowed) = (
+            RateLimiter::new(q.connection(), q.prefix()),
+            allowed.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while started.elapsed() < run {
+                match limiter.check("company:acme", quota, 1).await.unwrap() {
+                    Decision::Allowed => {
+                        allowed.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Decision::Wait(d) => {
+                        tokio::time::sleep(d.min(run.saturating_sub(started.elapsed()))).await
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // 10 per second for 2 s plus the burst of 2: at most 22, whatever the two do together.
+    let n = allowed.load(Ordering::SeqCst);
+    println!("two limiters together were allowed {n} in {run:?} (quota 10/s, burst 2)");
+    assert!((18..=22).contains(&n), "{n}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_charges_its_cost_and_says_how_long_to_wait() {
+    let q = queues().await;
+    let limiter = RateLimiter::new(q.connection(), q.prefix());
+    let quota = Quota::per_hour(100);
+    assert_eq!(
+        limiter.check("company:c", quota, 60).await.unwrap(),
+        Decision::Allowed
+    );
+    assert_eq!(
+        limiter.check("company:c", quota, 40).await.unwrap(),
+        Decision::Allowed
+    );
+    match limiter.check("company:c", quota, 1).await.unwrap() {
+        Decision::Wait(d) => assert!(
+            d > Duration::from_secs(30) && d <= Duration::from_secs(36),
+            "{d:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Another key has its own budget.
+    assert_eq!(
+        limiter.check("company:d", quota, 1).await.unwrap(),
+        Decision::Allowed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_fires_once_per_tick_with_two_schedulers() {
+    let a = queues().await;
+    let b = Queues::connect(&redis_url(), a.prefix()).await.unwrap();
+    let run = Duration::from_millis(3_500);
+    let mut tasks = Vec::new();
+    for q in [a.clone(), b] {
+        tasks.push(tokio::spawn(async move {
+            let make = |_tick| copcca_jobs::SweepOverdueDebts { company_id: None };
+            cron::run(&q, "sweep", "* * * * * *", make, tokio::time::sleep(run))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut fired = 0;
+    for t in tasks {
+        fired += t.await.unwrap();
+    }
+    let queued = a
+        .store(<copcca_jobs::SweepOverdueDebts as copcca_jobs::Job>::QUEUE)
+        .stats()
+        .await
+        .unwrap()
+        .ready;
+    println!("two schedulers over {run:?}: {fired} ticks fired, {queued} jobs queued");
+    assert!((3..=4).contains(&queued), "{queued}");
+    assert_eq!(
+        fired, queued,
+        "each tick enqueued once across both schedulers"
+    );
+}

@@ -1,0 +1,161 @@
+//! Retry with exponential backoff, snooze without using attempts, dead letters and re-drive.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_back_off_exponentially_then_the_job_is_dead() {
+    let queues = queues().await;
+    queues
+        .store(QUEUE)
+        .enqueue(&[new_job(&TestJob {
+            n: 1,
+            mode: "retry".into(),
+            ..Default::default()
+        })])
+        .await
+        .unwrap();
+    let worker = start_worker(&queues, "w", fast_config(), 2);
+    let store = queues.store(QUEUE);
+    wait_for(Duration::from_secs(20), "the dead letter", async || {
+        store.stats().await.unwrap().dead == 1
+    })
+    .await;
+    let runs = worker.probe.runs_of(1);
+    worker.stop().await;
+
+    // Five attempts (the job's cap), numbered 1..=5 as the handler saw them.
+    assert_eq!(
+        runs.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    // Base 100 ms doubling, capped at 2 s; jitter adds up to one more nominal delay.
+    let gaps: Vec<Duration> = runs.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    for (k, gap) in gaps.iter().enumerate() {
+        let nominal = Duration::from_millis(100 * (1 << k)).min(Duration::from_secs(2));
+        assert!(
+            *gap >= nominal && *gap <= nominal * 2 + Duration::from_millis(300),
+            "gap {k}: {gap:?} for {nominal:?}; {gaps:?}"
+        );
+    }
+    let dead = store.dead_letters(None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].error.contains("gave up after 5 attempts"),
+        "{}",
+        dead[0].error
+    );
+    assert_eq!(dead[0].job.attempt, 5);
+    let s = store.stats().await.unwrap();
+    assert_eq!((s.ready, s.in_flight, s.delayed), (0, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snoozing_does_not_use_attempts() {
+    let queues = queues().await;
+    // Snoozed seven times with a cap of two attempts: still succeeds.
+    let job = NewJob {
+        max_attempts: 2,
+        ..new_job(&TestJob {
+            n: 1,
+            mode: "snooze:7".into(),
+            ..Default::default()
+        })
+    };
+    queues.store(QUEUE).enqueue(&[job]).await.unwrap();
+    let worker = start_worker(&queues, "w", fast_config(), 2);
+    let probe = worker.probe.clone();
+    wait_for(
+        Duration::from_secs(10),
+        "success after snoozes",
+        async || probe.done.load(Ordering::SeqCst) == 1,
+    )
+    .await;
+    worker.stop().await;
+    let attempts: Vec<usize> = probe.runs_of(1).iter().map(|r| r.0).collect();
+    assert_eq!(attempts, [1; 8]);
+    assert_eq!(stats(&queues).await, Default::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_failure_is_dead_at_once_and_can_be_redriven() {
+    let queues = queues().await;
+    let store = queues.store(QUEUE);
+    store
+        .enqueue(&[new_job(&TestJob {
+            n: 7,
+            mode: "broken".into(),
+            ..Default::default()
+        })])
+        .await
+        .unwrap();
+    let worker = start_worker(&queues, "w", fast_config(), 2);
+    wait_for(Duration::from_secs(5), "dead letter", async || {
+        store.stats().await.unwrap().dead == 1
+    })
+    .await;
+    assert_eq!(
+        worker.probe.runs_of(7).len(),
+        1,
+        "a permanent failure is not retried"
+    );
+
+    let dead = store.dead_letters(None, 10).await.unwrap().remove(0);
+    assert_eq!(dead.error, "not yet");
+    let inspected = store.dead_letter(&dead.entry).await.unwrap().unwrap();
+    assert_eq!(inspected.job.id, dead.job.id);
+    assert!(inspected.job.args.contains("broken"));
+
+    worker.probe.fixed.store(true, Ordering::SeqCst);
+    assert_eq!(
+        store.redrive(&dead.entry).await.unwrap(),
+        Some(dead.job.id.clone())
+    );
+    assert_eq!(
+        store.redrive(&dead.entry).await.unwrap(),
+        None,
+        "a dead letter is re-driven once"
+    );
+    let probe = worker.probe.clone();
+    wait_for(Duration::from_secs(5), "re-driven job done", async || {
+        probe.done.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    worker.stop().await;
+    assert_eq!(store.stats().await.unwrap(), Default::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_job_is_dead_lettered_and_the_worker_goes_on() {
+    let queues = queues().await;
+    let store = queues.store(QUEUE);
+    let bad = NewJob {
+        args: "{not json".into(),
+        ..new_job(&TestJob::default())
+    };
+    store
+        .enqueue(&[
+            bad,
+            new_job(&TestJob {
+                n: 2,
+                ..Default::default()
+            }),
+        ])
+        .await
+        .unwrap();
+    let worker = start_worker(&queues, "w", fast_config(), 2);
+    let probe = worker.probe.clone();
+    wait_for(Duration::from_secs(5), "the good job", async || {
+        probe.done.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    wait_for(Duration::from_secs(5), "the bad one dead", async || {
+        store.stats().await.unwrap().dead == 1
+    })
+    .await;
+    worker.stop().await;
+    let dead = store.dead_letters(None, 10).await.unwrap();
+    assert!(dead[0].error.contains("undecodable"), "{}", dead[0].error);
+}
