@@ -10,6 +10,7 @@ use super::output;
 use crate::config::Config;
 use crate::domain::{ApiKeyId, CompanyId, Country, CreditDelta, Role};
 use crate::http::JwtKeys;
+use crate::queue::{DeadLetter, QUEUES, Queues};
 use crate::{accounts, db, ledger};
 
 #[derive(Debug, Args)]
@@ -77,6 +78,27 @@ enum AdminCommand {
     },
     /// Check every ledger invariant; exits 1 if any fails.
     Audit,
+    /// The job queues: depth, dead letters, re-drive.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Ready, in-flight, delayed and dead jobs per queue.
+    Stats,
+    /// List dead letters, oldest first (ids are `<queue>/<entry>`).
+    Dead {
+        /// Only this queue (default: all).
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one dead letter in full.
+    Show { id: String },
+    /// Send a dead letter back to its queue with a fresh attempt count.
+    Retry { id: String },
 }
 
 fn parse<T: std::str::FromStr>(s: &str) -> Result<T, String>
@@ -105,6 +127,9 @@ async fn execute(
     config: &Config,
     command: AdminCommand,
 ) -> anyhow::Result<(serde_json::Value, ExitCode)> {
+    if let AdminCommand::Jobs(jobs) = command {
+        return Ok((self::jobs(config, jobs).await?, ExitCode::SUCCESS));
+    }
     let pool = db::migrate(&config.database_url, &config.database_schema).await?;
     let ok = |v: serde_json::Value| Ok((v, ExitCode::SUCCESS));
     match command {
@@ -174,6 +199,7 @@ async fn execute(
             }))
         }
         AdminCommand::Balance { company } => ok(to_value(&ledger::balance(&pool, company).await?)),
+        AdminCommand::Jobs(_) => unreachable!("handled above"),
         AdminCommand::Audit => {
             let report = ledger::audit(&pool).await?;
             let code = if report.is_clean() {
@@ -184,6 +210,52 @@ async fn execute(
             let mut v = to_value(&report);
             v["clean"] = json!(report.is_clean());
             Ok((v, code))
+        }
+    }
+}
+
+async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<serde_json::Value> {
+    let queues = Queues::connect(&config.redis_url, &config.redis_prefix).await?;
+    let split = |id: &str| -> anyhow::Result<(String, String)> {
+        let (queue, entry) = id.split_once('/').ok_or_else(|| anyhow::anyhow!("a dead-letter id looks like sms/1732400000000-0"))?;
+        anyhow::ensure!(QUEUES.contains(&queue), "unknown queue {queue:?} (queues: {})", QUEUES.join(", "));
+        Ok((queue.to_string(), entry.to_string()))
+    };
+    let letter = |queue: &str, d: DeadLetter| {
+        let mut v = to_value(&d);
+        v["id"] = json!(format!("{queue}/{}", d.entry));
+        v
+    };
+    match command {
+        JobsCommand::Stats => {
+            let stats = queues.stats().await?;
+            Ok(json!({ "queues": stats.into_iter().map(|(q, s)| (q.to_string(), to_value(&s))).collect::<serde_json::Map<_, _>>() }))
+        }
+        JobsCommand::Dead { queue, limit } => {
+            let names: Vec<&str> = match &queue {
+                Some(q) => {
+                    anyhow::ensure!(QUEUES.contains(&q.as_str()), "unknown queue {q:?} (queues: {})", QUEUES.join(", "));
+                    vec![q.as_str()]
+                }
+                None => QUEUES.to_vec(),
+            };
+            let mut out = Vec::new();
+            for q in names {
+                for d in queues.store(q).dead_letters(None, limit).await? {
+                    out.push(letter(q, d));
+                }
+            }
+            Ok(json!({ "dead": out }))
+        }
+        JobsCommand::Show { id } => {
+            let (queue, entry) = split(&id)?;
+            let d = queues.store(&queue).dead_letter(&entry).await?.ok_or_else(|| anyhow::anyhow!("no dead letter {id}"))?;
+            Ok(letter(&queue, d))
+        }
+        JobsCommand::Retry { id } => {
+            let (queue, entry) = split(&id)?;
+            let job = queues.store(&queue).redrive(&entry).await?.ok_or_else(|| anyhow::anyhow!("no dead letter {id}"))?;
+            Ok(json!({ "id": id, "queue": queue, "job_id": job, "requeued": true }))
         }
     }
 }

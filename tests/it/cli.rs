@@ -186,3 +186,39 @@ async fn unbuilt_subcommands_say_so_and_bad_config_names_the_variable(pool: PgPo
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("REDIS_URL"));
 }
+
+#[tokio::test]
+async fn dead_letters_are_listed_shown_and_redriven_from_the_cli() {
+    use redis::AsyncCommands;
+    let prefix = format!("cli-{}", uuid::Uuid::new_v4().simple());
+    let queues = copcca_sms::queue::Queues::connect(&crate::queue::redis_url(), &prefix).await.unwrap();
+    let store = queues.store("sms");
+    let _: String = queues
+        .connection()
+        .xadd(
+            &store.keys.dead,
+            "*",
+            &[("id", "job-1"), ("args", r#"{"message_id":"x"}"#), ("attempt", "8"), ("max", "8"), ("idem", ""), ("enq", "0"), ("error", "gave up"), ("failed_at", "1")],
+        )
+        .await
+        .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_copcca-sms")).args(args).env("REDIS_PREFIX", &prefix).env("RUST_LOG", "warn").output().unwrap()
+    };
+    let listed = json(&run(&["admin", "--json", "jobs", "dead"]));
+    let id = listed["dead"][0]["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("sms/"), "{listed}");
+    assert_eq!(listed["dead"][0]["error"], "gave up");
+    let shown = json(&run(&["admin", "--json", "jobs", "show", &id]));
+    assert_eq!(shown["job"]["id"], "job-1");
+
+    let out = run(&["admin", "--json", "jobs", "retry", &id]);
+    assert!(out.status.success());
+    assert_eq!(json(&out)["job_id"], "job-1");
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.ready, stats.dead), (1, 0));
+    let again = run(&["admin", "--json", "jobs", "retry", &id]);
+    assert!(!again.status.success(), "a dead letter is re-driven once");
+    let stats = json(&run(&["admin", "--json", "jobs", "stats"]));
+    assert_eq!(stats["queues"]["sms"]["ready"], 1);
+}

@@ -5,5 +5,5 @@ mod cli;
 mod http_api;
 mod ledger;
 mod ledger_props;
-mod queue;
+pub mod queue;
 mod support;
