@@ -217,8 +217,14 @@ async fn execute(
 async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<serde_json::Value> {
     let queues = Queues::connect(&config.redis_url, &config.redis_prefix).await?;
     let split = |id: &str| -> anyhow::Result<(String, String)> {
-        let (queue, entry) = id.split_once('/').ok_or_else(|| anyhow::anyhow!("a dead-letter id looks like sms/1732400000000-0"))?;
-        anyhow::ensure!(QUEUES.contains(&queue), "unknown queue {queue:?} (queues: {})", QUEUES.join(", "));
+        let (queue, entry) = id
+            .split_once('/')
+            .ok_or_else(|| anyhow::anyhow!("a dead-letter id looks like sms/1732400000000-0"))?;
+        anyhow::ensure!(
+            QUEUES.contains(&queue),
+            "unknown queue {queue:?} (queues: {})",
+            QUEUES.join(", ")
+        );
         Ok((queue.to_string(), entry.to_string()))
     };
     let letter = |queue: &str, d: DeadLetter| {
@@ -229,12 +235,18 @@ async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<serde_jso
     match command {
         JobsCommand::Stats => {
             let stats = queues.stats().await?;
-            Ok(json!({ "queues": stats.into_iter().map(|(q, s)| (q.to_string(), to_value(&s))).collect::<serde_json::Map<_, _>>() }))
+            Ok(
+                json!({ "queues": stats.into_iter().map(|(q, s)| (q.to_string(), to_value(&s))).collect::<serde_json::Map<_, _>>() }),
+            )
         }
         JobsCommand::Dead { queue, limit } => {
             let names: Vec<&str> = match &queue {
                 Some(q) => {
-                    anyhow::ensure!(QUEUES.contains(&q.as_str()), "unknown queue {q:?} (queues: {})", QUEUES.join(", "));
+                    anyhow::ensure!(
+                        QUEUES.contains(&q.as_str()),
+                        "unknown queue {q:?} (queues: {})",
+                        QUEUES.join(", ")
+                    );
                     vec![q.as_str()]
                 }
                 None => QUEUES.to_vec(),
@@ -249,12 +261,20 @@ async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<serde_jso
         }
         JobsCommand::Show { id } => {
             let (queue, entry) = split(&id)?;
-            let d = queues.store(&queue).dead_letter(&entry).await?.ok_or_else(|| anyhow::anyhow!("no dead letter {id}"))?;
+            let d = queues
+                .store(&queue)
+                .dead_letter(&entry)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no dead letter {id}"))?;
             Ok(letter(&queue, d))
         }
         JobsCommand::Retry { id } => {
             let (queue, entry) = split(&id)?;
-            let job = queues.store(&queue).redrive(&entry).await?.ok_or_else(|| anyhow::anyhow!("no dead letter {id}"))?;
+            let job = queues
+                .store(&queue)
+                .redrive(&entry)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no dead letter {id}"))?;
             Ok(json!({ "id": id, "queue": queue, "job_id": job, "requeued": true }))
         }
     }

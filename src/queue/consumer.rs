@@ -315,10 +315,19 @@ async fn keep(
 ) {
     let every = (config.lease / 3).max(Duration::from_millis(50));
     let mut tick = tokio::time::interval(every);
+    let mut ticks = 0u64;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stopped.changed() => return,
+        }
+        ticks += 1;
+        if ticks % 1_000 == 1 {
+            // Names of workers gone for an hour, holding nothing, are forgotten.
+            let idle = (config.lease * 10).max(Duration::from_secs(3600));
+            if let Err(e) = store.prune_consumers(idle).await {
+                tracing::warn!(queue = %store.name, error = %e, "pruning consumers failed");
+            }
         }
         let held: Vec<String> = in_flight.lock().expect("lock").keys().cloned().collect();
         if let Err(e) = store.extend(&me, &held).await {

@@ -26,6 +26,7 @@ static EXTEND: LazyLock<Script> = script!("extend.lua");
 static RECLAIM: LazyLock<Script> = script!("reclaim.lua");
 static GIVE_BACK: LazyLock<Script> = script!("give_back.lua");
 static REDRIVE: LazyLock<Script> = script!("redrive.lua");
+static PRUNE: LazyLock<Script> = script!("prune.lua");
 
 /// One call of the enqueue script handles at most this many jobs, so it never blocks Redis long.
 const ENQUEUE_CHUNK: usize = 1_000;
@@ -423,6 +424,30 @@ impl QueueStore {
             .key(&self.keys.dead)
             .key(&self.keys.stream)
             .arg(entry)
+            .invoke_async(&mut self.conn.clone())
+            .await
+    }
+
+    /// Removes consumers idle for longer than `idle` that hold no entries.
+    pub async fn prune_consumers(&self, idle: Duration) -> redis::RedisResult<u64> {
+        let info: redis::streams::StreamInfoConsumersReply = self
+            .conn
+            .clone()
+            .xinfo_consumers(&self.keys.stream, GROUP)
+            .await?;
+        let stale: Vec<String> = info
+            .consumers
+            .into_iter()
+            .filter(|c| c.pending == 0 && c.idle as u128 > idle.as_millis())
+            .map(|c| c.name)
+            .collect();
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        PRUNE
+            .key(&self.keys.stream)
+            .arg(GROUP)
+            .arg(stale)
             .invoke_async(&mut self.conn.clone())
             .await
     }

@@ -191,19 +191,35 @@ async fn unbuilt_subcommands_say_so_and_bad_config_names_the_variable(pool: PgPo
 async fn dead_letters_are_listed_shown_and_redriven_from_the_cli() {
     use redis::AsyncCommands;
     let prefix = format!("cli-{}", uuid::Uuid::new_v4().simple());
-    let queues = copcca_sms::queue::Queues::connect(&crate::queue::redis_url(), &prefix).await.unwrap();
+    let queues = copcca_sms::queue::Queues::connect(&crate::queue::redis_url(), &prefix)
+        .await
+        .unwrap();
     let store = queues.store("sms");
     let _: String = queues
         .connection()
         .xadd(
             &store.keys.dead,
             "*",
-            &[("id", "job-1"), ("args", r#"{"message_id":"x"}"#), ("attempt", "8"), ("max", "8"), ("idem", ""), ("enq", "0"), ("error", "gave up"), ("failed_at", "1")],
+            &[
+                ("id", "job-1"),
+                ("args", r#"{"message_id":"x"}"#),
+                ("attempt", "8"),
+                ("max", "8"),
+                ("idem", ""),
+                ("enq", "0"),
+                ("error", "gave up"),
+                ("failed_at", "1"),
+            ],
         )
         .await
         .unwrap();
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_copcca-sms")).args(args).env("REDIS_PREFIX", &prefix).env("RUST_LOG", "warn").output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_copcca-sms"))
+            .args(args)
+            .env("REDIS_PREFIX", &prefix)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
     };
     let listed = json(&run(&["admin", "--json", "jobs", "dead"]));
     let id = listed["dead"][0]["id"].as_str().unwrap().to_string();

@@ -173,3 +173,60 @@ async fn graceful_shutdown_finishes_running_jobs_and_returns_the_rest() {
     .await;
     next.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_of_gone_workers_holding_nothing_are_pruned() {
+    let queues = queues().await;
+    let store = queues.store(QUEUE);
+    store
+        .enqueue(&[new_job(&TestJob {
+            n: 1,
+            ..Default::default()
+        })])
+        .await
+        .unwrap();
+    let worker = start_worker(&queues, "gone", fast_config(), 1);
+    let probe = worker.probe.clone();
+    wait_for(Duration::from_secs(5), "job", async || {
+        probe.done.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    worker.stop().await;
+    // A consumer still holding an entry is kept whatever its age.
+    let mut conn = queues.connection();
+    let _: redis::Value = redis::cmd("XGROUP")
+        .arg(&["CREATECONSUMER", &store.keys.stream, "workers", "holder"])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    store
+        .enqueue(&[new_job(&TestJob {
+            n: 2,
+            ..Default::default()
+        })])
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg(&[
+            "GROUP",
+            "workers",
+            "holder",
+            "COUNT",
+            "1",
+            "STREAMS",
+            &store.keys.stream,
+            ">",
+        ])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        store
+            .prune_consumers(Duration::from_millis(10))
+            .await
+            .unwrap(),
+        1,
+        "only 'gone' is pruned"
+    );
+}
