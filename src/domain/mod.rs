@@ -5,8 +5,12 @@ mod credits;
 mod ids;
 mod money;
 mod people;
+mod phone;
+mod sms;
 
 pub use credits::{CreditDelta, Credits, CreditsError};
 pub use ids::{ApiKeyId, CompanyId, HoldId, MessageId, PaymentId, UserId};
 pub use money::{Currency, Money, UnknownCurrency};
 pub use people::{Country, Role, UnknownCountry, UnknownRole};
+pub use phone::{E164, PhoneError};
+pub use sms::{BodyError, Encoding, MAX_BODY_CHARS, Segments, SmsBody};
