@@ -13,6 +13,7 @@ pub mod http;
 pub mod ledger;
 pub mod messages;
 pub mod packages;
+pub mod providers;
 pub mod queue;
 pub mod ratelimit;
 pub mod telemetry;
