@@ -136,7 +136,15 @@ async fn scenario(pool: &PgPool, companies: usize, pairs: usize) -> anyhow::Resu
     for _ in 0..companies {
         let c = accounts::create_company(pool, "Bench Co", Country::TZ).await?;
         let grant = CreditDelta::new((pairs / companies + 1) as i64)?;
-        ledger::adjust(pool, uuid::Uuid::now_v7(), c.id, grant, "bench", "bench").await?;
+        ledger::adjust(
+            &mut pool.acquire().await.unwrap(),
+            uuid::Uuid::now_v7(),
+            c.id,
+            grant,
+            "bench",
+            "bench",
+        )
+        .await?;
         ids.push(c.id);
     }
     // Message rows first (one bulk insert), so only the ledger is timed.
@@ -160,14 +168,19 @@ async fn scenario(pool: &PgPool, companies: usize, pairs: usize) -> anyhow::Resu
             for (company, message) in messages.iter().skip(t).step_by(TASKS) {
                 let began = Instant::now();
                 let hold = ledger::reserve(
-                    &pool,
+                    &mut pool.acquire().await.unwrap(),
                     *company,
                     *message,
                     Credits::new(1)?,
                     Duration::from_secs(600),
                 )
                 .await?;
-                ledger::commit(&pool, hold.value.id, Credits::new(1)?).await?;
+                ledger::commit(
+                    &mut pool.acquire().await.unwrap(),
+                    hold.value.id,
+                    Credits::new(1)?,
+                )
+                .await?;
                 latencies.push(began.elapsed());
             }
             anyhow::Ok(latencies)

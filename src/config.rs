@@ -71,6 +71,8 @@ pub struct Config {
     pub stripe_api_base: Url,
     pub mpesa_api_base: Url,
     pub twilio: Option<TwilioEnv>,
+    /// The account/sender's send rate, held fleet-wide.
+    pub twilio_max_per_second: u32,
     pub stripe_secret_key: Option<Secret>,
     pub stripe_webhook_secret: Option<Secret>,
     pub mpesa_consumer_key: Option<Secret>,
@@ -255,6 +257,16 @@ impl Config {
                 &or("MPESA_API_BASE", "https://sandbox.safaricom.co.ke"),
             )?,
             twilio,
+            twilio_max_per_second: or("TWILIO_MAX_PER_SECOND", "10")
+                .parse()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "TWILIO_MAX_PER_SECOND",
+                        "must be a number between 1 and 10000".into(),
+                    )
+                })?,
             stripe_secret_key: var("STRIPE_SECRET_KEY").map(Secret::new),
             stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(Secret::new),
             mpesa_consumer_key: var("MPESA_CONSUMER_KEY").map(Secret::new),

@@ -190,8 +190,15 @@ async fn execute(
             let delta = CreditDelta::new(credits)?;
             anyhow::ensure!(!reason.trim().is_empty(), "--reason must not be empty");
             let key = idempotency_key.unwrap_or_else(uuid::Uuid::now_v7);
-            let applied =
-                ledger::adjust(&pool, key, company, delta, reason.trim(), "cli:admin").await?;
+            let applied = ledger::adjust(
+                &mut *pool.acquire().await?,
+                key,
+                company,
+                delta,
+                reason.trim(),
+                "cli:admin",
+            )
+            .await?;
             let balance = ledger::balance(&pool, company).await?;
             ok(json!({
                 "adjustment_id": key, "company_id": company, "credits": applied.value.delta,

@@ -36,7 +36,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         .execute(&pool)
         .await?;
     ledger::adjust(
-        &pool,
+        &mut *pool.acquire().await?,
         DEMO_GRANT,
         company,
         CreditDelta::new(500)?,
@@ -65,7 +65,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         let id = insert_queued(&mut conn, &message).await?;
         holds.push(
             ledger::reserve(
-                &mut *conn,
+                &mut conn,
                 company,
                 id,
                 message.credits,
@@ -75,11 +75,11 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
             .value,
         );
     }
-    ledger::commit(&mut *conn, holds[0].id, Credits::new(1)?).await?;
-    ledger::commit(&mut *conn, holds[1].id, Credits::new(1)?).await?;
-    ledger::release(&mut *conn, holds[2].id).await?;
+    ledger::commit(&mut conn, holds[0].id, Credits::new(1)?).await?;
+    ledger::commit(&mut conn, holds[1].id, Credits::new(1)?).await?;
+    ledger::release(&mut conn, holds[2].id).await?;
     ledger::refund(
-        &mut *conn,
+        &mut conn,
         holds[1].message_id,
         "demo: delivery failed",
         "demo",

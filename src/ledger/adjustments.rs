@@ -1,6 +1,6 @@
 //! Operator adjustments: credits given or taken by hand, with a reason and an actor.
 
-use sqlx::{Acquire, Postgres};
+use sqlx::{Connection, PgConnection};
 
 use super::posting::{Posting, post};
 use super::{Applied, EntryKind, LedgerError};
@@ -17,15 +17,15 @@ pub struct Adjusted {
 /// Adds (or, when negative, removes) credits. `adjustment_id` is the caller's idempotency key:
 /// the same id again is a replay, the same id with other values is `AdjustmentConflict`. A removal
 /// larger than the available credits is `InsufficientCredits` and changes nothing.
-pub async fn adjust<'c>(
-    db: impl Acquire<'c, Database = Postgres>,
+pub async fn adjust(
+    conn: &mut PgConnection,
     adjustment_id: uuid::Uuid,
     company: CompanyId,
     delta: CreditDelta,
     reason: &str,
     actor: &str,
 ) -> Result<Applied<Adjusted>, LedgerError> {
-    let mut tx = db.begin().await?;
+    let mut tx = conn.begin().await?;
     // Lock the balance first so two calls with the same id cannot both pass the check below.
     let exists: Option<i64> =
         sqlx::query_scalar("SELECT available FROM balances WHERE company_id = $1 FOR UPDATE")

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Acquire, Postgres};
+use sqlx::PgConnection;
 
 use super::{Applied, Hold, LedgerError};
 use crate::domain::{CompanyId, Credits, HoldId, MessageId};
@@ -16,8 +16,8 @@ use crate::domain::{CompanyId, Credits, HoldId, MessageId};
 /// (`replay`); once it is charged, `AlreadyCharged`. A released hold does not count, so a message
 /// whose hold was released may reserve again. Fails with `InsufficientCredits` and changes nothing
 /// when the balance cannot cover it.
-pub async fn reserve<'c>(
-    db: impl Acquire<'c, Database = Postgres>,
+pub async fn reserve(
+    conn: &mut PgConnection,
     company: CompanyId,
     message: MessageId,
     credits: Credits,
@@ -26,7 +26,6 @@ pub async fn reserve<'c>(
     if credits.is_zero() {
         return Err(LedgerError::NothingToReserve);
     }
-    let mut conn = db.acquire().await?;
     let out: Outcome = sqlx::query_as("SELECT * FROM ledger_reserve($1, $2, $3, $4, $5)")
         .bind(HoldId::new())
         .bind(company)
@@ -58,12 +57,11 @@ pub async fn reserve<'c>(
 ///
 /// Idempotent: committing again with the same `actual` is a replay; with another amount it is
 /// `HoldCommitted`. A released hold cannot be committed (`HoldReleased`). An expired hold can.
-pub async fn commit<'c>(
-    db: impl Acquire<'c, Database = Postgres>,
+pub async fn commit(
+    conn: &mut PgConnection,
     hold: HoldId,
     actual: Credits,
 ) -> Result<Applied<Hold>, LedgerError> {
-    let mut conn = db.acquire().await?;
     let out: Outcome = sqlx::query_as("SELECT * FROM ledger_commit($1, $2)")
         .bind(hold)
         .bind(actual.get())
@@ -88,11 +86,7 @@ pub async fn commit<'c>(
 
 /// Voids the hold and returns its credits. Idempotent; a committed hold is `HoldCommitted`
 /// (a charged message gets its credits back through `refund`).
-pub async fn release<'c>(
-    db: impl Acquire<'c, Database = Postgres>,
-    hold: HoldId,
-) -> Result<Applied<Hold>, LedgerError> {
-    let mut conn = db.acquire().await?;
+pub async fn release(conn: &mut PgConnection, hold: HoldId) -> Result<Applied<Hold>, LedgerError> {
     let out: Outcome = sqlx::query_as("SELECT * FROM ledger_release($1)")
         .bind(hold)
         .fetch_one(&mut *conn)

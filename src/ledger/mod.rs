@@ -2,9 +2,11 @@
 //! operator adjustments and an audit of every invariant.
 //!
 //! Guarantees, for every function here:
-//! - **Transactional.** Each call runs in its own transaction, or in a savepoint of the caller's
-//!   transaction when given one (`&mut Transaction`), so it can be combined with a status change
-//!   of the message or payment and either all of it happens or none.
+//! - **Transactional.** Each call takes a connection: alone it runs in its own transaction; on a
+//!   connection inside the caller's transaction (`&mut *tx`) it runs in a savepoint of it, so it
+//!   combines with a status change of the message or payment and either all of it happens or
+//!   none. (A concrete `&mut PgConnection` rather than sqlx's generic `Acquire` keeps the
+//!   callers' futures `Send`, which apalis handlers need.)
 //! - **Idempotent on its business key** (payment, hold, message, adjustment id): repeating a call
 //!   returns the first outcome with `replay: true` and moves no credits.
 //! - **Safe under concurrent callers**: balance changes are conditional updates of one row, and
@@ -33,7 +35,7 @@ pub use adjustments::{Adjusted, adjust};
 pub use audit::{AuditReport, Violation, audit};
 pub use holds::{commit, release, reserve};
 pub use purchases::{Credited, credit_purchase};
-pub use queries::{balance, entries, expired_holds};
+pub use queries::{active_hold, balance, entries, expired_holds};
 pub use refunds::{Refunded, refund};
 
 /// The result of an idempotent operation: `replay` is true when it had already happened and this

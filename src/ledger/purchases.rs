@@ -1,6 +1,6 @@
 //! Crediting a paid purchase.
 
-use sqlx::{Acquire, Postgres};
+use sqlx::{Connection, PgConnection};
 
 use super::posting::{Posting, post};
 use super::{Applied, EntryKind, LedgerError};
@@ -17,12 +17,12 @@ pub struct Credited {
 /// Credits a `paid` payment to its company exactly once and moves it to `credited`, recording
 /// the state change with `actor`. Crediting it again is a replay; a payment that is not (yet)
 /// paid is refused with `PaymentNotPaid` and nothing changes.
-pub async fn credit_purchase<'c>(
-    db: impl Acquire<'c, Database = Postgres>,
+pub async fn credit_purchase(
+    conn: &mut PgConnection,
     payment: PaymentId,
     actor: &str,
 ) -> Result<Applied<Credited>, LedgerError> {
-    let mut tx = db.begin().await?;
+    let mut tx = conn.begin().await?;
     let row: Option<(CompanyId, String, i64)> = sqlx::query_as(
         "SELECT company_id, status, COALESCE(credits_granted, credits) FROM payments WHERE id = $1 FOR UPDATE",
     )

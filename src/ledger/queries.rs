@@ -49,3 +49,17 @@ pub async fn expired_holds(pool: &PgPool, limit: i64) -> Result<Vec<Hold>, Ledge
     .fetch_all(pool)
     .await?)
 }
+
+/// The message's active hold, if any.
+pub async fn active_hold(
+    pool: &PgPool,
+    message: crate::domain::MessageId,
+) -> Result<Option<Hold>, LedgerError> {
+    Ok(sqlx::query_as(
+        "SELECT id, company_id, message_id, credits, status, charged, expires_at, created_at
+         FROM holds WHERE message_id = $1 AND status = 'active'",
+    )
+    .bind(message)
+    .fetch_optional(pool)
+    .await?)
+}

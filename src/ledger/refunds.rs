@@ -1,6 +1,6 @@
 //! Giving a charged message's credits back.
 
-use sqlx::{Acquire, Postgres};
+use sqlx::{Connection, PgConnection};
 
 use super::posting::{Posting, post};
 use super::{Applied, EntryKind, LedgerError};
@@ -16,13 +16,13 @@ pub struct Refunded {
 
 /// Returns what `message` was charged, exactly once whoever asks and however often (later calls
 /// are replays). A message that was never charged gives `NotCharged`.
-pub async fn refund<'c>(
-    db: impl Acquire<'c, Database = Postgres>,
+pub async fn refund(
+    conn: &mut PgConnection,
     message: MessageId,
     reason: &str,
     actor: &str,
 ) -> Result<Applied<Refunded>, LedgerError> {
-    let mut tx = db.begin().await?;
+    let mut tx = conn.begin().await?;
     // Locking the committed hold serialises concurrent refunds of the same message.
     let charge: Option<(CompanyId, i64)> =
         sqlx::query_as("SELECT company_id, charged FROM holds WHERE message_id = $1 AND status = 'committed' FOR UPDATE")

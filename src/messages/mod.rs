@@ -1,6 +1,9 @@
 //! The SMS log: a message row is the truth about one SMS; jobs only carry its id.
-//! (Accepting messages from the API, with number and segment rules, arrives with the sending issue.)
 
-mod store;
+mod accept;
+mod status;
+pub mod store;
 
-pub use store::{NewMessage, insert_queued};
+pub use accept::{AcceptError, AcceptRequest, Acceptance, accept};
+pub use status::MessageStatus;
+pub use store::{Message, NewMessage, insert_queued};

@@ -1,5 +1,12 @@
-use sqlx::PgConnection;
+//! Reading and writing message rows. Every status change goes through here and only moves
+//! forward (see `status`).
 
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+
+use super::MessageStatus;
 use crate::domain::{CompanyId, Credits, MessageId};
 
 /// A validated message ready to be written as `queued`.
@@ -37,4 +44,206 @@ pub async fn insert_queued(
     .execute(conn)
     .await?;
     Ok(id)
+}
+
+/// A message as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Message {
+    pub id: MessageId,
+    pub company_id: CompanyId,
+    #[sqlx(try_from = "String")]
+    pub status: MessageStatus,
+    #[sqlx(rename = "to_number")]
+    pub to: String,
+    pub body: String,
+    pub encoding: String,
+    pub segments: i32,
+    pub credits: i64,
+    pub provider: Option<String>,
+    pub provider_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub price: Option<Decimal>,
+    pub price_currency: Option<String>,
+    pub debt_id: Option<uuid::Uuid>,
+    pub invoice_number: Option<String>,
+    /// Whether the message's credits were given back.
+    pub refunded: bool,
+    pub uncharged_credits: i64,
+    #[serde(skip)]
+    pub send_attempt_started_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub respect_quiet_hours: bool,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+    #[serde(skip)]
+    pub request_hash: Option<Vec<u8>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub(super) const COLUMNS: &str = "m.id, m.company_id, m.status, m.to_number, m.body, m.encoding, m.segments, m.credits,
+    m.provider, m.provider_id, m.error_code, m.error_message, m.price, m.price_currency, m.debt_id,
+    m.invoice_number, EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund') AS refunded,
+    m.uncharged_credits, m.send_attempt_started_at, m.respect_quiet_hours, m.idempotency_key, m.request_hash,
+    m.created_at, m.updated_at";
+
+pub async fn find(pool: &PgPool, id: MessageId) -> Result<Option<Message>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages m WHERE m.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A company's message; `None` for another company's id, exactly as for an unknown one.
+pub async fn find_for_company(
+    pool: &PgPool,
+    company: CompanyId,
+    id: MessageId,
+) -> Result<Option<Message>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages m WHERE m.id = $1 AND m.company_id = $2"
+    )))
+    .bind(id)
+    .bind(company)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A page of the company's messages, newest first, optionally of one status or to one number.
+pub async fn list(
+    pool: &PgPool,
+    company: CompanyId,
+    status: Option<MessageStatus>,
+    to: Option<&str>,
+    before: Option<MessageId>,
+    limit: i64,
+) -> Result<Vec<Message>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages m
+         WHERE m.company_id = $1 AND ($2::text IS NULL OR m.status = $2) AND ($3::text IS NULL OR m.to_number = $3)
+           AND ($4::uuid IS NULL OR m.id < $4)
+         ORDER BY m.id DESC LIMIT $5"
+    )))
+    .bind(company)
+    .bind(status.map(MessageStatus::as_str))
+    .bind(to)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Moves the message from `from` to `to` (only forward); false if it was not in `from`.
+pub async fn transition(
+    conn: &mut PgConnection,
+    id: MessageId,
+    from: MessageStatus,
+    to: MessageStatus,
+) -> Result<bool, sqlx::Error> {
+    debug_assert!(
+        from.may_become(to) || (from == MessageStatus::Sending && to == MessageStatus::Queued)
+    );
+    let done = sqlx::query(
+        "UPDATE messages SET status = $3, updated_at = now(),
+             send_attempt_started_at = CASE WHEN $3 = 'sending' THEN now() ELSE send_attempt_started_at END
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What the provider said when it accepted the message.
+#[derive(Debug, Clone)]
+pub struct Accepted<'a> {
+    pub provider: &'a str,
+    pub provider_id: &'a str,
+    pub segments: i32,
+    pub uncharged_credits: i64,
+    pub price: Option<Decimal>,
+    pub price_currency: Option<&'a str>,
+}
+
+/// `sending` -> `sent` with the provider's id, segments and price.
+pub async fn mark_sent(
+    conn: &mut PgConnection,
+    id: MessageId,
+    a: &Accepted<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE messages SET status = 'sent', provider = $2, provider_id = $3, segments = $4,
+             uncharged_credits = $5, price = $6, price_currency = $7, updated_at = now()
+         WHERE id = $1 AND status IN ('queued', 'sending')",
+    )
+    .bind(id)
+    .bind(a.provider)
+    .bind(a.provider_id)
+    .bind(a.segments)
+    .bind(a.uncharged_credits)
+    .bind(a.price)
+    .bind(a.price_currency)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Any non-final state -> `failed`, with the reason (a provider code or our own).
+pub async fn mark_failed(
+    conn: &mut PgConnection,
+    id: MessageId,
+    code: &str,
+    message: &str,
+    provider: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE messages SET status = 'failed', error_code = $2, error_message = $3,
+             provider = COALESCE($4, provider), updated_at = now()
+         WHERE id = $1 AND status IN ('queued', 'sending', 'sent')",
+    )
+    .bind(id)
+    .bind(code)
+    .bind(message)
+    .bind(provider)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Applies a delivery report for the provider's message `provider_id`, only forward. Returns the
+/// message and its previous status when it moved.
+pub async fn apply_report(
+    conn: &mut PgConnection,
+    provider_id: &str,
+    next: MessageStatus,
+    error_code: Option<&str>,
+) -> Result<Option<(MessageId, CompanyId, MessageStatus)>, sqlx::Error> {
+    let row: Option<(MessageId, CompanyId, String)> = sqlx::query_as(
+        "SELECT id, company_id, status FROM messages WHERE provider_id = $1 FOR UPDATE",
+    )
+    .bind(provider_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((id, company, current)) = row else {
+        return Ok(None);
+    };
+    let current = MessageStatus::parse(&current).unwrap_or(MessageStatus::Queued);
+    if !current.may_become(next) {
+        return Ok(None);
+    }
+    sqlx::query(
+        "UPDATE messages SET status = $2, error_code = COALESCE($3, error_code), updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(next.as_str())
+    .bind(error_code)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some((id, company, current)))
 }

@@ -104,6 +104,13 @@ pub fn dispose(
     }
 }
 
+/// A database error in a handler is transient: the job runs again.
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::Retry(format!("database: {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,7 +123,7 @@ async fn ledger_pages_newest_first(pool: PgPool) {
     let company = company_with(&pool, 1).await.id;
     for _ in 0..4 {
         copcca_sms::ledger::adjust(
-            &pool,
+            &mut pool.acquire().await.unwrap(),
             uuid::Uuid::now_v7(),
             company,
             copcca_sms::domain::CreditDelta::new(1).unwrap(),

@@ -21,7 +21,16 @@ async fn concurrent_reserves_never_overdraw(pool: PgPool) {
         .into_iter()
         .map(|m| {
             let pool = pool.clone();
-            tokio::spawn(async move { ledger::reserve(&pool, company, m, credits(1), TTL).await })
+            tokio::spawn(async move {
+                ledger::reserve(
+                    &mut pool.acquire().await.unwrap(),
+                    company,
+                    m,
+                    credits(1),
+                    TTL,
+                )
+                .await
+            })
         })
         .collect();
     let (mut held, mut refused) = (0, 0);
@@ -53,9 +62,15 @@ async fn concurrent_reserves_never_overdraw(pool: PgPool) {
 async fn insufficient_credits_change_nothing(pool: PgPool) {
     let company = company_with(&pool, 2).await.id;
     let m = message(&pool, company, 3).await;
-    let err = ledger::reserve(&pool, company, m, credits(3), TTL)
-        .await
-        .unwrap_err();
+    let err = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(3),
+        TTL,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -79,12 +94,24 @@ async fn insufficient_credits_change_nothing(pool: PgPool) {
 async fn reserving_a_message_twice_returns_the_same_hold(pool: PgPool) {
     let company = company_with(&pool, 10).await.id;
     let m = message(&pool, company, 2).await;
-    let first = ledger::reserve(&pool, company, m, credits(2), TTL)
-        .await
-        .unwrap();
-    let again = ledger::reserve(&pool, company, m, credits(2), TTL)
-        .await
-        .unwrap();
+    let first = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(2),
+        TTL,
+    )
+    .await
+    .unwrap();
+    let again = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(2),
+        TTL,
+    )
+    .await
+    .unwrap();
     assert!(!first.replay && again.replay);
     assert_eq!(first.value.id, again.value.id);
     assert_eq!(
@@ -96,12 +123,22 @@ async fn reserving_a_message_twice_returns_the_same_hold(pool: PgPool) {
     );
 
     // Once charged, the message cannot be reserved again.
-    ledger::commit(&pool, first.value.id, credits(2))
-        .await
-        .unwrap();
-    let err = ledger::reserve(&pool, company, m, credits(2), TTL)
-        .await
-        .unwrap_err();
+    ledger::commit(
+        &mut pool.acquire().await.unwrap(),
+        first.value.id,
+        credits(2),
+    )
+    .await
+    .unwrap();
+    let err = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(2),
+        TTL,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, LedgerError::AlreadyCharged { .. }), "{err}");
     assert_audit_clean(&pool).await;
 }
@@ -111,7 +148,7 @@ async fn a_company_cannot_reserve_for_another_companys_message(pool: PgPool) {
     let a = company_with(&pool, 10).await.id;
     let b = company_with(&pool, 10).await.id;
     let m = message(&pool, a, 1).await;
-    let err = ledger::reserve(&pool, b, m, credits(1), TTL)
+    let err = ledger::reserve(&mut pool.acquire().await.unwrap(), b, m, credits(1), TTL)
         .await
         .unwrap_err();
     assert!(
@@ -119,8 +156,10 @@ async fn a_company_cannot_reserve_for_another_companys_message(pool: PgPool) {
         "{err}"
     );
     // Also when the message already has a live hold of its own company.
-    ledger::reserve(&pool, a, m, credits(1), TTL).await.unwrap();
-    let err = ledger::reserve(&pool, b, m, credits(1), TTL)
+    ledger::reserve(&mut pool.acquire().await.unwrap(), a, m, credits(1), TTL)
+        .await
+        .unwrap();
+    let err = ledger::reserve(&mut pool.acquire().await.unwrap(), b, m, credits(1), TTL)
         .await
         .unwrap_err();
     assert!(matches!(err, LedgerError::UnknownMessage(_)), "{err}");
@@ -132,22 +171,34 @@ async fn a_company_cannot_reserve_for_another_companys_message(pool: PgPool) {
 async fn commit_twice_charges_once_and_release_after_commit_is_refused(pool: PgPool) {
     let company = company_with(&pool, 10).await.id;
     let m = message(&pool, company, 3).await;
-    let hold = ledger::reserve(&pool, company, m, credits(3), TTL)
+    let hold = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(3),
+        TTL,
+    )
+    .await
+    .unwrap()
+    .value;
+    let first = ledger::commit(&mut pool.acquire().await.unwrap(), hold.id, credits(3))
         .await
-        .unwrap()
-        .value;
-    let first = ledger::commit(&pool, hold.id, credits(3)).await.unwrap();
-    let again = ledger::commit(&pool, hold.id, credits(3)).await.unwrap();
+        .unwrap();
+    let again = ledger::commit(&mut pool.acquire().await.unwrap(), hold.id, credits(3))
+        .await
+        .unwrap();
     assert!(!first.replay && again.replay);
     assert_eq!(again.value.status, HoldStatus::Committed);
-    let other = ledger::commit(&pool, hold.id, credits(2))
+    let other = ledger::commit(&mut pool.acquire().await.unwrap(), hold.id, credits(2))
         .await
         .unwrap_err();
     assert!(
         matches!(other, LedgerError::HoldCommitted { charged: 3, .. }),
         "{other}"
     );
-    let release = ledger::release(&pool, hold.id).await.unwrap_err();
+    let release = ledger::release(&mut pool.acquire().await.unwrap(), hold.id)
+        .await
+        .unwrap_err();
     assert!(
         matches!(release, LedgerError::HoldCommitted { .. }),
         "{release}"
@@ -164,15 +215,21 @@ async fn commit_twice_charges_once_and_release_after_commit_is_refused(pool: PgP
 async fn concurrent_commits_of_one_hold_charge_once(pool: PgPool) {
     let company = company_with(&pool, 10).await.id;
     let m = message(&pool, company, 2).await;
-    let hold = ledger::reserve(&pool, company, m, credits(2), TTL)
-        .await
-        .unwrap()
-        .value;
+    let hold = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(2),
+        TTL,
+    )
+    .await
+    .unwrap()
+    .value;
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let pool = pool.clone();
             tokio::spawn(async move {
-                ledger::commit(&pool, hold.id, credits(2))
+                ledger::commit(&mut pool.acquire().await.unwrap(), hold.id, credits(2))
                     .await
                     .unwrap()
                     .replay
@@ -194,10 +251,16 @@ async fn concurrent_commits_of_one_hold_charge_once(pool: PgPool) {
 async fn partial_commit_returns_the_remainder(pool: PgPool) {
     let company = company_with(&pool, 10).await.id;
     let m = message(&pool, company, 4).await;
-    let hold = ledger::reserve(&pool, company, m, credits(4), TTL)
-        .await
-        .unwrap()
-        .value;
+    let hold = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(4),
+        TTL,
+    )
+    .await
+    .unwrap()
+    .value;
     assert_eq!(
         (
             available(&pool, company).await,
@@ -205,7 +268,7 @@ async fn partial_commit_returns_the_remainder(pool: PgPool) {
         ),
         (6, 4)
     );
-    let committed = ledger::commit(&pool, hold.id, credits(1))
+    let committed = ledger::commit(&mut pool.acquire().await.unwrap(), hold.id, credits(1))
         .await
         .unwrap()
         .value;
@@ -219,12 +282,18 @@ async fn partial_commit_returns_the_remainder(pool: PgPool) {
     );
     // Out of range: more than reserved, or zero.
     let m2 = message(&pool, company, 2).await;
-    let hold2 = ledger::reserve(&pool, company, m2, credits(2), TTL)
-        .await
-        .unwrap()
-        .value;
+    let hold2 = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m2,
+        credits(2),
+        TTL,
+    )
+    .await
+    .unwrap()
+    .value;
     for bad in [0, 3] {
-        let err = ledger::commit(&pool, hold2.id, credits(bad))
+        let err = ledger::commit(&mut pool.acquire().await.unwrap(), hold2.id, credits(bad))
             .await
             .unwrap_err();
         assert!(matches!(err, LedgerError::CommitOutOfRange { .. }), "{err}");
@@ -236,12 +305,28 @@ async fn partial_commit_returns_the_remainder(pool: PgPool) {
 async fn release_returns_credits_once_and_commit_after_release_is_refused(pool: PgPool) {
     let company = company_with(&pool, 5).await.id;
     let m = message(&pool, company, 2).await;
-    let hold = ledger::reserve(&pool, company, m, credits(2), TTL)
-        .await
-        .unwrap()
-        .value;
-    assert!(!ledger::release(&pool, hold.id).await.unwrap().replay);
-    assert!(ledger::release(&pool, hold.id).await.unwrap().replay);
+    let hold = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(2),
+        TTL,
+    )
+    .await
+    .unwrap()
+    .value;
+    assert!(
+        !ledger::release(&mut pool.acquire().await.unwrap(), hold.id)
+            .await
+            .unwrap()
+            .replay
+    );
+    assert!(
+        ledger::release(&mut pool.acquire().await.unwrap(), hold.id)
+            .await
+            .unwrap()
+            .replay
+    );
     assert_eq!(
         (
             available(&pool, company).await,
@@ -249,14 +334,20 @@ async fn release_returns_credits_once_and_commit_after_release_is_refused(pool: 
         ),
         (5, 0)
     );
-    let err = ledger::commit(&pool, hold.id, credits(2))
+    let err = ledger::commit(&mut pool.acquire().await.unwrap(), hold.id, credits(2))
         .await
         .unwrap_err();
     assert!(matches!(err, LedgerError::HoldReleased(_)), "{err}");
     // A released message may be reserved again (e.g. re-sent after the reconciler released it).
-    let again = ledger::reserve(&pool, company, m, credits(2), TTL)
-        .await
-        .unwrap();
+    let again = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(2),
+        TTL,
+    )
+    .await
+    .unwrap();
     assert!(!again.replay && again.value.id != hold.id);
     assert_audit_clean(&pool).await;
 }
@@ -267,17 +358,35 @@ async fn expired_holds_stay_reserved_until_resolved(pool: PgPool) {
     let m1 = message(&pool, company, 1).await;
     let m2 = message(&pool, company, 1).await;
     let m3 = message(&pool, company, 1).await;
-    let expired_a = ledger::reserve(&pool, company, m1, credits(1), Duration::ZERO)
-        .await
-        .unwrap()
-        .value;
-    let expired_b = ledger::reserve(&pool, company, m2, credits(1), Duration::ZERO)
-        .await
-        .unwrap()
-        .value;
-    ledger::reserve(&pool, company, m3, credits(1), TTL)
-        .await
-        .unwrap();
+    let expired_a = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m1,
+        credits(1),
+        Duration::ZERO,
+    )
+    .await
+    .unwrap()
+    .value;
+    let expired_b = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m2,
+        credits(1),
+        Duration::ZERO,
+    )
+    .await
+    .unwrap()
+    .value;
+    ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m3,
+        credits(1),
+        TTL,
+    )
+    .await
+    .unwrap();
 
     let expired: Vec<_> = ledger::expired_holds(&pool, 10)
         .await
@@ -290,11 +399,17 @@ async fn expired_holds_stay_reserved_until_resolved(pool: PgPool) {
     // Expiry alone moves nothing: the credits stay reserved until the outcome is known.
     assert_eq!(reserved(&pool, company).await, 3);
     // The message turned out sent: an expired hold can still be charged...
-    ledger::commit(&pool, expired_a.id, credits(1))
+    ledger::commit(
+        &mut pool.acquire().await.unwrap(),
+        expired_a.id,
+        credits(1),
+    )
+    .await
+    .unwrap();
+    // ...or, if it never reached the provider, released.
+    ledger::release(&mut pool.acquire().await.unwrap(), expired_b.id)
         .await
         .unwrap();
-    // ...or, if it never reached the provider, released.
-    ledger::release(&pool, expired_b.id).await.unwrap();
     assert!(ledger::expired_holds(&pool, 10).await.unwrap().is_empty());
     assert_eq!(
         (
@@ -310,20 +425,33 @@ async fn expired_holds_stay_reserved_until_resolved(pool: PgPool) {
 async fn refund_returns_the_charge_exactly_once(pool: PgPool) {
     let company = company_with(&pool, 10).await.id;
     let m = message(&pool, company, 3).await;
-    let hold = ledger::reserve(&pool, company, m, credits(3), TTL)
+    let hold = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(3),
+        TTL,
+    )
+    .await
+    .unwrap()
+    .value;
+    ledger::commit(&mut pool.acquire().await.unwrap(), hold.id, credits(2))
         .await
-        .unwrap()
-        .value;
-    ledger::commit(&pool, hold.id, credits(2)).await.unwrap();
+        .unwrap();
     assert_eq!(available(&pool, company).await, 8);
 
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let pool = pool.clone();
             tokio::spawn(async move {
-                ledger::refund(&pool, m, "undelivered", "test")
-                    .await
-                    .unwrap()
+                ledger::refund(
+                    &mut pool.acquire().await.unwrap(),
+                    m,
+                    "undelivered",
+                    "test",
+                )
+                .await
+                .unwrap()
             })
         })
         .collect();
@@ -344,20 +472,28 @@ async fn refund_of_an_uncharged_message_is_refused(pool: PgPool) {
     let company = company_with(&pool, 10).await.id;
     let m = message(&pool, company, 1).await;
     assert!(matches!(
-        ledger::refund(&pool, m, "x", "test").await,
+        ledger::refund(&mut pool.acquire().await.unwrap(), m, "x", "test").await,
         Err(LedgerError::NotCharged(_))
     ));
-    let hold = ledger::reserve(&pool, company, m, credits(1), TTL)
+    let hold = ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(1),
+        TTL,
+    )
+    .await
+    .unwrap()
+    .value;
+    assert!(matches!(
+        ledger::refund(&mut pool.acquire().await.unwrap(), m, "x", "test").await,
+        Err(LedgerError::NotCharged(_))
+    ));
+    ledger::release(&mut pool.acquire().await.unwrap(), hold.id)
         .await
-        .unwrap()
-        .value;
+        .unwrap();
     assert!(matches!(
-        ledger::refund(&pool, m, "x", "test").await,
-        Err(LedgerError::NotCharged(_))
-    ));
-    ledger::release(&pool, hold.id).await.unwrap();
-    assert!(matches!(
-        ledger::refund(&pool, m, "x", "test").await,
+        ledger::refund(&mut pool.acquire().await.unwrap(), m, "x", "test").await,
         Err(LedgerError::NotCharged(_))
     ));
     assert_eq!(available(&pool, company).await, 10);
@@ -372,7 +508,7 @@ async fn a_purchase_is_credited_once_however_often_it_is_confirmed(pool: PgPool)
         .map(|_| {
             let pool = pool.clone();
             tokio::spawn(async move {
-                ledger::credit_purchase(&pool, payment, "test")
+                ledger::credit_purchase(&mut pool.acquire().await.unwrap(), payment, "test")
                     .await
                     .unwrap()
             })
@@ -386,7 +522,7 @@ async fn a_purchase_is_credited_once_however_often_it_is_confirmed(pool: PgPool)
     }
     assert_eq!(firsts, 1);
     assert!(
-        ledger::credit_purchase(&pool, payment, "test")
+        ledger::credit_purchase(&mut pool.acquire().await.unwrap(), payment, "test")
             .await
             .unwrap()
             .replay
@@ -419,7 +555,7 @@ async fn an_unpaid_purchase_is_not_credited(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let err = ledger::credit_purchase(&pool, payment, "test")
+    let err = ledger::credit_purchase(&mut pool.acquire().await.unwrap(), payment, "test")
         .await
         .unwrap_err();
     assert!(
@@ -427,9 +563,13 @@ async fn an_unpaid_purchase_is_not_credited(pool: PgPool) {
         "{err}"
     );
     assert_eq!(available(&pool, company).await, 0);
-    let unknown = ledger::credit_purchase(&pool, copcca_sms::domain::PaymentId::new(), "test")
-        .await
-        .unwrap_err();
+    let unknown = ledger::credit_purchase(
+        &mut pool.acquire().await.unwrap(),
+        copcca_sms::domain::PaymentId::new(),
+        "test",
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(unknown, LedgerError::UnknownPayment(_)));
     assert_audit_clean(&pool).await;
 }
@@ -440,19 +580,33 @@ async fn adjustments_are_idempotent_and_never_overdraw(pool: PgPool) {
     let key = uuid::Uuid::now_v7();
     let delta = CreditDelta::new(30).unwrap();
     assert!(
-        !ledger::adjust(&pool, key, company, delta, "goodwill", "op")
-            .await
-            .unwrap()
-            .replay
+        !ledger::adjust(
+            &mut pool.acquire().await.unwrap(),
+            key,
+            company,
+            delta,
+            "goodwill",
+            "op"
+        )
+        .await
+        .unwrap()
+        .replay
     );
     assert!(
-        ledger::adjust(&pool, key, company, delta, "goodwill", "op")
-            .await
-            .unwrap()
-            .replay
+        ledger::adjust(
+            &mut pool.acquire().await.unwrap(),
+            key,
+            company,
+            delta,
+            "goodwill",
+            "op"
+        )
+        .await
+        .unwrap()
+        .replay
     );
     let conflict = ledger::adjust(
-        &pool,
+        &mut pool.acquire().await.unwrap(),
         key,
         company,
         CreditDelta::new(31).unwrap(),
@@ -464,7 +618,7 @@ async fn adjustments_are_idempotent_and_never_overdraw(pool: PgPool) {
     assert_eq!(available(&pool, company).await, 30);
 
     let take = ledger::adjust(
-        &pool,
+        &mut pool.acquire().await.unwrap(),
         uuid::Uuid::now_v7(),
         company,
         CreditDelta::new(-31).unwrap(),
@@ -480,7 +634,7 @@ async fn adjustments_are_idempotent_and_never_overdraw(pool: PgPool) {
         })
     ));
     ledger::adjust(
-        &pool,
+        &mut pool.acquire().await.unwrap(),
         uuid::Uuid::now_v7(),
         company,
         CreditDelta::new(-30).unwrap(),
@@ -549,9 +703,15 @@ async fn the_database_refuses_a_negative_balance(pool: PgPool) {
 async fn the_audit_notices_tampering(pool: PgPool) {
     let company = company_with(&pool, 5).await.id;
     let m = message(&pool, company, 1).await;
-    ledger::reserve(&pool, company, m, credits(1), TTL)
-        .await
-        .unwrap();
+    ledger::reserve(
+        &mut pool.acquire().await.unwrap(),
+        company,
+        m,
+        credits(1),
+        TTL,
+    )
+    .await
+    .unwrap();
     assert_audit_clean(&pool).await;
 
     sqlx::query("UPDATE balances SET available = available + 7 WHERE company_id = $1")

@@ -102,7 +102,7 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
         match op {
             Op::Grant { c, n } => {
                 ledger::adjust(
-                    pool,
+                    &mut pool.acquire().await.unwrap(),
                     uuid::Uuid::now_v7(),
                     companies[c],
                     CreditDelta::new(n).unwrap(),
@@ -115,7 +115,7 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Take { c, n } => {
                 let r = ledger::adjust(
-                    pool,
+                    &mut pool.acquire().await.unwrap(),
                     uuid::Uuid::now_v7(),
                     companies[c],
                     CreditDelta::new(-n).unwrap(),
@@ -142,14 +142,25 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
             } => {
                 let payment = paid_payment(pool, companies[c], n).await;
                 for i in 0..confirmations {
-                    let r = ledger::credit_purchase(pool, payment, "p").await.unwrap();
+                    let r =
+                        ledger::credit_purchase(&mut pool.acquire().await.unwrap(), payment, "p")
+                            .await
+                            .unwrap();
                     prop_assert_eq!(r.replay, i > 0);
                 }
                 m.available[c] += n;
             }
             Op::Reserve { c, n } => {
                 let message = message(pool, companies[c], n).await;
-                match ledger::reserve(pool, companies[c], message, credits(n), ttl).await {
+                match ledger::reserve(
+                    &mut pool.acquire().await.unwrap(),
+                    companies[c],
+                    message,
+                    credits(n),
+                    ttl,
+                )
+                .await
+                {
                     Ok(h) => {
                         prop_assert!(
                             m.available[c] >= n,
@@ -177,9 +188,14 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::ReserveAgain { h } => {
                 let Some(i) = pick(h, &m) else { continue };
                 let mh = &m.holds[i];
-                let r =
-                    ledger::reserve(pool, companies[mh.c], mh.message, credits(mh.credits), ttl)
-                        .await;
+                let r = ledger::reserve(
+                    &mut pool.acquire().await.unwrap(),
+                    companies[mh.c],
+                    mh.message,
+                    credits(mh.credits),
+                    ttl,
+                )
+                .await;
                 match (mh.state, r) {
                     (State::Active, Ok(a)) => prop_assert!(a.replay && a.value.id == mh.id),
                     (State::Committed { .. }, Err(ledger::LedgerError::AlreadyCharged { .. })) => {}
@@ -187,7 +203,9 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     // releasing the new hold at once when it succeeds.
                     (State::Released, Ok(a)) => {
                         prop_assert!(!a.replay);
-                        ledger::release(pool, a.value.id).await.unwrap();
+                        ledger::release(&mut pool.acquire().await.unwrap(), a.value.id)
+                            .await
+                            .unwrap();
                     }
                     (State::Released, Err(ledger::LedgerError::InsufficientCredits { .. })) => {
                         prop_assert!(m.available[mh.c] < mh.credits)
@@ -202,7 +220,8 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Commit { h, actual } => {
                 let Some(i) = pick(h, &m) else { continue };
                 let mh = &mut m.holds[i];
-                let r = ledger::commit(pool, mh.id, credits(actual)).await;
+                let r = ledger::commit(&mut pool.acquire().await.unwrap(), mh.id, credits(actual))
+                    .await;
                 match (mh.state, r) {
                     (State::Active, Ok(a)) if actual <= mh.credits => {
                         prop_assert!(!a.replay);
@@ -236,7 +255,7 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Release { h } => {
                 let Some(i) = pick(h, &m) else { continue };
                 let mh = &mut m.holds[i];
-                let r = ledger::release(pool, mh.id).await;
+                let r = ledger::release(&mut pool.acquire().await.unwrap(), mh.id).await;
                 match (mh.state, r) {
                     (State::Active, Ok(a)) => {
                         prop_assert!(!a.replay);
@@ -257,7 +276,9 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let Some(i) = pick(h, &m) else { continue };
                 let mh = &mut m.holds[i];
                 for _ in 0..times {
-                    let r = ledger::refund(pool, mh.message, "p", "p").await;
+                    let r =
+                        ledger::refund(&mut pool.acquire().await.unwrap(), mh.message, "p", "p")
+                            .await;
                     match (mh.state, r) {
                         (State::Committed { charged, refunded }, Ok(a)) => {
                             prop_assert_eq!(a.replay, refunded);

@@ -17,7 +17,7 @@ pub async fn company_with(pool: &PgPool, credits: i64) -> Company {
         .unwrap();
     if credits > 0 {
         ledger::adjust(
-            pool,
+            &mut pool.acquire().await.unwrap(),
             uuid::Uuid::now_v7(),
             company.id,
             CreditDelta::new(credits).unwrap(),

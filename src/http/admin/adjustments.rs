@@ -91,7 +91,7 @@ pub async fn create(
         return Err(ApiError::not_found(format!("no company {company}")));
     }
     let applied = ledger::adjust(
-        &state.pool,
+        &mut *state.pool.acquire().await?,
         key,
         company,
         delta,

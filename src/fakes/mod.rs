@@ -1,0 +1,5 @@
+//! Loopback stand-ins for the providers, speaking their real wire formats, for the tests and the
+//! demo. Production code never starts them; the provider clients cannot tell them apart from the
+//! real hosts except by URL.
+
+pub mod twilio;

@@ -1,0 +1,301 @@
+//! A fake Twilio Messages API: Basic auth, required fields, 201 with an `SM` + 32 hex SID and
+//! string `num_segments`, Twilio's error bodies for the magic test numbers, scripted 429 / 5xx /
+//! hangs, a record of every request, and signed status callbacks posted to the service.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use chrono::Utc;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::config::Secret;
+use crate::domain::Segments;
+use crate::providers::twilio::{Sender, TwilioClient, signature};
+
+pub const ACCOUNT_SID: &str = "ACfa4e0000000000000000000000000001";
+pub const AUTH_TOKEN: &str = "fake-twilio-auth-token";
+pub const FROM: &str = "+15005550006";
+
+/// What the fake does with the next create request (after the magic numbers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    Accept,
+    /// 429 with this `Retry-After` (seconds).
+    RateLimit(u64),
+    /// 5xx with Twilio's error body.
+    ServerError(u16),
+    /// Creates the message, then answers only after this long (the client gives up first).
+    Hang(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeMessage {
+    pub sid: String,
+    pub to: String,
+    pub body: String,
+    pub num_segments: u32,
+    pub status_callback: Option<String>,
+    pub created: chrono::DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct Inner {
+    script: VecDeque<Behaviour>,
+    requests: Vec<Vec<(String, String)>>,
+    messages: Vec<FakeMessage>,
+    segments_override: Option<u32>,
+}
+
+#[derive(Clone)]
+pub struct FakeTwilio {
+    pub base: Url,
+    inner: Arc<Mutex<Inner>>,
+    http: reqwest::Client,
+}
+
+impl FakeTwilio {
+    /// Starts the fake on a free loopback port.
+    pub async fn start() -> std::io::Result<Self> {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new()
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                post(create).get(list),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}",
+                axum::routing::get(account),
+            )
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = Url::parse(&format!("http://{}", listener.local_addr()?)).expect("loopback URL");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(FakeTwilio {
+            base,
+            inner,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// A client of this fake, whose callbacks go to `public_url`.
+    pub fn client(&self, public_url: &Url) -> TwilioClient {
+        TwilioClient::new(
+            self.base.clone(),
+            ACCOUNT_SID,
+            Secret::new(AUTH_TOKEN),
+            Sender::From(FROM.into()),
+            public_url,
+        )
+    }
+
+    /// Queues behaviours for the next create requests, in order; then it accepts again.
+    pub fn script(&self, behaviours: impl IntoIterator<Item = Behaviour>) {
+        self.inner.lock().expect("lock").script.extend(behaviours);
+    }
+
+    /// Reports this many segments for every message, whatever the body.
+    pub fn report_segments(&self, n: Option<u32>) {
+        self.inner.lock().expect("lock").segments_override = n;
+    }
+
+    /// Every create request received (form params), in order.
+    pub fn requests(&self) -> Vec<Vec<(String, String)>> {
+        self.inner.lock().expect("lock").requests.clone()
+    }
+
+    /// Messages the fake created (what Twilio "sent").
+    pub fn messages(&self) -> Vec<FakeMessage> {
+        self.inner.lock().expect("lock").messages.clone()
+    }
+
+    /// Posts a status callback for `sid`, signed with the account's token as Twilio does, to the
+    /// message's StatusCallback URL (or `to` when given). Returns the service's HTTP status.
+    pub async fn callback(
+        &self,
+        sid: &str,
+        status: &str,
+        error_code: Option<&str>,
+    ) -> reqwest::Result<u16> {
+        let message = self
+            .messages()
+            .into_iter()
+            .find(|m| m.sid == sid)
+            .expect("a message the fake created");
+        let url = message
+            .status_callback
+            .clone()
+            .expect("the message asked for callbacks");
+        let mut params = vec![
+            ("AccountSid", ACCOUNT_SID.to_string()),
+            ("ApiVersion", "2010-04-01".to_string()),
+            ("From", FROM.to_string()),
+            ("MessageSid", sid.to_string()),
+            ("MessageStatus", status.to_string()),
+            ("SmsSid", sid.to_string()),
+            ("SmsStatus", status.to_string()),
+            ("To", message.to.clone()),
+        ];
+        if let Some(code) = error_code {
+            params.push(("ErrorCode", code.to_string()));
+        }
+        let owned: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let sig = signature::compute(AUTH_TOKEN, &url, &owned);
+        let resp = self
+            .http
+            .post(&url)
+            .header("X-Twilio-Signature", sig)
+            .form(&params)
+            .send()
+            .await?;
+        Ok(resp.status().as_u16())
+    }
+}
+
+fn error(status: u16, code: i64, message: &str) -> Response {
+    let body = json!({
+        "code": code, "message": message,
+        "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status,
+    });
+    (StatusCode::from_u16(status).expect("status"), Json(body)).into_response()
+}
+
+fn authorised(headers: &HeaderMap, sid: &str) -> bool {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
+    );
+    sid == ACCOUNT_SID
+        && headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+}
+
+/// The magic test numbers (PROTOCOLS.md section 2).
+fn magic(to: &str) -> Option<(i64, &'static str)> {
+    match to {
+        "+15005550001" => Some((21211, "The 'To' number is not a valid phone number.")),
+        "+15005550002" => Some((
+            21612,
+            "The 'To' phone number is not currently reachable via SMS.",
+        )),
+        "+15005550003" => Some((
+            21408,
+            "Permission to send an SMS has not been enabled for the region indicated by the 'To' number.",
+        )),
+        "+15005550004" => Some((21610, "Attempt to send to unsubscribed recipient")),
+        "+15005550009" => Some((21614, "'To' number is not a valid mobile number")),
+        _ => None,
+    }
+}
+
+async fn create(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if !authorised(&headers, &sid) {
+        return error(401, 20003, "Authenticate");
+    }
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let behaviour = {
+        let mut inner = inner.lock().expect("lock");
+        inner.requests.push(params.clone());
+        inner.script.pop_front().unwrap_or(Behaviour::Accept)
+    };
+    let (Some(to), Some(text)) = (get("To"), get("Body")) else {
+        return error(400, 21602, "Message body is required.");
+    };
+    if get("From").is_none() && get("MessagingServiceSid").is_none() {
+        return error(400, 21603, "The 'From' number is required.");
+    }
+    if text.chars().count() > 1600 {
+        return error(
+            400,
+            21617,
+            "The concatenated message body exceeds the 1600 character limit.",
+        );
+    }
+    if let Some((code, message)) = magic(&to) {
+        return error(400, code, message);
+    }
+    match behaviour {
+        Behaviour::RateLimit(secs) => {
+            let mut r = error(429, 20429, "Too Many Requests");
+            r.headers_mut()
+                .insert("retry-after", secs.to_string().parse().expect("header"));
+            return r;
+        }
+        Behaviour::ServerError(status) => return error(status, 20500, "Internal Server Error"),
+        Behaviour::Accept | Behaviour::Hang(_) => {}
+    }
+    let segments = inner
+        .lock()
+        .expect("lock")
+        .segments_override
+        .unwrap_or_else(|| Segments::count(&text).count);
+    let message = FakeMessage {
+        sid: format!("SM{}", uuid::Uuid::new_v4().simple()),
+        to,
+        body: text,
+        num_segments: segments,
+        status_callback: get("StatusCallback"),
+        created: Utc::now(),
+    };
+    inner.lock().expect("lock").messages.push(message.clone());
+    if let Behaviour::Hang(d) = behaviour {
+        tokio::time::sleep(d).await;
+    }
+    (StatusCode::CREATED, Json(resource(&message, "queued"))).into_response()
+}
+
+fn resource(m: &FakeMessage, status: &str) -> Value {
+    let date = m.created.to_rfc2822();
+    json!({
+        "account_sid": ACCOUNT_SID, "api_version": "2010-04-01", "body": m.body,
+        "date_created": date, "date_sent": date, "date_updated": date, "direction": "outbound-api",
+        "error_code": null, "error_message": null, "from": FROM, "messaging_service_sid": null,
+        "num_media": "0", "num_segments": m.num_segments.to_string(), "price": null, "price_unit": "USD",
+        "sid": m.sid, "status": status, "to": m.to,
+        "uri": format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{}.json", m.sid),
+    })
+}
+
+async fn list(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    if !authorised(&headers, &sid) {
+        return error(401, 20003, "Authenticate");
+    }
+    let to = q.iter().find(|(k, _)| k == "To").map(|(_, v)| v.clone());
+    let messages: Vec<Value> = inner
+        .lock()
+        .expect("lock")
+        .messages
+        .iter()
+        .rev()
+        .filter(|m| to.as_ref().is_none_or(|t| *t == m.to))
+        .map(|m| resource(m, "sent"))
+        .collect();
+    Json(json!({ "messages": messages, "page": 0, "page_size": 100 })).into_response()
+}
+
+async fn account(Path(sid): Path<String>, headers: HeaderMap) -> Response {
+    if !authorised(&headers, sid.trim_end_matches(".json")) {
+        return error(401, 20003, "Authenticate");
+    }
+    Json(json!({ "sid": ACCOUNT_SID, "status": "active", "friendly_name": "fake" })).into_response()
+}

@@ -1,0 +1,111 @@
+//! The job handlers, one file per job, and the process that runs them (`copcca-sms work`).
+//! Every handler is idempotent: the database row is the truth and a second run has the effect
+//! of one.
+
+mod refund;
+mod send_sms;
+
+use std::time::Duration;
+
+use apalis::prelude::*;
+use copcca_jobs::{Refund, SendSms};
+use sqlx::PgPool;
+
+use crate::config::Config;
+use crate::providers::SmsGateway;
+use crate::providers::twilio::{Sender, TwilioClient};
+use crate::queue::{ConsumerConfig, Queues, RetryPolicy, worker_name};
+use crate::ratelimit::{Quota, RateLimiter};
+
+pub use refund::refund;
+pub use send_sms::send_sms;
+
+/// What the handlers need.
+#[derive(Clone)]
+pub struct Deps {
+    pub pool: PgPool,
+    pub queues: Queues,
+    pub gateway: SmsGateway,
+    pub limiter: RateLimiter,
+    /// The Twilio account/sender's fleet-wide send rate.
+    pub account_rate: Quota,
+    /// How long a reservation may stay open before the reconciler looks at it.
+    pub hold_ttl: Duration,
+}
+
+impl Deps {
+    pub fn new(pool: PgPool, queues: Queues, config: &Config) -> Self {
+        let gateway = match &config.twilio {
+            Some(t) => SmsGateway::Twilio(Box::new(TwilioClient::new(
+                config.twilio_api_base.clone(),
+                &t.account_sid,
+                t.auth_token.clone(),
+                Sender::parse(&t.from),
+                &config.public_url,
+            ))),
+            None => SmsGateway::Demo,
+        };
+        Self::with_gateway(pool, queues, gateway, config.twilio_max_per_second)
+    }
+
+    pub fn with_gateway(
+        pool: PgPool,
+        queues: Queues,
+        gateway: SmsGateway,
+        per_second: u32,
+    ) -> Self {
+        let limiter = RateLimiter::new(queues.connection(), queues.prefix());
+        Deps {
+            pool,
+            queues,
+            gateway,
+            limiter,
+            account_rate: Quota::per_second(per_second),
+            hold_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Queue settings of the send and refund queues.
+pub fn consumer_config() -> ConsumerConfig {
+    ConsumerConfig::new(RetryPolicy::new(
+        8,
+        Duration::from_secs(5),
+        Duration::from_secs(600),
+    ))
+}
+
+/// Runs the workers until `shutdown` completes, then stops them gracefully.
+pub async fn run(
+    deps: Deps,
+    config: ConsumerConfig,
+    concurrency: usize,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), MonitorError> {
+    let (sms, refunds) = (
+        deps.queues.backend_for::<SendSms>(config),
+        deps.queues.backend_for::<Refund>(config),
+    );
+    let (d1, d2) = (deps.clone(), deps);
+    Monitor::new()
+        .register(move |_| {
+            WorkerBuilder::new(worker_name("sms"))
+                .backend(sms.clone())
+                .data(d1.clone())
+                .concurrency(concurrency)
+                .build(send_sms)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(worker_name("refunds"))
+                .backend(refunds.clone())
+                .data(d2.clone())
+                .concurrency(8)
+                .build(refund)
+        })
+        .shutdown_timeout(Duration::from_secs(30))
+        .run_with_signal(async move {
+            shutdown.await;
+            Ok(())
+        })
+        .await
+}

@@ -1,0 +1,287 @@
+//! `SendSms { message_id }` (DESIGN.md section 5): rate limit -> reserve -> sending -> Twilio ->
+//! commit (sent) or release (failed). Running it twice never sends twice and never charges
+//! twice: the message row says how far it got, and a send whose answer never came is
+//! reconciled against Twilio's message list before anything is resent.
+
+use std::time::Duration;
+
+use apalis::prelude::{Attempt, Data};
+use copcca_jobs::{Job, SendSms};
+
+use super::Deps;
+use crate::domain::{CompanyId, Credits, E164, MessageId};
+use crate::ledger::{self, Hold, LedgerError};
+use crate::messages::store::{self, Accepted};
+use crate::messages::{Message, MessageStatus};
+use crate::providers::twilio::{OPERATOR_ALERT_ERRORS, TwilioError, TwilioMessage, UNSUBSCRIBED};
+use crate::queue::JobError;
+use crate::ratelimit::{Decision, Quota};
+
+pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Result<(), JobError> {
+    let message = load(&deps, MessageId(job.message_id)).await?;
+    match message.status {
+        MessageStatus::Queued => {}
+        // A previous run sent it and got no answer (or died): find out before sending again.
+        MessageStatus::Sending => {
+            if adopt_unanswered(&deps, &message).await? {
+                return Ok(());
+            }
+        }
+        _ => return Ok(()), // already settled by an earlier run
+    }
+    wait_for_rate_limits(&deps, &message).await?;
+    let Some(hold) = reserve(&deps, &message).await? else {
+        return Ok(());
+    };
+    let outcome = deps
+        .gateway
+        .send(&E164::from_stored(message.to.clone()), &message.body)
+        .await;
+    settle(&deps, &message, &hold, outcome, attempt.current() as u32).await
+}
+
+async fn load(deps: &Deps, id: MessageId) -> Result<Message, JobError> {
+    store::find(&deps.pool, id)
+        .await
+        .map_err(JobError::retry)?
+        .ok_or_else(|| JobError::fail(format!("no message {id}")))
+}
+
+/// The company's hourly quota and the account's per-second rate, both fleet-wide; a limited
+/// message waits (snooze), it does not fail.
+async fn wait_for_rate_limits(deps: &Deps, message: &Message) -> Result<(), JobError> {
+    let per_hour: i32 = sqlx::query_scalar("SELECT sms_per_hour FROM companies WHERE id = $1")
+        .bind(message.company_id)
+        .fetch_one(&deps.pool)
+        .await
+        .map_err(JobError::retry)?;
+    let company_key = format!("company:{}", message.company_id);
+    let account_key = deps.gateway.rate_key();
+    let limits = [
+        (company_key.as_str(), Quota::per_hour(per_hour as u32)),
+        (account_key.as_str(), deps.account_rate),
+    ];
+    match deps
+        .limiter
+        .check_all(&limits, 1)
+        .await
+        .map_err(JobError::retry)?
+    {
+        Decision::Allowed => Ok(()),
+        Decision::Wait(d) => Err(JobError::Snooze(d)),
+    }
+}
+
+/// Reserves the message's credits and marks it `sending`, together. `None` when there is
+/// nothing to send: insufficient credits (the message fails, nothing charged, no retry).
+async fn reserve(deps: &Deps, message: &Message) -> Result<Option<Hold>, JobError> {
+    let credits = Credits::new(message.credits).map_err(JobError::fail)?;
+    let mut tx = deps.pool.begin().await.map_err(JobError::retry)?;
+    let hold = match ledger::reserve(
+        &mut tx,
+        message.company_id,
+        message.id,
+        credits,
+        deps.hold_ttl,
+    )
+    .await
+    {
+        Ok(h) => h.value,
+        Err(LedgerError::InsufficientCredits { needed, available }) => {
+            drop(tx);
+            let detail = format!("{needed} credits needed, {available} available");
+            fail(deps, message.id, "insufficient_credits", &detail, None).await?;
+            return Ok(None);
+        }
+        Err(LedgerError::AlreadyCharged { .. }) => return Ok(None),
+        Err(e) => return Err(JobError::retry(e)),
+    };
+    let marked = sqlx::query(
+        "UPDATE messages SET status = 'sending', send_attempt_started_at = now(), updated_at = now()
+         WHERE id = $1 AND status IN ('queued', 'sending')",
+    )
+    .bind(message.id)
+    .execute(&mut *tx)
+    .await
+    .map_err(JobError::retry)?;
+    if marked.rows_affected() == 0 {
+        return Ok(None); // settled meanwhile by another run: the rollback undoes the hold
+    }
+    tx.commit().await.map_err(JobError::retry)?;
+    Ok(Some(hold))
+}
+
+async fn settle(
+    deps: &Deps,
+    message: &Message,
+    hold: &Hold,
+    outcome: Result<TwilioMessage, TwilioError>,
+    attempt: u32,
+) -> Result<(), JobError> {
+    match outcome {
+        Ok(sent) => accepted(deps, message, hold, &sent).await,
+        Err(TwilioError::Refused {
+            code,
+            message: text,
+            ..
+        }) => {
+            if code == UNSUBSCRIBED {
+                opt_out(deps, message.company_id, &message.to).await?;
+            }
+            if OPERATOR_ALERT_ERRORS.contains(&code) {
+                tracing::error!(alert = true, code, %text, "operator action needed: Twilio refused our account or sender");
+            }
+            release_and_fail(deps, message, hold, &code.to_string(), &text).await
+        }
+        Err(TwilioError::RateLimited { retry_after }) => {
+            back_to_queued(deps, message.id).await?;
+            Err(JobError::Snooze(
+                retry_after.unwrap_or(Duration::from_secs(1)),
+            ))
+        }
+        Err(e @ (TwilioError::Server { .. } | TwilioError::NotSent(_))) => {
+            if attempt >= SendSms::MAX_ATTEMPTS {
+                release_and_fail(deps, message, hold, "provider_unavailable", &e.to_string())
+                    .await?;
+                return Err(JobError::fail(format!(
+                    "gave up after {attempt} attempts: {e}"
+                )));
+            }
+            back_to_queued(deps, message.id).await?;
+            Err(JobError::retry(e))
+        }
+        // Twilio may have the message: stay `sending`; the next run (or the reconciler) asks
+        // Twilio before anything is resent.
+        Err(e @ TwilioError::Ambiguous(_)) => {
+            tracing::warn!(message = %message.id, error = %e, "no answer from Twilio; will reconcile");
+            Err(JobError::retry(e))
+        }
+    }
+}
+
+/// The provider took the message: charge it (by the provider's segment count, never more than
+/// was reserved; any excess is recorded as uncharged) and mark it `sent`, together.
+async fn accepted(
+    deps: &Deps,
+    message: &Message,
+    hold: &Hold,
+    sent: &TwilioMessage,
+) -> Result<(), JobError> {
+    let segments = sent
+        .num_segments
+        .filter(|n| *n > 0)
+        .map_or(message.segments, |n| n as i32);
+    let per_segment = (message.credits / i64::from(message.segments.max(1))).max(1);
+    let actual = i64::from(segments) * per_segment;
+    let charge = actual.min(hold.credits.get());
+    let mut tx = deps.pool.begin().await.map_err(JobError::retry)?;
+    ledger::commit(
+        &mut tx,
+        hold.id,
+        Credits::new(charge).map_err(JobError::fail)?,
+    )
+    .await
+    .map_err(JobError::retry)?;
+    let record = Accepted {
+        provider: deps.gateway.name(),
+        provider_id: &sent.sid,
+        segments,
+        uncharged_credits: actual - charge,
+        price: sent.price.map(|p| p.abs()),
+        price_currency: sent.price_unit.as_deref(),
+    };
+    store::mark_sent(&mut tx, message.id, &record)
+        .await
+        .map_err(JobError::retry)?;
+    tx.commit().await.map_err(JobError::retry)
+}
+
+/// A `sending` message whose send got no answer: if Twilio has a message to the same number
+/// with the same body since the attempt began, it is ours: adopt it instead of sending again.
+async fn adopt_unanswered(deps: &Deps, message: &Message) -> Result<bool, JobError> {
+    let since = message
+        .send_attempt_started_at
+        .unwrap_or(message.created_at)
+        - chrono::Duration::minutes(1);
+    let to = E164::from_stored(message.to.clone());
+    let found = deps
+        .gateway
+        .messages_to(&to, since)
+        .await
+        .map_err(JobError::retry)?;
+    let Some(ours) = found
+        .into_iter()
+        .find(|m| m.body.as_deref() == Some(message.body.as_str()))
+    else {
+        return Ok(false);
+    };
+    let taken: Option<String> =
+        sqlx::query_scalar("SELECT id::text FROM messages WHERE provider_id = $1")
+            .bind(&ours.sid)
+            .fetch_optional(&deps.pool)
+            .await
+            .map_err(JobError::retry)?;
+    if taken.is_some() {
+        return Ok(false); // that one belongs to an identical message already reconciled
+    }
+    let hold = match ledger::active_hold(&deps.pool, message.id)
+        .await
+        .map_err(JobError::retry)?
+    {
+        Some(h) => h,
+        None => return Ok(false),
+    };
+    tracing::info!(message = %message.id, sid = %ours.sid, "adopted a message Twilio accepted without answering us");
+    accepted(deps, message, &hold, &ours).await?;
+    Ok(true)
+}
+
+async fn release_and_fail(
+    deps: &Deps,
+    message: &Message,
+    hold: &Hold,
+    code: &str,
+    text: &str,
+) -> Result<(), JobError> {
+    let mut tx = deps.pool.begin().await.map_err(JobError::retry)?;
+    ledger::release(&mut tx, hold.id)
+        .await
+        .map_err(JobError::retry)?;
+    store::mark_failed(&mut tx, message.id, code, text, Some(deps.gateway.name()))
+        .await
+        .map_err(JobError::retry)?;
+    tx.commit().await.map_err(JobError::retry)
+}
+
+async fn fail(
+    deps: &Deps,
+    id: MessageId,
+    code: &str,
+    text: &str,
+    provider: Option<&str>,
+) -> Result<(), JobError> {
+    let mut conn = deps.pool.acquire().await.map_err(JobError::retry)?;
+    store::mark_failed(&mut conn, id, code, text, provider)
+        .await
+        .map_err(JobError::retry)?;
+    Ok(())
+}
+
+/// Back to `queued`, keeping the hold, for a later attempt (nothing reached Twilio).
+async fn back_to_queued(deps: &Deps, id: MessageId) -> Result<(), JobError> {
+    let mut conn = deps.pool.acquire().await.map_err(JobError::retry)?;
+    store::transition(&mut conn, id, MessageStatus::Sending, MessageStatus::Queued)
+        .await
+        .map_err(JobError::retry)?;
+    Ok(())
+}
+
+async fn opt_out(deps: &Deps, company: CompanyId, phone: &str) -> Result<(), JobError> {
+    sqlx::query("INSERT INTO opt_outs (company_id, phone, source) VALUES ($1, $2, 'twilio_21610') ON CONFLICT DO NOTHING")
+        .bind(company)
+        .bind(phone)
+        .execute(&deps.pool)
+        .await
+        .map_err(JobError::retry)?;
+    Ok(())
+}
