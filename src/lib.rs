@@ -18,4 +18,5 @@ pub mod providers;
 pub mod queue;
 pub mod ratelimit;
 pub mod telemetry;
+pub mod webhook_events;
 pub mod workers;

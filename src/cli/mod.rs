@@ -8,7 +8,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use std::future::Future;
+use std::time::Duration;
+
 use crate::config::Config;
+use crate::providers::SmsGateway;
+use crate::queue::Queues;
+use crate::workers::{self, reconcile};
 use crate::{db, http, telemetry};
 
 #[derive(Debug, Parser)]
@@ -40,7 +46,7 @@ enum Command {
     Admin(admin::AdminArgs),
 }
 
-/// Exit codes: 0 ok, 1 failure, 2 not built yet, 78 bad configuration (sysexits EX_CONFIG).
+/// Exit codes: 0 ok, 1 failure, 78 bad configuration (sysexits EX_CONFIG).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::from_env() {
@@ -51,10 +57,6 @@ pub fn main() -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
-    if let Some(issue) = not_built_yet(&cli.command) {
-        eprintln!("error: this subcommand is not built yet ({issue}); nothing was done");
-        return ExitCode::from(2);
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,7 +67,9 @@ pub fn main() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Demo => demo::run(config).await,
             Command::Admin(args) => admin::run(&config, args).await,
-            Command::Work | Command::Schedule | Command::Run => unreachable!("refused above"),
+            Command::Work => work(config, shutdown_signal()).await,
+            Command::Schedule => schedule(config, shutdown_signal()).await,
+            Command::Run => run_all(config).await,
         }
     });
     match result {
@@ -77,23 +81,81 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Subcommands whose issue has not landed: they say so instead of pretending.
-fn not_built_yet(command: &Command) -> Option<&'static str> {
-    match command {
-        Command::Work => Some("job workers arrive with issue #3, the durable job queue"),
-        Command::Schedule => Some("the scheduler arrives with issues #3 and #4"),
-        Command::Run => Some("it needs the workers and scheduler of issues #3 and #4"),
-        _ => None,
-    }
-}
-
 async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
     db::migrate(&config.database_url, &config.database_schema).await?;
     tracing::info!(schema = %config.database_schema, "migrations applied");
     Ok(ExitCode::SUCCESS)
 }
 
+async fn deps(config: &Config) -> anyhow::Result<workers::Deps> {
+    let pool = db::connect(&config.database_url, &config.database_schema, 16).await?;
+    let queues = Queues::connect(&config.redis_url, &config.redis_prefix).await?;
+    let deps = workers::Deps::new(pool, queues, config);
+    if matches!(deps.gateway, SmsGateway::Demo) {
+        tracing::warn!(
+            "no Twilio account configured: demo mode, messages are logged as sent and nothing leaves"
+        );
+    }
+    Ok(deps)
+}
+
+async fn work(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
+    let deps = deps(&config).await?;
+    tracing::info!(
+        "workers running: sms, refunds (purchase and sweep workers arrive with issues 5 and 6)"
+    );
+    workers::run(deps, workers::consumer_config(), 32, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn schedule(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<ExitCode> {
+    let deps = deps(&config).await?;
+    tracing::info!("scheduler running: reconciliation every 30 s");
+    reconcile::run(
+        deps,
+        reconcile::Settings::default(),
+        Duration::from_secs(30),
+        shutdown,
+    )
+    .await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// serve + work + schedule in one process, stopped together by one signal.
+async fn run_all(config: Config) -> anyhow::Result<ExitCode> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    let stop = move || {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+    };
+    let (a, b, c) = tokio::join!(
+        serve_until(config.clone(), stop()),
+        work(config.clone(), stop()),
+        schedule(config, stop())
+    );
+    a?;
+    b?;
+    c?;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    serve_until(config, shutdown_signal()).await
+}
+
+async fn serve_until(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
     if config.uses_dev_jwt_secret() {
         tracing::warn!(
             "JWT_SECRET is not set: using the development secret; never do this in production"
@@ -103,7 +165,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let state = http::AppState::new(pool, config)?;
-    http::serve(listener, state, shutdown_signal()).await?;
+    http::serve(listener, state, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 mod health;
 mod openapi;
 pub mod problem;
+pub(crate) mod webhooks;
 
 use std::sync::Arc;
 
@@ -18,7 +19,8 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
+use crate::queue::Queues;
 pub use auth::JwtKeys;
 pub use openapi::ApiDoc;
 
@@ -27,19 +29,27 @@ pub use openapi::ApiDoc;
 pub struct AppState {
     pub pool: PgPool,
     pub redis: redis::Client,
+    /// Connects on first use: the ingress starts (and answers /readyz) while Redis is down.
+    pub queues: Queues,
     pub config: Arc<Config>,
     pub jwt: Arc<JwtKeys>,
+    /// Verifies `X-Twilio-Signature`; without it every Twilio webhook is refused.
+    pub twilio_token: Option<Secret>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, config: Config) -> anyhow::Result<Self> {
         let redis = redis::Client::open(config.redis_url.as_str())?;
+        let queues = Queues::connect_lazy(&config.redis_url, &config.redis_prefix)?;
         let jwt = Arc::new(JwtKeys::new(&config));
+        let twilio_token = config.twilio.as_ref().map(|t| t.auth_token.clone());
         Ok(AppState {
             pool,
             redis,
+            queues,
             config: Arc::new(config),
             jwt,
+            twilio_token,
         })
     }
 }
@@ -53,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .nest("/v1", api::routes())
         .nest("/admin", admin::routes())
+        .nest("/webhooks", webhooks::routes())
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -52,15 +52,31 @@ pub struct Queues {
 impl Queues {
     pub async fn connect(redis_url: &str, prefix: &str) -> redis::RedisResult<Self> {
         let client = redis::Client::open(redis_url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_secs(10)))
-            .set_connection_timeout(Some(Duration::from_secs(5)));
-        let conn = client.get_connection_manager_with_config(config).await?;
+        let conn = client
+            .get_connection_manager_with_config(Self::manager_config())
+            .await?;
         Ok(Queues {
             client,
             conn,
             prefix: prefix.to_string(),
         })
+    }
+
+    /// Connects on first use (and reconnects after), so a process can start while Redis is down.
+    pub fn connect_lazy(redis_url: &str, prefix: &str) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(redis_url)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), Self::manager_config())?;
+        Ok(Queues {
+            client,
+            conn,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    fn manager_config() -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_connection_timeout(Some(Duration::from_secs(5)))
     }
 
     pub fn connection(&self) -> ConnectionManager {

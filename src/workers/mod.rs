@@ -2,6 +2,7 @@
 //! Every handler is idempotent: the database row is the truth and a second run has the effect
 //! of one.
 
+pub mod reconcile;
 mod refund;
 mod send_sms;
 

@@ -172,12 +172,37 @@ async fn audit_exits_non_zero_when_an_invariant_fails(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn unbuilt_subcommands_say_so_and_bad_config_names_the_variable(pool: PgPool) {
-    for sub in ["work", "schedule", "run"] {
-        let out = cli(&pool, &[sub]).await;
-        assert_eq!(out.status.code(), Some(2), "{sub}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
-    }
+async fn work_runs_until_sigterm_and_bad_config_names_the_variable(pool: PgPool) {
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_copcca-sms"))
+        .arg("work")
+        .env("DATABASE_URL", database_url(&db))
+        .env(
+            "REDIS_PREFIX",
+            format!("cli-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "work exited on its own"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "work did not stop cleanly on SIGTERM: {status}"
+    );
+
     let out = Command::new(env!("CARGO_BIN_EXE_copcca-sms"))
         .arg("migrate")
         .env("REDIS_URL", "http://nope")

@@ -399,13 +399,9 @@ async fn expired_holds_stay_reserved_until_resolved(pool: PgPool) {
     // Expiry alone moves nothing: the credits stay reserved until the outcome is known.
     assert_eq!(reserved(&pool, company).await, 3);
     // The message turned out sent: an expired hold can still be charged...
-    ledger::commit(
-        &mut pool.acquire().await.unwrap(),
-        expired_a.id,
-        credits(1),
-    )
-    .await
-    .unwrap();
+    ledger::commit(&mut pool.acquire().await.unwrap(), expired_a.id, credits(1))
+        .await
+        .unwrap();
     // ...or, if it never reached the provider, released.
     ledger::release(&mut pool.acquire().await.unwrap(), expired_b.id)
         .await
@@ -444,14 +440,9 @@ async fn refund_returns_the_charge_exactly_once(pool: PgPool) {
         .map(|_| {
             let pool = pool.clone();
             tokio::spawn(async move {
-                ledger::refund(
-                    &mut pool.acquire().await.unwrap(),
-                    m,
-                    "undelivered",
-                    "test",
-                )
-                .await
-                .unwrap()
+                ledger::refund(&mut pool.acquire().await.unwrap(), m, "undelivered", "test")
+                    .await
+                    .unwrap()
             })
         })
         .collect();

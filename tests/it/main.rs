@@ -6,4 +6,5 @@ mod http_api;
 mod ledger;
 mod ledger_props;
 pub mod queue;
+mod sending;
 mod support;

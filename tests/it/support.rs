@@ -128,9 +128,12 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 }
 
 pub async fn spawn_app_with(pool: PgPool, overrides: &[(&str, &str)]) -> TestApp {
-    let state = AppState::new(pool, config(overrides)).unwrap();
+    // Bind first: the app's own address is its PUBLIC_URL (callbacks come back to it).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut vars: Vec<(&str, &str)> = vec![("PUBLIC_URL", &base)];
+    vars.extend_from_slice(overrides);
+    let state = AppState::new(pool, config(&vars)).unwrap();
     let served = state.clone();
     tokio::spawn(async move { http::serve(listener, served, std::future::pending()).await });
     TestApp {

@@ -1,10 +1,11 @@
 //! The CRM API: a caller sees and spends only its own company's data.
 
 pub(crate) mod balance;
+pub(crate) mod messages;
 pub(crate) mod packages;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::AppState;
 
@@ -13,4 +14,6 @@ pub fn routes() -> Router<AppState> {
         .route("/balance", get(balance::get_balance))
         .route("/ledger", get(balance::get_ledger))
         .route("/packages", get(packages::list))
+        .route("/messages", post(messages::create).get(messages::list))
+        .route("/messages/{id}", get(messages::get_one))
 }

@@ -1,0 +1,202 @@
+//! `POST /v1/messages`, `GET /v1/messages/{id}`, `GET /v1/messages`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts;
+use crate::domain::MessageId;
+use crate::http::AppState;
+use crate::http::auth::CompanyCaller;
+use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError, Problem};
+use crate::messages::{self, AcceptError, AcceptRequest, Message, MessageStatus};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// E.164, or a local number read in the company's country (`0754123456`).
+    pub to: String,
+    /// 1..=1600 characters.
+    pub body: String,
+    pub debt_id: Option<uuid::Uuid>,
+    pub invoice_number: Option<String>,
+    /// False lets a message go out during quiet hours (e.g. a one-time code). Default true.
+    pub quiet_hours: Option<bool>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Queued {
+    pub id: MessageId,
+    pub status: MessageStatus,
+    /// E.164.
+    pub to: String,
+    pub segments: i32,
+    pub credits: i64,
+    /// `GSM-7` or `UCS-2`.
+    pub encoding: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+const MAX_KEY_LEN: usize = 200;
+
+/// Accepts one message for sending. An `Idempotency-Key` makes a retry return the same message;
+/// the same key with a different message is refused.
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SendRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "at most 200 characters")),
+    security(("bearer" = []), ("api_key" = [])), responses(
+    (status = 202, body = Queued),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json",
+     description = "validation_failed, recipient_opted_out or idempotency_key_reused"),
+))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: CompanyCaller,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<SendRequest>,
+) -> ApiResult<(StatusCode, HeaderMap, ApiJson<Queued>)> {
+    let idempotency_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_KEY_LEN => Some(k.trim().to_string()),
+        Some(_) => {
+            return Err(ApiError::field(
+                "Idempotency-Key",
+                "must be 1 to 200 visible characters",
+            ));
+        }
+    };
+    let company = accounts::find_company(&state.pool, caller.company)
+        .await?
+        .ok_or_else(|| ApiError::not_found("your company no longer exists"))?;
+    let request = AcceptRequest {
+        to: req.to,
+        body: req.body,
+        debt_id: req.debt_id,
+        invoice_number: req.invoice_number,
+        respect_quiet_hours: req.quiet_hours.unwrap_or(true),
+        idempotency_key,
+        sender: caller.caller.principal.actor(),
+    };
+    let accepted = messages::accept(&state.pool, &state.queues, &company, request)
+        .await
+        .map_err(refusal)?;
+    let m = accepted.message;
+    let mut response_headers = HeaderMap::new();
+    if accepted.replay {
+        response_headers.insert("idempotent-replayed", "true".parse().expect("header"));
+    }
+    let body = Queued {
+        id: m.id,
+        status: m.status,
+        to: m.to,
+        segments: m.segments,
+        credits: m.credits,
+        encoding: m.encoding,
+        created_at: m.created_at,
+    };
+    Ok((StatusCode::ACCEPTED, response_headers, ApiJson(body)))
+}
+
+fn refusal(e: AcceptError) -> ApiError {
+    match e {
+        AcceptError::To(p) => ApiError::validation(vec![FieldError {
+            field: "to".into(),
+            message: p.to_string(),
+        }]),
+        AcceptError::Body(b) => ApiError::validation(vec![FieldError {
+            field: "body".into(),
+            message: b.to_string(),
+        }]),
+        AcceptError::OptedOut(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "recipient_opted_out",
+            e.to_string(),
+        ),
+        AcceptError::KeyReused => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            e.to_string(),
+        ),
+        AcceptError::Database(db) => ApiError::internal(db),
+    }
+}
+
+/// One of the caller's messages.
+#[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages", params(("id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])), responses(
+    (status = 200, body = Message),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: CompanyCaller,
+    ApiPath(id): ApiPath<MessageId>,
+) -> ApiResult<ApiJson<Message>> {
+    messages::store::find_for_company(&state.pool, caller.company, id)
+        .await?
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::not_found(format!("no message {id}")))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only messages in this status.
+    pub status: Option<String>,
+    /// Only messages to this E.164 number.
+    pub to: Option<String>,
+    /// 1..=200 (default 50).
+    pub limit: Option<i64>,
+    /// The previous page's `next_before`.
+    pub before: Option<MessageId>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    pub next_before: Option<MessageId>,
+}
+
+/// The caller's messages, newest first.
+#[utoipa::path(get, path = "/v1/messages", tag = "messages", params(ListQuery),
+    security(("bearer" = []), ("api_key" = [])), responses(
+    (status = 200, body = MessagePage),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: CompanyCaller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<MessagePage>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 200"));
+    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(MessageStatus::parse(s).ok_or_else(|| {
+            ApiError::field(
+                "status",
+                "must be one of queued, sending, sent, delivered, undelivered, failed",
+            )
+        })?),
+    };
+    let messages = messages::store::list(
+        &state.pool,
+        caller.company,
+        status,
+        q.to.as_deref(),
+        q.before,
+        limit,
+    )
+    .await?;
+    let next_before = if messages.len() as i64 == limit {
+        messages.last().map(|m| m.id)
+    } else {
+        None
+    };
+    Ok(ApiJson(MessagePage {
+        messages,
+        next_before,
+    }))
+}

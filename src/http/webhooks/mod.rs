@@ -1,0 +1,13 @@
+//! Provider webhooks. Each is verified before anything is believed, stored (accepted or
+//! rejected, see `webhook_events`), and answered quickly.
+
+pub(crate) mod twilio;
+
+use axum::Router;
+use axum::routing::post;
+
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/twilio/status", post(twilio::status))
+}

@@ -1,0 +1,205 @@
+//! The reconciler (run by `schedule`): PostgreSQL is the truth, Redis may forget. Each pass
+//! finds what is not final and makes sure something will finish it:
+//! - messages left `queued` (the enqueue failed, or Redis lost the job) are enqueued again
+//!   (deduplicated: a job still waiting in Redis is not doubled);
+//! - messages left `sending` (a send without an answer, a worker that died) get a send job, which
+//!   asks Twilio before anything is resent;
+//! - expired holds of messages that never reached Twilio are released;
+//! - failed (or refundable undelivered) messages still charged get their `Refund`;
+//! - delivery reports that arrived before their message had its SID are applied;
+//! - `sent` messages silent for too long are marked unconfirmed.
+
+use std::time::Duration;
+
+use copcca_jobs::{Job, Refund, RefundReason, SendSms};
+use serde::Serialize;
+
+use super::Deps;
+use crate::ledger;
+use crate::messages::reports;
+use crate::queue::{NewJob, now_ms};
+use crate::webhook_events;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// A `queued` message untouched this long is enqueued again.
+    pub stale_queued: Duration,
+    /// A `sending` message untouched this long is reconciled.
+    pub stale_sending: Duration,
+    /// A `sent` message with no final report after this long is marked unconfirmed.
+    pub sent_unconfirmed_after: Duration,
+    pub batch: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            stale_queued: Duration::from_secs(60),
+            stale_sending: Duration::from_secs(300),
+            sent_unconfirmed_after: Duration::from_secs(72 * 3600),
+            batch: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub requeued: usize,
+    pub reconciling: usize,
+    pub holds_released: usize,
+    pub refunds: usize,
+    pub reports_applied: usize,
+    pub unconfirmed: u64,
+}
+
+pub async fn reconcile_once(deps: &Deps, s: &Settings) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let secs = |d: Duration| d.as_secs_f64();
+
+    let queued: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT id FROM messages WHERE status = 'queued' AND updated_at < now() - make_interval(secs => $1)
+         ORDER BY updated_at LIMIT $2",
+    )
+    .bind(secs(s.stale_queued))
+    .bind(s.batch)
+    .fetch_all(&deps.pool)
+    .await?;
+    let jobs: Vec<SendSms> = queued
+        .iter()
+        .map(|id| SendSms { message_id: *id })
+        .collect();
+    report.requeued = deps
+        .queues
+        .enqueue_bulk(&jobs, None)
+        .await?
+        .iter()
+        .filter(|e| e.fresh)
+        .count();
+
+    // A send job keyed per ten-minute window: at most one reconciliation per message per window,
+    // whatever happened to the original job.
+    let sending: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT id FROM messages WHERE status = 'sending'
+           AND COALESCE(send_attempt_started_at, updated_at) < now() - make_interval(secs => $1)
+         ORDER BY updated_at LIMIT $2",
+    )
+    .bind(secs(s.stale_sending))
+    .bind(s.batch)
+    .fetch_all(&deps.pool)
+    .await?;
+    let window = now_ms() / 600_000;
+    let jobs: Vec<NewJob> = sending
+        .iter()
+        .map(|id| NewJob {
+            id: uuid::Uuid::now_v7().to_string(),
+            args: serde_json::to_string(&SendSms { message_id: *id }).expect("serialisable"),
+            max_attempts: SendSms::MAX_ATTEMPTS,
+            idempotency_key: Some(format!("send_sms:{id}:reconcile:{window}")),
+            run_at_ms: None,
+        })
+        .collect();
+    report.reconciling = deps
+        .queues
+        .store(SendSms::QUEUE)
+        .enqueue(&jobs)
+        .await?
+        .iter()
+        .filter(|e| e.fresh)
+        .count();
+
+    // Holds past expiry whose message never reached Twilio (still queued, or failed).
+    for hold in ledger::expired_holds(&deps.pool, s.batch).await? {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM messages WHERE id = $1")
+                .bind(hold.message_id)
+                .fetch_optional(&deps.pool)
+                .await?;
+        if matches!(status.as_deref(), Some("queued" | "failed")) {
+            let mut conn = deps.pool.acquire().await?;
+            if !ledger::release(&mut conn, hold.id).await?.replay {
+                report.holds_released += 1;
+            }
+        }
+    }
+
+    let unrefunded: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "SELECT m.id, m.status FROM messages m JOIN companies c ON c.id = m.company_id
+         JOIN holds h ON h.message_id = m.id AND h.status = 'committed'
+         WHERE (m.status = 'failed' OR (m.status = 'undelivered' AND c.refund_undelivered))
+           AND m.updated_at < now() - interval '1 minute'
+           AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund')
+         LIMIT $1",
+    )
+    .bind(s.batch)
+    .fetch_all(&deps.pool)
+    .await?;
+    let refunds: Vec<Refund> = unrefunded
+        .iter()
+        .map(|(id, status)| Refund {
+            message_id: *id,
+            reason: if status == "failed" {
+                RefundReason::Failed
+            } else {
+                RefundReason::Undelivered
+            },
+        })
+        .collect();
+    report.refunds = deps
+        .queues
+        .enqueue_bulk(&refunds, None)
+        .await?
+        .iter()
+        .filter(|e| e.fresh)
+        .count();
+
+    for (event, payload) in webhook_events::unprocessed(&deps.pool, "twilio", 30, s.batch).await? {
+        let params: Vec<(String, String)> =
+            serde_urlencoded::from_str(&payload).unwrap_or_default();
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus"))
+            && let reports::ReportOutcome::Applied(_) = reports::apply(
+                &deps.pool,
+                &deps.queues,
+                event,
+                sid,
+                status,
+                get("ErrorCode"),
+            )
+            .await?
+        {
+            report.reports_applied += 1;
+        }
+    }
+
+    report.unconfirmed = sqlx::query(
+        "UPDATE messages SET unconfirmed_at = now()
+         WHERE status = 'sent' AND unconfirmed_at IS NULL AND updated_at < now() - make_interval(secs => $1)",
+    )
+    .bind(secs(s.sent_unconfirmed_after))
+    .execute(&deps.pool)
+    .await?
+    .rows_affected();
+    Ok(report)
+}
+
+/// Runs a pass every `every` until `shutdown`.
+pub async fn run(
+    deps: Deps,
+    settings: Settings,
+    every: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tick.tick() => {}
+        }
+        match reconcile_once(&deps, &settings).await {
+            Ok(r) if r != Report::default() => tracing::info!(report = ?r, "reconciled"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reconciliation pass failed"),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Status callbacks: signed, deduplicated, forward-only, refunding what failed.
+
+use copcca_sms::messages::MessageStatus;
+use sqlx::PgPool;
+
+use super::*;
+
+async fn sent(h: &Harness) -> (uuid::Uuid, String) {
+    let id = h.accept("0754123456", "Reminder").await;
+    h.drain(DRAIN).await;
+    let m = h.message(id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    (id, m.provider_id.unwrap())
+}
+
+#[sqlx::test]
+async fn delivered_is_final(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let (id, sid) = sent(&h).await;
+    assert_eq!(
+        h.twilio.callback(&sid, "delivered", None).await.unwrap(),
+        204
+    );
+    assert_eq!(h.message(id).await.status, MessageStatus::Delivered);
+    // Late and out of order: ignored.
+    assert_eq!(h.twilio.callback(&sid, "sent", None).await.unwrap(), 204);
+    assert_eq!(
+        h.twilio
+            .callback(&sid, "undelivered", Some("30003"))
+            .await
+            .unwrap(),
+        204
+    );
+    h.drain(DRAIN).await;
+    let m = h.message(id).await;
+    assert_eq!((m.status, m.refunded), (MessageStatus::Delivered, false));
+    assert_eq!(h.available().await, 9);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn undelivered_three_times_is_refunded_once(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let (id, sid) = sent(&h).await;
+    for _ in 0..3 {
+        assert_eq!(
+            h.twilio
+                .callback(&sid, "undelivered", Some("30003"))
+                .await
+                .unwrap(),
+            204
+        );
+    }
+    h.drain(DRAIN).await;
+    let m = h.message(id).await;
+    assert_eq!(
+        (m.status, m.refunded, m.error_code.as_deref()),
+        (MessageStatus::Undelivered, true, Some("30003"))
+    );
+    assert_eq!(h.available().await, 10);
+    let refunds: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ledger_entries WHERE kind = 'refund'")
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+    assert_eq!(refunds, 1);
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_events WHERE provider = 'twilio' AND accepted",
+    )
+    .fetch_one(h.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        stored, 1,
+        "repeats are deduplicated on (MessageSid, MessageStatus)"
+    );
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn failed_after_sent_is_refunded(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let (id, sid) = sent(&h).await;
+    h.twilio.callback(&sid, "sent", None).await.unwrap();
+    h.twilio
+        .callback(&sid, "failed", Some("30008"))
+        .await
+        .unwrap();
+    h.drain(DRAIN).await;
+    let m = h.message(id).await;
+    assert_eq!((m.status, m.refunded), (MessageStatus::Failed, true));
+    assert_eq!(h.available().await, 10);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_forged_callback_is_refused_and_changes_nothing(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let (id, sid) = sent(&h).await;
+    let url = h.app.url("/webhooks/twilio/status");
+    let form = [
+        ("MessageSid", sid.as_str()),
+        ("MessageStatus", "failed"),
+        ("AccountSid", copcca_sms::fakes::twilio::ACCOUNT_SID),
+    ];
+    let forged = copcca_sms::providers::twilio::signature::compute(
+        "not-the-token",
+        &url,
+        &form
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>(),
+    );
+    for signature in [Some(forged.as_str()), None] {
+        let mut req = h.app.client.post(&url).form(&form);
+        if let Some(s) = signature {
+            req = req.header("X-Twilio-Signature", s);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 403);
+    }
+    h.drain(DRAIN).await;
+    let m = h.message(id).await;
+    assert_eq!((m.status, m.refunded), (MessageStatus::Sent, false));
+    let rejected: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_events WHERE NOT accepted")
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+    assert_eq!(rejected, 2, "rejections are recorded");
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_report_that_beats_the_commit_is_applied_later(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let (id, sid) = sent(&h).await;
+    // Pretend the report came before the message had its SID: stored, pending.
+    sqlx::query("UPDATE messages SET provider_id = NULL WHERE id = $1")
+        .bind(id)
+        .execute(h.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.twilio.callback(&sid, "delivered", None).await.unwrap(),
+        204
+    );
+    assert_eq!(h.message(id).await.status, MessageStatus::Sent);
+    sqlx::query("UPDATE messages SET provider_id = $2 WHERE id = $1")
+        .bind(id)
+        .bind(&sid)
+        .execute(h.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE webhook_events SET received_at = now() - interval '1 minute'")
+        .execute(h.pool())
+        .await
+        .unwrap();
+    let report = copcca_sms::workers::reconcile::reconcile_once(&h.deps, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(report.reports_applied, 1);
+    assert_eq!(h.message(id).await.status, MessageStatus::Delivered);
+}

@@ -1,0 +1,176 @@
+//! Sending end to end: the HTTP API, the real workers over the real Redis queue and
+//! PostgreSQL ledger, and the fake Twilio speaking the wire format.
+
+mod callbacks;
+mod flows;
+
+use std::time::{Duration, Instant};
+
+use copcca_sms::accounts::{self, Company};
+use copcca_sms::domain::{CreditDelta, Role};
+use copcca_sms::fakes::twilio::{self as fake, FakeTwilio};
+use copcca_sms::ledger;
+use copcca_sms::messages::{Message, store};
+use copcca_sms::providers::SmsGateway;
+use copcca_sms::queue::{ConsumerConfig, Queues, RetryPolicy};
+use copcca_sms::workers::{self, Deps};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::support::{TestApp, assert_audit_clean, spawn_app_with};
+
+pub struct Harness {
+    pub app: TestApp,
+    pub twilio: FakeTwilio,
+    pub deps: Deps,
+    pub company: Company,
+    pub token: String,
+}
+
+impl Harness {
+    /// A TZ company holding `credits`, the API, the fake Twilio, and workers' dependencies.
+    pub async fn new(pool: PgPool, credits: i64) -> Self {
+        Self::with_client_timeout(pool, credits, None).await
+    }
+
+    pub async fn with_client_timeout(
+        pool: PgPool,
+        credits: i64,
+        timeout: Option<Duration>,
+    ) -> Self {
+        let twilio = FakeTwilio::start().await.unwrap();
+        let prefix = format!("send-{}", uuid::Uuid::new_v4().simple());
+        let base = twilio.base.to_string();
+        let app = spawn_app_with(
+            pool.clone(),
+            &[
+                ("REDIS_PREFIX", &prefix),
+                ("TWILIO_ACCOUNT_SID", fake::ACCOUNT_SID),
+                ("TWILIO_AUTH_TOKEN", fake::AUTH_TOKEN),
+                ("TWILIO_FROM", fake::FROM),
+                ("TWILIO_API_BASE", &base),
+            ],
+        )
+        .await;
+        let mut client = twilio.client(&app.state.config.public_url);
+        if let Some(t) = timeout {
+            client = client.with_timeout(t);
+        }
+        let queues = Queues::connect(&crate::queue::redis_url(), &prefix)
+            .await
+            .unwrap();
+        let deps = Deps::with_gateway(
+            pool.clone(),
+            queues,
+            SmsGateway::Twilio(Box::new(client)),
+            1_000,
+        );
+        let company =
+            accounts::create_company(&pool, "Duka la Mama", copcca_sms::domain::Country::TZ)
+                .await
+                .unwrap();
+        if credits > 0 {
+            let mut conn = pool.acquire().await.unwrap();
+            ledger::adjust(
+                &mut conn,
+                uuid::Uuid::now_v7(),
+                company.id,
+                CreditDelta::new(credits).unwrap(),
+                "test",
+                "test",
+            )
+            .await
+            .unwrap();
+        }
+        let token = app.token(Some(company.id), Role::Member).await;
+        Harness {
+            app,
+            twilio,
+            deps,
+            company,
+            token,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.deps.pool
+    }
+
+    /// `POST /v1/messages`; returns the status and the body.
+    pub async fn send(&self, body: Value, key: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .app
+            .client
+            .post(self.app.url("/v1/messages"))
+            .bearer_auth(&self.token)
+            .json(&body);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        let resp = req.send().await.unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// Sends one message and returns its id.
+    pub async fn accept(&self, to: &str, body: &str) -> uuid::Uuid {
+        let (status, v) = self.send(json!({"to": to, "body": body}), None).await;
+        assert_eq!(status, 202, "{v}");
+        v["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn message(&self, id: uuid::Uuid) -> Message {
+        store::find(self.pool(), copcca_sms::domain::MessageId(id))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    pub async fn available(&self) -> i64 {
+        ledger::balance(self.pool(), self.company.id)
+            .await
+            .unwrap()
+            .available
+            .get()
+    }
+
+    /// Runs the workers until the send and refund queues are empty (or `limit` passes).
+    pub async fn drain(&self, limit: Duration) {
+        let mut config = ConsumerConfig::new(RetryPolicy::new(
+            8,
+            Duration::from_millis(20),
+            Duration::from_millis(100),
+        ));
+        config.lease = Duration::from_secs(5);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let deps = self.deps.clone();
+        let running = tokio::spawn(async move {
+            workers::run(deps, config, 16, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap()
+        });
+        let started = Instant::now();
+        let mut idle_polls = 0;
+        while started.elapsed() < limit && idle_polls < 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut busy = 0;
+            for q in ["sms", "refunds"] {
+                let s = self.deps.queues.store(q).stats().await.unwrap();
+                busy += s.ready + s.in_flight + s.delayed;
+            }
+            idle_polls = if busy == 0 { idle_polls + 1 } else { 0 };
+        }
+        let _ = stop.send(());
+        running.await.unwrap();
+    }
+
+    pub async fn audit_clean(&self) {
+        assert_audit_clean(self.pool()).await;
+    }
+}
+
+pub const DRAIN: Duration = Duration::from_secs(20);
