@@ -17,6 +17,7 @@ pub mod packages;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;
+pub mod settings;
 pub mod telemetry;
 pub mod webhook_events;
 pub mod workers;

@@ -8,10 +8,12 @@ use serde_json::json;
 
 use super::output;
 use crate::config::Config;
+use crate::config::Secret;
 use crate::domain::{ApiKeyId, CompanyId, Country, CreditDelta, Role};
 use crate::http::JwtKeys;
+use crate::providers::twilio::{Sender, TwilioClient};
 use crate::queue::{DeadLetter, QUEUES, Queues};
-use crate::{accounts, db, ledger};
+use crate::{accounts, db, ledger, settings};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -78,6 +80,17 @@ enum AdminCommand {
     },
     /// Check every ledger invariant; exits 1 if any fails.
     Audit,
+    /// Store the central Twilio account in settings (the token encrypted with SETTINGS_KEY),
+    /// after checking it with Twilio. The token is read from stdin unless given.
+    SetTwilio {
+        #[arg(long)]
+        account_sid: String,
+        /// An E.164 number, an alphanumeric sender id, or a Messaging Service SID (MG...).
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        auth_token: Option<String>,
+    },
     /// The job queues: depth, dead letters, re-drive.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -207,6 +220,48 @@ async fn execute(
         }
         AdminCommand::Balance { company } => ok(to_value(&ledger::balance(&pool, company).await?)),
         AdminCommand::Jobs(_) => unreachable!("handled above"),
+        AdminCommand::SetTwilio {
+            account_sid,
+            from,
+            auth_token,
+        } => {
+            let key = config
+                .settings_key
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("SETTINGS_KEY is required to store secrets"))?;
+            anyhow::ensure!(
+                account_sid.len() == 34 && account_sid.starts_with("AC"),
+                "--account-sid must be AC followed by 32 characters"
+            );
+            let token = match auth_token {
+                Some(t) => t,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim().to_string()
+                }
+            };
+            anyhow::ensure!(!token.is_empty(), "the auth token is empty");
+            let account = settings::TwilioSettings {
+                account_sid,
+                auth_token: Secret::new(token),
+                from,
+            };
+            TwilioClient::new(
+                config.twilio_api_base.clone(),
+                &account.account_sid,
+                account.auth_token.clone(),
+                Sender::parse(&account.from),
+                &config.public_url,
+            )
+            .check_account()
+            .await
+            .map_err(|e| anyhow::anyhow!("Twilio refused these credentials: {e}"))?;
+            settings::set_twilio(&pool, &settings::Cipher::new(key), &account, "cli:admin").await?;
+            ok(
+                json!({ "account_sid": account.account_sid, "from": account.from, "auth_token": mask(account.auth_token.expose()) }),
+            )
+        }
         AdminCommand::Audit => {
             let report = ledger::audit(&pool).await?;
             let code = if report.is_clean() {
@@ -285,6 +340,19 @@ async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<serde_jso
             Ok(json!({ "id": id, "queue": queue, "job_id": job, "requeued": true }))
         }
     }
+}
+
+/// Shows only the last four characters of a secret.
+fn mask(secret: &str) -> String {
+    let tail: String = secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("****{tail}")
 }
 
 fn to_value<T: Serialize>(v: &T) -> serde_json::Value {

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::providers::SmsGateway;
 use crate::queue::Queues;
 use crate::workers::{self, reconcile};
-use crate::{db, http, telemetry};
+use crate::{db, http, settings, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -90,7 +90,7 @@ async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
 async fn deps(config: &Config) -> anyhow::Result<workers::Deps> {
     let pool = db::connect(&config.database_url, &config.database_schema, 16).await?;
     let queues = Queues::connect(&config.redis_url, &config.redis_prefix).await?;
-    let deps = workers::Deps::new(pool, queues, config);
+    let deps = workers::Deps::load(pool, queues, config).await?;
     if matches!(deps.gateway, SmsGateway::Demo) {
         tracing::warn!(
             "no Twilio account configured: demo mode, messages are logged as sent and nothing leaves"
@@ -164,7 +164,9 @@ async fn serve_until(
     let pool = db::connect(&config.database_url, &config.database_schema, 16).await?;
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving");
-    let state = http::AppState::new(pool, config)?;
+    let twilio = settings::effective_twilio(&pool, &config).await?;
+    let mut state = http::AppState::new(pool, config)?;
+    state.twilio_token = twilio.map(|t| t.auth_token);
     http::serve(listener, state, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -17,6 +17,7 @@ use crate::providers::SmsGateway;
 use crate::providers::twilio::{Sender, TwilioClient};
 use crate::queue::{ConsumerConfig, Queues, RetryPolicy, worker_name};
 use crate::ratelimit::{Quota, RateLimiter};
+use crate::settings::{self, SettingsError};
 
 pub use refund::refund;
 pub use send_sms::send_sms;
@@ -35,18 +36,28 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(pool: PgPool, queues: Queues, config: &Config) -> Self {
-        let gateway = match &config.twilio {
+    /// The Twilio account from the environment, else from settings, else the demo provider.
+    pub async fn load(
+        pool: PgPool,
+        queues: Queues,
+        config: &Config,
+    ) -> Result<Self, SettingsError> {
+        let gateway = match settings::effective_twilio(&pool, config).await? {
             Some(t) => SmsGateway::Twilio(Box::new(TwilioClient::new(
                 config.twilio_api_base.clone(),
                 &t.account_sid,
-                t.auth_token.clone(),
+                t.auth_token,
                 Sender::parse(&t.from),
                 &config.public_url,
             ))),
             None => SmsGateway::Demo,
         };
-        Self::with_gateway(pool, queues, gateway, config.twilio_max_per_second)
+        Ok(Self::with_gateway(
+            pool,
+            queues,
+            gateway,
+            config.twilio_max_per_second,
+        ))
     }
 
     pub fn with_gateway(

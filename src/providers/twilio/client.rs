@@ -181,6 +181,27 @@ impl TwilioClient {
         parse(response).await
     }
 
+    /// Checks the credentials: `GET /2010-04-01/Accounts/{sid}.json` must answer 200.
+    pub async fn check_account(&self) -> Result<(), TwilioError> {
+        let url = self
+            .base
+            .join(&format!("/2010-04-01/Accounts/{}.json", self.account_sid))
+            .expect("valid path");
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+            .send()
+            .await
+            .map_err(classify_send_error)?;
+        let status = response.status().as_u16();
+        if status == 200 {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(error_from(status, None, &text))
+    }
+
     /// Messages to `to` created since `since` (`GET Messages.json?To=..&DateSent>=..`), newest first.
     pub async fn messages_to(
         &self,

@@ -371,3 +371,91 @@ async fn messages_queued_when_redis_was_flushed_are_still_sent(pool: PgPool) {
     assert_eq!(h.available().await, 7);
     h.audit_clean().await;
 }
+
+#[sqlx::test]
+async fn the_reconciler_releases_stranded_holds_and_flags_silent_messages(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let silent = h.accept("0754123456", "Sent long ago").await;
+    h.drain(DRAIN).await;
+    sqlx::query("UPDATE messages SET updated_at = now() - interval '4 days' WHERE id = $1")
+        .bind(silent)
+        .execute(h.pool())
+        .await
+        .unwrap();
+
+    // A message whose hold expired while it never reached Twilio (still queued).
+    let stranded = h.accept("0754123457", "Never went out").await;
+    let mut conn = h.pool().acquire().await.unwrap();
+    copcca_sms::ledger::reserve(
+        &mut conn,
+        h.company.id,
+        MessageId(stranded),
+        Credits::new(1).unwrap(),
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.available().await, 8);
+
+    let settings = reconcile::Settings {
+        stale_queued: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    assert_eq!(
+        (report.holds_released, report.unconfirmed),
+        (1, 1),
+        "{report:?}"
+    );
+    assert_eq!(h.available().await, 9);
+    let flagged: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT unconfirmed_at FROM messages WHERE id = $1")
+            .bind(silent)
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+    assert!(flagged.is_some());
+    // The stranded message is still sent afterwards: its job reserves afresh.
+    h.drain(DRAIN).await;
+    assert_eq!(h.message(stranded).await.status, MessageStatus::Sent);
+    assert_eq!(h.available().await, 8);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn messages_are_listed_newest_first_with_filters(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let ok1 = h.accept("0754123456", "One").await;
+    let ok2 = h.accept("0754123457", "Two").await;
+    let bad = h.accept("+15005550001", "Three").await;
+    h.drain(DRAIN).await;
+    let get = |q: &str| {
+        let url = h.app.url(&format!("/v1/messages{q}"));
+        let req = h.app.client.get(url).bearer_auth(&h.token);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let sent = get("?status=sent&limit=1").await;
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(sent["messages"][0]["id"], ok2.to_string());
+    let next = sent["next_before"].as_str().unwrap();
+    let page2 = get(&format!("?status=sent&limit=1&before={next}")).await;
+    assert_eq!(page2["messages"][0]["id"], ok1.to_string());
+    let failed = get("?status=failed").await;
+    assert_eq!(failed["messages"][0]["id"], bad.to_string());
+    assert_eq!(
+        get("?to=%2B255754123457").await["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let r = h
+        .app
+        .client
+        .get(h.app.url("/v1/messages?status=lost"))
+        .bearer_auth(&h.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+}

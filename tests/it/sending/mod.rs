@@ -3,6 +3,7 @@
 
 mod callbacks;
 mod flows;
+mod settings;
 
 use std::time::{Duration, Instant};
 
