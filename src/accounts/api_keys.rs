@@ -63,11 +63,15 @@ pub async fn create_api_key(
 }
 
 /// The live (not revoked) key with this secret, if any. The lookup is by hash, so the secret is
-/// never compared byte by byte.
+/// never compared byte by byte. `last_used_at` is refreshed at most once a minute, so a busy
+/// producer does not turn every request into a write.
 pub async fn find_api_key(pool: &PgPool, secret: &str) -> Result<Option<ApiKey>, sqlx::Error> {
     sqlx::query_as(
-        "UPDATE api_keys SET last_used_at = now() WHERE key_hash = $1 AND revoked_at IS NULL
-         RETURNING id, company_id, name, prefix, created_at, revoked_at",
+        "WITH k AS (SELECT id, company_id, name, prefix, created_at, revoked_at, last_used_at
+                    FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL),
+              touched AS (UPDATE api_keys SET last_used_at = now()
+                          WHERE id IN (SELECT id FROM k WHERE last_used_at IS NULL OR last_used_at < now() - interval '1 minute'))
+         SELECT id, company_id, name, prefix, created_at, revoked_at FROM k",
     )
     .bind(hash(secret))
     .fetch_optional(pool)

@@ -1,0 +1,231 @@
+//! End-to-end sending throughput: `POST /v1/messages` (16 concurrent API clients) through the
+//! queue, the send workers (concurrency 32), the ledger and the fake Twilio, until every message
+//! is committed as `sent`; spread over 100 companies and all on one company. Beside it, the
+//! same-run PostgreSQL bound: two single-row-update commits per message at the same concurrency.
+//!
+//! Run: `scripts/ensure-services && cargo bench --bench sending` (BENCH_MESSAGES=n, default 5000).
+//! Uses its own database, `copcca_sms_bench_send`, recreated on every run, and its own Redis prefix.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use copcca_sms::config::Config;
+use copcca_sms::domain::{CompanyId, Country, CreditDelta};
+use copcca_sms::fakes::twilio::FakeTwilio;
+use copcca_sms::http::{self, AppState};
+use copcca_sms::providers::SmsGateway;
+use copcca_sms::queue::Queues;
+use copcca_sms::workers::{self, Deps};
+use copcca_sms::{accounts, db, ledger};
+use sqlx::PgPool;
+
+const CLIENTS: usize = 16;
+const WORKER_CONCURRENCY: usize = 32;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/copcca_sms".into());
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let n: usize = std::env::var("BENCH_MESSAGES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000);
+    let mut url = url::Url::parse(&base)?;
+    url.set_path("/copcca_sms_bench_send");
+    let mut admin = url.clone();
+    admin.set_path("/postgres");
+    let admin = PgPool::connect(admin.as_str()).await?;
+    sqlx::query("DROP DATABASE IF EXISTS copcca_sms_bench_send WITH (FORCE)")
+        .execute(&admin)
+        .await?;
+    db::migrate(url.as_str(), "public").await?.close().await;
+    let pool = db::connect(url.as_str(), "public", 40).await?;
+
+    let twilio = FakeTwilio::start().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let public = format!("http://{}", listener.local_addr()?);
+    let prefix = format!("bench-send-{}", uuid::Uuid::new_v4().simple());
+    let vars = [
+        ("DATABASE_URL", url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("PUBLIC_URL", public.as_str()),
+        ("REDIS_PREFIX", prefix.as_str()),
+    ];
+    let config = Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })?;
+    let state = AppState::new(pool.clone(), config)?;
+    tokio::spawn(http::serve(listener, state, std::future::pending()));
+    let queues = Queues::connect(&redis, &prefix).await?;
+    let deps = Deps::with_gateway(
+        pool.clone(),
+        queues.clone(),
+        SmsGateway::Twilio(Box::new(twilio.client(&url::Url::parse(&public)?))),
+        1_000_000,
+    );
+
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&pool)
+        .await?;
+    println!(
+        "sending bench: {n} messages per scenario, {CLIENTS} API clients, worker concurrency {WORKER_CONCURRENCY}, {} cores, PostgreSQL {version}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    println!(
+        "{:<34} {:>12} {:>12} {:>10}",
+        "scenario", "messages/s", "accept/s", "seconds"
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(workers::run(
+        deps.clone(),
+        workers::consumer_config(),
+        WORKER_CONCURRENCY,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let mut spread = 0.0;
+    for (name, companies) in [("100 companies", 100), ("1 company", 1)] {
+        let (rate, accept_rate, secs) = scenario(&pool, &public, companies, n).await?;
+        if companies == 100 {
+            spread = rate;
+        }
+        println!("{name:<34} {rate:>12.0} {accept_rate:>12.0} {secs:>10.2}");
+    }
+    let _ = stop.send(());
+    running.await??;
+    let bound = postgres_bound(&pool, n).await?;
+    println!(
+        "{:<34} {bound:>12.0}",
+        "PG bound (2 row-update commits/msg)"
+    );
+    println!("ratio, 100 companies / bound: {:.2}", spread / bound);
+    let audit = ledger::audit(&pool).await?;
+    println!(
+        "audit after the run: {}",
+        if audit.is_clean() {
+            "clean"
+        } else {
+            "VIOLATIONS"
+        }
+    );
+    let mut conn = queues.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*{prefix}*"))
+        .query_async(&mut conn)
+        .await?;
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
+    }
+    anyhow::ensure!(audit.is_clean(), "{:?}", audit.violations);
+    Ok(())
+}
+
+/// Accepts `n` messages over `companies` through the API and waits until all are sent.
+/// Returns (end-to-end messages/s, accepted/s, seconds).
+async fn scenario(
+    pool: &PgPool,
+    public: &str,
+    companies: usize,
+    n: usize,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let mut keys = Vec::new();
+    let mut ids: Vec<CompanyId> = Vec::new();
+    for _ in 0..companies {
+        let c = accounts::create_company(pool, "Bench Co", Country::TZ).await?;
+        sqlx::query("UPDATE companies SET sms_per_hour = 100000000 WHERE id = $1")
+            .bind(c.id)
+            .execute(pool)
+            .await?;
+        let mut conn = pool.acquire().await?;
+        ledger::adjust(
+            &mut conn,
+            uuid::Uuid::now_v7(),
+            c.id,
+            CreditDelta::new((n / companies + 1) as i64)?,
+            "bench",
+            "bench",
+        )
+        .await?;
+        keys.push(
+            accounts::create_api_key(pool, c.id, "bench")
+                .await?
+                .secret
+                .expose()
+                .to_string(),
+        );
+        ids.push(c.id);
+    }
+    let keys = Arc::new(keys);
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|t| {
+            let (client, keys, url) = (client.clone(), keys.clone(), format!("{public}/v1/messages"));
+            tokio::spawn(async move {
+                for i in (t..n).step_by(CLIENTS) {
+                    let body = serde_json::json!({"to": format!("07541{:05}", i % 100_000), "body": format!("Reminder {i}: your invoice is due.")});
+                    let r = client.post(&url).header("x-api-key", &keys[i % keys.len()]).json(&body).send().await?;
+                    anyhow::ensure!(r.status() == 202, "accept failed: {}", r.status());
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    let accepted_in = started.elapsed().as_secs_f64();
+    loop {
+        let sent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM messages WHERE status = 'sent' AND company_id = ANY($1)",
+        )
+        .bind(ids.iter().map(|c| c.0).collect::<Vec<_>>())
+        .fetch_one(pool)
+        .await?;
+        if sent as usize >= n {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "only {sent} of {n} sent after 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok((n as f64 / secs, n as f64 / accepted_in, secs))
+}
+
+/// Two autocommitted single-row updates per message, at the workers' concurrency.
+async fn postgres_bound(pool: &PgPool, n: usize) -> anyhow::Result<f64> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT company_id FROM balances LIMIT 100")
+        .fetch_all(pool)
+        .await?;
+    let ids = Arc::new(ids);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..WORKER_CONCURRENCY)
+        .map(|t| {
+            let (pool, ids) = (pool.clone(), ids.clone());
+            tokio::spawn(async move {
+                for i in (t..n).step_by(WORKER_CONCURRENCY) {
+                    for _ in 0..2 {
+                        sqlx::query("UPDATE balances SET updated_at = now() WHERE company_id = $1")
+                            .bind(ids[i % ids.len()])
+                            .execute(&pool)
+                            .await?;
+                    }
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
