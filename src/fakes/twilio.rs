@@ -162,6 +162,39 @@ impl FakeTwilio {
     }
 }
 
+impl FakeTwilio {
+    /// Posts an inbound SMS from `from` to our number, as Twilio does to a number's webhook URL,
+    /// signed with the account's token. Returns the service's HTTP status.
+    pub async fn inbound(&self, url: &str, from: &str, body: &str) -> reqwest::Result<u16> {
+        let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+        let params = [
+            ("AccountSid", ACCOUNT_SID),
+            ("ApiVersion", "2010-04-01"),
+            ("Body", body),
+            ("From", from),
+            ("MessageSid", sid.as_str()),
+            ("NumMedia", "0"),
+            ("NumSegments", "1"),
+            ("SmsSid", sid.as_str()),
+            ("SmsStatus", "received"),
+            ("To", FROM),
+        ];
+        let owned: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let sig = signature::compute(AUTH_TOKEN, url, &owned);
+        let resp = self
+            .http
+            .post(url)
+            .header("X-Twilio-Signature", sig)
+            .form(&params)
+            .send()
+            .await?;
+        Ok(resp.status().as_u16())
+    }
+}
+
 fn error(status: u16, code: i64, message: &str) -> Response {
     let body = json!({
         "code": code, "message": message,

@@ -12,7 +12,7 @@ use super::Deps;
 use crate::domain::{CompanyId, Credits, E164, MessageId};
 use crate::ledger::{self, Hold, LedgerError};
 use crate::messages::store::{self, Accepted};
-use crate::messages::{Message, MessageStatus};
+use crate::messages::{Message, MessageStatus, opt_outs};
 use crate::providers::twilio::{OPERATOR_ALERT_ERRORS, TwilioError, TwilioMessage, UNSUBSCRIBED};
 use crate::queue::JobError;
 use crate::ratelimit::{Decision, Quota};
@@ -277,11 +277,12 @@ async fn back_to_queued(deps: &Deps, id: MessageId) -> Result<(), JobError> {
 }
 
 async fn opt_out(deps: &Deps, company: CompanyId, phone: &str) -> Result<(), JobError> {
-    sqlx::query("INSERT INTO opt_outs (company_id, phone, source) VALUES ($1, $2, 'twilio_21610') ON CONFLICT DO NOTHING")
-        .bind(company)
-        .bind(phone)
-        .execute(&deps.pool)
-        .await
-        .map_err(JobError::retry)?;
+    opt_outs::add(
+        &deps.pool,
+        company,
+        &E164::from_stored(phone.to_string()),
+        "twilio_21610",
+    )
+    .await?;
     Ok(())
 }

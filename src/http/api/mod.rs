@@ -2,6 +2,7 @@
 
 pub(crate) mod balance;
 pub(crate) mod messages;
+pub(crate) mod opt_outs;
 pub(crate) mod packages;
 
 use axum::Router;
@@ -16,4 +17,6 @@ pub fn routes() -> Router<AppState> {
         .route("/packages", get(packages::list))
         .route("/messages", post(messages::create).get(messages::list))
         .route("/messages/{id}", get(messages::get_one))
+        .route("/opt-outs", post(opt_outs::add).get(opt_outs::list))
+        .route("/opt-outs/{phone}", axum::routing::delete(opt_outs::remove))
 }

@@ -9,5 +9,7 @@ use axum::routing::post;
 use super::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/twilio/status", post(twilio::status))
+    Router::new()
+        .route("/twilio/status", post(twilio::status))
+        .route("/twilio/inbound", post(twilio::inbound))
 }

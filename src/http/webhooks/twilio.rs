@@ -1,35 +1,36 @@
-//! `POST /webhooks/twilio/status`: delivery reports, signed with `X-Twilio-Signature`.
+//! Twilio webhooks, signed with `X-Twilio-Signature`: delivery reports
+//! (`/webhooks/twilio/status`) and inbound replies (`/webhooks/twilio/inbound`, STOP / START).
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 
+use crate::domain::{Country, E164};
 use crate::http::AppState;
 use crate::http::problem::{ApiError, ApiResult};
+use crate::messages::opt_outs::{self, Keyword};
 use crate::messages::reports;
 use crate::providers::twilio::signature;
 use crate::webhook_events;
 
-/// A Twilio status callback. Forged or unsigned: 403 and nothing changes. Repeated
-/// (same MessageSid and MessageStatus): 200 and nothing changes.
-#[utoipa::path(post, path = "/webhooks/twilio/status", tag = "webhooks",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
-    params(("X-Twilio-Signature" = String, Header)),
-    responses((status = 204, description = "stored"), (status = 400), (status = 403)))]
-pub async fn status(
-    State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<StatusCode> {
-    let payload = String::from_utf8_lossy(&body).into_owned();
+type Params = Vec<(String, String)>;
+
+/// Verifies the request and returns its form parameters. Anything that fails is recorded as a
+/// rejected webhook and answered 400 (unreadable) or 403 (unsigned, forged, or no account).
+async fn verified(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Params, String), ApiError> {
+    let payload = String::from_utf8_lossy(body).into_owned();
     let reject = async |status: StatusCode, code: &'static str, reason: &str| -> ApiError {
         if let Err(e) = webhook_events::reject(&state.pool, "twilio", &payload, reason).await {
             return ApiError::internal(e);
         }
         ApiError::new(status, code, reason)
     };
-    let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
+    let Ok(params) = serde_urlencoded::from_bytes::<Params>(body) else {
         return Err(reject(
             StatusCode::BAD_REQUEST,
             "malformed_body",
@@ -70,14 +71,45 @@ pub async fn status(
         )
         .await);
     }
-    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) else {
-        return Err(reject(
+    Ok((params, payload))
+}
+
+fn param<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A Twilio status callback. Forged or unsigned: 403 and nothing changes. Repeated
+/// (same MessageSid and MessageStatus): 204 and nothing changes.
+#[utoipa::path(post, path = "/webhooks/twilio/status", tag = "webhooks",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    params(("X-Twilio-Signature" = String, Header)),
+    responses((status = 204, description = "stored"), (status = 400), (status = 403)))]
+pub async fn status(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let (params, payload) = verified(&state, &uri, &headers, &body).await?;
+    let (Some(sid), Some(status)) = (
+        param(&params, "MessageSid"),
+        param(&params, "MessageStatus"),
+    ) else {
+        webhook_events::reject(
+            &state.pool,
+            "twilio",
+            &payload,
+            "MessageSid and MessageStatus are required",
+        )
+        .await?;
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "missing_fields",
             "MessageSid and MessageStatus are required",
-        )
-        .await);
+        ));
     };
     let mut conn = state.pool.acquire().await?;
     let Some(event) =
@@ -92,8 +124,55 @@ pub async fn status(
         event,
         sid,
         status,
-        get("ErrorCode"),
+        param(&params, "ErrorCode"),
     )
     .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An inbound SMS to our number. STOP / UNSUBSCRIBE / ACHA puts the sender on the opt-out list of
+/// the company that last messaged it; START / ANZA takes it off. Other replies are stored only.
+#[utoipa::path(post, path = "/webhooks/twilio/inbound", tag = "webhooks",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    params(("X-Twilio-Signature" = String, Header)),
+    responses((status = 204, description = "stored"), (status = 400), (status = 403)))]
+pub async fn inbound(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let (params, payload) = verified(&state, &uri, &headers, &body).await?;
+    let (Some(sid), Some(from)) = (param(&params, "MessageSid"), param(&params, "From")) else {
+        webhook_events::reject(
+            &state.pool,
+            "twilio",
+            &payload,
+            "MessageSid and From are required",
+        )
+        .await?;
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_fields",
+            "MessageSid and From are required",
+        ));
+    };
+    let mut conn = state.pool.acquire().await?;
+    let Some(event) =
+        webhook_events::accept(&mut conn, "twilio", &format!("{sid}:inbound"), &payload).await?
+    else {
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    if let (Some(word), Ok(phone)) = (
+        opt_outs::keyword(param(&params, "Body").unwrap_or_default()),
+        E164::parse_sms(from, Country::TZ),
+    ) && let Some(company) = opt_outs::company_for_reply(&state.pool, &phone).await?
+    {
+        match word {
+            Keyword::Stop => opt_outs::add(&state.pool, company, &phone, "inbound_stop").await?,
+            Keyword::Start => opt_outs::remove(&state.pool, company, &phone).await?,
+        };
+    }
+    webhook_events::mark_processed(&mut conn, event).await?;
     Ok(StatusCode::NO_CONTENT)
 }

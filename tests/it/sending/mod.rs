@@ -3,6 +3,7 @@
 
 mod callbacks;
 mod flows;
+mod opt_outs;
 mod settings;
 
 use std::time::{Duration, Instant};

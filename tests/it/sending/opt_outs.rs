@@ -1,0 +1,154 @@
+//! Opt-outs: by API, by inbound STOP / START, refused at accept time.
+
+use sqlx::PgPool;
+
+use super::*;
+
+#[sqlx::test]
+async fn stop_then_start_by_inbound_reply(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    h.accept("0754123456", "Reminder").await; // the conversation that decides the company
+    let inbound = h.app.url("/webhooks/twilio/inbound");
+    assert_eq!(
+        h.twilio
+            .inbound(&inbound, "+255754123456", "Acha")
+            .await
+            .unwrap(),
+        204
+    );
+    let (status, v) = h
+        .send(json!({"to": "0754123456", "body": "again"}), None)
+        .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("recipient_opted_out")),
+        "{v}"
+    );
+    let listed: Value = h
+        .app
+        .client
+        .get(h.app.url("/v1/opt-outs"))
+        .bearer_auth(&h.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["opt_outs"][0]["source"], "inbound_stop");
+
+    assert_eq!(
+        h.twilio
+            .inbound(&inbound, "+255754123456", "START")
+            .await
+            .unwrap(),
+        204
+    );
+    let (status, _) = h
+        .send(json!({"to": "0754123456", "body": "again"}), None)
+        .await;
+    assert_eq!(status, 202);
+    // An ordinary reply changes nothing; an unsigned one is refused.
+    assert_eq!(
+        h.twilio
+            .inbound(&inbound, "+255754123456", "Asante, nimelipa")
+            .await
+            .unwrap(),
+        204
+    );
+    let r = h
+        .app
+        .client
+        .post(&inbound)
+        .form(&[
+            ("From", "+255754123456"),
+            ("Body", "STOP"),
+            ("MessageSid", "SMx"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (status, _) = h
+        .send(json!({"to": "0754123456", "body": "still fine"}), None)
+        .await;
+    assert_eq!(status, 202);
+}
+
+#[sqlx::test]
+async fn the_api_adds_lists_and_removes_opt_outs(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let url = h.app.url("/v1/opt-outs");
+    let r = h
+        .app
+        .client
+        .post(&url)
+        .bearer_auth(&h.token)
+        .json(&json!({"phone": "0754 123 456"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().await.unwrap()["phone"], "+255754123456");
+    let again = h
+        .app
+        .client
+        .post(&url)
+        .bearer_auth(&h.token)
+        .json(&json!({"phone": "+255754123456"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    let bad = h
+        .app
+        .client
+        .post(&url)
+        .bearer_auth(&h.token)
+        .json(&json!({"phone": "12"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let (status, _) = h.send(json!({"to": "0754123456", "body": "x"}), None).await;
+    assert_eq!(status, 422);
+
+    // Another company's list is its own.
+    let other = accounts::create_company(h.pool(), "Other", copcca_sms::domain::Country::TZ)
+        .await
+        .unwrap();
+    let other_token = h.app.token(Some(other.id), Role::Member).await;
+    let theirs: Value = h
+        .app
+        .client
+        .get(&url)
+        .bearer_auth(&other_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(theirs["opt_outs"].as_array().unwrap().is_empty());
+    let r = h
+        .app
+        .client
+        .delete(format!("{url}/%2B255754123456"))
+        .bearer_auth(&other_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let r = h
+        .app
+        .client
+        .delete(format!("{url}/%2B255754123456"))
+        .bearer_auth(&h.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, _) = h.send(json!({"to": "0754123456", "body": "x"}), None).await;
+    assert_eq!(status, 202);
+}
