@@ -20,6 +20,8 @@ use super::problem::ApiJson;
         super::api::messages::create,
         super::api::messages::get_one,
         super::api::messages::list,
+        super::api::batches::create,
+        super::api::batches::get_one,
         super::api::opt_outs::add,
         super::api::opt_outs::remove,
         super::api::opt_outs::list,

@@ -50,7 +50,7 @@ pub struct Acceptance {
 
 /// Credits per segment for a destination. One credit is one segment to a home-market number;
 /// the rate card is flat at 1 until the operator prices other destinations.
-pub fn rate(_to: &E164) -> i64 {
+pub(crate) fn rate(_to: &E164) -> i64 {
     1
 }
 

@@ -1,6 +1,7 @@
 //! The SMS log: a message row is the truth about one SMS; jobs only carry its id.
 
 mod accept;
+pub mod batch;
 pub mod opt_outs;
 pub mod reports;
 mod status;

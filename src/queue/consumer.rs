@@ -47,7 +47,7 @@ impl ConsumerConfig {
             prefetch: 200,
             block: Duration::from_secs(1),
             promote_every: Duration::from_secs(1),
-            lease: Duration::from_secs(30),
+            lease: Duration::from_secs(20),
             retry,
             promote_chunk: 1_000,
         }

@@ -1,6 +1,7 @@
 //! The CRM API: a caller sees and spends only its own company's data.
 
 pub(crate) mod balance;
+pub(crate) mod batches;
 pub(crate) mod messages;
 pub(crate) mod opt_outs;
 pub(crate) mod packages;
@@ -16,6 +17,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ledger", get(balance::get_ledger))
         .route("/packages", get(packages::list))
         .route("/messages", post(messages::create).get(messages::list))
+        .route("/messages/batch", post(batches::create))
+        .route("/batches/{id}", get(batches::get_one))
         .route("/messages/{id}", get(messages::get_one))
         .route("/opt-outs", post(opt_outs::add).get(opt_outs::list))
         .route("/opt-outs/{phone}", axum::routing::delete(opt_outs::remove))

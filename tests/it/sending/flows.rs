@@ -459,3 +459,39 @@ async fn messages_are_listed_newest_first_with_filters(pool: PgPool) {
         .unwrap();
     assert_eq!(r.status(), 422);
 }
+
+#[sqlx::test]
+async fn a_company_over_its_hourly_quota_waits_rather_than_fails(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    sqlx::query("UPDATE companies SET sms_per_hour = 2 WHERE id = $1")
+        .bind(h.company.id)
+        .execute(h.pool())
+        .await
+        .unwrap();
+    let ids = [
+        h.accept("0754123456", "a").await,
+        h.accept("0754123457", "b").await,
+        h.accept("0754123458", "c").await,
+    ];
+    h.drain(Duration::from_secs(3)).await;
+    let mut statuses = Vec::new();
+    for id in ids {
+        statuses.push(h.message(id).await.status);
+    }
+    statuses.sort_by_key(|s| s.as_str());
+    assert_eq!(
+        statuses,
+        [
+            MessageStatus::Queued,
+            MessageStatus::Sent,
+            MessageStatus::Sent
+        ]
+    );
+    let s = h.deps.queues.store("sms").stats().await.unwrap();
+    assert_eq!(
+        (s.delayed, s.dead),
+        (1, 0),
+        "the third is snoozed (about 30 minutes at 2 per hour), not failed"
+    );
+    assert_eq!(h.available().await, 8);
+}

@@ -1,6 +1,7 @@
 //! Sending end to end: the HTTP API, the real workers over the real Redis queue and
 //! PostgreSQL ledger, and the fake Twilio speaking the wire format.
 
+mod batches;
 mod callbacks;
 mod flows;
 mod opt_outs;
