@@ -8,29 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use copcca_sms::domain::{CompanyId, Country, CreditDelta, Credits, MessageId};
-use copcca_sms::{accounts, db, ledger};
+use copcca_sms::{accounts, ledger};
 use sqlx::PgPool;
+
+mod support;
 
 const TASKS: usize = 16;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/copcca_sms".into());
-    let pairs: usize = std::env::var("BENCH_PAIRS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
-    let mut url = url::Url::parse(&base)?;
-    url.set_path("/copcca_sms_bench");
-    let mut admin = url.clone();
-    admin.set_path("/postgres");
-    let admin = PgPool::connect(admin.as_str()).await?;
-    sqlx::query("DROP DATABASE IF EXISTS copcca_sms_bench WITH (FORCE)")
-        .execute(&admin)
-        .await?;
-    db::migrate(url.as_str(), "public").await?.close().await;
-    let pool = db::connect(url.as_str(), "public", (TASKS + 2) as u32).await?;
+    let pairs = support::env_number("BENCH_PAIRS", 20_000);
+    let (pool, _) = support::fresh_database("copcca_sms_bench", (TASKS + 2) as u32).await?;
     let version: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&pool)
         .await?;

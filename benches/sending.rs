@@ -16,31 +16,19 @@ use copcca_sms::http::{self, AppState};
 use copcca_sms::providers::SmsGateway;
 use copcca_sms::queue::Queues;
 use copcca_sms::workers::{self, Deps};
-use copcca_sms::{accounts, db, ledger};
+use copcca_sms::{accounts, ledger};
 use sqlx::PgPool;
+
+mod support;
 
 const CLIENTS: usize = 16;
 const WORKER_CONCURRENCY: usize = 32;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/copcca_sms".into());
     let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let n: usize = std::env::var("BENCH_MESSAGES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5_000);
-    let mut url = url::Url::parse(&base)?;
-    url.set_path("/copcca_sms_bench_send");
-    let mut admin = url.clone();
-    admin.set_path("/postgres");
-    let admin = PgPool::connect(admin.as_str()).await?;
-    sqlx::query("DROP DATABASE IF EXISTS copcca_sms_bench_send WITH (FORCE)")
-        .execute(&admin)
-        .await?;
-    db::migrate(url.as_str(), "public").await?.close().await;
-    let pool = db::connect(url.as_str(), "public", 40).await?;
+    let n = support::env_number("BENCH_MESSAGES", 5_000);
+    let (pool, url) = support::fresh_database("copcca_sms_bench_send", 40).await?;
 
     let twilio = FakeTwilio::start().await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

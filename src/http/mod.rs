@@ -5,6 +5,7 @@ pub(crate) mod admin;
 pub(crate) mod api;
 pub mod auth;
 mod health;
+pub(crate) mod idempotency;
 mod openapi;
 pub mod problem;
 pub(crate) mod webhooks;

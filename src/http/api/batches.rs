@@ -5,9 +5,9 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts;
-use crate::http::AppState;
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiResult, Problem};
+use crate::http::{AppState, idempotency};
 use crate::messages::batch::{self, BatchError, BatchItem, BatchReport, Rejected};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -53,16 +53,7 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> ApiResult<(StatusCode, HeaderMap, ApiJson<BatchAccepted>)> {
-    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= 200 => Some(k.trim().to_string()),
-        Some(_) => {
-            return Err(ApiError::field(
-                "Idempotency-Key",
-                "must be 1 to 200 visible characters",
-            ));
-        }
-    };
+    let key = idempotency::key(&headers)?;
     let company = accounts::find_company(&state.pool, caller.company)
         .await?
         .ok_or_else(|| ApiError::not_found("no company"))?;
@@ -102,10 +93,7 @@ pub async fn create(
             r.detail = "templates are not available yet; send an explicit body".into();
         }
     }
-    let mut out = HeaderMap::new();
-    if accepted.replay {
-        out.insert("idempotent-replayed", "true".parse().expect("header"));
-    }
+    let out = idempotency::replayed(accepted.replay);
     Ok((
         StatusCode::ACCEPTED,
         out,

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts;
 use crate::domain::MessageId;
-use crate::http::AppState;
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError, Problem};
+use crate::http::{AppState, idempotency};
 use crate::messages::{self, AcceptError, AcceptRequest, Message, MessageStatus};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -37,8 +37,6 @@ pub struct Queued {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-const MAX_KEY_LEN: usize = 200;
-
 /// Accepts one message for sending. An `Idempotency-Key` makes a retry return the same message;
 /// the same key with a different message is refused.
 #[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SendRequest,
@@ -55,16 +53,7 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(req): ApiJson<SendRequest>,
 ) -> ApiResult<(StatusCode, HeaderMap, ApiJson<Queued>)> {
-    let idempotency_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_KEY_LEN => Some(k.trim().to_string()),
-        Some(_) => {
-            return Err(ApiError::field(
-                "Idempotency-Key",
-                "must be 1 to 200 visible characters",
-            ));
-        }
-    };
+    let idempotency_key = idempotency::key(&headers)?;
     let company = accounts::find_company(&state.pool, caller.company)
         .await?
         .ok_or_else(|| ApiError::not_found("your company no longer exists"))?;
@@ -81,10 +70,7 @@ pub async fn create(
         .await
         .map_err(refusal)?;
     let m = accepted.message;
-    let mut response_headers = HeaderMap::new();
-    if accepted.replay {
-        response_headers.insert("idempotent-replayed", "true".parse().expect("header"));
-    }
+    let response_headers = idempotency::replayed(accepted.replay);
     let body = Queued {
         id: m.id,
         status: m.status,

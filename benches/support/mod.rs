@@ -1,0 +1,36 @@
+//! What the benchmarks share: a database of their own, recreated on every run.
+
+use sqlx::PgPool;
+
+/// `DATABASE_URL` (or the local default) with its database replaced by `name`, dropped and
+/// migrated afresh; returns a pool of `connections` and the URL.
+pub async fn fresh_database(name: &str, connections: u32) -> anyhow::Result<(PgPool, url::Url)> {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/copcca_sms".into());
+    let mut url = url::Url::parse(&base)?;
+    url.set_path(&format!("/{name}"));
+    let mut admin = url.clone();
+    admin.set_path("/postgres");
+    let admin = PgPool::connect(admin.as_str()).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await?;
+    copcca_sms::db::migrate(url.as_str(), "public")
+        .await?
+        .close()
+        .await;
+    Ok((
+        copcca_sms::db::connect(url.as_str(), "public", connections).await?,
+        url,
+    ))
+}
+
+/// A numeric setting from the environment, or its default.
+pub fn env_number(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
