@@ -126,7 +126,7 @@ async fn scenario(
     let mut ids: Vec<CompanyId> = Vec::new();
     for _ in 0..companies {
         let c = accounts::create_company(pool, "Bench Co", Country::TZ).await?;
-        sqlx::query("UPDATE companies SET sms_per_hour = 100000000 WHERE id = $1")
+        sqlx::query("UPDATE companies SET sms_per_hour = 100000000, quiet_hours_start = '00:00', quiet_hours_end = '00:00' WHERE id = $1")
             .bind(c.id)
             .execute(pool)
             .await?;

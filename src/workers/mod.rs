@@ -33,7 +33,12 @@ pub struct Deps {
     pub account_rate: Quota,
     /// How long a reservation may stay open before the reconciler looks at it.
     pub hold_ttl: Duration,
+    /// The time quiet hours are judged by (tests set it; otherwise the system clock).
+    pub clock: Clock,
 }
+
+/// A source of the current time.
+pub type Clock = std::sync::Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
 
 impl Deps {
     /// The Twilio account from the environment, else from settings, else the demo provider.
@@ -74,6 +79,7 @@ impl Deps {
             limiter,
             account_rate: Quota::per_second(per_second),
             hold_ttl: Duration::from_secs(3600),
+            clock: std::sync::Arc::new(chrono::Utc::now),
         }
     }
 }

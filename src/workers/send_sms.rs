@@ -1,4 +1,4 @@
-//! `SendSms { message_id }` (DESIGN.md section 5): rate limit -> reserve -> sending -> Twilio ->
+//! `SendSms { message_id }` (DESIGN.md section 5): quiet hours and rate limits -> reserve -> sending -> Twilio ->
 //! commit (sent) or release (failed). Running it twice never sends twice and never charges
 //! twice: the message row says how far it got, and a send whose answer never came is
 //! reconciled against Twilio's message list before anything is resent.
@@ -9,7 +9,10 @@ use apalis::prelude::{Attempt, Data};
 use copcca_jobs::{Job, SendSms};
 
 use super::Deps;
-use crate::domain::{CompanyId, Credits, E164, MessageId};
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+
+use crate::domain::{CompanyId, Credits, E164, MessageId, QuietHours};
 use crate::ledger::{self, Hold, LedgerError};
 use crate::messages::store::{self, Accepted};
 use crate::messages::{Message, MessageStatus, opt_outs};
@@ -29,7 +32,7 @@ pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Resul
         }
         _ => return Ok(()), // already settled by an earlier run
     }
-    wait_for_rate_limits(&deps, &message).await?;
+    wait_for_its_turn(&deps, &message).await?;
     let Some(hold) = reserve(&deps, &message).await? else {
         return Ok(());
     };
@@ -47,14 +50,23 @@ async fn load(deps: &Deps, id: MessageId) -> Result<Message, JobError> {
         .ok_or_else(|| JobError::fail(format!("no message {id}")))
 }
 
-/// The company's hourly quota and the account's per-second rate, both fleet-wide; a limited
-/// message waits (snooze), it does not fail.
-async fn wait_for_rate_limits(deps: &Deps, message: &Message) -> Result<(), JobError> {
-    let per_hour: i32 = sqlx::query_scalar("SELECT sms_per_hour FROM companies WHERE id = $1")
-        .bind(message.company_id)
-        .fetch_one(&deps.pool)
-        .await
-        .map_err(JobError::retry)?;
+/// Quiet hours in the company's time zone (unless the message opted out, like a one-time
+/// code), then the company's hourly quota and the account's per-second rate, both fleet-wide.
+/// A held or limited message waits (snooze); it never fails for it.
+async fn wait_for_its_turn(deps: &Deps, message: &Message) -> Result<(), JobError> {
+    let (per_hour, tz, start, end): (i32, String, NaiveTime, NaiveTime) = sqlx::query_as(
+        "SELECT sms_per_hour, timezone, quiet_hours_start, quiet_hours_end FROM companies WHERE id = $1",
+    )
+    .bind(message.company_id)
+    .fetch_one(&deps.pool)
+    .await?;
+    if message.respect_quiet_hours {
+        let tz: Tz = tz.parse().unwrap_or(chrono_tz::Africa::Dar_es_Salaam);
+        let now = (deps.clock)();
+        if let Some(until) = (QuietHours { tz, start, end }).hold_until(now) {
+            return Err(JobError::Snooze((until - now).to_std().unwrap_or_default()));
+        }
+    }
     let company_key = format!("company:{}", message.company_id);
     let account_key = deps.gateway.rate_key();
     let limits = [

@@ -5,6 +5,7 @@ mod batches;
 mod callbacks;
 mod flows;
 mod opt_outs;
+mod quiet_hours;
 mod settings;
 
 use std::time::{Duration, Instant};
@@ -174,6 +175,20 @@ impl Harness {
     pub async fn audit_clean(&self) {
         assert_audit_clean(self.pool()).await;
     }
+}
+
+/// A clock stopped at `h:m` today, Dar es Salaam time.
+pub fn clock_at(h: u32, m: u32) -> workers::Clock {
+    use chrono::TimeZone;
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Africa::Dar_es_Salaam)
+        .date_naive();
+    let local = today.and_hms_opt(h, m, 0).unwrap();
+    let at = chrono_tz::Africa::Dar_es_Salaam
+        .from_local_datetime(&local)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    std::sync::Arc::new(move || at)
 }
 
 pub const DRAIN: Duration = Duration::from_secs(20);

@@ -1,0 +1,98 @@
+//! Quiet hours: a company's nightly window (in its own time zone) when reminders are held back.
+
+use chrono::{DateTime, Days, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// A daily window `[start, end)` in local time; it crosses midnight when `start > end`
+/// (the default 21:00-08:00). `start == end` means no quiet hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    pub tz: Tz,
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl QuietHours {
+    /// `None` if a message may go out at `now`; otherwise when the window ends.
+    pub fn hold_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.start == self.end {
+            return None;
+        }
+        let local = now.with_timezone(&self.tz);
+        let t = local.time();
+        let quiet = if self.start < self.end {
+            t >= self.start && t < self.end
+        } else {
+            t >= self.start || t < self.end
+        };
+        if !quiet {
+            return None;
+        }
+        // The window ends today at `end` if that is still ahead, else tomorrow.
+        let day = if t < self.end {
+            local.date_naive()
+        } else {
+            local.date_naive().checked_add_days(Days::new(1))?
+        };
+        let end_local = day.and_time(self.end);
+        // Around a DST change take the earliest valid instant (TZ and KE have none).
+        let end = self.tz.from_local_datetime(&end_local).earliest()?;
+        Some(end.with_timezone(&Utc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hours() -> QuietHours {
+        QuietHours {
+            tz: chrono_tz::Africa::Dar_es_Salaam,
+            start: NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+        }
+    }
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        // Dar es Salaam is UTC+3 all year.
+        chrono_tz::Africa::Dar_es_Salaam
+            .with_ymd_and_hms(2026, 11, 24, h, m, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_night_is_held_until_eight_local() {
+        assert_eq!(hours().hold_until(at(12, 0)), None);
+        assert_eq!(hours().hold_until(at(20, 59)), None);
+        let next_morning = chrono_tz::Africa::Dar_es_Salaam
+            .with_ymd_and_hms(2026, 11, 25, 8, 0, 0)
+            .unwrap();
+        assert_eq!(
+            hours().hold_until(at(21, 0)),
+            Some(next_morning.with_timezone(&Utc))
+        );
+        assert_eq!(
+            hours().hold_until(at(23, 30)),
+            Some(next_morning.with_timezone(&Utc))
+        );
+        assert_eq!(hours().hold_until(at(7, 59)), Some(at(8, 0)));
+        assert_eq!(hours().hold_until(at(8, 0)), None);
+    }
+
+    #[test]
+    fn a_window_within_one_day_and_no_window() {
+        let lunch = QuietHours {
+            start: NaiveTime::from_hms_opt(12, 0, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
+            ..hours()
+        };
+        assert_eq!(lunch.hold_until(at(13, 0)), Some(at(14, 0)));
+        assert_eq!(lunch.hold_until(at(15, 0)), None);
+        let none = QuietHours {
+            end: hours().start,
+            ..hours()
+        };
+        assert_eq!(none.hold_until(at(23, 0)), None);
+    }
+}
