@@ -110,12 +110,7 @@ async fn set_twilio_checks_encrypts_and_never_prints_the_token(pool: PgPool) {
 #[sqlx::test]
 async fn with_no_account_the_demo_provider_logs_messages_as_sent(pool: PgPool) {
     let mut h = Harness::new(pool, 5).await;
-    h.deps = Deps::with_gateway(
-        h.pool().clone(),
-        h.deps.queues.clone(),
-        SmsGateway::Demo,
-        100,
-    );
+    h.deps.gateway = SmsGateway::Demo;
     let id = h.accept("0754123456", "Habari").await;
     h.drain(DRAIN).await;
     let m = h.message(id).await;
