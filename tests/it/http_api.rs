@@ -644,6 +644,14 @@ async fn the_openapi_document_lists_every_route(pool: PgPool) {
         "/v1/balance",
         "/v1/ledger",
         "/v1/packages",
+        "/v1/messages",
+        "/v1/messages/{id}",
+        "/v1/messages/batch",
+        "/v1/batches/{id}",
+        "/v1/opt-outs",
+        "/v1/opt-outs/{phone}",
+        "/webhooks/twilio/status",
+        "/webhooks/twilio/inbound",
         "/admin/companies/{id}/adjustments",
     ] {
         assert!(paths.contains_key(p), "{p} missing from /openapi.json");
