@@ -1,0 +1,290 @@
+//! Who may call: JWT defects, API keys, roles.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use copcca_sms::accounts;
+use copcca_sms::domain::Role;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use super::problem;
+use crate::support::*;
+
+fn sign(claims: Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn bad_credentials_are_401_problems(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let company = company_with(&pool, 0).await.id;
+    let user = accounts::create_user(&pool, Some(company), Role::Member, None)
+        .await
+        .unwrap();
+    let secret = app.state.config.jwt_secret.expose().to_string();
+    let now = chrono::Utc::now().timestamp();
+    let sub = user.id.to_string();
+
+    let get = |auth: Option<String>| {
+        let mut req = app.client.get(app.url("/v1/balance"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    problem(
+        get(None).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "missing_credentials",
+    )
+    .await;
+    problem(
+        get(Some("Basic abc".into())).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    problem(
+        get(Some("Bearer not.a.jwt".into())).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+
+    let valid = sign(
+        json!({"sub": sub, "aud": "authenticated", "exp": now + 600, "iat": now}),
+        &secret,
+    );
+    assert_eq!(
+        get(Some(format!("Bearer {valid}"))).await.unwrap().status(),
+        200
+    );
+
+    let defects = [
+        (
+            "bad signature",
+            sign(
+                json!({"sub": sub, "aud": "authenticated", "exp": now + 600}),
+                "another-secret-of-enough-length-000",
+            ),
+        ),
+        (
+            "expired",
+            sign(
+                json!({"sub": sub, "aud": "authenticated", "exp": now - 3600}),
+                &secret,
+            ),
+        ),
+        (
+            "wrong audience",
+            sign(
+                json!({"sub": sub, "aud": "someone-else", "exp": now + 600}),
+                &secret,
+            ),
+        ),
+        (
+            "no audience",
+            sign(json!({"sub": sub, "exp": now + 600}), &secret),
+        ),
+        (
+            "no expiry",
+            sign(json!({"sub": sub, "aud": "authenticated"}), &secret),
+        ),
+        ("alg none", {
+            let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+            let claims = URL_SAFE_NO_PAD
+                .encode(json!({"sub": sub, "aud": "authenticated", "exp": now + 600}).to_string());
+            format!("{header}.{claims}.")
+        }),
+    ];
+    for (name, token) in defects {
+        let r = get(Some(format!("Bearer {token}"))).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name}");
+        problem(r, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    }
+    // A well-signed token for a user that does not exist.
+    let ghost = sign(
+        json!({"sub": uuid::Uuid::now_v7(), "aud": "authenticated", "exp": now + 600}),
+        &secret,
+    );
+    problem(
+        get(Some(format!("Bearer {ghost}"))).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unknown_user",
+    )
+    .await;
+}
+
+#[sqlx::test]
+async fn api_keys_authenticate_until_revoked(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let company = company_with(&pool, 3).await.id;
+    let issued = accounts::create_api_key(&pool, company, "crm")
+        .await
+        .unwrap();
+    let key = issued.secret.expose().to_string();
+
+    let r = app
+        .client
+        .get(app.url("/v1/balance"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["available"], 3);
+    let r = app
+        .client
+        .get(app.url("/v1/balance"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let forged = format!("{}x", &key[..key.len() - 1]);
+    let r = app
+        .client
+        .get(app.url("/v1/balance"))
+        .header("x-api-key", forged)
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
+
+    assert!(
+        accounts::revoke_api_key(&pool, company, issued.key.id)
+            .await
+            .unwrap()
+    );
+    let r = app
+        .client
+        .get(app.url("/v1/balance"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
+}
+
+#[sqlx::test]
+async fn admin_adjustments_need_a_super_admin(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let company = company_with(&pool, 0).await.id;
+    let url = app.url(&format!("/admin/companies/{company}/adjustments"));
+    let body = json!({"credits": 25, "reason": "goodwill"});
+
+    for role in [Role::Member, Role::Admin] {
+        let token = app.token(Some(company), role).await;
+        let r = app
+            .client
+            .post(&url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let key = accounts::create_api_key(&pool, company, "crm")
+        .await
+        .unwrap();
+    let r = app
+        .client
+        .post(&url)
+        .header("x-api-key", key.secret.expose())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = app.client.post(&url).json(&body).send().await.unwrap();
+    problem(r, StatusCode::UNAUTHORIZED, "missing_credentials").await;
+    assert_eq!(
+        available(&pool, company).await,
+        0,
+        "a refused request changed the balance"
+    );
+
+    let admin = app.token(None, Role::SuperAdmin).await;
+    let idem = uuid::Uuid::now_v7().to_string();
+    let send = || {
+        app.client
+            .post(&url)
+            .bearer_auth(&admin)
+            .header("idempotency-key", &idem)
+            .json(&body)
+            .send()
+    };
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            first["replay"].as_bool(),
+            first["balance"]["available"].as_i64()
+        ),
+        (Some(false), Some(25))
+    );
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(
+        (again["replay"].as_bool(), again["entry_id"].clone()),
+        (Some(true), first["entry_id"].clone())
+    );
+    assert_eq!(available(&pool, company).await, 25);
+
+    // The same key with another body is refused.
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .header("idempotency-key", &idem)
+        .json(&json!({"credits": 26, "reason": "goodwill"}))
+        .send()
+        .await
+        .unwrap();
+    problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+
+    // Removing more than is available.
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .json(&json!({"credits": -26, "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let p = problem(r, StatusCode::CONFLICT, "insufficient_credits").await;
+    assert_eq!(
+        (p["needed"].as_i64(), p["available"].as_i64()),
+        (Some(26), Some(25))
+    );
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn a_super_admin_without_a_company_has_no_v1_view(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.token(None, Role::SuperAdmin).await;
+    let r = app
+        .client
+        .get(app.url("/v1/balance"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::FORBIDDEN, "no_company").await;
+}

@@ -1,0 +1,10 @@
+//! The ledger's operations, their idempotency and their behaviour under concurrent callers.
+
+mod credits;
+mod holds;
+mod integrity;
+
+use std::time::Duration;
+
+/// Long enough never to expire during a test.
+const TTL: Duration = Duration::from_secs(600);
