@@ -1,0 +1,13 @@
+//! Stripe Checkout (PROTOCOLS.md section 4): the Checkout Sessions client, the webhook event
+//! envelope, `Stripe-Signature` and Stripe's minor units.
+
+mod client;
+mod currency;
+mod error;
+mod event;
+pub mod signature;
+
+pub use client::{CheckoutRequest, CheckoutSession, StripeClient};
+pub use currency::{MinorUnitsError, THREE_DECIMAL, ZERO_DECIMAL, minor_units};
+pub use error::StripeError;
+pub use event::{Charge, Event, EventData};
