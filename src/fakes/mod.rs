@@ -2,5 +2,6 @@
 //! demo. Production code never starts them; the provider clients cannot tell them apart from the
 //! real hosts except by URL.
 
+pub mod daraja;
 pub mod stripe;
 pub mod twilio;

@@ -5,6 +5,7 @@ mod cli;
 mod http_api;
 mod ledger;
 mod ledger_props;
+mod payments_mpesa_client;
 mod payments_stripe_client;
 pub mod queue;
 mod sending;
