@@ -40,6 +40,11 @@ pub trait Job: Serialize + DeserializeOwned + JsonSchema {
 pub struct VerifyPurchase {
     /// Id of the payment row to verify.
     pub payment_id: Uuid,
+    /// What asked for the check (`mpesa_callback`, `stripe:<event id>`, `approval`,
+    /// `sweep:<tick>`). Each trigger is its own unit of work: a Stripe session first seen
+    /// unpaid must be looked at again when its `async_payment_succeeded` event arrives.
+    #[serde(default)]
+    pub trigger: String,
 }
 
 /// Send one SMS: rate limit, reserve the credits, hand it to Twilio, then
@@ -122,7 +127,7 @@ impl Job for VerifyPurchase {
     const QUEUE: &'static str = "purchases";
     const MAX_ATTEMPTS: u32 = 10;
     fn idempotency_key(&self) -> String {
-        format!("{}:{}", Self::NAME, self.payment_id)
+        format!("{}:{}:{}", Self::NAME, self.payment_id, self.trigger)
     }
 }
 

@@ -75,9 +75,15 @@ fn rejects_unknown<J: Job + Debug>(mut wire: Value) {
 fn payloads_round_trip_and_keep_their_wire_format() {
     let u = "00000000-0000-0000-0000-000000000001";
     check(
-        VerifyPurchase { payment_id: id(1) },
-        json!({ "payment_id": u }),
+        VerifyPurchase {
+            payment_id: id(1),
+            trigger: "approval".into(),
+        },
+        json!({ "payment_id": u, "trigger": "approval" }),
     );
+    // Payloads from before the trigger existed still decode.
+    let old: VerifyPurchase = serde_json::from_value(json!({ "payment_id": u })).unwrap();
+    assert_eq!(old.trigger, "");
     check(SendSms { message_id: id(1) }, json!({ "message_id": u }));
     for (reason, s) in [
         (RefundReason::Failed, "failed"),
@@ -184,8 +190,12 @@ fn contract_constants() {
 fn idempotency_keys() {
     let u = "00000000-0000-0000-0000-000000000001";
     assert_eq!(
-        VerifyPurchase { payment_id: id(1) }.idempotency_key(),
-        format!("verify_purchase:{u}")
+        VerifyPurchase {
+            payment_id: id(1),
+            trigger: "stripe:evt_1".into(),
+        }
+        .idempotency_key(),
+        format!("verify_purchase:{u}:stripe:evt_1")
     );
     assert_eq!(
         SendSms { message_id: id(1) }.idempotency_key(),
