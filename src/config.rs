@@ -80,6 +80,19 @@ pub struct Config {
     pub mpesa_shortcode: Option<String>,
     pub mpesa_passkey: Option<Secret>,
     pub mpesa_callback_token: Option<Secret>,
+    /// The account customers pay bank transfers into.
+    pub bank: BankAccount,
+    /// Where Stripe Checkout sends the buyer back to (`{CHECKOUT_SESSION_ID}` is Stripe's).
+    pub checkout_success_url: String,
+    pub checkout_cancel_url: String,
+}
+
+/// Bank details shown to a company paying by transfer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct BankAccount {
+    pub bank: String,
+    pub account_name: String,
+    pub account_number: String,
 }
 
 /// A variable that is missing or malformed.
@@ -231,6 +244,15 @@ impl Config {
             }
         };
 
+        let checkout_success_url = or(
+            "CHECKOUT_SUCCESS_URL",
+            &format!("{public_url}billing/success?session_id={{CHECKOUT_SESSION_ID}}"),
+        );
+        let checkout_cancel_url = or(
+            "CHECKOUT_CANCEL_URL",
+            &format!("{public_url}billing/cancel"),
+        );
+
         Ok(Config {
             environment,
             database_url,
@@ -274,6 +296,13 @@ impl Config {
             mpesa_shortcode: var("MPESA_SHORTCODE"),
             mpesa_passkey: var("MPESA_PASSKEY").map(Secret::new),
             mpesa_callback_token: var("MPESA_CALLBACK_TOKEN").map(Secret::new),
+            bank: BankAccount {
+                bank: or("BANK_NAME", "CRDB Bank (demo)"),
+                account_name: or("BANK_ACCOUNT_NAME", "COPCCA Ltd"),
+                account_number: or("BANK_ACCOUNT_NUMBER", "0150000000000"),
+            },
+            checkout_success_url,
+            checkout_cancel_url,
         })
     }
 

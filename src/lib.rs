@@ -14,6 +14,7 @@ pub mod http;
 pub mod ledger;
 pub mod messages;
 pub mod packages;
+pub mod payments;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;

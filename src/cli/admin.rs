@@ -9,11 +9,11 @@ use serde_json::json;
 use super::output;
 use crate::config::Config;
 use crate::config::Secret;
-use crate::domain::{ApiKeyId, CompanyId, Country, CreditDelta, Role};
+use crate::domain::{ApiKeyId, CompanyId, Country, CreditDelta, PaymentId, Role};
 use crate::http::JwtKeys;
 use crate::providers::twilio::{Sender, TwilioClient};
 use crate::queue::{DeadLetter, QUEUES, Queues};
-use crate::{accounts, db, ledger, settings};
+use crate::{accounts, db, ledger, payments, settings};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -90,6 +90,30 @@ enum AdminCommand {
         from: String,
         #[arg(long)]
         auth_token: Option<String>,
+    },
+    /// Approve a bank transfer that arrived: the payment becomes paid and its credits are
+    /// added (approving again with the same bank reference changes nothing).
+    ApproveTransfer {
+        #[arg(long)]
+        payment: PaymentId,
+        /// The amount received, e.g. 25000.00.
+        #[arg(long)]
+        amount: rust_decimal::Decimal,
+        #[arg(long)]
+        currency: String,
+        /// The bank's reference of the incoming transfer.
+        #[arg(long)]
+        bank_reference: String,
+        /// Credits to grant instead of the package's; required for an under-payment.
+        #[arg(long)]
+        credits: Option<i64>,
+    },
+    /// Reject a bank transfer that will not be honoured.
+    RejectTransfer {
+        #[arg(long)]
+        payment: PaymentId,
+        #[arg(long)]
+        reason: String,
     },
     /// The job queues: depth, dead letters, re-drive.
     #[command(subcommand)]
@@ -261,6 +285,33 @@ async fn execute(
             ok(
                 json!({ "account_sid": account.account_sid, "from": account.from, "auth_token": mask(account.auth_token.expose()) }),
             )
+        }
+        AdminCommand::ApproveTransfer {
+            payment,
+            amount,
+            currency,
+            bank_reference,
+            credits,
+        } => {
+            let approval = payments::Approval {
+                amount,
+                currency,
+                bank_reference,
+                credits,
+            };
+            let approved =
+                payments::approve_transfer(&pool, payment, &approval, "cli:admin").await?;
+            // Credit now, in this process: the same idempotent step the purchase worker takes.
+            let providers = payments::PaymentProviders::from_config(config);
+            payments::verify(&pool, &providers, payment).await?;
+            let now = payments::find(&pool, approved.id)
+                .await?
+                .unwrap_or(approved);
+            ok(to_value(&now))
+        }
+        AdminCommand::RejectTransfer { payment, reason } => {
+            let rejected = payments::reject_transfer(&pool, payment, &reason, "cli:admin").await?;
+            ok(to_value(&rejected))
         }
         AdminCommand::Audit => {
             let report = ledger::audit(&pool).await?;

@@ -21,6 +21,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, Secret};
+use crate::payments::PaymentProviders;
 use crate::queue::Queues;
 pub use auth::JwtKeys;
 pub use openapi::ApiDoc;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// Verifies `X-Twilio-Signature`; without it every Twilio webhook is refused.
     pub twilio_token: Option<Secret>,
+    /// Daraja, Stripe and the bank account, for purchases and their webhooks.
+    pub payments: PaymentProviders,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
         let queues = Queues::connect_lazy(&config.redis_url, &config.redis_prefix)?;
         let jwt = Arc::new(JwtKeys::new(&config));
         let twilio_token = config.twilio.as_ref().map(|t| t.auth_token.clone());
+        let payments = PaymentProviders::from_config(&config);
         Ok(AppState {
             pool,
             redis,
@@ -51,6 +55,7 @@ impl AppState {
             config: Arc::new(config),
             jwt,
             twilio_token,
+            payments,
         })
     }
 }

@@ -119,6 +119,18 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE p.status = 'credited'
            AND NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.payment_id = p.id AND e.kind = 'purchase')",
     ),
+    (
+        "reversals_match_payment",
+        "SELECT p.company_id, format('payment %s: credits_reversed %s, reversal entries take %s, shortfall %s of %s credited',
+                p.id, p.credits_reversed, COALESCE(-s.taken, 0), p.reversal_shortfall, COALESCE(c.credited, 0))
+         FROM payments p
+         LEFT JOIN (SELECT payment_id, sum(available_delta) taken FROM ledger_entries
+                    WHERE kind = 'purchase_reversal' GROUP BY payment_id) s ON s.payment_id = p.id
+         LEFT JOIN (SELECT payment_id, sum(available_delta) credited FROM ledger_entries
+                    WHERE kind = 'purchase' GROUP BY payment_id) c ON c.payment_id = p.id
+         WHERE p.credits_reversed <> COALESCE(-s.taken, 0)
+            OR p.credits_reversed + p.reversal_shortfall > COALESCE(c.credited, 0)",
+    ),
 ];
 
 /// Runs every invariant check over all companies (one consistent snapshot).

@@ -34,7 +34,7 @@ use crate::domain::{CompanyId, Credits, HoldId, MessageId, PaymentId};
 pub use adjustments::{Adjusted, adjust};
 pub use audit::{AuditReport, Violation, audit};
 pub use holds::{commit, release, reserve};
-pub use purchases::{Credited, credit_purchase};
+pub use purchases::{Credited, Reversed, credit_purchase, reverse_purchase};
 pub use queries::{active_hold, balance, entries, expired_holds};
 pub use refunds::{Refunded, refund};
 

@@ -89,3 +89,92 @@ pub async fn credit_purchase(
         entry_id,
     }))
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reversed {
+    pub payment: PaymentId,
+    pub company: CompanyId,
+    /// Credits taken back by this call.
+    pub taken: i64,
+    /// Credits owed that the balance could not cover (spent already), recorded on the payment.
+    pub shortfall: i64,
+    /// Totals on the payment after this call.
+    pub total_reversed: i64,
+    pub total_shortfall: i64,
+}
+
+/// Takes back a refunded purchase's credits up to `target` in total (the share of the payment
+/// the provider has refunded so far), as far as the available balance allows: the balance never
+/// goes negative, and what could not be taken is recorded as the payment's shortfall. `target`
+/// is cumulative, so a repeated or out-of-date refund notice takes nothing more (`replay`).
+pub async fn reverse_purchase(
+    conn: &mut PgConnection,
+    payment: PaymentId,
+    target: i64,
+    actor: &str,
+) -> Result<Applied<Reversed>, LedgerError> {
+    let mut tx = conn.begin().await?;
+    let row: Option<(CompanyId, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT company_id, status, COALESCE(credits_granted, credits), credits_reversed, reversal_shortfall
+         FROM payments WHERE id = $1 FOR UPDATE",
+    )
+    .bind(payment)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((company, status, credits, reversed, shortfall)) = row else {
+        return Err(LedgerError::UnknownPayment(payment));
+    };
+    if !matches!(status.as_str(), "credited" | "refunded") {
+        return Err(LedgerError::PaymentNotPaid { payment, status });
+    }
+    let owed = target.min(credits) - reversed - shortfall;
+    let mut out = Reversed {
+        payment,
+        company,
+        taken: 0,
+        shortfall: 0,
+        total_reversed: reversed,
+        total_shortfall: shortfall,
+    };
+    if owed <= 0 {
+        return Ok(Applied::replayed(out));
+    }
+    let available: i64 =
+        sqlx::query_scalar("SELECT available FROM balances WHERE company_id = $1 FOR UPDATE")
+            .bind(company)
+            .fetch_one(&mut *tx)
+            .await?;
+    let taken = owed.min(available.max(0));
+    if taken > 0 {
+        post(
+            &mut tx,
+            Posting {
+                company,
+                kind: EntryKind::PurchaseReversal,
+                available_delta: -taken,
+                reserved_delta: 0,
+                hold: None,
+                message: None,
+                payment: Some(payment),
+                adjustment: None,
+                actor,
+                reason: Some("payment refunded by the provider"),
+            },
+        )
+        .await?;
+    }
+    out.taken = taken;
+    out.shortfall = owed - taken;
+    out.total_reversed += taken;
+    out.total_shortfall += owed - taken;
+    sqlx::query(
+        "UPDATE payments SET credits_reversed = $2, reversal_shortfall = $3, updated_at = now() WHERE id = $1",
+    )
+    .bind(payment)
+    .bind(out.total_reversed)
+    .bind(out.total_shortfall)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Applied::first(out))
+}

@@ -5,14 +5,16 @@
 pub mod reconcile;
 mod refund;
 mod send_sms;
+mod verify_purchase;
 
 use std::time::Duration;
 
 use apalis::prelude::*;
-use copcca_jobs::{Refund, SendSms};
+use copcca_jobs::{Refund, SendSms, VerifyPurchase};
 use sqlx::PgPool;
 
 use crate::config::Config;
+use crate::payments::PaymentProviders;
 use crate::providers::SmsGateway;
 use crate::providers::twilio::{Sender, TwilioClient};
 use crate::queue::{ConsumerConfig, Queues, RetryPolicy, worker_name};
@@ -21,6 +23,7 @@ use crate::settings::{self, SettingsError};
 
 pub use refund::refund;
 pub use send_sms::send_sms;
+pub use verify_purchase::verify_purchase;
 
 /// What the handlers need.
 #[derive(Clone)]
@@ -35,6 +38,8 @@ pub struct Deps {
     pub hold_ttl: Duration,
     /// The time quiet hours are judged by (tests set it; otherwise the system clock).
     pub clock: Clock,
+    /// Daraja and Stripe, to confirm purchases.
+    pub payments: PaymentProviders,
 }
 
 /// A source of the current time.
@@ -57,12 +62,9 @@ impl Deps {
             ))),
             None => SmsGateway::Demo,
         };
-        Ok(Self::with_gateway(
-            pool,
-            queues,
-            gateway,
-            config.twilio_max_per_second,
-        ))
+        let mut deps = Self::with_gateway(pool, queues, gateway, config.twilio_max_per_second);
+        deps.payments = PaymentProviders::from_config(config);
+        Ok(deps)
     }
 
     pub fn with_gateway(
@@ -80,6 +82,10 @@ impl Deps {
             account_rate: Quota::per_second(per_second),
             hold_ttl: Duration::from_secs(3600),
             clock: std::sync::Arc::new(chrono::Utc::now),
+            // No payment provider until the caller sets them (`load` does, from the config).
+            payments: PaymentProviders::from_config(
+                &Config::from_lookup(|_| None).expect("the defaults are a valid config"),
+            ),
         }
     }
 }
@@ -100,11 +106,12 @@ pub async fn run(
     concurrency: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), MonitorError> {
-    let (sms, refunds) = (
+    let (sms, refunds, purchases) = (
         deps.queues.backend_for::<SendSms>(config),
         deps.queues.backend_for::<Refund>(config),
+        deps.queues.backend_for::<VerifyPurchase>(config),
     );
-    let (d1, d2) = (deps.clone(), deps);
+    let (d1, d2, d3) = (deps.clone(), deps.clone(), deps);
     Monitor::new()
         .register(move |_| {
             WorkerBuilder::new(worker_name("sms"))
@@ -119,6 +126,13 @@ pub async fn run(
                 .data(d2.clone())
                 .concurrency(8)
                 .build(refund)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(worker_name("purchases"))
+                .backend(purchases.clone())
+                .data(d3.clone())
+                .concurrency(8)
+                .build(verify_purchase)
         })
         .shutdown_timeout(Duration::from_secs(30))
         .run_with_signal(async move {

@@ -7,16 +7,19 @@
 //! - expired holds of messages that never reached Twilio are released;
 //! - failed (or refundable undelivered) messages still charged get their `Refund`;
 //! - delivery reports that arrived before their message had its SID are applied;
-//! - `sent` messages silent for too long are marked unconfirmed.
+//! - `sent` messages silent for too long are marked unconfirmed;
+//! - open payments are checked with their provider (an M-Pesa push whose callback never came,
+//!   a checkout past its expiry) and paid ones not yet credited get their `VerifyPurchase`.
 
 use std::time::Duration;
 
-use copcca_jobs::{Job, Refund, RefundReason, SendSms};
+use copcca_jobs::{Job, Refund, RefundReason, SendSms, VerifyPurchase};
 use serde::Serialize;
 
 use super::Deps;
 use crate::ledger;
 use crate::messages::reports;
+use crate::payments;
 use crate::queue::{NewJob, now_ms};
 use crate::webhook_events;
 
@@ -28,6 +31,8 @@ pub struct Settings {
     pub stale_sending: Duration,
     /// A `sent` message with no final report after this long is marked unconfirmed.
     pub sent_unconfirmed_after: Duration,
+    /// An open M-Pesa payment (or a paid, uncredited one) quiet this long is checked.
+    pub stale_payment: Duration,
     pub batch: i64,
 }
 
@@ -37,6 +42,7 @@ impl Default for Settings {
             stale_queued: Duration::from_secs(60),
             stale_sending: Duration::from_secs(300),
             sent_unconfirmed_after: Duration::from_secs(72 * 3600),
+            stale_payment: Duration::from_secs(90),
             batch: 1_000,
         }
     }
@@ -50,6 +56,7 @@ pub struct Report {
     pub refunds: usize,
     pub reports_applied: usize,
     pub unconfirmed: u64,
+    pub payments_checked: usize,
 }
 
 pub async fn reconcile_once(deps: &Deps, s: &Settings) -> anyhow::Result<Report> {
@@ -179,6 +186,24 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> anyhow::Result<Report>
     .execute(&deps.pool)
     .await?
     .rows_affected();
+
+    // One check per payment per two-minute window, however many schedulers run.
+    let window = now_ms() / 120_000;
+    let checks: Vec<VerifyPurchase> = payments::due_for_check(&deps.pool, s.stale_payment, s.batch)
+        .await?
+        .into_iter()
+        .map(|id| VerifyPurchase {
+            payment_id: id.0,
+            trigger: format!("sweep:{window}"),
+        })
+        .collect();
+    report.payments_checked = deps
+        .queues
+        .enqueue_bulk(&checks, None)
+        .await?
+        .iter()
+        .filter(|e| e.fresh)
+        .count();
     Ok(report)
 }
 

@@ -26,6 +26,33 @@ async fn cli(pool: &PgPool, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `copcca-sms admin --json <args>` against `pool`'s database off the test's runtime (so
+/// in-process servers keep answering) and returns its one JSON object; panics if it fails.
+pub async fn run_admin_json(pool: &PgPool, args: &[&str]) -> Value {
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let mut full = vec!["admin".to_string(), "--json".to_string()];
+    full.extend(args.iter().map(|a| a.to_string()));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_copcca-sms"))
+            .args(&full)
+            .env("DATABASE_URL", database_url(&db))
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out)
+}
+
 fn json(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(

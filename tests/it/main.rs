@@ -1,10 +1,11 @@
 //! Integration tests against the real PostgreSQL (one throwaway database per test, created by
 //! `#[sqlx::test]` on DATABASE_URL's server) and Redis. One binary, a module per feature.
 
-mod cli;
+pub mod cli;
 mod http_api;
 mod ledger;
 mod ledger_props;
+mod payments;
 mod payments_mpesa_client;
 mod payments_stripe_client;
 pub mod queue;

@@ -142,3 +142,43 @@ pub async fn spawn_app_with(pool: PgPool, overrides: &[(&str, &str)]) -> TestApp
         state,
     }
 }
+
+/// Runs the real workers over `deps` until `queues` have nothing ready, in flight or delayed for
+/// three polls in a row (or `limit` passes), then stops them gracefully. Retries are fast here.
+pub async fn run_workers_until_idle(
+    deps: &copcca_sms::workers::Deps,
+    queues: &[&str],
+    limit: std::time::Duration,
+) {
+    use copcca_sms::queue::{ConsumerConfig, RetryPolicy};
+    use std::time::{Duration, Instant};
+
+    let mut config = ConsumerConfig::new(RetryPolicy::new(
+        8,
+        Duration::from_millis(20),
+        Duration::from_millis(100),
+    ));
+    config.lease = Duration::from_secs(5);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let workers = deps.clone();
+    let running = tokio::spawn(async move {
+        copcca_sms::workers::run(workers, config, 16, async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap()
+    });
+    let started = Instant::now();
+    let mut idle_polls = 0;
+    while started.elapsed() < limit && idle_polls < 3 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut busy = 0;
+        for q in queues {
+            let s = deps.queues.store(q).stats().await.unwrap();
+            busy += s.ready + s.in_flight + s.delayed;
+        }
+        idle_polls = if busy == 0 { idle_polls + 1 } else { 0 };
+    }
+    let _ = stop.send(());
+    running.await.unwrap();
+}

@@ -5,6 +5,7 @@ pub(crate) mod batches;
 pub(crate) mod messages;
 pub(crate) mod opt_outs;
 pub(crate) mod packages;
+pub(crate) mod purchases;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -16,6 +17,8 @@ pub fn routes() -> Router<AppState> {
         .route("/balance", get(balance::get_balance))
         .route("/ledger", get(balance::get_ledger))
         .route("/packages", get(packages::list))
+        .route("/purchases", post(purchases::create).get(purchases::list))
+        .route("/purchases/{id}", get(purchases::get_one))
         .route("/messages", post(messages::create).get(messages::list))
         .route("/messages/batch", post(batches::create))
         .route("/batches/{id}", get(batches::get_one))

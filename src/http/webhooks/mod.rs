@@ -1,6 +1,8 @@
 //! Provider webhooks. Each is verified before anything is believed, stored (accepted or
 //! rejected, see `webhook_events`), and answered quickly.
 
+pub(crate) mod mpesa;
+pub(crate) mod stripe;
 pub(crate) mod twilio;
 
 use axum::Router;
@@ -12,4 +14,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/twilio/status", post(twilio::status))
         .route("/twilio/inbound", post(twilio::inbound))
+        .route("/mpesa/{token}", post(mpesa::callback))
+        .route("/stripe", post(stripe::event))
 }

@@ -8,7 +8,7 @@ mod opt_outs;
 mod quiet_hours;
 mod settings;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use copcca_sms::accounts::{self, Company};
 use copcca_sms::domain::{CreditDelta, Role};
@@ -16,7 +16,7 @@ use copcca_sms::fakes::twilio::{self as fake, FakeTwilio};
 use copcca_sms::ledger;
 use copcca_sms::messages::{Message, store};
 use copcca_sms::providers::SmsGateway;
-use copcca_sms::queue::{ConsumerConfig, Queues, RetryPolicy};
+use copcca_sms::queue::Queues;
 use copcca_sms::workers::{self, Deps};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -144,34 +144,7 @@ impl Harness {
 
     /// Runs the workers until the send and refund queues are empty (or `limit` passes).
     pub async fn drain(&self, limit: Duration) {
-        let mut config = ConsumerConfig::new(RetryPolicy::new(
-            8,
-            Duration::from_millis(20),
-            Duration::from_millis(100),
-        ));
-        config.lease = Duration::from_secs(5);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let deps = self.deps.clone();
-        let running = tokio::spawn(async move {
-            workers::run(deps, config, 16, async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap()
-        });
-        let started = Instant::now();
-        let mut idle_polls = 0;
-        while started.elapsed() < limit && idle_polls < 3 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let mut busy = 0;
-            for q in ["sms", "refunds"] {
-                let s = self.deps.queues.store(q).stats().await.unwrap();
-                busy += s.ready + s.in_flight + s.delayed;
-            }
-            idle_polls = if busy == 0 { idle_polls + 1 } else { 0 };
-        }
-        let _ = stop.send(());
-        running.await.unwrap();
+        crate::support::run_workers_until_idle(&self.deps, &["sms", "refunds"], limit).await;
     }
 
     pub async fn audit_clean(&self) {

@@ -1,0 +1,518 @@
+//! `POST /v1/purchases`: validate everything first (nothing is written for a bad request), write
+//! the payment as `initiated`, then start the method: an STK Push, a Checkout Session, or bank
+//! details with a reference. The row exists before any provider is asked, so an answer lost on
+//! the way back is found again by the sweep or the provider's callback.
+
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use super::store::{self, NewPayment, Payment};
+use super::{Method, PaymentError, PaymentProviders, Status};
+use crate::accounts::Company;
+use crate::domain::{Country, Currency, E164, PaymentId};
+use crate::providers::mpesa::{DarajaError, StkPush};
+use crate::providers::stripe::{CheckoutRequest, StripeError};
+
+/// A purchase as the CRM asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurchaseRequest {
+    pub package_id: String,
+    pub method: Method,
+    /// The M-Pesa wallet to prompt (required for `mpesa`).
+    pub phone: Option<String>,
+    /// Defaults to KES for M-Pesa and to the company's currency otherwise.
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The request is wrong: `(field, message)` pairs; nothing was written.
+    #[error("invalid purchase: {0:?}")]
+    Invalid(Vec<(&'static str, String)>),
+    /// The method has no provider configured in this deployment; nothing was written.
+    #[error("{0} payments are not configured")]
+    NotConfigured(&'static str),
+    /// The Idempotency-Key was used before for a different purchase.
+    #[error("Idempotency-Key already used for another purchase ({0})")]
+    KeyReused(PaymentId),
+    /// The provider refused or could not be reached; the payment is recorded as failed.
+    #[error("{detail}")]
+    Provider {
+        payment: Box<Payment>,
+        /// `mpesa_rejected`, `mpesa_unavailable`, `stripe_rejected`, `stripe_unavailable`.
+        code: &'static str,
+        detail: String,
+        /// True when asking again later may work.
+        retryable: bool,
+    },
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// How long an open payment may wait before the sweep settles it.
+const MPESA_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// Stripe's minimum session lifetime is 30 minutes; an hour leaves the buyer time.
+const CHECKOUT_WINDOW: Duration = Duration::from_secs(60 * 60);
+/// Inline attempts for a provider error that left no trace (no prompt sent, no session made).
+const START_ATTEMPTS: u32 = 3;
+
+/// A started purchase; `replay` when an earlier request with the same key started it.
+#[derive(Debug)]
+pub struct Started {
+    pub payment: Payment,
+    pub replay: bool,
+}
+
+/// Starts a purchase for `company`. A repeated `idempotency_key` returns the first payment.
+pub async fn start_purchase(
+    pool: &PgPool,
+    providers: &PaymentProviders,
+    company: &Company,
+    req: &PurchaseRequest,
+    requested_by: &str,
+    idempotency_key: Option<&str>,
+) -> Result<Started, StartError> {
+    let checked = check(pool, providers, company, req).await?;
+
+    if let Some(key) = idempotency_key {
+        let mut conn = pool.acquire().await?;
+        if let Some(existing) = store::find_by_key(&mut conn, company.id, key).await? {
+            return same_request(existing, &checked);
+        }
+    }
+
+    let id = PaymentId::new();
+    let token = (req.method == Method::Mpesa).then(callback_token);
+    let token_hash = token.as_deref().map(token_hash);
+    let window = match req.method {
+        Method::Mpesa => Some(MPESA_WINDOW),
+        Method::Card => Some(CHECKOUT_WINDOW + Duration::from_secs(600)),
+        // An operator settles transfers; they do not expire by themselves.
+        Method::BankTransfer => None,
+    };
+    let mut now = Utc::now();
+    let payment = loop {
+        let reference =
+            (req.method == Method::BankTransfer).then(|| transfer_reference(company, now));
+        let new = NewPayment {
+            id,
+            company: company.id,
+            package_id: &req.package_id,
+            method: req.method,
+            credits: checked.credits,
+            amount: checked.amount,
+            currency: checked.currency.code(),
+            phone: checked.phone.as_ref().map(E164::as_str),
+            callback_token_hash: token_hash.as_deref(),
+            transfer_reference: reference.as_deref(),
+            requested_by,
+            idempotency_key,
+            expires_at: window.map(|w| now + chrono::Duration::from_std(w).expect("small")),
+        };
+        match insert_new(pool, &new).await {
+            // Two transfers of one company in the same second: the next second is free.
+            Err(e) if is_reference_clash(&e) => now += chrono::Duration::seconds(1),
+            Err(e) => return Err(e),
+            Ok(Some(p)) => break p,
+            Ok(None) => {
+                // A concurrent request with the same key won the insert.
+                let key = idempotency_key.expect("only a keyed insert conflicts");
+                let mut conn = pool.acquire().await?;
+                let existing = store::find_by_key(&mut conn, company.id, key)
+                    .await?
+                    .ok_or(PaymentError::Invalid("Idempotency-Key conflict".into()))?;
+                return same_request(existing, &checked);
+            }
+        }
+    };
+
+    let payment = match req.method {
+        Method::BankTransfer => payment,
+        Method::Mpesa => {
+            let url = providers
+                .public_url
+                .join(&format!(
+                    "webhooks/mpesa/{}",
+                    token.expect("mpesa has a token")
+                ))
+                .expect("token is URL-safe");
+            start_mpesa(
+                pool,
+                providers,
+                payment,
+                checked.phone.expect("checked"),
+                &url,
+            )
+            .await?
+        }
+        Method::Card => start_card(pool, providers, payment, company).await?,
+    };
+    Ok(Started {
+        payment,
+        replay: false,
+    })
+}
+
+/// Writes the payment (`initiated`, or `pending` at once for a transfer, which asks nothing of
+/// a provider and waits for the money and an operator).
+async fn insert_new(pool: &PgPool, new: &NewPayment<'_>) -> Result<Option<Payment>, StartError> {
+    let mut tx = pool.begin().await?;
+    let Some(mut payment) = store::insert(&mut tx, new).await? else {
+        return Ok(None);
+    };
+    if new.method == Method::BankTransfer {
+        store::set_status(
+            &mut tx,
+            &mut payment,
+            Status::Pending,
+            new.requested_by,
+            serde_json::json!({ "reference": new.transfer_reference }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(payment))
+}
+
+fn is_reference_clash(e: &StartError) -> bool {
+    let db = match e {
+        StartError::Database(sqlx::Error::Database(db))
+        | StartError::Payment(PaymentError::Database(sqlx::Error::Database(db))) => db,
+        _ => return false,
+    };
+    db.constraint() == Some("payments_transfer_reference_key")
+}
+
+struct Checked {
+    credits: i64,
+    amount: Decimal,
+    currency: Currency,
+    phone: Option<E164>,
+}
+
+/// Everything about the request that can be wrong, reported together.
+async fn check(
+    pool: &PgPool,
+    providers: &PaymentProviders,
+    company: &Company,
+    req: &PurchaseRequest,
+) -> Result<Checked, StartError> {
+    let mut errors = Vec::new();
+    let home: Option<Country> = company.country.parse().ok();
+    let default_currency = match req.method {
+        Method::Mpesa => Currency::KES,
+        _ => home.map(Country::currency).unwrap_or(Currency::USD),
+    };
+    let currency = match req.currency.as_deref() {
+        None => Some(default_currency),
+        Some(c) => c
+            .trim()
+            .to_ascii_uppercase()
+            .parse::<Currency>()
+            .map_err(|e| errors.push(("currency", e.to_string())))
+            .ok(),
+    };
+    if req.method == Method::Mpesa && currency.is_some_and(|c| c != Currency::KES) {
+        errors.push((
+            "currency",
+            "M-Pesa (Daraja) payments are in KES only".to_string(),
+        ));
+    }
+    let phone = match (req.method, req.phone.as_deref()) {
+        (Method::Mpesa, None) => {
+            errors.push(("phone", "is required for M-Pesa".to_string()));
+            None
+        }
+        (Method::Mpesa, Some(p)) => E164::parse_mobile_in(p, Country::KE)
+            .map_err(|e| {
+                errors.push((
+                    "phone",
+                    format!("must be a Kenyan mobile number with an M-Pesa wallet ({e})"),
+                ))
+            })
+            .ok(),
+        (_, Some(_)) => {
+            errors.push(("phone", "is only used for M-Pesa".to_string()));
+            None
+        }
+        (_, None) => None,
+    };
+
+    let package: Option<(i64,)> =
+        sqlx::query_as("SELECT credits FROM sms_packages WHERE id = $1 AND active")
+            .bind(&req.package_id)
+            .fetch_optional(pool)
+            .await?;
+    let mut priced = None;
+    match (&package, currency) {
+        (None, _) => errors.push(("package_id", format!("no package {:?}", req.package_id))),
+        (Some((credits,)), Some(c)) => {
+            let amount: Option<Decimal> = sqlx::query_scalar(
+                "SELECT amount FROM sms_package_prices WHERE package_id = $1 AND currency = $2",
+            )
+            .bind(&req.package_id)
+            .bind(c.code())
+            .fetch_optional(pool)
+            .await?;
+            match amount {
+                None => errors.push((
+                    "currency",
+                    format!("package {:?} is not sold in {c}", req.package_id),
+                )),
+                Some(a) if req.method == Method::Mpesa && !a.fract().is_zero() => errors.push((
+                    "currency",
+                    format!("M-Pesa takes whole shillings; the price {a} {c} is not"),
+                )),
+                Some(a) => priced = Some((*credits, a, c)),
+            }
+        }
+        (Some(_), None) => {}
+    }
+    if !errors.is_empty() {
+        return Err(StartError::Invalid(errors));
+    }
+    let configured = match req.method {
+        Method::Mpesa => providers.mpesa.is_some(),
+        Method::Card => providers.stripe.is_some(),
+        Method::BankTransfer => true,
+    };
+    if !configured {
+        return Err(StartError::NotConfigured(req.method.as_str()));
+    }
+    let (credits, amount, currency) = priced.expect("no errors means priced");
+    Ok(Checked {
+        credits,
+        amount,
+        currency,
+        phone,
+    })
+}
+
+fn same_request(existing: Payment, checked: &Checked) -> Result<Started, StartError> {
+    let same = existing.amount == checked.amount
+        && existing.currency == checked.currency.code()
+        && existing.phone.as_deref() == checked.phone.as_ref().map(E164::as_str);
+    if same {
+        Ok(Started {
+            payment: existing,
+            replay: true,
+        })
+    } else {
+        Err(StartError::KeyReused(existing.id))
+    }
+}
+
+async fn start_mpesa(
+    pool: &PgPool,
+    providers: &PaymentProviders,
+    payment: Payment,
+    phone: E164,
+    callback: &url::Url,
+) -> Result<Payment, StartError> {
+    let client = providers.mpesa.as_ref().expect("checked configured");
+    let amount: i64 = payment.amount.trunc().try_into().unwrap_or(i64::MAX);
+    let reference = format!("SMS{}", &payment.id.0.simple().to_string()[24..]);
+    let push = StkPush {
+        amount,
+        msisdn: phone.digits(),
+        callback_url: callback,
+        account_reference: &reference,
+        description: "SMS credits",
+    };
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        match client.stk_push(&push).await {
+            Err(e) if e.is_transient() && attempt < START_ATTEMPTS => {
+                tracing::warn!(payment = %payment.id, error = %e, attempt, "STK Push not sent; trying again");
+                tokio::time::sleep(Duration::from_millis(300 * u64::from(attempt))).await;
+            }
+            other => break other,
+        }
+    };
+    let mut tx = pool.begin().await?;
+    let mut p = store::lock(&mut tx, payment.id).await?;
+    let result = match outcome {
+        Ok(accepted) => {
+            sqlx::query("UPDATE payments SET provider_ref = $2 WHERE id = $1")
+                .bind(p.id)
+                .bind(&accepted.checkout_request_id)
+                .execute(&mut *tx)
+                .await?;
+            p.provider_ref = Some(accepted.checkout_request_id.clone());
+            if p.status == Status::Initiated {
+                store::set_status(
+                    &mut tx,
+                    &mut p,
+                    Status::Pending,
+                    "mpesa",
+                    serde_json::json!({
+                        "checkout_request_id": accepted.checkout_request_id,
+                        "merchant_request_id": accepted.merchant_request_id,
+                    }),
+                )
+                .await?;
+            }
+            Ok(p)
+        }
+        Err(DarajaError::Ambiguous(_)) => {
+            // The prompt may have reached the phone: never push again. The callback finds the
+            // payment by its token; otherwise the sweep expires it.
+            tracing::warn!(payment = %p.id, "STK Push sent without an answer; waiting for the callback");
+            Ok(p)
+        }
+        Err(e) => {
+            let (code, retryable) = if e.is_transient() {
+                ("mpesa_unavailable", true)
+            } else {
+                ("mpesa_rejected", false)
+            };
+            let detail = format!("M-Pesa did not start the payment: {e}");
+            store::end(&mut tx, &mut p, Status::Failed, &detail, "mpesa").await?;
+            Err(StartError::Provider {
+                payment: Box::new(p),
+                code,
+                detail,
+                retryable,
+            })
+        }
+    };
+    tx.commit().await?;
+    result
+}
+
+async fn start_card(
+    pool: &PgPool,
+    providers: &PaymentProviders,
+    payment: Payment,
+    company: &Company,
+) -> Result<Payment, StartError> {
+    let client = providers.stripe.as_ref().expect("checked configured");
+    let currency: Currency = payment
+        .currency
+        .parse()
+        .expect("stored currencies are known");
+    let amount_minor = crate::domain::Money::new(payment.amount, currency)
+        .to_minor_units()
+        .ok_or_else(|| {
+            StartError::Invalid(vec![("currency", "price has sub-minor digits".into())])
+        })?;
+    let key = format!("checkout:{}", payment.id);
+    let currency_wire = currency.code().to_ascii_lowercase();
+    let product = format!("{} SMS credits", payment.credits);
+    let expires_at = Utc::now() + chrono::Duration::from_std(CHECKOUT_WINDOW).expect("small");
+    let req = CheckoutRequest {
+        idempotency_key: &key,
+        payment_id: payment.id.0,
+        company_id: company.id.0,
+        amount_minor,
+        currency: &currency_wire,
+        product_name: &product,
+        success_url: &providers.checkout_success_url,
+        cancel_url: &providers.checkout_cancel_url,
+        expires_at: Some(expires_at.timestamp()),
+    };
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        match client.create_checkout_session(&req).await {
+            // The same Idempotency-Key makes a retry return the first session, never a second.
+            Err(e) if e.is_retryable() && attempt < START_ATTEMPTS => {
+                tracing::warn!(payment = %payment.id, error = %e, attempt, "Checkout Session not created; trying again");
+                tokio::time::sleep(Duration::from_millis(300 * u64::from(attempt))).await;
+            }
+            other => break other,
+        }
+    };
+    let mut tx = pool.begin().await?;
+    let mut p = store::lock(&mut tx, payment.id).await?;
+    let result = match outcome {
+        Ok(session) => {
+            sqlx::query("UPDATE payments SET provider_ref = $2, checkout_url = $3 WHERE id = $1")
+                .bind(p.id)
+                .bind(&session.id)
+                .bind(&session.url)
+                .execute(&mut *tx)
+                .await?;
+            p.provider_ref = Some(session.id.clone());
+            p.checkout_url = session.url.clone();
+            store::set_status(
+                &mut tx,
+                &mut p,
+                Status::Pending,
+                "stripe",
+                serde_json::json!({ "session": session.id }),
+            )
+            .await?;
+            Ok(p)
+        }
+        Err(e) => {
+            let retryable = e.is_retryable();
+            let code = if retryable {
+                "stripe_unavailable"
+            } else {
+                "stripe_rejected"
+            };
+            let detail = format!("Stripe did not create the checkout: {}", describe(&e));
+            store::end(&mut tx, &mut p, Status::Failed, &detail, "stripe").await?;
+            Err(StartError::Provider {
+                payment: Box::new(p),
+                code,
+                detail,
+                retryable,
+            })
+        }
+    };
+    tx.commit().await?;
+    result
+}
+
+fn describe(e: &StripeError) -> String {
+    e.to_string()
+}
+
+/// 32 random bytes, URL-safe: the secret part of an M-Pesa callback URL.
+fn callback_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Only the hash is stored: a leaked database does not let anyone forge callbacks.
+pub(super) fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// `SMS-{COMPANY}-{TIMESTAMP}`: the company's short code (the random tail of its id) and the
+/// East Africa time of the request, to the second.
+fn transfer_reference(company: &Company, now: DateTime<Utc>) -> String {
+    let id = company.id.0.simple().to_string().to_ascii_uppercase();
+    let local = now.with_timezone(&chrono_tz::Africa::Nairobi);
+    format!("SMS-{}-{}", &id[24..], local.format("%Y%m%d%H%M%S"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unguessable_and_url_safe() {
+        let (a, b) = (callback_token(), callback_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+}

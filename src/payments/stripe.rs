@@ -1,0 +1,245 @@
+//! `POST /webhooks/stripe`: the signature is checked on the raw bytes before anything is parsed,
+//! each event is stored once (by its id; Stripe delivers at least once, in any order), and then:
+//! - `checkout.session.completed` / `async_payment_succeeded` enqueue `VerifyPurchase`, which
+//!   re-reads the session and credits only a paid one with the right amount and currency;
+//! - `async_payment_failed` and `expired` end the payment (no money: safe to take as said);
+//! - `charge.refunded` takes the refunded share of the credits back, as far as the balance
+//!   allows, recording any shortfall and alerting the operator.
+
+use copcca_jobs::VerifyPurchase;
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+
+use super::store::{self, Payment};
+use super::{PaymentError, PaymentProviders, Status};
+use crate::domain::PaymentId;
+use crate::ledger;
+use crate::providers::stripe::{Event, signature};
+use crate::queue::Queues;
+use crate::webhook_events;
+
+/// Seconds a signed timestamp may be away from now (Stripe's own default tolerance).
+pub const TOLERANCE_SECS: i64 = 300;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StripeOutcome {
+    /// Stored and acted on.
+    Accepted,
+    /// This event id came before.
+    Duplicate,
+    /// Stored, but about nothing of ours (another integration's session, an event type we do
+    /// not use).
+    Ignored,
+    /// Refused and logged; nothing changed. The reason is a metric label.
+    Rejected(&'static str),
+}
+
+pub async fn handle_stripe_event(
+    pool: &PgPool,
+    queues: &Queues,
+    providers: &PaymentProviders,
+    signature_header: Option<&str>,
+    body: &[u8],
+) -> Result<StripeOutcome, PaymentError> {
+    let payload = String::from_utf8_lossy(body);
+    let Some(secret) = providers.stripe_webhook_secret.as_ref() else {
+        return reject(pool, &payload, "not_configured").await;
+    };
+    let Some(header) = signature_header else {
+        return reject(pool, &payload, "missing_signature").await;
+    };
+    let now = chrono::Utc::now().timestamp();
+    if let Err(e) = signature::verify(header, body, secret.expose(), now, TOLERANCE_SECS) {
+        return reject(pool, &payload, e.reason()).await;
+    }
+    let Ok(event) = serde_json::from_slice::<Event>(body) else {
+        return reject(pool, &payload, "malformed").await;
+    };
+
+    let mut tx = pool.begin().await?;
+    let Some(stored) = webhook_events::accept(&mut tx, "stripe", &event.id, &payload).await? else {
+        return Ok(StripeOutcome::Duplicate);
+    };
+    let outcome = match event.kind.as_str() {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            match session_payment(&mut tx, &event).await? {
+                Some(p) => {
+                    webhook_events::mark_processed(&mut tx, stored).await?;
+                    tx.commit().await?;
+                    let job = VerifyPurchase {
+                        payment_id: p.id.0,
+                        trigger: format!("stripe:{}", event.id),
+                    };
+                    if let Err(e) = queues.enqueue(&job).await {
+                        tracing::error!(payment = %p.id, error = %e, "verify job not enqueued; the sweep will pick it up");
+                    }
+                    return Ok(StripeOutcome::Accepted);
+                }
+                None => StripeOutcome::Ignored,
+            }
+        }
+        "checkout.session.async_payment_failed" | "checkout.session.expired" => {
+            match session_payment(&mut tx, &event).await? {
+                Some(mut p) => {
+                    let (to, reason) = if event.kind.ends_with("expired") {
+                        (Status::Expired, "Checkout Session expired")
+                    } else {
+                        (Status::Failed, "the delayed payment failed")
+                    };
+                    store::end(&mut tx, &mut p, to, reason, "stripe_webhook").await?;
+                    StripeOutcome::Accepted
+                }
+                None => StripeOutcome::Ignored,
+            }
+        }
+        "charge.refunded" => refunded(&mut tx, &event).await?,
+        _ => StripeOutcome::Ignored,
+    };
+    webhook_events::mark_processed(&mut tx, stored).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// The payment a session event is about, locked: named by `client_reference_id` and holding
+/// that very session (a forged reference to another payment's id does not match).
+async fn session_payment(
+    tx: &mut sqlx::PgConnection,
+    event: &Event,
+) -> Result<Option<Payment>, PaymentError> {
+    let Some(session) = event.checkout_session() else {
+        return Ok(None);
+    };
+    let Some(id) = session
+        .client_reference_id
+        .as_deref()
+        .and_then(|r| r.parse::<PaymentId>().ok())
+    else {
+        return Ok(None);
+    };
+    match store::lock(tx, id).await {
+        Ok(p) if p.provider_ref.as_deref() == Some(session.id.as_str()) => Ok(Some(p)),
+        Ok(_) | Err(PaymentError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A (partial or full) refund of a card payment: take back the refunded share of its credits.
+async fn refunded(
+    tx: &mut sqlx::PgConnection,
+    event: &Event,
+) -> Result<StripeOutcome, PaymentError> {
+    let Some(charge) = event.charge() else {
+        return Ok(StripeOutcome::Ignored);
+    };
+    let by_metadata = charge
+        .metadata
+        .get("payment_id")
+        .and_then(|s| s.parse::<PaymentId>().ok());
+    let id: Option<PaymentId> = match &charge.payment_intent {
+        Some(pi) => sqlx::query_scalar("SELECT id FROM payments WHERE payment_intent = $1")
+            .bind(pi)
+            .fetch_optional(&mut *tx)
+            .await?
+            .or(by_metadata),
+        None => by_metadata,
+    };
+    let Some(id) = id else {
+        return Ok(StripeOutcome::Ignored);
+    };
+    let mut p = match store::lock(tx, id).await {
+        Ok(p) => p,
+        Err(PaymentError::NotFound(_)) => return Ok(StripeOutcome::Ignored),
+        Err(e) => return Err(e),
+    };
+    if charge.payment_intent.is_some()
+        && p.payment_intent.is_some()
+        && charge.payment_intent != p.payment_intent
+    {
+        return Ok(StripeOutcome::Ignored);
+    }
+    if !matches!(p.status, Status::Credited | Status::Refunded) {
+        // Refunded before we credited it: nothing to take back, and it must not be credited.
+        if p.status.is_open() {
+            store::end(
+                tx,
+                &mut p,
+                Status::Failed,
+                "refunded by Stripe before it was credited",
+                "stripe_webhook",
+            )
+            .await?;
+        }
+        return Ok(StripeOutcome::Accepted);
+    }
+    let target = refunded_credits(
+        p.credits_due(),
+        charge.amount,
+        charge.amount_refunded,
+        charge.refunded,
+    );
+    let applied = ledger::reverse_purchase(tx, p.id, target, "stripe_webhook").await?;
+    let r = &applied.value;
+    if r.shortfall > 0 {
+        store::flag(
+            tx,
+            &mut p,
+            &format!(
+                "refund shortfall: {} credits could not be taken back (already spent); {} in total",
+                r.shortfall, r.total_shortfall
+            ),
+        )
+        .await?;
+    }
+    if charge.refunded && p.status == Status::Credited {
+        store::set_status(
+            tx,
+            &mut p,
+            Status::Refunded,
+            "stripe_webhook",
+            serde_json::json!({
+                "charge": charge.id,
+                "credits_reversed": r.total_reversed,
+                "shortfall": r.total_shortfall,
+            }),
+        )
+        .await?;
+    }
+    Ok(StripeOutcome::Accepted)
+}
+
+/// Credits that correspond to the refunded share of the charge: all of them for a full refund,
+/// otherwise the proportional share rounded down (the company keeps any fraction).
+fn refunded_credits(credits: i64, amount: i64, amount_refunded: i64, full: bool) -> i64 {
+    if full || (amount > 0 && amount_refunded >= amount) {
+        return credits;
+    }
+    if amount <= 0 {
+        return 0;
+    }
+    let share =
+        Decimal::from(credits) * Decimal::from(amount_refunded.max(0)) / Decimal::from(amount);
+    share.floor().try_into().unwrap_or(0)
+}
+
+async fn reject(
+    pool: &PgPool,
+    payload: &str,
+    reason: &'static str,
+) -> Result<StripeOutcome, PaymentError> {
+    webhook_events::reject(pool, "stripe", payload, reason).await?;
+    Ok(StripeOutcome::Rejected(reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refunded_credits;
+
+    #[test]
+    fn refunded_share_of_the_credits() {
+        assert_eq!(refunded_credits(1000, 2_500_000, 2_500_000, true), 1000);
+        assert_eq!(refunded_credits(1000, 2_500_000, 1_250_000, false), 500);
+        assert_eq!(refunded_credits(1000, 3, 1, false), 333);
+        assert_eq!(refunded_credits(1000, 2_500_000, 0, false), 0);
+        assert_eq!(refunded_credits(1000, 0, 0, false), 0);
+    }
+}

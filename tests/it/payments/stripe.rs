@@ -1,0 +1,233 @@
+//! Card payments through Stripe Checkout: signed events, the session re-read before crediting,
+//! delayed methods, refunds after spending.
+
+use copcca_sms::domain::{Country, CreditDelta};
+use copcca_sms::fakes::stripe as fake;
+use copcca_sms::payments::Status;
+use copcca_sms::providers::stripe::signature;
+use serde_json::json;
+use sqlx::PgPool;
+
+use super::Harness;
+
+/// Starts a card purchase of `package`; the payment and its session id.
+async fn checkout(h: &Harness, package: &str) -> (copcca_sms::domain::PaymentId, String) {
+    let (status, v) = h
+        .purchase(json!({"package_id": package, "method": "card"}), None)
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_str().unwrap().parse().unwrap();
+    let session = h.payment(id).await.provider_ref.unwrap();
+    assert_eq!(
+        v["checkout_url"].as_str(),
+        h.stripe.session(&session).map(|s| s.url).as_deref()
+    );
+    (id, session)
+}
+
+#[sqlx::test]
+async fn a_paid_checkout_is_credited_once(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (id, session) = checkout(&h, "business").await;
+    let s = h.stripe.session(&session).unwrap();
+    assert_eq!(
+        (s.amount_total, s.currency.as_str()),
+        (2_000_000, "tzs"),
+        "TZS is two-decimal"
+    );
+    assert_eq!(s.client_reference_id, Some(id.to_string()));
+    assert_eq!(
+        s.payment_intent_metadata.get("payment_id"),
+        Some(&id.to_string())
+    );
+    let create = &h.stripe.requests()[0];
+    assert_eq!(
+        create.idempotency_key.as_deref(),
+        Some(format!("checkout:{id}").as_str())
+    );
+
+    let delivery = h.stripe.complete(&session, true).await;
+    assert_eq!(delivery.status, 200);
+    // Stripe retries; a burst of the same event credits once.
+    let statuses = h.stripe.redeliver(&delivery.event_id, 10, true).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    h.drain().await;
+    let p = h.payment(id).await;
+    assert_eq!(p.status, Status::Credited);
+    assert!(
+        p.payment_intent
+            .as_deref()
+            .is_some_and(|pi| pi.starts_with("pi_"))
+    );
+    assert_eq!(h.available().await, 500);
+    assert_eq!(h.entries_of(id).await, vec![("purchase".to_string(), 500)]);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn forged_stale_and_wrongly_signed_events_change_nothing(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (id, session) = checkout(&h, "starter").await;
+    // The real event, held back: the webhook URL is set only for the forged deliveries.
+    let body = serde_json::to_string(&json!({
+        "id": "evt_forged_1", "object": "event", "type": "checkout.session.completed", "created": 1,
+        "data": {"object": {"id": session, "object": "checkout.session", "status": "complete",
+                 "payment_status": "paid", "amount_total": 500_000, "currency": "tzs",
+                 "client_reference_id": id.to_string(), "metadata": {}}}
+    }))
+    .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let cases = [
+        (
+            Some(signature::sign("whsec_not_ours", now, body.as_bytes())),
+            "mismatch",
+        ),
+        (
+            Some(signature::sign(
+                fake::WEBHOOK_SECRET,
+                now - 301,
+                body.as_bytes(),
+            )),
+            "too_old",
+        ),
+        (
+            Some(signature::sign(
+                fake::WEBHOOK_SECRET,
+                now + 3600,
+                body.as_bytes(),
+            )),
+            "too_new",
+        ),
+        (Some(format!("t={now},v1=deadbeef")), "mismatch"),
+        (Some("garbage".to_string()), "malformed"),
+        (None, "missing_signature"),
+    ];
+    for (header, _) in &cases {
+        assert_eq!(h.stripe.deliver(&body, header.clone()).await, 400);
+    }
+    // Signed over other bytes than those sent.
+    let tampered = body.replace("500000", "5");
+    let header = signature::sign(fake::WEBHOOK_SECRET, now, body.as_bytes());
+    assert_eq!(h.stripe.deliver(&tampered, Some(header)).await, 400);
+
+    h.drain().await;
+    assert_eq!(h.payment(id).await.status, Status::Pending);
+    assert_eq!(h.available().await, 0);
+    let mut expected: Vec<&str> = cases.iter().map(|(_, reason)| *reason).collect();
+    expected.push("mismatch");
+    assert_eq!(h.rejections("stripe").await, expected);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_delayed_payment_is_credited_when_it_succeeds(pool: PgPool) {
+    let h = Harness::new(pool, Country::KE).await;
+    let (id, session) = checkout(&h, "starter").await;
+    assert_eq!(h.stripe.complete(&session, false).await.status, 200);
+    h.drain().await;
+    assert_eq!(
+        h.payment(id).await.status,
+        Status::Pending,
+        "complete but unpaid: wait"
+    );
+    assert_eq!(h.stripe.async_payment_succeeded(&session).await.status, 200);
+    h.drain().await;
+    assert_eq!(h.payment(id).await.status, Status::Credited);
+    assert_eq!(h.available().await, 100);
+
+    // Another purchase whose delayed payment fails, and one that expires.
+    let (failed, s2) = checkout(&h, "starter").await;
+    h.stripe.complete(&s2, false).await;
+    h.stripe.async_payment_failed(&s2).await;
+    let (expired, s3) = checkout(&h, "starter").await;
+    h.stripe.expire(&s3).await;
+    h.drain().await;
+    assert_eq!(h.payment(failed).await.status, Status::Failed);
+    assert_eq!(h.payment(expired).await.status, Status::Expired);
+    assert_eq!(h.available().await, 100);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_session_whose_amount_does_not_match_is_flagged_not_credited(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (id, session) = checkout(&h, "business").await;
+    h.stripe.set_session_amount(&session, 100, "tzs");
+    h.stripe.complete(&session, true).await;
+    h.drain().await;
+    let p = h.payment(id).await;
+    assert_eq!(p.status, Status::Failed);
+    assert!(p.flagged_reason.unwrap().contains("amount mismatch"));
+    assert_eq!(h.available().await, 0);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_refund_after_spending_takes_back_what_it_can(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (id, session) = checkout(&h, "business").await;
+    h.stripe.complete(&session, true).await;
+    h.drain().await;
+    assert_eq!(h.available().await, 500);
+    // The company spends 350 of the 500 credits (an operator adjustment stands in for sending).
+    copcca_sms::ledger::adjust(
+        &mut h.pool().acquire().await.unwrap(),
+        uuid::Uuid::now_v7(),
+        h.company.id,
+        CreditDelta::new(-350).unwrap(),
+        "spent",
+        "test",
+    )
+    .await
+    .unwrap();
+
+    // Half refunded: 250 credits owed, 150 there to take.
+    let half = h.stripe.refund(&session, 1_000_000).await;
+    assert_eq!(half.status, 200);
+    let p = h.payment(id).await;
+    assert_eq!(
+        (p.status, p.credits_reversed, p.reversal_shortfall),
+        (Status::Credited, 150, 100)
+    );
+    assert!(p.flagged_reason.unwrap().contains("shortfall"));
+    assert_eq!(h.available().await, 0, "never negative");
+    // The same notice again takes nothing more.
+    h.stripe.redeliver(&half.event_id, 3, true).await;
+    // The rest refunded: another 250 owed, nothing left to take.
+    assert_eq!(h.stripe.refund(&session, 1_000_000).await.status, 200);
+    let p = h.payment(id).await;
+    assert_eq!(
+        (p.status, p.credits_reversed, p.reversal_shortfall),
+        (Status::Refunded, 150, 350)
+    );
+    assert_eq!(h.available().await, 0);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn stripe_failing_to_create_the_session_fails_the_purchase(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    // One 500 is retried in the request with the same Idempotency-Key.
+    h.stripe.fail_next_creates(1, 500);
+    let (status, v) = h
+        .purchase(json!({"package_id": "starter", "method": "card"}), None)
+        .await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (201, Some("pending")),
+        "{v}"
+    );
+    // Three in a row: 503 and the payment failed.
+    h.stripe.fail_next_creates(3, 500);
+    let (status, v) = h
+        .purchase(json!({"package_id": "starter", "method": "card"}), None)
+        .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (503, Some("stripe_unavailable")),
+        "{v}"
+    );
+    let id: copcca_sms::domain::PaymentId = v["payment_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(h.payment(id).await.status, Status::Failed);
+    assert_eq!(h.stripe.sessions().len(), 1);
+}
