@@ -1,7 +1,6 @@
 //! The `copcca-sms` command line (DESIGN.md section 1). `anyhow` lives here and nowhere below.
 
 mod admin;
-mod demo;
 mod output;
 
 use std::process::ExitCode;
@@ -40,8 +39,13 @@ enum Command {
     Schedule,
     /// serve + work + schedule in one process.
     Run,
-    /// The flow end to end on a database of its own, with a summary.
-    Demo,
+    /// The whole product end to end on a fresh database of its own (copcca_sms_demo), against
+    /// built-in fake Twilio, Daraja and Stripe servers, ending with a summary table.
+    Demo {
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Operator tasks.
     Admin(admin::AdminArgs),
 }
@@ -65,7 +69,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Migrate => migrate(&config).await,
             Command::Serve => serve(config).await,
-            Command::Demo => demo::run(config).await,
+            Command::Demo { json } => crate::demo::run(config, json).await,
             Command::Admin(args) => admin::run(&config, args).await,
             Command::Work => work(config, shutdown_signal()).await,
             Command::Schedule => schedule(config, shutdown_signal()).await,

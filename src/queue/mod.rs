@@ -137,6 +137,32 @@ impl Queues {
         Ok(self.store(J::QUEUE).enqueue(&new).await?)
     }
 
+    /// Deletes every key of this prefix (queues, idempotency keys, rate limits): for throwaway
+    /// prefixes such as the demo's. Never call it on a live deployment's prefix.
+    pub async fn delete_all(&self) -> redis::RedisResult<usize> {
+        let mut conn = self.conn.clone();
+        let mut deleted = 0;
+        for pattern in [format!("{{{}:*", self.prefix), format!("{}:*", self.prefix)] {
+            let keys: Vec<String> = {
+                let mut iter: redis::AsyncIter<String> =
+                    redis::AsyncCommands::scan_match(&mut conn, &pattern).await?;
+                let mut keys = Vec::new();
+                while let Some(k) = futures::StreamExt::next(&mut iter).await {
+                    keys.push(k?);
+                }
+                keys
+            };
+            for chunk in keys.chunks(500) {
+                let n: usize = redis::cmd("UNLINK")
+                    .arg(chunk)
+                    .query_async(&mut conn)
+                    .await?;
+                deleted += n;
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Depth figures of every queue.
     pub async fn stats(&self) -> redis::RedisResult<Vec<(&'static str, QueueStats)>> {
         let mut out = Vec::new();

@@ -1,0 +1,167 @@
+//! The demo's running parts: a fresh database, the three fake providers, the HTTP service and
+//! the workers, all in this process, and their orderly stop.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::config::Config;
+use crate::fakes::daraja::{self, FakeDaraja};
+use crate::fakes::stripe::{self as fake_stripe, FakeStripe};
+use crate::fakes::twilio::{self as fake_twilio, FakeTwilio};
+use crate::http::{self, AppState};
+use crate::providers::SmsGateway;
+use crate::queue::{ConsumerConfig, Queues, RetryPolicy};
+use crate::{db, workers};
+
+/// The database the demo owns (dropped and created again on every run).
+pub const DATABASE: &str = "copcca_sms_demo";
+
+pub struct Stack {
+    pub pool: PgPool,
+    pub state: AppState,
+    /// `http://127.0.0.1:port/`
+    pub base: Url,
+    pub client: reqwest::Client,
+    pub twilio: FakeTwilio,
+    /// Serves the STK Push the demo makes (its state lives as long as the stack).
+    _daraja: FakeDaraja,
+    pub stripe: FakeStripe,
+    pub queues: Queues,
+    stop_http: oneshot::Sender<()>,
+    stop_workers: oneshot::Sender<()>,
+    http: JoinHandle<()>,
+    workers: JoinHandle<()>,
+}
+
+impl Stack {
+    pub async fn start(base: &Config) -> anyhow::Result<Self> {
+        let database_url = fresh_database(&base.database_url).await?;
+        db::migrate(&database_url, &base.database_schema)
+            .await?
+            .close()
+            .await;
+        let pool = db::connect(&database_url, &base.database_schema, 40).await?;
+
+        let (twilio, daraja, stripe) = tokio::try_join!(
+            FakeTwilio::start(),
+            FakeDaraja::start(),
+            FakeStripe::start()
+        )?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let public = Url::parse(&format!("http://{}/", listener.local_addr()?))?;
+        let prefix = format!("demo-{}", uuid::Uuid::new_v4().simple());
+        let overrides: HashMap<&str, String> = [
+            ("DATABASE_URL", database_url.clone()),
+            ("PUBLIC_URL", public.to_string()),
+            ("REDIS_PREFIX", prefix.clone()),
+            ("TWILIO_API_BASE", twilio.base.to_string()),
+            ("TWILIO_ACCOUNT_SID", fake_twilio::ACCOUNT_SID.into()),
+            ("TWILIO_AUTH_TOKEN", fake_twilio::AUTH_TOKEN.into()),
+            ("TWILIO_FROM", fake_twilio::FROM.into()),
+            ("TWILIO_MAX_PER_SECOND", "1000".into()),
+            ("MPESA_API_BASE", daraja.base.to_string()),
+            ("MPESA_CONSUMER_KEY", daraja::CONSUMER_KEY.into()),
+            ("MPESA_CONSUMER_SECRET", daraja::CONSUMER_SECRET.into()),
+            ("MPESA_SHORTCODE", daraja::SHORTCODE.into()),
+            ("MPESA_PASSKEY", daraja::PASSKEY.into()),
+            ("STRIPE_API_BASE", stripe.base.to_string()),
+            ("STRIPE_SECRET_KEY", fake_stripe::SECRET_KEY.into()),
+            ("STRIPE_WEBHOOK_SECRET", fake_stripe::WEBHOOK_SECRET.into()),
+        ]
+        .into_iter()
+        .collect();
+        let config =
+            Config::from_lookup(|k| overrides.get(k).cloned().or_else(|| std::env::var(k).ok()))?;
+        stripe.set_webhook_url(public.join("webhooks/stripe")?);
+
+        let state = AppState::new(pool.clone(), config.clone())?;
+        let (stop_http, http_stopped) = oneshot::channel::<()>();
+        let served = state.clone();
+        let http = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = http_stopped.await;
+            };
+            if let Err(e) = http::serve(listener, served, shutdown).await {
+                tracing::error!(error = %e, "demo HTTP server stopped");
+            }
+        });
+
+        let queues = Queues::connect(&config.redis_url, &prefix).await?;
+        let mut deps = workers::Deps::with_gateway(
+            pool.clone(),
+            queues.clone(),
+            SmsGateway::Twilio(Box::new(twilio.client(&config.public_url))),
+            config.twilio_max_per_second,
+        );
+        deps.payments = state.payments.clone();
+        deps.payments.mpesa_recheck = Duration::from_millis(200);
+        let mut consumer = ConsumerConfig::new(RetryPolicy::new(
+            8,
+            Duration::from_millis(50),
+            Duration::from_secs(1),
+        ));
+        consumer.lease = Duration::from_secs(10);
+        let (stop_workers, workers_stopped) = oneshot::channel::<()>();
+        let workers = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = workers_stopped.await;
+            };
+            if let Err(e) = workers::run(deps, consumer, 32, shutdown).await {
+                tracing::error!(error = %e, "demo workers stopped");
+            }
+        });
+
+        Ok(Stack {
+            pool,
+            state,
+            base: public,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            twilio,
+            _daraja: daraja,
+            stripe,
+            queues,
+            stop_http,
+            stop_workers,
+            http,
+            workers,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .expect("a path")
+            .to_string()
+    }
+
+    /// Stops the workers and the server, and removes the demo's Redis keys.
+    pub async fn stop(self) {
+        let _ = self.stop_workers.send(());
+        let _ = self.workers.await;
+        let _ = self.stop_http.send(());
+        let _ = self.http.await;
+        if let Err(e) = self.queues.delete_all().await {
+            tracing::warn!(error = %e, "demo Redis keys not removed");
+        }
+        self.pool.close().await;
+    }
+}
+
+/// Drops and creates the demo database next to `base`'s, so every run starts from nothing.
+async fn fresh_database(base: &str) -> anyhow::Result<String> {
+    use sqlx::migrate::MigrateDatabase;
+    let mut url = Url::parse(base)?;
+    url.set_path(&format!("/{DATABASE}"));
+    let url = url.to_string();
+    if sqlx::Postgres::database_exists(&url).await? {
+        sqlx::Postgres::force_drop_database(&url).await?;
+    }
+    Ok(url)
+}
