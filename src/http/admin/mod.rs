@@ -1,12 +1,26 @@
 //! The operator API (super_admin only).
 
 pub(crate) mod adjustments;
+pub(crate) mod settings;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 use super::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/companies/{id}/adjustments", post(adjustments::create))
+    Router::new()
+        .route("/companies/{id}/adjustments", post(adjustments::create))
+        .route(
+            "/settings/twilio",
+            get(settings::get_twilio).put(settings::put_twilio),
+        )
+        .route(
+            "/settings/stripe",
+            get(settings::get_stripe).put(settings::put_stripe),
+        )
+        .route(
+            "/settings/mpesa",
+            get(settings::get_mpesa).put(settings::put_mpesa),
+        )
 }
