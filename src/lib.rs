@@ -13,6 +13,7 @@ pub mod fakes;
 pub mod http;
 pub mod ledger;
 pub mod messages;
+pub mod metrics;
 pub mod packages;
 pub mod providers;
 pub mod queue;
