@@ -5,6 +5,7 @@ mod cli;
 mod http_api;
 mod ledger;
 mod ledger_props;
+mod observability;
 pub mod queue;
 mod sending;
 mod support;
