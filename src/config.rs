@@ -205,7 +205,11 @@ impl Config {
                 .ok_or_else(|| {
                     bad(
                         k,
-                        format!("must be a number between {} and {}", range.start(), range.end()),
+                        format!(
+                            "must be a number between {} and {}",
+                            range.start(),
+                            range.end()
+                        ),
                     )
                 })
         };

@@ -26,7 +26,11 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
     let mut registry = metrics::registry();
     fleet.register(&mut registry);
     metrics::register_process(&mut registry);
-    ([(CONTENT_TYPE, metrics::CONTENT_TYPE)], metrics::render(&registry)).into_response()
+    (
+        [(CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::render(&registry),
+    )
+        .into_response()
 }
 
 /// Middleware: times every request by method, route template (never the raw path, so ids do not

@@ -99,7 +99,10 @@ fn add_common(path: &str, op: &mut Operation) {
     let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
     let mut wanted: Vec<(&str, &str)> = Vec::new();
     if secured {
-        wanted.push(("401", "missing_credentials, invalid_token, invalid_api_key or unknown_user"));
+        wanted.push((
+            "401",
+            "missing_credentials, invalid_token, invalid_api_key or unknown_user",
+        ));
     }
     if path.starts_with("/v1") {
         wanted.push(("403", "no_company: the caller belongs to no company"));

@@ -107,7 +107,10 @@ impl ApiError {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("too many requests for this company; retry in {} s", secs.max(1)),
+            format!(
+                "too many requests for this company; retry in {} s",
+                secs.max(1)
+            ),
         )
         .with("retry_after", secs.max(1))
     }

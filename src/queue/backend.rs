@@ -277,8 +277,12 @@ where
             match &outcome {
                 Ok(()) => tracing::debug!(ms, "job done"),
                 Err(JobError::Snooze(wait)) => tracing::debug!(ms, ?wait, "job snoozed"),
-                Err(e @ JobError::Retry(_)) => tracing::warn!(ms, error = %e, "job failed; will retry"),
-                Err(e @ JobError::Fail(_)) => tracing::error!(ms, error = %e, "job failed for good"),
+                Err(e @ JobError::Retry(_)) => {
+                    tracing::warn!(ms, error = %e, "job failed; will retry")
+                }
+                Err(e @ JobError::Fail(_)) => {
+                    tracing::error!(ms, error = %e, "job failed for good")
+                }
             }
             if let Some(entry) = ctx.task_id().map(|id| id.to_string()) {
                 let _ = acks.send(Ack::Finished {

@@ -84,7 +84,16 @@ async fn store(
     let mut tx = pool.begin().await?;
     for (field, value, secret) in fields {
         let name = format!("{provider}.{field}");
-        put_in(&mut tx, Some(cipher), &name, value, *secret, provider, actor).await?;
+        put_in(
+            &mut tx,
+            Some(cipher),
+            &name,
+            value,
+            *secret,
+            provider,
+            actor,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -126,13 +135,13 @@ pub async fn twilio(
     pool: &PgPool,
     cipher: Option<&Cipher>,
 ) -> Result<Option<TwilioSettings>, SettingsError> {
-    Ok(load(pool, cipher, "twilio", &TWILIO).await?.map(|mut m| {
-        TwilioSettings {
+    Ok(load(pool, cipher, "twilio", &TWILIO)
+        .await?
+        .map(|mut m| TwilioSettings {
             account_sid: take(&mut m, "account_sid").expose().to_string(),
             from: take(&mut m, "from").expose().to_string(),
             auth_token: take(&mut m, "auth_token"),
-        }
-    }))
+        }))
 }
 
 pub async fn set_twilio(
@@ -211,7 +220,10 @@ pub async fn stripe_in_force(
     let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_string());
     if let Some([secret_key, webhook_secret]) = env_group([
         ("STRIPE_SECRET_KEY", expose(&config.stripe_secret_key)),
-        ("STRIPE_WEBHOOK_SECRET", expose(&config.stripe_webhook_secret)),
+        (
+            "STRIPE_WEBHOOK_SECRET",
+            expose(&config.stripe_webhook_secret),
+        ),
     ])? {
         let env = StripeSettings {
             secret_key: Secret::new(secret_key),
@@ -272,7 +284,10 @@ pub async fn mpesa_in_force(
     let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_string());
     if let Some([key, secret, shortcode, passkey]) = env_group([
         ("MPESA_CONSUMER_KEY", expose(&config.mpesa_consumer_key)),
-        ("MPESA_CONSUMER_SECRET", expose(&config.mpesa_consumer_secret)),
+        (
+            "MPESA_CONSUMER_SECRET",
+            expose(&config.mpesa_consumer_secret),
+        ),
         ("MPESA_SHORTCODE", config.mpesa_shortcode.clone()),
         ("MPESA_PASSKEY", expose(&config.mpesa_passkey)),
     ])? {

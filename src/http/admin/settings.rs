@@ -378,7 +378,8 @@ pub async fn put_mpesa(
         );
     }
     checks.check(
-        (5..=10).contains(&req.shortcode.len()) && req.shortcode.chars().all(|c| c.is_ascii_digit()),
+        (5..=10).contains(&req.shortcode.len())
+            && req.shortcode.chars().all(|c| c.is_ascii_digit()),
         "shortcode",
         "must be 5 to 10 digits",
     );
