@@ -5,7 +5,7 @@ mod cli;
 mod http_api;
 mod ledger;
 mod ledger_props;
-mod observability;
+pub mod observability;
 pub mod queue;
 mod sending;
 mod support;
