@@ -72,7 +72,7 @@ impl Modify for Security {
 /// The answers any endpoint can give without saying so in its own annotation, added to every
 /// operation that lacks them, so the document describes every response the service sends: 401
 /// where credentials are needed, 403 on `/v1` (no company) and `/admin`, 429 with `Retry-After`
-/// on `/v1`, 404 where the path holds an id, the body failures (400, 413, 415, 422) where there
+/// on `/v1`, 404 where the path holds an id, 422 where there is a query, the body failures (400, 413, 415, 422) where there
 /// is a body, and problem+json as the content of every error response.
 struct CommonResponses;
 
@@ -113,6 +113,14 @@ fn add_common(path: &str, op: &mut Operation) {
     }
     if path.contains('{') {
         wanted.push(("404", "not_found (also a malformed id)"));
+    }
+    let queried = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
+    if queried {
+        wanted.push(("422", "invalid_query"));
     }
     if op.request_body.is_some() {
         wanted.push(("400", "malformed_json or malformed_body"));
