@@ -312,3 +312,26 @@ pub async fn method_not_allowed() -> ApiError {
         "this endpoint does not accept that method",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn rate_limited_rounds_the_wait_up_to_whole_seconds_in_the_header_and_the_body() {
+        for (wait, secs) in [
+            (Duration::from_millis(300), "1"),
+            (Duration::from_millis(1000), "1"),
+            (Duration::from_millis(1001), "2"),
+            (Duration::ZERO, "1"),
+        ] {
+            let response = ApiError::rate_limited(wait).into_response();
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(response.headers()[header::RETRY_AFTER], secs, "{wait:?}");
+        }
+        let plain = ApiError::not_found("x").into_response();
+        assert!(!plain.headers().contains_key(header::RETRY_AFTER));
+    }
+}
