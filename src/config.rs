@@ -66,6 +66,12 @@ pub struct Config {
     /// AES-256-GCM key for provider secrets at rest.
     pub settings_key: Option<[u8; 32]>,
     pub max_body_bytes: usize,
+    /// Requests per second each company may make to `/v1` (0: no limit), held fleet-wide.
+    pub api_rate_per_second: u32,
+    /// Requests a company may make at once above that rate.
+    pub api_rate_burst: u32,
+    /// Where `work` and `schedule` serve their own `/metrics` (unset: they do not).
+    pub metrics_addr: Option<SocketAddr>,
     pub log_format: LogFormat,
     pub twilio_api_base: Url,
     pub stripe_api_base: Url,
@@ -204,6 +210,30 @@ impl Config {
                     "must be a number of bytes between 1024 and 67108864".into(),
                 )
             })?;
+        let number = |k: &'static str, default: &str, range: std::ops::RangeInclusive<u32>| {
+            or(k, default)
+                .parse::<u32>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        k,
+                        format!(
+                            "must be a number between {} and {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                })
+        };
+        let api_rate_per_second = number("API_RATE_PER_SECOND", "20", 0..=100_000)?;
+        let api_rate_burst = number("API_RATE_BURST", "40", 1..=1_000_000)?;
+        let metrics_addr = var("METRICS_ADDR")
+            .map(|a| {
+                a.parse()
+                    .map_err(|e| bad("METRICS_ADDR", format!("not a socket address: {e}")))
+            })
+            .transpose()?;
         let log_format = match or("LOG_FORMAT", "text").as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -265,6 +295,9 @@ impl Config {
             jwt_audience,
             settings_key,
             max_body_bytes,
+            api_rate_per_second,
+            api_rate_burst,
+            metrics_addr,
             log_format,
             twilio_api_base: parse_url(
                 "TWILIO_API_BASE",
@@ -331,15 +364,24 @@ fn parse_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn parse_key(hex_key: &str) -> Result<[u8; 32], ConfigError> {
-    let bytes = hex::decode(hex_key)
-        .map_err(|_| bad("SETTINGS_KEY", "must be 64 hex characters".into()))?;
-    bytes.try_into().map_err(|_| {
-        bad(
-            "SETTINGS_KEY",
-            "must be 64 hex characters (32 bytes)".into(),
-        )
-    })
+fn parse_key(value: &str) -> Result<[u8; 32], ConfigError> {
+    parse_settings_key(value).map_err(|problem| bad("SETTINGS_KEY", problem))
+}
+
+/// A 32-byte AES key written as 64 hex characters or as standard base64 (44 characters).
+pub fn parse_settings_key(value: &str) -> Result<[u8; 32], String> {
+    use base64::Engine;
+    let value = value.trim();
+    let bytes = if value.len() == 64 {
+        hex::decode(value).map_err(|_| "64 characters but not hex".to_string())?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .map_err(|_| "must be 64 hex characters or base64 of 32 bytes".to_string())?
+    };
+    bytes
+        .try_into()
+        .map_err(|_| "must be 32 bytes (64 hex characters or 44 base64 characters)".to_string())
 }
 
 #[cfg(test)]
@@ -376,6 +418,9 @@ mod tests {
             (&[("BIND_ADDR", "localhost")], "BIND_ADDR"),
             (&[("JWT_SECRET", "short")], "JWT_SECRET"),
             (&[("SETTINGS_KEY", "abcd")], "SETTINGS_KEY"),
+            (&[("API_RATE_PER_SECOND", "-1")], "API_RATE_PER_SECOND"),
+            (&[("API_RATE_BURST", "0")], "API_RATE_BURST"),
+            (&[("METRICS_ADDR", "nowhere")], "METRICS_ADDR"),
             (&[("MAX_BODY_BYTES", "lots")], "MAX_BODY_BYTES"),
             (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
             (&[("DATABASE_SCHEMA", "Bad-Name")], "DATABASE_SCHEMA"),
@@ -405,6 +450,24 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(ok.settings_key, Some([0xab; 32]));
+    }
+
+    #[test]
+    fn the_settings_key_may_be_hex_or_base64() {
+        let hex_key = "ab".repeat(32);
+        let b64 = "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=";
+        assert_eq!(parse_settings_key(&hex_key), Ok([0xab; 32]));
+        assert_eq!(parse_settings_key(b64), Ok([0xab; 32]));
+        assert!(parse_settings_key("q6urq6s=").is_err(), "too short");
+        assert!(parse_settings_key(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn the_api_rate_limit_has_defaults_and_can_be_turned_off() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.api_rate_per_second, c.api_rate_burst), (20, 40));
+        let off = config(&[("API_RATE_PER_SECOND", "0")]).unwrap();
+        assert_eq!(off.api_rate_per_second, 0);
     }
 
     #[test]

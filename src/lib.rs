@@ -14,6 +14,7 @@ pub mod fakes;
 pub mod http;
 pub mod ledger;
 pub mod messages;
+pub mod metrics;
 pub mod packages;
 pub mod payments;
 pub mod providers;

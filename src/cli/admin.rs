@@ -115,6 +115,13 @@ enum AdminCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Re-encrypt every stored secret with a new key, in one transaction (the old key is
+    /// SETTINGS_KEY). Then set SETTINGS_KEY to the new key and restart every process. The new key
+    /// (64 hex characters or base64 of 32 bytes) is read from stdin unless given.
+    RotateSettingsKey {
+        #[arg(long)]
+        new_key: Option<String>,
+    },
     /// The job queues: depth, dead letters, re-drive.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -283,7 +290,7 @@ async fn execute(
             .map_err(|e| anyhow::anyhow!("Twilio refused these credentials: {e}"))?;
             settings::set_twilio(&pool, &settings::Cipher::new(key), &account, "cli:admin").await?;
             ok(
-                json!({ "account_sid": account.account_sid, "from": account.from, "auth_token": mask(account.auth_token.expose()) }),
+                json!({ "account_sid": account.account_sid, "from": account.from, "auth_token": settings::mask(account.auth_token.expose()) }),
             )
         }
         AdminCommand::ApproveTransfer {
@@ -312,6 +319,34 @@ async fn execute(
         AdminCommand::RejectTransfer { payment, reason } => {
             let rejected = payments::reject_transfer(&pool, payment, &reason, "cli:admin").await?;
             ok(to_value(&rejected))
+        }
+        AdminCommand::RotateSettingsKey { new_key } => {
+            let old = config.settings_key.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("SETTINGS_KEY (the current key) is required to rotate it")
+            })?;
+            let new_key = match new_key {
+                Some(k) => k,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim().to_string()
+                }
+            };
+            let new = crate::config::parse_settings_key(&new_key)
+                .map_err(|e| anyhow::anyhow!("--new-key {e}"))?;
+            anyhow::ensure!(&new != old, "the new key is the current key");
+            let rotation = settings::rotate_key(
+                &pool,
+                &settings::Cipher::new(old),
+                &settings::Cipher::new(&new),
+                "cli:rotate-settings-key",
+            )
+            .await?;
+            let mut v = to_value(&rotation);
+            v["next"] = json!(
+                "set SETTINGS_KEY to the new key in every process's environment and restart them"
+            );
+            ok(v)
         }
         AdminCommand::Audit => {
             let report = ledger::audit(&pool).await?;
@@ -391,19 +426,6 @@ async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<serde_jso
             Ok(json!({ "id": id, "queue": queue, "job_id": job, "requeued": true }))
         }
     }
-}
-
-/// Shows only the last four characters of a secret.
-fn mask(secret: &str) -> String {
-    let tail: String = secret
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("****{tail}")
 }
 
 fn to_value<T: Serialize>(v: &T) -> serde_json::Value {

@@ -71,8 +71,14 @@ pub fn main() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Demo { json } => crate::demo::run(config, json).await,
             Command::Admin(args) => admin::run(&config, args).await,
-            Command::Work => work(config, shutdown_signal()).await,
-            Command::Schedule => schedule(config, shutdown_signal()).await,
+            Command::Work => {
+                process_metrics(&config).await?;
+                work(config, shutdown_signal()).await
+            }
+            Command::Schedule => {
+                process_metrics(&config).await?;
+                schedule(config, shutdown_signal()).await
+            }
             Command::Run => run_all(config).await,
         }
     });
@@ -89,6 +95,16 @@ async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
     db::migrate(&config.database_url, &config.database_schema).await?;
     tracing::info!(schema = %config.database_schema, "migrations applied");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `work` and `schedule` serve their own counters on `METRICS_ADDR` when it is set.
+async fn process_metrics(config: &Config) -> anyhow::Result<()> {
+    if let Some(addr) = config.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, "serving process metrics");
+        tokio::spawn(http::serve_process_metrics(listener));
+    }
+    Ok(())
 }
 
 async fn deps(config: &Config) -> anyhow::Result<workers::Deps> {

@@ -13,6 +13,7 @@ use super::problem::ApiError;
 use crate::accounts;
 use crate::config::Config;
 use crate::domain::{ApiKeyId, CompanyId, Role, UserId};
+use crate::ratelimit::Decision;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -40,6 +41,8 @@ impl JwtKeys {
         validation.set_audience(&[&config.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "sub", "aud"]);
         validation.leeway = 30;
+        // A token that says it is not valid yet is not.
+        validation.validate_nbf = true;
         JwtKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -177,7 +180,35 @@ impl FromRequestParts<AppState> for CompanyCaller {
         let company = caller
             .company
             .ok_or_else(|| ApiError::forbidden("no_company", "this user belongs to no company"))?;
+        within_rate(state, company).await?;
         Ok(CompanyCaller { company, caller })
+    }
+}
+
+/// The company's request budget (`API_RATE_PER_SECOND`, `API_RATE_BURST`), one GCRA key per
+/// company in Redis shared by every `serve` process. When Redis does not answer in time the
+/// request goes through (logged): the limit protects the service, it is not worth an outage.
+async fn within_rate(state: &AppState, company: CompanyId) -> Result<(), ApiError> {
+    let Some(quota) = state.api_quota else {
+        return Ok(());
+    };
+    let key = format!("api:{company}");
+    let checked = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        state.api_limiter.check(&key, quota, 1),
+    )
+    .await;
+    match checked {
+        Ok(Ok(Decision::Allowed)) => Ok(()),
+        Ok(Ok(Decision::Wait(wait))) => Err(ApiError::rate_limited(wait)),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "API rate limit unavailable; request let through");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!("API rate limit timed out; request let through");
+            Ok(())
+        }
     }
 }
 

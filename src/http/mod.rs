@@ -6,6 +6,7 @@ pub(crate) mod api;
 pub mod auth;
 mod health;
 pub(crate) mod idempotency;
+mod metrics;
 mod openapi;
 pub mod problem;
 pub(crate) mod webhooks;
@@ -18,12 +19,14 @@ use axum::http::HeaderName;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::{Config, Secret};
 use crate::payments::PaymentProviders;
 use crate::queue::Queues;
+use crate::ratelimit::{Quota, RateLimiter};
 pub use auth::JwtKeys;
+pub use metrics::serve_process as serve_process_metrics;
 pub use openapi::ApiDoc;
 
 /// Everything a handler may use.
@@ -39,6 +42,9 @@ pub struct AppState {
     pub twilio_token: Option<Secret>,
     /// Daraja, Stripe and the bank account, for purchases and their webhooks.
     pub payments: PaymentProviders,
+    /// Per-company request budget of the `/v1` API, fleet-wide; `None` when turned off.
+    pub api_quota: Option<Quota>,
+    pub api_limiter: RateLimiter,
 }
 
 impl AppState {
@@ -48,6 +54,12 @@ impl AppState {
         let jwt = Arc::new(JwtKeys::new(&config));
         let twilio_token = config.twilio.as_ref().map(|t| t.auth_token.clone());
         let payments = PaymentProviders::from_config(&config);
+        let api_quota = (config.api_rate_per_second > 0).then(|| Quota {
+            count: config.api_rate_per_second,
+            period: std::time::Duration::from_secs(1),
+            burst: config.api_rate_burst,
+        });
+        let api_limiter = RateLimiter::new(queues.connection(), queues.prefix());
         Ok(AppState {
             pool,
             redis,
@@ -56,6 +68,8 @@ impl AppState {
             jwt,
             twilio_token,
             payments,
+            api_quota,
+            api_limiter,
         })
     }
 }
@@ -67,17 +81,26 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(openapi::routes())
+        .merge(metrics::routes())
         .nest("/v1", api::routes())
         .nest("/admin", admin::routes())
         .nest("/webhooks", webhooks::routes())
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
+        .route_layer(axum::middleware::from_fn(metrics::record))
+        .layer(axum::middleware::from_fn(problem::ensure_problem))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                // One line per request at INFO (status, latency), inside the span: the request id
+                // is on it.
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
 }

@@ -2,7 +2,13 @@
 
 use axum::Router;
 use axum::routing::get;
+use utoipa::openapi::content::{Content, ContentBuilder};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::AppState;
@@ -35,9 +41,17 @@ use super::problem::ApiJson;
         super::admin::adjustments::create,
         super::admin::purchases::approve,
         super::admin::purchases::reject,
+        super::admin::settings::get_twilio,
+        super::admin::settings::put_twilio,
+        super::admin::settings::get_stripe,
+        super::admin::settings::put_stripe,
+        super::admin::settings::get_mpesa,
+        super::admin::settings::put_mpesa,
+        super::metrics::scrape,
+        document,
     ),
     components(schemas(super::problem::Problem, super::problem::FieldError)),
-    modifiers(&Security),
+    modifiers(&Security, &CommonResponses),
 )]
 pub struct ApiDoc;
 
@@ -62,9 +76,112 @@ impl Modify for Security {
     }
 }
 
+/// The answers any endpoint can give without saying so in its own annotation, added to every
+/// operation that lacks them, so the document describes every response the service sends: 401
+/// where credentials are needed, 403 on `/v1` (no company) and `/admin`, 429 with `Retry-After`
+/// on `/v1`, 404 where the path holds an id, 422 where there is a query, the body failures (400, 413, 415, 422) where there
+/// is a body, and problem+json as the content of every error response.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_common(path, op);
+            }
+        }
+    }
+}
+
+fn add_common(path: &str, op: &mut Operation) {
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let mut wanted: Vec<(&str, &str)> = Vec::new();
+    if secured {
+        wanted.push((
+            "401",
+            "missing_credentials, invalid_token, invalid_api_key or unknown_user",
+        ));
+    }
+    if path.starts_with("/v1") {
+        wanted.push(("403", "no_company: the caller belongs to no company"));
+        wanted.push(("429", "rate_limited: the company is over its request rate"));
+    }
+    if path.starts_with("/admin") {
+        wanted.push(("403", "forbidden: not the platform operator"));
+    }
+    if path.contains('{') {
+        wanted.push(("404", "not_found (also a malformed id)"));
+    }
+    let queried = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
+    if queried {
+        wanted.push(("422", "invalid_query"));
+    }
+    if op.request_body.is_some() {
+        wanted.push(("400", "malformed_json or malformed_body"));
+        wanted.push(("413", "payload_too_large"));
+        wanted.push(("415", "unsupported_media_type"));
+        wanted.push(("422", "invalid_body or validation_failed"));
+    }
+    let responses = &mut op.responses.responses;
+    for (status, description) in wanted {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| problem_response(status, description).into());
+    }
+    for (status, response) in responses.iter_mut() {
+        let is_error = status.starts_with('4') || status.starts_with('5');
+        if let (true, RefOr::T(r)) = (is_error, response)
+            && r.content.is_empty()
+        {
+            r.content.insert(PROBLEM.to_string(), problem_content());
+        }
+    }
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+fn problem_content() -> Content {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .build()
+}
+
+fn problem_response(status: &str, description: &str) -> Response {
+    let mut builder = ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM, problem_content());
+    if status == "429" {
+        builder = builder.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                .description(Some("seconds to wait before trying again"))
+                .build(),
+        );
+    }
+    builder.build()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "health",
+    responses((status = 200, description = "the OpenAPI document", content_type = "application/json")))]
+pub async fn document() -> ApiJson<utoipa::openapi::OpenApi> {
+    ApiJson(ApiDoc::openapi())
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/openapi.json",
-        get(|| async { ApiJson(ApiDoc::openapi()) }),
-    )
+    Router::new().route("/openapi.json", get(document))
 }

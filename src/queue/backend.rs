@@ -24,6 +24,7 @@ use futures::{FutureExt, Sink, ready};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::consumer::{Ack, Consumer, ConsumerConfig};
 use super::outcome::JobError;
@@ -150,6 +151,7 @@ impl<Args: DeserializeOwned + Unpin + Send + 'static> Backend for RedisBackend<A
             match serde_json::from_str::<Args>(&delivery.job.args) {
                 Ok(args) => {
                     let task = TaskBuilder::new(args)
+                        .data(JobId(delivery.job.id.clone()))
                         .task_id(TaskId::from_string(delivery.entry))
                         .attempt(delivery.job.attempt as usize)
                         .max_attempts(delivery.job.max as usize)
@@ -197,18 +199,31 @@ impl<Args> BackendConfig for RedisBackend<Args> {
     }
 
     fn middleware(&mut self, _worker: &mut WorkerContext) -> AckLayer {
-        AckLayer(self.ack_tx.clone())
+        AckLayer {
+            acks: self.ack_tx.clone(),
+            queue: self.store.name.clone(),
+        }
     }
 }
 
-/// Reports each run's outcome to the backend, with the handler's `JobError` intact.
+/// Our id of a delivered job (the one `enqueue` returned), in the task's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobId(pub String);
+
+/// Runs each job inside a `job` span (queue, job id, stream entry, attempt), so every log line
+/// of a handler names its job; then reports the run's outcome to the backend, with the
+/// handler's `JobError` intact.
 #[derive(Clone)]
-pub struct AckLayer(mpsc::UnboundedSender<Ack>);
+pub struct AckLayer {
+    acks: mpsc::UnboundedSender<Ack>,
+    queue: String,
+}
 
 #[derive(Clone)]
 pub struct AckService<S> {
     inner: S,
     acks: mpsc::UnboundedSender<Ack>,
+    queue: String,
 }
 
 impl<S> Layer<S> for AckLayer {
@@ -216,7 +231,8 @@ impl<S> Layer<S> for AckLayer {
     fn layer(&self, inner: S) -> AckService<S> {
         AckService {
             inner,
-            acks: self.0.clone(),
+            acks: self.acks.clone(),
+            queue: self.queue.clone(),
         }
     }
 }
@@ -239,14 +255,36 @@ where
     fn call(&mut self, task: Task<Args>) -> Self::Future {
         let ctx = task.ctx().clone();
         let acks = self.acks.clone();
-        let run = self.inner.call(task);
+        let span = tracing::info_span!(
+            "job",
+            queue = %self.queue,
+            job_id = ctx.data().get::<JobId>().map_or("-", |j| j.0.as_str()),
+            entry = ctx.task_id().map(|id| id.to_string()).unwrap_or_default(),
+            attempt = ctx.attempt(),
+        );
+        let run = {
+            let _entered = span.enter();
+            self.inner.call(task)
+        };
         async move {
+            let started = std::time::Instant::now();
             let result = run.await.map_err(Into::into);
+            let outcome = match &result {
+                Ok(_) => Ok(()),
+                Err(e) => Err(classify(e.as_ref())),
+            };
+            let ms = started.elapsed().as_millis() as u64;
+            match &outcome {
+                Ok(()) => tracing::debug!(ms, "job done"),
+                Err(JobError::Snooze(wait)) => tracing::debug!(ms, ?wait, "job snoozed"),
+                Err(e @ JobError::Retry(_)) => {
+                    tracing::warn!(ms, error = %e, "job failed; will retry")
+                }
+                Err(e @ JobError::Fail(_)) => {
+                    tracing::error!(ms, error = %e, "job failed for good")
+                }
+            }
             if let Some(entry) = ctx.task_id().map(|id| id.to_string()) {
-                let outcome = match &result {
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(classify(e.as_ref())),
-                };
                 let _ = acks.send(Ack::Finished {
                     entry,
                     attempt: ctx.attempt() as u32,
@@ -255,6 +293,7 @@ where
             }
             result
         }
+        .instrument(span)
         .boxed()
     }
 }

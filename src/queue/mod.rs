@@ -22,7 +22,7 @@ use std::time::Duration;
 use copcca_jobs::Job;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-pub use backend::{AckLayer, QueueError, RedisBackend};
+pub use backend::{AckLayer, JobId, QueueError, RedisBackend};
 pub use consumer::ConsumerConfig;
 pub use keys::QueueKeys;
 pub use outcome::{JobError, RetryPolicy};

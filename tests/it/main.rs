@@ -5,6 +5,7 @@ pub mod cli;
 mod http_api;
 mod ledger;
 mod ledger_props;
+pub mod observability;
 mod payments;
 mod payments_mpesa_client;
 mod payments_stripe_client;

@@ -2,9 +2,10 @@
 
 pub(crate) mod adjustments;
 pub(crate) mod purchases;
+pub(crate) mod settings;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 use super::AppState;
 
@@ -13,4 +14,16 @@ pub fn routes() -> Router<AppState> {
         .route("/companies/{id}/adjustments", post(adjustments::create))
         .route("/purchases/{id}/approve", post(purchases::approve))
         .route("/purchases/{id}/reject", post(purchases::reject))
+        .route(
+            "/settings/twilio",
+            get(settings::get_twilio).put(settings::put_twilio),
+        )
+        .route(
+            "/settings/stripe",
+            get(settings::get_stripe).put(settings::put_stripe),
+        )
+        .route(
+            "/settings/mpesa",
+            get(settings::get_mpesa).put(settings::put_mpesa),
+        )
 }

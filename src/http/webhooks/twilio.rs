@@ -11,7 +11,7 @@ use crate::http::problem::{ApiError, ApiResult};
 use crate::messages::opt_outs::{self, Keyword};
 use crate::messages::reports;
 use crate::providers::twilio::signature;
-use crate::webhook_events;
+use crate::{metrics, webhook_events};
 
 type Params = Vec<(String, String)>;
 
@@ -25,6 +25,7 @@ async fn verified(
 ) -> Result<(Params, String), ApiError> {
     let payload = String::from_utf8_lossy(body).into_owned();
     let reject = async |status: StatusCode, code: &'static str, reason: &str| -> ApiError {
+        metrics::webhook_rejected("twilio", code);
         if let Err(e) = webhook_events::reject(&state.pool, "twilio", &payload, reason).await {
             return ApiError::internal(e);
         }
@@ -98,6 +99,7 @@ pub async fn status(
         param(&params, "MessageSid"),
         param(&params, "MessageStatus"),
     ) else {
+        metrics::webhook_rejected("twilio", "missing_fields");
         webhook_events::reject(
             &state.pool,
             "twilio",
@@ -144,6 +146,7 @@ pub async fn inbound(
 ) -> ApiResult<StatusCode> {
     let (params, payload) = verified(&state, &uri, &headers, &body).await?;
     let (Some(sid), Some(from)) = (param(&params, "MessageSid"), param(&params, "From")) else {
+        metrics::webhook_rejected("twilio", "missing_fields");
         webhook_events::reject(
             &state.pool,
             "twilio",

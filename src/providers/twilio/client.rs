@@ -162,6 +162,10 @@ impl TwilioClient {
 
     /// `POST /2010-04-01/Accounts/{sid}/Messages.json`.
     pub async fn send(&self, to: &E164, body: &str) -> Result<TwilioMessage, TwilioError> {
+        timed("messages.create", self.create(to, body)).await
+    }
+
+    async fn create(&self, to: &E164, body: &str) -> Result<TwilioMessage, TwilioError> {
         let mut form = vec![
             ("To", to.as_str()),
             ("Body", body),
@@ -183,6 +187,10 @@ impl TwilioClient {
 
     /// Checks the credentials: `GET /2010-04-01/Accounts/{sid}.json` must answer 200.
     pub async fn check_account(&self) -> Result<(), TwilioError> {
+        timed("accounts.fetch", self.fetch_account()).await
+    }
+
+    async fn fetch_account(&self) -> Result<(), TwilioError> {
         let url = self
             .base
             .join(&format!("/2010-04-01/Accounts/{}.json", self.account_sid))
@@ -204,6 +212,14 @@ impl TwilioClient {
 
     /// Messages to `to` created since `since` (`GET Messages.json?To=..&DateSent>=..`), newest first.
     pub async fn messages_to(
+        &self,
+        to: &E164,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<TwilioMessage>, TwilioError> {
+        timed("messages.list", self.list_to(to, since)).await
+    }
+
+    async fn list_to(
         &self,
         to: &E164,
         since: DateTime<Utc>,
@@ -244,6 +260,25 @@ impl TwilioClient {
             })
             .collect())
     }
+}
+
+/// Runs one API call and records its latency and outcome (`crate::metrics::provider_call`).
+async fn timed<T>(
+    operation: &str,
+    call: impl std::future::Future<Output = Result<T, TwilioError>>,
+) -> Result<T, TwilioError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    let status = match &result {
+        Ok(_) => "ok",
+        Err(TwilioError::Refused { .. }) => "refused",
+        Err(TwilioError::RateLimited { .. }) => "rate_limited",
+        Err(TwilioError::Server { .. }) => "server_error",
+        Err(TwilioError::NotSent(_)) => "not_sent",
+        Err(TwilioError::Ambiguous(_)) => "ambiguous",
+    };
+    crate::metrics::provider_call("twilio", operation, status, started.elapsed());
+    result
 }
 
 fn classify_send_error(e: reqwest::Error) -> TwilioError {

@@ -97,6 +97,40 @@ async fn bad_credentials_are_401_problems(pool: PgPool) {
             "no expiry",
             sign(json!({"sub": sub, "aud": "authenticated"}), &secret),
         ),
+        ("another algorithm with the right secret (HS512)", {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS512),
+                &json!({"sub": sub, "aud": "authenticated", "exp": now + 600}),
+                &EncodingKey::from_secret(secret.as_bytes()),
+            )
+            .unwrap()
+        }),
+        (
+            "not valid yet (nbf an hour ahead)",
+            sign(
+                json!({"sub": sub, "aud": "authenticated", "exp": now + 7200, "nbf": now + 3600}),
+                &secret,
+            ),
+        ),
+        (
+            "audience list without ours",
+            sign(
+                json!({"sub": sub, "aud": ["anon", "service_role"], "exp": now + 600}),
+                &secret,
+            ),
+        ),
+        (
+            "sub not a user id",
+            sign(
+                json!({"sub": "service_role", "aud": "authenticated", "exp": now + 600}),
+                &secret,
+            ),
+        ),
+        ("signature stripped", {
+            let mut parts: Vec<&str> = valid.split('.').collect();
+            parts[2] = "";
+            parts.join(".")
+        }),
         ("alg none", {
             let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
             let claims = URL_SAFE_NO_PAD

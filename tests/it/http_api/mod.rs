@@ -1,7 +1,9 @@
 //! The HTTP skeleton: problem+json shapes, authentication, roles and tenant isolation.
 
 mod auth;
+mod hardening;
 mod routes;
+mod settings;
 
 use reqwest::StatusCode;
 use serde_json::Value;

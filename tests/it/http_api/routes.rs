@@ -357,10 +357,47 @@ async fn the_openapi_document_lists_every_route(pool: PgPool) {
         "/webhooks/twilio/status",
         "/webhooks/twilio/inbound",
         "/admin/companies/{id}/adjustments",
+        "/admin/settings/twilio",
+        "/admin/settings/stripe",
+        "/admin/settings/mpesa",
+        "/metrics",
+        "/openapi.json",
     ] {
         assert!(paths.contains_key(p), "{p} missing from /openapi.json");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    // Every operation documents the errors it can answer, each as problem+json.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let has = |s: &str| responses.contains_key(s);
+            let what = format!("{method} {path}");
+            if path.starts_with("/v1") {
+                assert!(has("401") && has("403") && has("429"), "{what}");
+                assert!(
+                    responses["429"]["headers"]["Retry-After"].is_object(),
+                    "{what}"
+                );
+            }
+            if path.starts_with("/admin") {
+                assert!(has("401") && has("403"), "{what}");
+            }
+            if op.get("requestBody").is_some() {
+                for s in ["400", "413", "415", "422"] {
+                    assert!(has(s), "{what} lacks {s}");
+                }
+            }
+            for (status, r) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        r["content"]["application/problem+json"].is_object(),
+                        "{what} {status} is not problem+json: {r}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[sqlx::test]

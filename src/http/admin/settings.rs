@@ -1,0 +1,397 @@
+//! `GET`/`PUT /admin/settings/{twilio,stripe,mpesa}`: the providers' credentials kept in
+//! settings. A PUT stores them encrypted (`SETTINGS_KEY`); a GET shows where the credentials in
+//! force come from (the environment wins) with every secret masked (`****` and at most its last
+//! four characters). No answer ever carries a secret. Processes read the credentials when they
+//! start: restart `serve` and `work` after a change.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Secret;
+use crate::http::AppState;
+use crate::http::auth::SuperAdmin;
+use crate::http::problem::{ApiError, ApiJson, ApiResult, FieldError, Problem};
+use crate::providers::twilio::{Sender, TwilioClient, TwilioError};
+use crate::settings::{self, Cipher, SettingsError, Source, mask};
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::NoKey => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "settings_key_missing",
+                "SETTINGS_KEY is not set: secrets cannot be stored or read",
+            ),
+            SettingsError::Undecryptable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "settings_undecryptable",
+                e.to_string(),
+            ),
+            SettingsError::IncompleteEnv(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "settings_incomplete_environment",
+                e.to_string(),
+            ),
+            SettingsError::Database(db) => ApiError::internal(db),
+        }
+    }
+}
+
+fn cipher(state: &AppState) -> ApiResult<Cipher> {
+    state
+        .config
+        .settings_key
+        .as_ref()
+        .map(Cipher::new)
+        .ok_or_else(|| SettingsError::NoKey.into())
+}
+
+/// When the stored settings were last written and by whom.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Stored {
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: Option<String>,
+}
+
+async fn stored(state: &AppState, category: &str) -> ApiResult<Option<Stored>> {
+    Ok(settings::last_written(&state.pool, category)
+        .await?
+        .map(|w| Stored {
+            updated_at: w.at,
+            updated_by: w.by,
+        }))
+}
+
+/// Collects field errors; `finish` answers 422 with all of them.
+#[derive(Default)]
+struct Checks(Vec<FieldError>);
+
+impl Checks {
+    fn check(&mut self, ok: bool, field: &str, message: &str) {
+        if !ok {
+            self.0.push(FieldError {
+                field: field.into(),
+                message: message.into(),
+            });
+        }
+    }
+
+    fn finish(self) -> ApiResult<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
+    }
+}
+
+fn printable(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_graphic())
+}
+
+// ---- Twilio ---------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioRequest {
+    /// `AC` followed by 32 characters.
+    pub account_sid: String,
+    /// The account's primary auth token.
+    pub auth_token: String,
+    /// An E.164 number, an alphanumeric sender id, or a Messaging Service SID (`MG...`).
+    pub from: String,
+}
+
+/// The Twilio account in force, its token masked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TwilioView {
+    /// `environment` (it wins), `settings`, or null: no account, messages are not really sent.
+    pub source: Option<Source>,
+    pub account_sid: Option<String>,
+    pub from: Option<String>,
+    /// `****` and the last four characters.
+    pub auth_token: Option<String>,
+    /// The last write to the stored settings (which the environment may override).
+    pub stored: Option<Stored>,
+}
+
+async fn twilio_view(state: &AppState) -> ApiResult<TwilioView> {
+    let in_force = settings::twilio_in_force(&state.pool, &state.config).await?;
+    let (source, t) = in_force.map_or((None, None), |(s, t)| (Some(s), Some(t)));
+    Ok(TwilioView {
+        source,
+        account_sid: t.as_ref().map(|t| t.account_sid.clone()),
+        from: t.as_ref().map(|t| t.from.clone()),
+        auth_token: t.as_ref().map(|t| mask(t.auth_token.expose())),
+        stored: stored(state, "twilio").await?,
+    })
+}
+
+/// The central Twilio account in force (token masked).
+#[utoipa::path(get, path = "/admin/settings/twilio", tag = "admin",
+    security(("bearer" = [])), responses(
+    (status = 200, body = TwilioView),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 503, body = Problem, content_type = "application/problem+json", description = "settings_undecryptable"),
+))]
+pub async fn get_twilio(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<ApiJson<TwilioView>> {
+    Ok(ApiJson(twilio_view(&state).await?))
+}
+
+/// Stores the central Twilio account after Twilio accepts the credentials
+/// (`GET /2010-04-01/Accounts/{sid}.json`). Refused credentials are not stored (422
+/// `credentials_refused`); Twilio unreachable: 502 `provider_unavailable`.
+#[utoipa::path(put, path = "/admin/settings/twilio", tag = "admin", request_body = TwilioRequest,
+    security(("bearer" = [])), responses(
+    (status = 200, body = TwilioView),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json", description = "validation_failed or credentials_refused"),
+    (status = 502, body = Problem, content_type = "application/problem+json", description = "provider_unavailable"),
+    (status = 503, body = Problem, content_type = "application/problem+json", description = "settings_key_missing"),
+))]
+pub async fn put_twilio(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    ApiJson(req): ApiJson<TwilioRequest>,
+) -> ApiResult<ApiJson<TwilioView>> {
+    let mut checks = Checks::default();
+    checks.check(
+        req.account_sid.len() == 34
+            && req.account_sid.starts_with("AC")
+            && req.account_sid.chars().all(|c| c.is_ascii_alphanumeric()),
+        "account_sid",
+        "must be AC followed by 32 letters or digits",
+    );
+    checks.check(
+        printable(&req.auth_token, 200),
+        "auth_token",
+        "must be 1..=200 printable characters",
+    );
+    checks.check(
+        printable(&req.from, 34) || (req.from.len() <= 11 && !req.from.trim().is_empty()),
+        "from",
+        "must be an E.164 number, an alphanumeric sender id or an MG... SID",
+    );
+    checks.finish()?;
+    let cipher = cipher(&state)?;
+    let account = settings::TwilioSettings {
+        account_sid: req.account_sid,
+        auth_token: Secret::new(req.auth_token),
+        from: req.from.trim().to_string(),
+    };
+    TwilioClient::new(
+        state.config.twilio_api_base.clone(),
+        &account.account_sid,
+        account.auth_token.clone(),
+        Sender::parse(&account.from),
+        &state.config.public_url,
+    )
+    .check_account()
+    .await
+    .map_err(|e| match e {
+        TwilioError::Refused { code, message, .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "credentials_refused",
+            format!("Twilio refused these credentials: {code} {message}"),
+        ),
+        other => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_unavailable",
+            format!("Twilio could not check the credentials: {other}"),
+        ),
+    })?;
+    settings::set_twilio(&state.pool, &cipher, &account, &admin.principal.actor()).await?;
+    tracing::info!(actor = %admin.principal.actor(), account_sid = %account.account_sid, "Twilio settings stored");
+    Ok(ApiJson(twilio_view(&state).await?))
+}
+
+// ---- Stripe ---------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StripeRequest {
+    /// A secret (`sk_...`) or restricted (`rk_...`) API key.
+    pub secret_key: String,
+    /// The webhook endpoint's signing secret (`whsec_...`).
+    pub webhook_secret: String,
+}
+
+/// The Stripe credentials in force, masked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StripeView {
+    /// `environment` (it wins), `settings`, or null: card payments are not configured.
+    pub source: Option<Source>,
+    pub secret_key: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub stored: Option<Stored>,
+}
+
+async fn stripe_view(state: &AppState) -> ApiResult<StripeView> {
+    let in_force = settings::stripe_in_force(&state.pool, &state.config).await?;
+    let (source, s) = in_force.map_or((None, None), |(src, s)| (Some(src), Some(s)));
+    Ok(StripeView {
+        source,
+        secret_key: s.as_ref().map(|s| mask(s.secret_key.expose())),
+        webhook_secret: s.as_ref().map(|s| mask(s.webhook_secret.expose())),
+        stored: stored(state, "stripe").await?,
+    })
+}
+
+/// The Stripe credentials in force (masked).
+#[utoipa::path(get, path = "/admin/settings/stripe", tag = "admin",
+    security(("bearer" = [])), responses(
+    (status = 200, body = StripeView),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 503, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn get_stripe(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<ApiJson<StripeView>> {
+    Ok(ApiJson(stripe_view(&state).await?))
+}
+
+/// Stores the Stripe credentials (their shape is checked, not their validity).
+#[utoipa::path(put, path = "/admin/settings/stripe", tag = "admin", request_body = StripeRequest,
+    security(("bearer" = [])), responses(
+    (status = 200, body = StripeView),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 503, body = Problem, content_type = "application/problem+json", description = "settings_key_missing"),
+))]
+pub async fn put_stripe(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    ApiJson(req): ApiJson<StripeRequest>,
+) -> ApiResult<ApiJson<StripeView>> {
+    let mut checks = Checks::default();
+    checks.check(
+        printable(&req.secret_key, 255)
+            && (req.secret_key.starts_with("sk_") || req.secret_key.starts_with("rk_")),
+        "secret_key",
+        "must be a Stripe secret key (sk_...) or restricted key (rk_...)",
+    );
+    checks.check(
+        printable(&req.webhook_secret, 255) && req.webhook_secret.starts_with("whsec_"),
+        "webhook_secret",
+        "must be a webhook signing secret (whsec_...)",
+    );
+    checks.finish()?;
+    let cipher = cipher(&state)?;
+    let stripe = settings::StripeSettings {
+        secret_key: Secret::new(req.secret_key),
+        webhook_secret: Secret::new(req.webhook_secret),
+    };
+    settings::set_stripe(&state.pool, &cipher, &stripe, &admin.principal.actor()).await?;
+    tracing::info!(actor = %admin.principal.actor(), "Stripe settings stored");
+    Ok(ApiJson(stripe_view(&state).await?))
+}
+
+// ---- M-Pesa ---------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MpesaRequest {
+    /// The Daraja app's consumer key.
+    pub consumer_key: String,
+    /// The Daraja app's consumer secret.
+    pub consumer_secret: String,
+    /// The paybill or till number payments go to (digits).
+    pub shortcode: String,
+    /// The Lipa na M-Pesa Online passkey.
+    pub passkey: String,
+}
+
+/// The M-Pesa credentials in force, secrets masked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MpesaView {
+    /// `environment` (it wins), `settings`, or null: M-Pesa payments are not configured.
+    pub source: Option<Source>,
+    pub consumer_key: Option<String>,
+    pub consumer_secret: Option<String>,
+    pub shortcode: Option<String>,
+    pub passkey: Option<String>,
+    pub stored: Option<Stored>,
+}
+
+async fn mpesa_view(state: &AppState) -> ApiResult<MpesaView> {
+    let in_force = settings::mpesa_in_force(&state.pool, &state.config).await?;
+    let (source, m) = in_force.map_or((None, None), |(src, m)| (Some(src), Some(m)));
+    Ok(MpesaView {
+        source,
+        consumer_key: m.as_ref().map(|m| mask(m.consumer_key.expose())),
+        consumer_secret: m.as_ref().map(|m| mask(m.consumer_secret.expose())),
+        shortcode: m.as_ref().map(|m| m.shortcode.clone()),
+        passkey: m.as_ref().map(|m| mask(m.passkey.expose())),
+        stored: stored(state, "mpesa").await?,
+    })
+}
+
+/// The M-Pesa credentials in force (secrets masked).
+#[utoipa::path(get, path = "/admin/settings/mpesa", tag = "admin",
+    security(("bearer" = [])), responses(
+    (status = 200, body = MpesaView),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 503, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn get_mpesa(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<ApiJson<MpesaView>> {
+    Ok(ApiJson(mpesa_view(&state).await?))
+}
+
+/// Stores the M-Pesa credentials (their shape is checked, not their validity).
+#[utoipa::path(put, path = "/admin/settings/mpesa", tag = "admin", request_body = MpesaRequest,
+    security(("bearer" = [])), responses(
+    (status = 200, body = MpesaView),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 503, body = Problem, content_type = "application/problem+json", description = "settings_key_missing"),
+))]
+pub async fn put_mpesa(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    ApiJson(req): ApiJson<MpesaRequest>,
+) -> ApiResult<ApiJson<MpesaView>> {
+    let mut checks = Checks::default();
+    for (field, value) in [
+        ("consumer_key", &req.consumer_key),
+        ("consumer_secret", &req.consumer_secret),
+        ("passkey", &req.passkey),
+    ] {
+        checks.check(
+            printable(value, 255),
+            field,
+            "must be 1..=255 printable characters",
+        );
+    }
+    checks.check(
+        (5..=10).contains(&req.shortcode.len())
+            && req.shortcode.chars().all(|c| c.is_ascii_digit()),
+        "shortcode",
+        "must be 5 to 10 digits",
+    );
+    checks.finish()?;
+    let cipher = cipher(&state)?;
+    let mpesa = settings::MpesaSettings {
+        consumer_key: Secret::new(req.consumer_key),
+        consumer_secret: Secret::new(req.consumer_secret),
+        shortcode: req.shortcode,
+        passkey: Secret::new(req.passkey),
+    };
+    settings::set_mpesa(&state.pool, &cipher, &mpesa, &admin.principal.actor()).await?;
+    tracing::info!(actor = %admin.principal.actor(), shortcode = %mpesa.shortcode, "M-Pesa settings stored");
+    Ok(ApiJson(mpesa_view(&state).await?))
+}

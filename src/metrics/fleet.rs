@@ -1,0 +1,263 @@
+//! Series that describe the whole deployment, read at scrape time: queue depths from Redis,
+//! messages, credits and payments from PostgreSQL. Each is a handful of aggregate queries; the
+//! ledger and message aggregates scan their tables, which is fine to a few million rows (a rollup
+//! table would be the next step beyond).
+
+use std::collections::BTreeMap;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use sqlx::PgPool;
+
+use crate::messages::MessageStatus;
+use crate::queue::Queues;
+
+/// Payment methods and states as the schema allows them; rows with others are shown too.
+const PAYMENT_METHODS: [&str; 3] = ["mpesa", "card", "bank_transfer"];
+const PAYMENT_STATES: [&str; 8] = [
+    "initiated",
+    "pending",
+    "paid",
+    "credited",
+    "failed",
+    "cancelled",
+    "expired",
+    "refunded",
+];
+
+/// Credits moved by the ledger, by operation (from `ledger_entries`).
+const LEDGER_SUMS: &str = "
+    SELECT op, COALESCE(sum(credits), 0)::bigint FROM (
+        SELECT CASE
+                 WHEN kind = 'reserve' THEN 'reserved'
+                 WHEN kind = 'commit' THEN 'committed'
+                 WHEN kind = 'release' THEN 'released'
+                 WHEN kind = 'refund' THEN 'refunded'
+                 WHEN kind = 'purchase' THEN 'purchased'
+                 WHEN kind = 'purchase_reversal' THEN 'purchase_reversed'
+                 WHEN kind = 'adjustment' AND available_delta > 0 THEN 'adjusted_up'
+                 ELSE 'adjusted_down'
+               END AS op,
+               CASE
+                 WHEN kind = 'reserve' THEN reserved_delta
+                 WHEN kind = 'commit' THEN -(available_delta + reserved_delta)
+                 ELSE abs(available_delta)
+               END AS credits
+        FROM ledger_entries
+    ) moved GROUP BY op";
+const LEDGER_OPERATIONS: [&str; 8] = [
+    "reserved",
+    "committed",
+    "released",
+    "refunded",
+    "purchased",
+    "purchase_reversed",
+    "adjusted_up",
+    "adjusted_down",
+];
+
+/// The deployment's figures at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// (queue, state) -> jobs; state is ready, in_flight, delayed or dead. Empty when Redis
+    /// did not answer.
+    pub queue_jobs: BTreeMap<(String, String), i64>,
+    pub messages: BTreeMap<String, i64>,
+    /// Credits moved, by operation, since the beginning.
+    pub ledger_credits: BTreeMap<String, i64>,
+    /// Credits held now: available and reserved, summed over companies.
+    pub balances: BTreeMap<String, i64>,
+    /// (method, state) -> payments.
+    pub payments: BTreeMap<(String, String), i64>,
+    /// Whether each source answered (`postgres`, `redis`).
+    pub sources_up: BTreeMap<String, bool>,
+}
+
+/// Reads the figures. A source that fails is reported down and its series left out; the scrape
+/// itself never fails for it.
+pub async fn snapshot(pool: &PgPool, queues: &Queues) -> Snapshot {
+    let mut s = Snapshot::default();
+    let redis = tokio::time::timeout(std::time::Duration::from_secs(3), queues.stats()).await;
+    match redis {
+        Ok(Ok(stats)) => {
+            for (queue, st) in stats {
+                for (state, n) in [
+                    ("ready", st.ready),
+                    ("in_flight", st.in_flight),
+                    ("delayed", st.delayed),
+                    ("dead", st.dead),
+                ] {
+                    s.queue_jobs
+                        .insert((queue.to_string(), state.to_string()), n as i64);
+                }
+            }
+            s.sources_up.insert("redis".into(), true);
+        }
+        other => {
+            let error = match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".into(),
+            };
+            tracing::warn!(%error, "metrics: queue depths unavailable");
+            s.sources_up.insert("redis".into(), false);
+        }
+    }
+    match from_postgres(pool, &mut s).await {
+        Ok(()) => s.sources_up.insert("postgres".into(), true),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: database figures unavailable");
+            s.sources_up.insert("postgres".into(), false)
+        }
+    };
+    s
+}
+
+async fn from_postgres(pool: &PgPool, s: &mut Snapshot) -> Result<(), sqlx::Error> {
+    for status in MessageStatus::ALL {
+        s.messages.insert(status.as_str().into(), 0);
+    }
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM messages GROUP BY status")
+            .fetch_all(pool)
+            .await?;
+    s.messages.extend(rows);
+
+    for op in LEDGER_OPERATIONS {
+        s.ledger_credits.insert(op.into(), 0);
+    }
+    let rows: Vec<(String, i64)> = sqlx::query_as(LEDGER_SUMS).fetch_all(pool).await?;
+    s.ledger_credits.extend(rows);
+
+    let (available, reserved): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(sum(available), 0)::bigint, COALESCE(sum(reserved), 0)::bigint FROM balances",
+    )
+    .fetch_one(pool)
+    .await?;
+    s.balances.insert("available".into(), available);
+    s.balances.insert("reserved".into(), reserved);
+
+    for method in PAYMENT_METHODS {
+        for state in PAYMENT_STATES {
+            s.payments.insert((method.into(), state.into()), 0);
+        }
+    }
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT method, status, count(*) FROM payments GROUP BY method, status")
+            .fetch_all(pool)
+            .await?;
+    s.payments
+        .extend(rows.into_iter().map(|(m, st, n)| ((m, st), n)));
+    Ok(())
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    queue: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BucketLabels {
+    bucket: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PaymentLabels {
+    method: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+impl Snapshot {
+    /// Adds these figures to `registry` (a fresh registry per scrape: no stale series).
+    pub fn register(&self, registry: &mut Registry) {
+        let queue_jobs = Family::<QueueLabels, Gauge>::default();
+        for ((queue, state), n) in &self.queue_jobs {
+            let labels = QueueLabels {
+                queue: queue.clone(),
+                state: state.clone(),
+            };
+            queue_jobs.get_or_create(&labels).set(*n);
+        }
+        registry.register(
+            "queue_jobs",
+            "Jobs per queue: ready (waiting), in_flight (running), delayed (scheduled, retrying or snoozed), dead",
+            queue_jobs,
+        );
+
+        let messages = Family::<StatusLabels, Gauge>::default();
+        for (status, n) in &self.messages {
+            let labels = StatusLabels {
+                status: status.clone(),
+            };
+            messages.get_or_create(&labels).set(*n);
+        }
+        registry.register("messages", "Messages by status", messages);
+
+        let ledger = Family::<OperationLabels, Counter>::default();
+        for (op, n) in &self.ledger_credits {
+            let labels = OperationLabels {
+                operation: op.clone(),
+            };
+            ledger.get_or_create(&labels).inc_by((*n).max(0) as u64);
+        }
+        registry.register(
+            "ledger_credits",
+            "Credits moved by the ledger since the beginning, by operation",
+            ledger,
+        );
+
+        let balances = Family::<BucketLabels, Gauge>::default();
+        for (bucket, n) in &self.balances {
+            let labels = BucketLabels {
+                bucket: bucket.clone(),
+            };
+            balances.get_or_create(&labels).set(*n);
+        }
+        registry.register(
+            "credits_balance",
+            "Credits held now over all companies: available and reserved",
+            balances,
+        );
+
+        let payments = Family::<PaymentLabels, Gauge>::default();
+        for ((method, state), n) in &self.payments {
+            let labels = PaymentLabels {
+                method: method.clone(),
+                state: state.clone(),
+            };
+            payments.get_or_create(&labels).set(*n);
+        }
+        registry.register("payments", "Payments by method and state", payments);
+
+        let up = Family::<SourceLabels, Gauge>::default();
+        for (source, ok) in &self.sources_up {
+            let labels = SourceLabels {
+                source: source.clone(),
+            };
+            up.get_or_create(&labels).set(i64::from(*ok));
+        }
+        registry.register(
+            "scrape_source_up",
+            "1 when the source of the fleet series answered this scrape",
+            up,
+        );
+    }
+}

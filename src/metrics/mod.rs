@@ -1,0 +1,176 @@
+//! Prometheus metrics (prometheus-client, OpenMetrics text). Two kinds:
+//!
+//! - **process** series, counted where things happen in this process: webhook rejections,
+//!   provider call latencies, HTTP requests. Record them with the free functions below from any
+//!   module; they live for the life of the process.
+//! - **fleet** series (`fleet.rs`), computed at scrape time from PostgreSQL and Redis: queue
+//!   depths, messages by status, credits, payments. They describe the whole deployment, so only
+//!   the HTTP process serves them; `work` and `schedule` serve their process series on
+//!   `METRICS_ADDR` when it is set.
+//!
+//! Every label value comes from a small closed set (providers, operations, reasons, route
+//! templates), never from request data, so series stay few.
+
+pub mod fleet;
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+/// The media type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    provider: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
+    operation: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: String,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Seconds: 5 ms to 15 s, the span of a provider call (the Twilio client gives up at 15 s).
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0,
+    ])
+}
+
+struct Process {
+    webhook_rejections: Family<WebhookLabels, Counter>,
+    provider_calls: Histograms<ProviderLabels>,
+    http_requests: Histograms<HttpLabels>,
+}
+
+static PROCESS: LazyLock<Process> = LazyLock::new(|| Process {
+    webhook_rejections: Family::default(),
+    provider_calls: Family::new_with_constructor(latency_histogram),
+    http_requests: Family::new_with_constructor(latency_histogram),
+});
+
+/// Counts a webhook refused before it was believed. `reason` is a stable code such as
+/// `bad_signature`, `missing_signature`, `malformed_body`, `not_configured`.
+pub fn webhook_rejected(provider: &str, reason: &str) {
+    PROCESS
+        .webhook_rejections
+        .get_or_create(&WebhookLabels {
+            provider: provider.to_string(),
+            reason: reason.to_string(),
+        })
+        .inc();
+}
+
+/// Records one call to a provider's API: `operation` names the endpoint (`messages.create`),
+/// `status` its outcome class (`ok`, `refused`, `rate_limited`, `server_error`, `not_sent`,
+/// `ambiguous`, or the provider's own).
+pub fn provider_call(provider: &str, operation: &str, status: &str, duration: Duration) {
+    PROCESS
+        .provider_calls
+        .get_or_create(&ProviderLabels {
+            provider: provider.to_string(),
+            operation: operation.to_string(),
+            status: status.to_string(),
+        })
+        .observe(duration.as_secs_f64());
+}
+
+/// Records one HTTP request answered by this process; `route` is the matched route template.
+pub fn http_request(method: &str, route: &str, status: u16, duration: Duration) {
+    PROCESS
+        .http_requests
+        .get_or_create(&HttpLabels {
+            method: method.to_string(),
+            route: route.to_string(),
+            status: status.to_string(),
+        })
+        .observe(duration.as_secs_f64());
+}
+
+/// Adds this process's series to `registry`.
+pub fn register_process(registry: &mut Registry) {
+    let p = &*PROCESS;
+    registry.register(
+        "webhook_rejections",
+        "Webhooks refused before they were believed, by provider and reason",
+        p.webhook_rejections.clone(),
+    );
+    registry.register_with_unit(
+        "provider_request_duration",
+        "Calls to providers' APIs by provider, operation and outcome",
+        Unit::Seconds,
+        p.provider_calls.clone(),
+    );
+    registry.register_with_unit(
+        "http_request_duration",
+        "HTTP requests answered by this process, by method, route template and status",
+        Unit::Seconds,
+        p.http_requests.clone(),
+    );
+}
+
+/// A registry whose series are all named `copcca_*`.
+pub fn registry() -> Registry {
+    Registry::with_prefix("copcca")
+}
+
+/// The OpenMetrics text of `registry`.
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry)
+        .expect("writing to a String does not fail");
+    out
+}
+
+/// This process's series alone (what `work` and `schedule` serve on `METRICS_ADDR`).
+pub fn render_process() -> String {
+    let mut registry = registry();
+    register_process(&mut registry);
+    render(&registry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_series_are_rendered_with_their_labels() {
+        webhook_rejected("twilio", "unit_test_reason");
+        provider_call(
+            "unit_test_provider",
+            "messages.create",
+            "ok",
+            Duration::from_millis(30),
+        );
+        let text = render_process();
+        assert!(
+            text.contains(
+                r#"copcca_webhook_rejections_total{provider="twilio",reason="unit_test_reason"} "#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"copcca_provider_request_duration_seconds_bucket{le="0.05",provider="unit_test_provider",operation="messages.create",status="ok"} 1"#)
+                || text.contains(r#"copcca_provider_request_duration_seconds_bucket{provider="unit_test_provider",operation="messages.create",status="ok",le="0.05"} 1"#),
+            "{text}"
+        );
+        assert!(text.trim_end().ends_with("# EOF"));
+    }
+}

@@ -1,0 +1,332 @@
+//! The providers' credentials kept in settings: the central Twilio account, Stripe, M-Pesa.
+//! Each provider is a group of rows written in one transaction. The environment, when it sets a
+//! provider (all of its variables), wins over settings; when it sets only some, that is an error
+//! rather than a silent mix of two accounts.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::{Cipher, SettingsError, put_in};
+use crate::config::{Config, Secret};
+
+/// Where the credentials in force come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Environment,
+    Settings,
+}
+
+/// The central Twilio account.
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    /// An E.164 number, an alphanumeric sender id, or a Messaging Service SID (MG...).
+    pub from: String,
+}
+
+/// Stripe's API key and the signing secret of its webhook endpoint.
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    pub secret_key: Secret,
+    pub webhook_secret: Secret,
+}
+
+/// The Daraja app's credentials and the Lipa na M-Pesa Online shortcode and passkey.
+#[derive(Debug, Clone)]
+pub struct MpesaSettings {
+    pub consumer_key: Secret,
+    pub consumer_secret: Secret,
+    pub shortcode: String,
+    pub passkey: Secret,
+}
+
+/// Reads every `<provider>.<field>`; `None` unless all are stored.
+async fn load(
+    pool: &PgPool,
+    cipher: Option<&Cipher>,
+    provider: &str,
+    fields: &[&str],
+) -> Result<Option<HashMap<String, Secret>>, SettingsError> {
+    let names: Vec<String> = fields.iter().map(|f| format!("{provider}.{f}")).collect();
+    let rows: Vec<(String, String, bool)> =
+        sqlx::query_as("SELECT key, value, encrypted FROM system_settings WHERE key = ANY($1)")
+            .bind(&names)
+            .fetch_all(pool)
+            .await?;
+    if rows.len() < names.len() {
+        return Ok(None);
+    }
+    let mut out = HashMap::new();
+    for (name, value, encrypted) in rows {
+        let value = if encrypted {
+            cipher.ok_or(SettingsError::NoKey)?.decrypt(&name, &value)?
+        } else {
+            Secret::new(value)
+        };
+        let field = name[provider.len() + 1..].to_string();
+        out.insert(field, value);
+    }
+    Ok(Some(out))
+}
+
+/// Writes `(field, value, secret)` rows of `provider` together.
+async fn store(
+    pool: &PgPool,
+    cipher: &Cipher,
+    provider: &str,
+    fields: &[(&str, &str, bool)],
+    actor: &str,
+) -> Result<(), SettingsError> {
+    let mut tx = pool.begin().await?;
+    for (field, value, secret) in fields {
+        let name = format!("{provider}.{field}");
+        put_in(
+            &mut tx,
+            Some(cipher),
+            &name,
+            value,
+            *secret,
+            provider,
+            actor,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn take(map: &mut HashMap<String, Secret>, field: &str) -> Secret {
+    map.remove(field).expect("load returns every field")
+}
+
+/// Settings' reading of `effective_*`: no key means "nothing usable", never a crash.
+fn unless_no_key<T>(r: Result<Option<T>, SettingsError>) -> Result<Option<T>, SettingsError> {
+    match r {
+        Err(SettingsError::NoKey) => Ok(None),
+        other => other,
+    }
+}
+
+fn cipher_of(config: &Config) -> Option<Cipher> {
+    config.settings_key.as_ref().map(Cipher::new)
+}
+
+/// All of a provider's variables or none: `Ok(None)` when none are set.
+fn env_group<const N: usize>(
+    vars: [(&'static str, Option<String>); N],
+) -> Result<Option<[String; N]>, SettingsError> {
+    if vars.iter().all(|(_, v)| v.is_none()) {
+        return Ok(None);
+    }
+    if let Some((name, _)) = vars.iter().find(|(_, v)| v.is_none()) {
+        return Err(SettingsError::IncompleteEnv(name));
+    }
+    Ok(Some(vars.map(|(_, v)| v.expect("checked above"))))
+}
+
+const TWILIO: [&str; 3] = ["account_sid", "from", "auth_token"];
+
+/// The Twilio account stored in settings.
+pub async fn twilio(
+    pool: &PgPool,
+    cipher: Option<&Cipher>,
+) -> Result<Option<TwilioSettings>, SettingsError> {
+    Ok(load(pool, cipher, "twilio", &TWILIO)
+        .await?
+        .map(|mut m| TwilioSettings {
+            account_sid: take(&mut m, "account_sid").expose().to_string(),
+            from: take(&mut m, "from").expose().to_string(),
+            auth_token: take(&mut m, "auth_token"),
+        }))
+}
+
+pub async fn set_twilio(
+    pool: &PgPool,
+    cipher: &Cipher,
+    t: &TwilioSettings,
+    actor: &str,
+) -> Result<(), SettingsError> {
+    let fields = [
+        ("account_sid", t.account_sid.as_str(), false),
+        ("from", t.from.as_str(), false),
+        ("auth_token", t.auth_token.expose(), true),
+    ];
+    store(pool, cipher, "twilio", &fields, actor).await
+}
+
+/// The Twilio account in force and where it comes from: the environment's when set (it wins),
+/// else the one in settings (unreadable without `SETTINGS_KEY`: then none).
+pub async fn twilio_in_force(
+    pool: &PgPool,
+    config: &Config,
+) -> Result<Option<(Source, TwilioSettings)>, SettingsError> {
+    if let Some(t) = &config.twilio {
+        let env = TwilioSettings {
+            account_sid: t.account_sid.clone(),
+            auth_token: t.auth_token.clone(),
+            from: t.from.clone(),
+        };
+        return Ok(Some((Source::Environment, env)));
+    }
+    let stored = unless_no_key(twilio(pool, cipher_of(config).as_ref()).await)?;
+    Ok(stored.map(|t| (Source::Settings, t)))
+}
+
+/// The Twilio account in force: the environment's when set (it wins), else the one in settings.
+pub async fn effective_twilio(
+    pool: &PgPool,
+    config: &Config,
+) -> Result<Option<TwilioSettings>, SettingsError> {
+    Ok(twilio_in_force(pool, config).await?.map(|(_, t)| t))
+}
+
+const STRIPE: [&str; 2] = ["secret_key", "webhook_secret"];
+
+/// The Stripe credentials stored in settings.
+pub async fn stripe(
+    pool: &PgPool,
+    cipher: Option<&Cipher>,
+) -> Result<Option<StripeSettings>, SettingsError> {
+    Ok(load(pool, cipher, "stripe", &STRIPE)
+        .await?
+        .map(|mut m| StripeSettings {
+            secret_key: take(&mut m, "secret_key"),
+            webhook_secret: take(&mut m, "webhook_secret"),
+        }))
+}
+
+pub async fn set_stripe(
+    pool: &PgPool,
+    cipher: &Cipher,
+    s: &StripeSettings,
+    actor: &str,
+) -> Result<(), SettingsError> {
+    let fields = [
+        ("secret_key", s.secret_key.expose(), true),
+        ("webhook_secret", s.webhook_secret.expose(), true),
+    ];
+    store(pool, cipher, "stripe", &fields, actor).await
+}
+
+/// The Stripe credentials in force and where they come from (the environment wins).
+pub async fn stripe_in_force(
+    pool: &PgPool,
+    config: &Config,
+) -> Result<Option<(Source, StripeSettings)>, SettingsError> {
+    let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_string());
+    if let Some([secret_key, webhook_secret]) = env_group([
+        ("STRIPE_SECRET_KEY", expose(&config.stripe_secret_key)),
+        (
+            "STRIPE_WEBHOOK_SECRET",
+            expose(&config.stripe_webhook_secret),
+        ),
+    ])? {
+        let env = StripeSettings {
+            secret_key: Secret::new(secret_key),
+            webhook_secret: Secret::new(webhook_secret),
+        };
+        return Ok(Some((Source::Environment, env)));
+    }
+    let stored = unless_no_key(stripe(pool, cipher_of(config).as_ref()).await)?;
+    Ok(stored.map(|s| (Source::Settings, s)))
+}
+
+/// The Stripe credentials in force: `STRIPE_SECRET_KEY` and `STRIPE_WEBHOOK_SECRET` when set
+/// (they win), else the ones in settings; `None` when neither has them.
+pub async fn effective_stripe(
+    pool: &PgPool,
+    config: &Config,
+) -> Result<Option<StripeSettings>, SettingsError> {
+    Ok(stripe_in_force(pool, config).await?.map(|(_, s)| s))
+}
+
+const MPESA: [&str; 4] = ["consumer_key", "consumer_secret", "shortcode", "passkey"];
+
+/// The M-Pesa credentials stored in settings.
+pub async fn mpesa(
+    pool: &PgPool,
+    cipher: Option<&Cipher>,
+) -> Result<Option<MpesaSettings>, SettingsError> {
+    Ok(load(pool, cipher, "mpesa", &MPESA)
+        .await?
+        .map(|mut m| MpesaSettings {
+            consumer_key: take(&mut m, "consumer_key"),
+            consumer_secret: take(&mut m, "consumer_secret"),
+            shortcode: take(&mut m, "shortcode").expose().to_string(),
+            passkey: take(&mut m, "passkey"),
+        }))
+}
+
+pub async fn set_mpesa(
+    pool: &PgPool,
+    cipher: &Cipher,
+    m: &MpesaSettings,
+    actor: &str,
+) -> Result<(), SettingsError> {
+    let fields = [
+        ("consumer_key", m.consumer_key.expose(), true),
+        ("consumer_secret", m.consumer_secret.expose(), true),
+        ("shortcode", m.shortcode.as_str(), false),
+        ("passkey", m.passkey.expose(), true),
+    ];
+    store(pool, cipher, "mpesa", &fields, actor).await
+}
+
+/// The M-Pesa credentials in force and where they come from (the environment wins).
+pub async fn mpesa_in_force(
+    pool: &PgPool,
+    config: &Config,
+) -> Result<Option<(Source, MpesaSettings)>, SettingsError> {
+    let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_string());
+    if let Some([key, secret, shortcode, passkey]) = env_group([
+        ("MPESA_CONSUMER_KEY", expose(&config.mpesa_consumer_key)),
+        (
+            "MPESA_CONSUMER_SECRET",
+            expose(&config.mpesa_consumer_secret),
+        ),
+        ("MPESA_SHORTCODE", config.mpesa_shortcode.clone()),
+        ("MPESA_PASSKEY", expose(&config.mpesa_passkey)),
+    ])? {
+        let env = MpesaSettings {
+            consumer_key: Secret::new(key),
+            consumer_secret: Secret::new(secret),
+            shortcode,
+            passkey: Secret::new(passkey),
+        };
+        return Ok(Some((Source::Environment, env)));
+    }
+    let stored = unless_no_key(mpesa(pool, cipher_of(config).as_ref()).await)?;
+    Ok(stored.map(|m| (Source::Settings, m)))
+}
+
+/// The M-Pesa credentials in force: the four `MPESA_*` credential variables when set (they win),
+/// else the ones in settings; `None` when neither has them. `MPESA_CALLBACK_TOKEN` stays in the
+/// environment.
+pub async fn effective_mpesa(
+    pool: &PgPool,
+    config: &Config,
+) -> Result<Option<MpesaSettings>, SettingsError> {
+    Ok(mpesa_in_force(pool, config).await?.map(|(_, m)| m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_comes_from_the_environment_whole_or_not_at_all() {
+        assert!(env_group([("A", None), ("B", None)]).unwrap().is_none());
+        assert_eq!(
+            env_group([("A", Some("a".into())), ("B", Some("b".into()))]).unwrap(),
+            Some(["a".to_string(), "b".to_string()])
+        );
+        assert!(matches!(
+            env_group([("A", Some("a".into())), ("B", None)]),
+            Err(SettingsError::IncompleteEnv("B"))
+        ));
+    }
+}
