@@ -185,8 +185,10 @@ async fn serve_until(
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let twilio = settings::effective_twilio(&pool, &config).await?;
+    let payments = crate::payments::PaymentProviders::load(&pool, &config).await?;
     let mut state = http::AppState::new(pool, config)?;
     state.twilio_token = twilio.map(|t| t.auth_token);
+    state.payments = payments;
     http::serve(listener, state, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

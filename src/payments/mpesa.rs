@@ -125,6 +125,7 @@ async fn reject(
     payload: &str,
     reason: &'static str,
 ) -> Result<CallbackOutcome, PaymentError> {
+    crate::metrics::webhook_rejected("mpesa", reason);
     webhook_events::reject(pool, "mpesa", payload, reason).await?;
     Ok(CallbackOutcome::Rejected(reason))
 }

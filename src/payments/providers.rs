@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use url::Url;
 
+use sqlx::PgPool;
+
 use crate::config::{BankAccount, Config, Secret};
 use crate::providers::mpesa::DarajaClient;
 use crate::providers::stripe::StripeClient;
+use crate::settings::{self, MpesaSettings, SettingsError, StripeSettings};
 
 #[derive(Clone)]
 pub struct PaymentProviders {
@@ -26,7 +29,7 @@ pub struct PaymentProviders {
 }
 
 impl PaymentProviders {
-    /// The providers whose credentials the environment holds.
+    /// The providers whose credentials the environment holds (no database needed).
     pub fn from_config(config: &Config) -> Self {
         let mpesa = match (
             &config.mpesa_consumer_key,
@@ -34,27 +37,50 @@ impl PaymentProviders {
             &config.mpesa_shortcode,
             &config.mpesa_passkey,
         ) {
-            (Some(key), Some(secret), Some(shortcode), Some(passkey)) => {
-                Some(Arc::new(DarajaClient::new(
-                    config.mpesa_api_base.clone(),
-                    key.clone(),
-                    secret.clone(),
-                    shortcode.clone(),
-                    passkey.clone(),
-                )))
-            }
+            (Some(key), Some(secret), Some(shortcode), Some(passkey)) => Some(MpesaSettings {
+                consumer_key: key.clone(),
+                consumer_secret: secret.clone(),
+                shortcode: shortcode.clone(),
+                passkey: passkey.clone(),
+            }),
             _ => None,
         };
-        let stripe = config.stripe_secret_key.as_ref().map(|key| {
-            Arc::new(StripeClient::new(
-                config.stripe_api_base.clone(),
-                key.clone(),
-            ))
-        });
+        let stripe = match (&config.stripe_secret_key, &config.stripe_webhook_secret) {
+            (Some(key), Some(webhook)) => Some(StripeSettings {
+                secret_key: key.clone(),
+                webhook_secret: webhook.clone(),
+            }),
+            _ => None,
+        };
+        Self::with(config, mpesa, stripe)
+    }
+
+    /// The providers in force: the environment's, else the operator's settings (see
+    /// `settings::effective_*`; the environment wins, provider by provider).
+    pub async fn load(pool: &PgPool, config: &Config) -> Result<Self, SettingsError> {
+        let mpesa = settings::effective_mpesa(pool, config).await?;
+        let stripe = settings::effective_stripe(pool, config).await?;
+        Ok(Self::with(config, mpesa, stripe))
+    }
+
+    fn with(config: &Config, mpesa: Option<MpesaSettings>, stripe: Option<StripeSettings>) -> Self {
         PaymentProviders {
-            mpesa,
-            stripe,
-            stripe_webhook_secret: config.stripe_webhook_secret.clone(),
+            mpesa: mpesa.map(|m| {
+                Arc::new(DarajaClient::new(
+                    config.mpesa_api_base.clone(),
+                    m.consumer_key,
+                    m.consumer_secret,
+                    m.shortcode,
+                    m.passkey,
+                ))
+            }),
+            stripe_webhook_secret: stripe.as_ref().map(|s| s.webhook_secret.clone()),
+            stripe: stripe.map(|s| {
+                Arc::new(StripeClient::new(
+                    config.stripe_api_base.clone(),
+                    s.secret_key,
+                ))
+            }),
             bank: config.bank.clone(),
             public_url: config.public_url.clone(),
             checkout_success_url: config.checkout_success_url.clone(),

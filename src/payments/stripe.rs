@@ -226,6 +226,7 @@ async fn reject(
     payload: &str,
     reason: &'static str,
 ) -> Result<StripeOutcome, PaymentError> {
+    crate::metrics::webhook_rejected("stripe", reason);
     webhook_events::reject(pool, "stripe", payload, reason).await?;
     Ok(StripeOutcome::Rejected(reason))
 }

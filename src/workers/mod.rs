@@ -63,7 +63,7 @@ impl Deps {
             None => SmsGateway::Demo,
         };
         let mut deps = Self::with_gateway(pool, queues, gateway, config.twilio_max_per_second);
-        deps.payments = PaymentProviders::from_config(config);
+        deps.payments = PaymentProviders::load(&deps.pool, config).await?;
         Ok(deps)
     }
 

@@ -118,6 +118,10 @@ impl DarajaClient {
     /// prompts the phone again. A 500.001.1001 answer ("unable to lock subscriber": another
     /// M-Pesa session is in progress) is permanent for this push: no prompt was sent.
     pub async fn stk_push(&self, push: &StkPush<'_>) -> Result<StkAccepted, DarajaError> {
+        timed("stk_push", self.push_once(push)).await
+    }
+
+    async fn push_once(&self, push: &StkPush<'_>) -> Result<StkAccepted, DarajaError> {
         let timestamp = stk_timestamp(Utc::now());
         let body = self.push_body(push, &timestamp)?;
         let (status, text) = self
@@ -131,6 +135,10 @@ impl DarajaClient {
 
     /// `POST /mpesa/stkpushquery/v1/query`: where a push stands. Safe to repeat.
     pub async fn stk_query(&self, checkout_request_id: &str) -> Result<StkQuery, DarajaError> {
+        timed("stk_query", self.query_once(checkout_request_id)).await
+    }
+
+    async fn query_once(&self, checkout_request_id: &str) -> Result<StkQuery, DarajaError> {
         let timestamp = stk_timestamp(Utc::now());
         let body = json!({
             "BusinessShortCode": self.shortcode,
@@ -364,6 +372,23 @@ fn parse_query(text: &str) -> Result<StkQuery, DarajaError> {
         result_code,
         result_desc: body.result_desc,
     })
+}
+
+/// Runs one API call and records its latency and outcome (`crate::metrics::provider_call`).
+async fn timed<T>(
+    operation: &str,
+    call: impl std::future::Future<Output = Result<T, DarajaError>>,
+) -> Result<T, DarajaError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    let status = match &result {
+        Ok(_) => "ok",
+        Err(e) if e.is_ambiguous() => "ambiguous",
+        Err(e) if e.is_transient() => "transient",
+        Err(_) => "refused",
+    };
+    crate::metrics::provider_call("mpesa", operation, status, started.elapsed());
+    result
 }
 
 #[cfg(test)]

@@ -136,16 +136,19 @@ impl StripeClient {
         &self,
         req: &CheckoutRequest<'_>,
     ) -> Result<CheckoutSession, StripeError> {
-        let response = self
-            .http
-            .post(self.url(&["v1", "checkout", "sessions"]))
-            .bearer_auth(self.secret_key.expose())
-            .header("Idempotency-Key", req.idempotency_key)
-            .form(&req.form())
-            .send()
-            .await
-            .map_err(from_reqwest)?;
-        parse(response).await
+        timed("create_checkout_session", async {
+            let response = self
+                .http
+                .post(self.url(&["v1", "checkout", "sessions"]))
+                .bearer_auth(self.secret_key.expose())
+                .header("Idempotency-Key", req.idempotency_key)
+                .form(&req.form())
+                .send()
+                .await
+                .map_err(from_reqwest)?;
+            parse(response).await
+        })
+        .await
     }
 
     /// `GET /v1/checkout/sessions/{id}`: the session as Stripe holds it now.
@@ -153,15 +156,30 @@ impl StripeClient {
         &self,
         id: &str,
     ) -> Result<CheckoutSession, StripeError> {
-        let response = self
-            .http
-            .get(self.url(&["v1", "checkout", "sessions", id]))
-            .bearer_auth(self.secret_key.expose())
-            .send()
-            .await
-            .map_err(from_reqwest)?;
-        parse(response).await
+        timed("retrieve_checkout_session", async {
+            let response = self
+                .http
+                .get(self.url(&["v1", "checkout", "sessions", id]))
+                .bearer_auth(self.secret_key.expose())
+                .send()
+                .await
+                .map_err(from_reqwest)?;
+            parse(response).await
+        })
+        .await
     }
+}
+
+/// Runs one API call and records its latency and outcome (`crate::metrics::provider_call`).
+async fn timed<T>(
+    operation: &str,
+    call: impl std::future::Future<Output = Result<T, StripeError>>,
+) -> Result<T, StripeError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    let status = result.as_ref().map_or_else(StripeError::reason, |_| "ok");
+    crate::metrics::provider_call("stripe", operation, status, started.elapsed());
+    result
 }
 
 fn http_client(timeout: Duration) -> reqwest::Client {
