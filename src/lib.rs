@@ -1,7 +1,7 @@
 //! copcca-sms: the SMS credits and sending service behind COPCCA CRM.
 //!
 //! Layers, from the bottom: foundations ([`domain`], [`config`], [`db`]), capabilities
-//! ([`ledger`], [`accounts`], [`packages`], [`messages`]), interfaces ([`http`], [`cli`]).
+//! ([`ledger`], [`accounts`], [`packages`], [`templates`], [`messages`]), interfaces ([`http`], [`cli`]).
 //! Nothing imports upward.
 
 pub mod accounts;
@@ -19,5 +19,6 @@ pub mod queue;
 pub mod ratelimit;
 pub mod settings;
 pub mod telemetry;
+pub mod templates;
 pub mod webhook_events;
 pub mod workers;
