@@ -7,6 +7,7 @@ pub(crate) mod opt_outs;
 pub(crate) mod packages;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use super::AppState;
@@ -17,7 +18,11 @@ pub fn routes() -> Router<AppState> {
         .route("/ledger", get(balance::get_ledger))
         .route("/packages", get(packages::list))
         .route("/messages", post(messages::create).get(messages::list))
-        .route("/messages/batch", post(batches::create))
+        // 10,000 messages of up to 1,600 characters do not fit the general body limit.
+        .route(
+            "/messages/batch",
+            post(batches::create).layer(DefaultBodyLimit::max(batches::MAX_BODY_BYTES)),
+        )
         .route("/batches/{id}", get(batches::get_one))
         .route("/messages/{id}", get(messages::get_one))
         .route("/opt-outs", post(opt_outs::add).get(opt_outs::list))
