@@ -5,6 +5,7 @@ pub(crate) mod batches;
 pub(crate) mod messages;
 pub(crate) mod opt_outs;
 pub(crate) mod packages;
+pub(crate) mod templates;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -27,4 +28,10 @@ pub fn routes() -> Router<AppState> {
         .route("/messages/{id}", get(messages::get_one))
         .route("/opt-outs", post(opt_outs::add).get(opt_outs::list))
         .route("/opt-outs/{phone}", axum::routing::delete(opt_outs::remove))
+        .route("/templates", get(templates::list))
+        .route("/templates/preview", post(templates::preview))
+        .route(
+            "/templates/{name}",
+            get(templates::get_one).put(templates::save),
+        )
 }

@@ -7,6 +7,7 @@ mod flows;
 mod opt_outs;
 mod quiet_hours;
 mod settings;
+mod templates;
 
 use std::time::{Duration, Instant};
 
