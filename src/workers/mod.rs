@@ -5,11 +5,12 @@
 pub mod reconcile;
 mod refund;
 mod send_sms;
+mod sweep;
 
 use std::time::Duration;
 
 use apalis::prelude::*;
-use copcca_jobs::{Refund, SendSms};
+use copcca_jobs::{Refund, SendSms, SweepOverdueDebts};
 use sqlx::PgPool;
 
 use crate::config::Config;
@@ -21,6 +22,10 @@ use crate::settings::{self, SettingsError};
 
 pub use refund::refund;
 pub use send_sms::send_sms;
+pub use sweep::{SweepReport, sweep, sweep_overdue_debts};
+
+/// The overdue-debt sweep's cron (for `copcca-sms schedule`).
+pub use sweep::schedule as schedule_sweeps;
 
 /// What the handlers need.
 #[derive(Clone)]
@@ -100,11 +105,12 @@ pub async fn run(
     concurrency: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), MonitorError> {
-    let (sms, refunds) = (
+    let (sms, refunds, sweeps) = (
         deps.queues.backend_for::<SendSms>(config),
         deps.queues.backend_for::<Refund>(config),
+        deps.queues.backend_for::<SweepOverdueDebts>(config),
     );
-    let (d1, d2) = (deps.clone(), deps);
+    let (d1, d2, d3) = (deps.clone(), deps.clone(), deps);
     Monitor::new()
         .register(move |_| {
             WorkerBuilder::new(worker_name("sms"))
@@ -119,6 +125,13 @@ pub async fn run(
                 .data(d2.clone())
                 .concurrency(8)
                 .build(refund)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(worker_name("sweeps"))
+                .backend(sweeps.clone())
+                .data(d3.clone())
+                .concurrency(1)
+                .build(sweep_overdue_debts)
         })
         .shutdown_timeout(Duration::from_secs(30))
         .run_with_signal(async move {

@@ -7,6 +7,7 @@ mod flows;
 mod opt_outs;
 mod quiet_hours;
 mod settings;
+mod sweeps;
 mod templates;
 
 use std::time::{Duration, Instant};
@@ -143,7 +144,7 @@ impl Harness {
             .get()
     }
 
-    /// Runs the workers until the send and refund queues are empty (or `limit` passes).
+    /// Runs the workers until the send, refund and sweep queues are empty (or `limit` passes).
     pub async fn drain(&self, limit: Duration) {
         let mut config = ConsumerConfig::new(RetryPolicy::new(
             8,
@@ -165,7 +166,7 @@ impl Harness {
         while started.elapsed() < limit && idle_polls < 3 {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let mut busy = 0;
-            for q in ["sms", "refunds"] {
+            for q in ["sms", "refunds", "sweeps"] {
                 let s = self.deps.queues.store(q).stats().await.unwrap();
                 busy += s.ready + s.in_flight + s.delayed;
             }
