@@ -397,3 +397,50 @@ async fn the_scheduler_enqueues_one_sweep_per_tick_and_the_workers_run_it(pool: 
     assert_eq!(run.as_deref(), Some("cron:1800000000"));
     h.audit_clean().await;
 }
+
+#[sqlx::test]
+async fn an_operator_sweeps_on_demand_from_the_cli(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    enable_sweeps(&h, 1, 7, 3).await;
+    let debt = h.insert(h.debt("Asha", "0754000001", 10)).await;
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(h.pool())
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&h.app.state.config.database_url).unwrap();
+    url.set_path(&db);
+    let company = h.company.id.to_string();
+    let admin = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_copcca-sms"))
+            .args(["admin", "--json", "sweep"])
+            .args(args)
+            .env("DATABASE_URL", url.as_str())
+            .env("REDIS_URL", crate::queue::redis_url())
+            .env("REDIS_PREFIX", h.deps.queues.prefix())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.success(), v)
+    };
+    let (ok, v) = admin(&["--company", &company, "--run", "ops-1"]);
+    assert!(ok, "{v}");
+    assert_eq!(
+        (v["fresh"].as_bool(), v["run"].as_str()),
+        (Some(true), Some("ops-1"))
+    );
+    let (_, v) = admin(&["--company", &company, "--run", "ops-1"]);
+    assert_eq!(v["fresh"], false, "the same run is the same job");
+    let (_, v) = admin(&[]);
+    assert!(v["run"].as_str().unwrap().starts_with("admin:"), "{v}");
+    let (ok, v) = admin(&["--company", &uuid::Uuid::now_v7().to_string()]);
+    assert!(
+        !ok && v["error"].as_str().unwrap().contains("no company"),
+        "{v}"
+    );
+
+    h.drain(DRAIN).await;
+    assert_eq!(h.reminders(debt).await, (1, 1), "two sweeps, one reminder");
+    assert_eq!(h.twilio.messages().len(), 1);
+    h.audit_clean().await;
+}
