@@ -79,6 +79,8 @@ pub struct Config {
     pub twilio: Option<TwilioEnv>,
     /// The account/sender's send rate, held fleet-wide.
     pub twilio_max_per_second: u32,
+    /// When `schedule` enqueues the overdue-debt sweep: cron with seconds first, in UTC.
+    pub sweep_cron: String,
     pub stripe_secret_key: Option<Secret>,
     pub stripe_webhook_secret: Option<Secret>,
     pub mpesa_consumer_key: Option<Secret>,
@@ -322,6 +324,17 @@ impl Config {
                         "must be a number between 1 and 10000".into(),
                     )
                 })?,
+            sweep_cron: {
+                // 06:00 UTC is 09:00 in Dar es Salaam and Nairobi (EAT, no daylight saving).
+                let expr = or("SWEEP_CRON", "0 0 6 * * *");
+                <cron::Schedule as std::str::FromStr>::from_str(&expr).map_err(|e| {
+                    bad(
+                        "SWEEP_CRON",
+                        format!("not a cron schedule (seconds first, e.g. \"0 0 6 * * *\"): {e}"),
+                    )
+                })?;
+                expr
+            },
             stripe_secret_key: var("STRIPE_SECRET_KEY").map(Secret::new),
             stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(Secret::new),
             mpesa_consumer_key: var("MPESA_CONSUMER_KEY").map(Secret::new),
@@ -408,6 +421,7 @@ mod tests {
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
         assert!(c.uses_dev_jwt_secret());
         assert!(c.twilio.is_none());
+        assert_eq!(c.sweep_cron, "0 0 6 * * *");
     }
 
     #[test]
@@ -429,6 +443,7 @@ mod tests {
                 "TWILIO_AUTH_TOKEN",
             ),
             (&[("COPCCA_ENV", "production")], "JWT_SECRET"),
+            (&[("SWEEP_CRON", "every morning")], "SWEEP_CRON"),
         ];
         for (vars, expected) in cases {
             let err = config(vars).unwrap_err();

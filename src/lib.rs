@@ -1,13 +1,15 @@
 //! copcca-sms: the SMS credits and sending service behind COPCCA CRM.
 //!
 //! Layers, from the bottom: foundations ([`domain`], [`config`], [`db`]), capabilities
-//! ([`ledger`], [`accounts`], [`packages`], [`messages`]), interfaces ([`http`], [`cli`]).
+//! ([`ledger`], [`accounts`], [`packages`], [`templates`], [`messages`], [`debts`]), interfaces
+//! ([`http`], [`cli`], [`workers`]).
 //! Nothing imports upward.
 
 pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod debts;
 pub mod demo;
 pub mod domain;
 pub mod fakes;
@@ -22,5 +24,6 @@ pub mod queue;
 pub mod ratelimit;
 pub mod settings;
 pub mod telemetry;
+pub mod templates;
 pub mod webhook_events;
 pub mod workers;

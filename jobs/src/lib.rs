@@ -109,10 +109,11 @@ impl std::fmt::Display for RefundReason {
 /// Find overdue debts and enqueue reminder messages from the companies'
 /// templates.
 ///
-/// Guarantee: a debt gets at most one reminder per reminder period, however
-/// often the sweep runs; the messages already recorded for a debt are the
-/// truth. The idempotency key names the scope of the sweep, not one run: a
-/// scheduler that de-duplicates on it should add its own tick.
+/// Guarantee: a debt gets at most one reminder per sweep run and per
+/// reminder period, however often the sweep runs or is retried; the
+/// messages and the debt's reminder count, written in one transaction, are
+/// the truth. Two jobs with the same `run` (two schedulers, a retry after a
+/// crash) remind each debt once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepOverdueDebts {
@@ -120,6 +121,12 @@ pub struct SweepOverdueDebts {
     /// sweeps enabled.
     #[serde(default)]
     pub company_id: Option<Uuid>,
+    /// Names this sweep run: the scheduler's tick (`cron:<unix seconds>`)
+    /// or an operator's id. Absent or null means the current UTC day
+    /// (`day:<YYYY-MM-DD>`), so a producer that sets none still sweeps a
+    /// debt at most once a day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl Job for VerifyPurchase {
@@ -155,10 +162,16 @@ impl Job for SweepOverdueDebts {
     const NAME: &'static str = "sweep_overdue_debts";
     const QUEUE: &'static str = "sweeps";
     const MAX_ATTEMPTS: u32 = 3;
+    // The run is part of the key: a new run (say, an operator's) is new
+    // work, the same run enqueued twice is not.
     fn idempotency_key(&self) -> String {
-        match self.company_id {
-            Some(id) => format!("sweep:{id}"),
-            None => "sweep:all".to_owned(),
+        let scope = match self.company_id {
+            Some(id) => id.to_string(),
+            None => "all".to_owned(),
+        };
+        match &self.run {
+            Some(run) => format!("sweep:{scope}:{run}"),
+            None => format!("sweep:{scope}"),
         }
     }
 }

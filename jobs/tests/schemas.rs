@@ -104,16 +104,26 @@ fn payloads_round_trip_and_keep_their_wire_format() {
     check(
         SweepOverdueDebts {
             company_id: Some(id(1)),
+            run: None,
         },
         json!({ "company_id": u }),
     );
     check(
-        SweepOverdueDebts { company_id: None },
-        json!({ "company_id": null }),
+        SweepOverdueDebts {
+            company_id: None,
+            run: Some("cron:1795500000".into()),
+        },
+        json!({ "company_id": null, "run": "cron:1795500000" }),
     );
-    // Producers may leave the optional company out altogether.
+    // Producers may leave the optional company and run out altogether.
     let all: SweepOverdueDebts = serde_json::from_str("{}").unwrap();
-    assert_eq!(all, SweepOverdueDebts { company_id: None });
+    assert_eq!(
+        all,
+        SweepOverdueDebts {
+            company_id: None,
+            run: None
+        }
+    );
 }
 
 #[test]
@@ -214,13 +224,20 @@ fn idempotency_keys() {
     assert_eq!(failed.idempotency_key(), rec.idempotency_key());
     assert_eq!(
         SweepOverdueDebts {
-            company_id: Some(id(1))
+            company_id: Some(id(1)),
+            run: None
         }
         .idempotency_key(),
         format!("sweep:{u}")
     );
-    assert_eq!(
-        SweepOverdueDebts { company_id: None }.idempotency_key(),
-        "sweep:all"
+    // The run is the unit of work: the same run twice is one, another run is new.
+    let run = |r: &str| SweepOverdueDebts {
+        company_id: None,
+        run: Some(r.into()),
+    };
+    assert_eq!(run("cron:60").idempotency_key(), "sweep:all:cron:60");
+    assert_ne!(
+        run("cron:60").idempotency_key(),
+        run("cron:120").idempotency_key()
     );
 }

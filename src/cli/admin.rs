@@ -125,6 +125,15 @@ enum AdminCommand {
     /// The job queues: depth, dead letters, re-drive.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Enqueue an overdue-debt sweep now (every company with sweeps enabled, or one).
+    Sweep {
+        #[arg(long)]
+        company: Option<CompanyId>,
+        /// Names the run: a debt is reminded once per run, so repeating a run id sends nothing
+        /// new. A fresh id by default.
+        #[arg(long)]
+        run: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +260,24 @@ async fn execute(
         }
         AdminCommand::Balance { company } => ok(to_value(&ledger::balance(&pool, company).await?)),
         AdminCommand::Jobs(_) => unreachable!("handled above"),
+        AdminCommand::Sweep { company, run } => {
+            if let Some(c) = company {
+                anyhow::ensure!(
+                    accounts::find_company(&pool, c).await?.is_some(),
+                    "no company {c}"
+                );
+            }
+            let job = copcca_jobs::SweepOverdueDebts {
+                company_id: company.map(|c| c.0),
+                run: Some(run.unwrap_or_else(|| format!("admin:{}", uuid::Uuid::now_v7()))),
+            };
+            let queues = Queues::connect(&config.redis_url, &config.redis_prefix).await?;
+            let enqueued = queues.enqueue(&job).await?;
+            ok(json!({
+                "job_id": enqueued.id, "fresh": enqueued.fresh,
+                "company_id": job.company_id, "run": job.run,
+            }))
+        }
         AdminCommand::SetTwilio {
             account_sid,
             from,

@@ -33,7 +33,7 @@ enum Command {
     Migrate,
     /// HTTP ingress: CRM API, webhooks, admin API, health.
     Serve,
-    /// Job workers: purchase verification, SMS send, refund.
+    /// Job workers: purchase verification, SMS send, refund, overdue-debt sweep.
     Work,
     /// Periodic jobs: overdue-debt sweeps, expired holds, payment timeouts, reconciliation.
     Schedule,
@@ -125,22 +125,28 @@ async fn work(
 ) -> anyhow::Result<ExitCode> {
     let deps = deps(&config).await?;
     tracing::info!(
-        "workers running: sms, refunds (purchase and sweep workers arrive with issues 5 and 6)"
+        "workers running: sms, refunds, sweeps (the purchase worker arrives with issue 5)"
     );
     workers::run(deps, workers::consumer_config(), 32, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn schedule(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<ExitCode> {
+    use futures::FutureExt;
     let deps = deps(&config).await?;
-    tracing::info!("scheduler running: reconciliation every 30 s");
-    reconcile::run(
-        deps,
-        reconcile::Settings::default(),
-        Duration::from_secs(30),
-        shutdown,
-    )
-    .await;
+    let queues = deps.queues.clone();
+    let stop = shutdown.shared();
+    tracing::info!(sweep_cron = %config.sweep_cron, "scheduler running: reconciliation every 30 s, overdue-debt sweeps on SWEEP_CRON (UTC)");
+    let (_, sweeps) = tokio::join!(
+        reconcile::run(
+            deps,
+            reconcile::Settings::default(),
+            Duration::from_secs(30),
+            stop.clone(),
+        ),
+        workers::schedule_sweeps(&queues, &config.sweep_cron, stop),
+    );
+    sweeps?;
     Ok(ExitCode::SUCCESS)
 }
 

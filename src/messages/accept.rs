@@ -54,6 +54,11 @@ pub(crate) fn rate(_to: &E164) -> i64 {
     1
 }
 
+/// Credits per segment to a number in `country` (a quote made before the number is known).
+pub(crate) fn home_rate(_country: Country) -> i64 {
+    1
+}
+
 pub async fn accept(
     pool: &PgPool,
     queues: &Queues,

@@ -2,32 +2,73 @@
 //! the accepted ones are written in one transaction (bulk insert) and enqueued with bulk pushes.
 //! When the company's credits cannot cover them the whole batch is refused up front, unless the
 //! caller allows partial sending, which accepts items in order while credits last.
+//!
+//! An item is an explicit body or a template name with values, rendered here (a missing value
+//! refuses that item, naming the variable). The steps are public ([`prepare`],
+//! [`Prepared::fit_credits`], [`write`], [`enqueue`]) so the overdue-debt sweep sends its
+//! reminders through the same path, adding its own claim on the debts to the transaction.
+
+use std::collections::HashSet;
 
 use copcca_jobs::SendSms;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::accept::rate;
 use crate::accounts::Company;
-use crate::domain::{Country, E164, SmsBody};
+use crate::domain::{CompanyId, Country, Currency, E164, SmsBody};
 use crate::ledger;
 use crate::queue::Queues;
+use crate::templates::{self, Language, Problem, Vars};
 
 pub const MAX_BATCH: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct BatchItem {
     pub to: String,
-    pub body: String,
+    pub content: Content,
+    /// The debt the message is about (sweeps set it; it shows in `sms_logs`).
+    pub debt_id: Option<uuid::Uuid>,
+    pub invoice_number: Option<String>,
+}
+
+/// What an item's text is made of.
+#[derive(Debug, Clone)]
+pub enum Content {
+    Body(String),
+    /// Rendered from the company's template (or the default) with these values.
+    Template {
+        name: String,
+        language: Language,
+        vars: Vars,
+    },
+    /// An item the caller shaped wrongly (say, both a body and a template), refused as is.
+    Refused {
+        code: &'static str,
+        detail: String,
+    },
+}
+
+impl BatchItem {
+    pub fn body(to: impl Into<String>, body: impl Into<String>) -> Self {
+        BatchItem {
+            to: to.into(),
+            content: Content::Body(body.into()),
+            debt_id: None,
+            invoice_number: None,
+        }
+    }
 }
 
 /// One refused item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Rejected {
     pub index: usize,
-    /// `invalid_to`, `invalid_body`, `recipient_opted_out`, `insufficient_credits`.
+    /// `invalid_to`, `invalid_body`, `unknown_template`, `missing_variable`, `invalid_variable`,
+    /// `recipient_opted_out`, `insufficient_credits`.
     pub code: String,
+    /// Names the variable for `missing_variable` and `invalid_variable`.
     pub detail: String,
 }
 
@@ -60,8 +101,91 @@ struct Valid {
     encoding: &'static str,
     segments: i32,
     credits: i64,
+    debt_id: Option<uuid::Uuid>,
+    invoice_number: Option<String>,
 }
 
+/// A batch checked item by item: what will be written, and what was refused (by index).
+pub struct Prepared {
+    valid: Vec<Valid>,
+    rejected: Vec<Rejected>,
+    hash: Vec<u8>,
+}
+
+impl Prepared {
+    pub fn accepted(&self) -> usize {
+        self.valid.len()
+    }
+
+    pub fn rejected(&self) -> &[Rejected] {
+        &self.rejected
+    }
+
+    /// Rewrites refusals' details (a sweep names the debt in them).
+    pub fn annotate_rejected(&mut self, f: impl Fn(&Rejected) -> String) {
+        for r in &mut self.rejected {
+            r.detail = f(r);
+        }
+    }
+
+    /// The debts the accepted items remind of.
+    pub fn debt_ids(&self) -> Vec<uuid::Uuid> {
+        self.valid.iter().filter_map(|v| v.debt_id).collect()
+    }
+
+    /// Keeps only the items about `debts` (those a sweep could claim); the others are dropped
+    /// silently: another run is reminding them.
+    pub fn retain_debts(&mut self, debts: &HashSet<uuid::Uuid>) {
+        self.valid
+            .retain(|v| v.debt_id.is_some_and(|d| debts.contains(&d)));
+    }
+
+    /// Compares the accepted items' credits with `available`: all of them fit, or (partial) the
+    /// first ones that fit are kept and the rest refused, or the whole batch is refused.
+    pub fn fit_credits(&mut self, available: i64, allow_partial: bool) -> Result<(), BatchError> {
+        let needed: i64 = self.valid.iter().map(|v| v.credits).sum();
+        if needed > available {
+            if !allow_partial {
+                return Err(BatchError::InsufficientCredits { needed, available });
+            }
+            let mut left = available;
+            let rejected = &mut self.rejected;
+            self.valid.retain(|v| {
+                let fits = v.credits <= left;
+                if fits {
+                    left -= v.credits;
+                } else {
+                    rejected.push(Rejected {
+                        index: v.index,
+                        code: "insufficient_credits".into(),
+                        detail: "not enough credits left".into(),
+                    });
+                }
+                fits
+            });
+        }
+        self.rejected.sort_by_key(|r| r.index);
+        Ok(())
+    }
+}
+
+/// How the batch row is recorded.
+pub struct NewBatch<'a> {
+    pub allow_partial: bool,
+    pub idempotency_key: Option<&'a str>,
+    /// `user:<id>`, `api_key:<id>`, `sweep`: the batch's creator and its messages' sender.
+    pub sender: &'a str,
+    /// The sweep run that makes these reminders (at most one message per debt and run).
+    pub sweep_run: Option<&'a str>,
+}
+
+/// What [`write`] stored.
+pub struct Written {
+    pub batch_id: uuid::Uuid,
+    pub message_ids: Vec<uuid::Uuid>,
+}
+
+/// Accepts a batch from the API: check, fit to the credits, write, enqueue.
 pub async fn accept_batch(
     pool: &PgPool,
     queues: &Queues,
@@ -80,29 +204,70 @@ pub async fn accept_batch(
     {
         return Ok(found);
     }
+    let mut prepared = prepare(pool, company, items).await?;
+    prepared.hash = hash;
+    let available = ledger::balance(pool, company.id).await?.available.get();
+    prepared.fit_credits(available, allow_partial)?;
+
+    let mut tx = pool.begin().await?;
+    let header = NewBatch {
+        allow_partial,
+        idempotency_key: idempotency_key.as_deref(),
+        sender,
+        sweep_run: None,
+    };
+    let Some(written) = write(&mut tx, company.id, &prepared, &header).await? else {
+        drop(tx); // lost a race with the same key: the other request's batch is the answer
+        let key = idempotency_key.as_deref().unwrap_or_default();
+        return existing(pool, company, key, &prepared.hash)
+            .await?
+            .ok_or(BatchError::KeyReused);
+    };
+    tx.commit().await?;
+    enqueue(queues, &written).await;
+    Ok(BatchAcceptance {
+        batch_id: written.batch_id,
+        accepted: written.message_ids.len(),
+        rejected: prepared.rejected,
+        replay: false,
+    })
+}
+
+/// Checks every item on its own: the number, the text (rendering templates), then the opt-out
+/// list in one query.
+pub async fn prepare(
+    pool: &PgPool,
+    company: &Company,
+    items: Vec<BatchItem>,
+) -> Result<Prepared, BatchError> {
     let country: Country = company.country.parse().unwrap_or(Country::TZ);
+    let mut texts = Texts::new(pool, company);
     let mut rejected = Vec::new();
     let mut valid = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
+        let refuse = |code: &str, detail: String| Rejected {
+            index,
+            code: code.into(),
+            detail,
+        };
         let to = match E164::parse_sms(&item.to, country) {
             Ok(t) => t,
             Err(e) => {
-                rejected.push(Rejected {
-                    index,
-                    code: "invalid_to".into(),
-                    detail: e.to_string(),
-                });
+                rejected.push(refuse("invalid_to", e.to_string()));
                 continue;
             }
         };
-        let body = match SmsBody::parse(&item.body) {
+        let text = match texts.text(item.content).await? {
+            Ok(t) => t,
+            Err((code, detail)) => {
+                rejected.push(refuse(code, detail));
+                continue;
+            }
+        };
+        let body = match SmsBody::parse(&text) {
             Ok(b) => b,
             Err(e) => {
-                rejected.push(Rejected {
-                    index,
-                    code: "invalid_body".into(),
-                    detail: e.to_string(),
-                });
+                rejected.push(refuse("invalid_body", e.to_string()));
                 continue;
             }
         };
@@ -115,17 +280,21 @@ pub async fn accept_batch(
             credits,
             to,
             body,
+            debt_id: item.debt_id,
+            invoice_number: item.invoice_number,
         });
     }
     let numbers: Vec<&str> = valid.iter().map(|v| v.to.as_str()).collect();
-    let opted: Vec<String> =
+    let opted: HashSet<String> =
         sqlx::query_scalar("SELECT phone FROM opt_outs WHERE company_id = $1 AND phone = ANY($2)")
             .bind(company.id)
             .bind(&numbers)
             .fetch_all(pool)
-            .await?;
+            .await?
+            .into_iter()
+            .collect();
     valid.retain(|v| {
-        let out = opted.iter().any(|p| p == v.to.as_str());
+        let out = opted.contains(v.to.as_str());
         if out {
             rejected.push(Rejected {
                 index: v.index,
@@ -135,84 +304,147 @@ pub async fn accept_batch(
         }
         !out
     });
-
-    let available = ledger::balance(pool, company.id).await?.available.get();
-    let needed: i64 = valid.iter().map(|v| v.credits).sum();
-    if needed > available {
-        if !allow_partial {
-            return Err(BatchError::InsufficientCredits { needed, available });
-        }
-        let mut left = available;
-        valid.retain(|v| {
-            let fits = v.credits <= left;
-            if fits {
-                left -= v.credits;
-            } else {
-                rejected.push(Rejected {
-                    index: v.index,
-                    code: "insufficient_credits".into(),
-                    detail: "not enough credits left".into(),
-                });
-            }
-            fits
-        });
-    }
     rejected.sort_by_key(|r| r.index);
+    Ok(Prepared {
+        valid,
+        rejected,
+        hash: Vec::new(),
+    })
+}
 
+/// Items' texts: explicit bodies as they are, templates loaded once each and rendered. The
+/// database is only touched once a template item appears.
+struct Texts<'c> {
+    pool: &'c PgPool,
+    company: &'c Company,
+    loaded: Option<(sqlx::pool::PoolConnection<sqlx::Postgres>, Option<String>)>,
+    loader: templates::store::Loader,
+}
+
+impl<'c> Texts<'c> {
+    fn new(pool: &'c PgPool, company: &'c Company) -> Self {
+        Texts {
+            pool,
+            company,
+            loaded: None,
+            loader: templates::store::Loader::new(company.id),
+        }
+    }
+
+    /// The text, or the refusal's code and detail.
+    async fn text(
+        &mut self,
+        content: Content,
+    ) -> Result<Result<String, (&'static str, String)>, sqlx::Error> {
+        let (name, language, vars) = match content {
+            Content::Body(b) => return Ok(Ok(b)),
+            Content::Refused { code, detail } => return Ok(Err((code, detail))),
+            Content::Template {
+                name,
+                language,
+                vars,
+            } => (name, language, vars),
+        };
+        if self.loaded.is_none() {
+            let mut conn = self.pool.acquire().await?;
+            let link = templates::store::company_payment_link(&mut conn, self.company.id).await?;
+            self.loaded = Some((conn, link));
+        }
+        let (conn, payment_link) = self.loaded.as_mut().expect("loaded above");
+        let Some(template) = self.loader.get(conn, &name, language).await? else {
+            return Ok(Err((
+                "unknown_template",
+                format!("no template {name:?} in {language}"),
+            )));
+        };
+        let ctx = templates::Context {
+            language,
+            company_name: &self.company.name,
+            currency: self.company.currency.parse().unwrap_or(Currency::USD),
+            payment_link: payment_link.as_deref(),
+        };
+        Ok(template.render(&vars, &ctx).map_err(|errors| {
+            let code = match errors[0].problem {
+                Problem::Missing => "missing_variable",
+                Problem::Invalid(_) => "invalid_variable",
+            };
+            let detail = errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            (code, detail)
+        }))
+    }
+}
+
+/// Writes the batch row and its messages (one bulk insert) on `conn`, inside the caller's
+/// transaction. `None` when a batch with the same idempotency key exists already.
+pub async fn write(
+    conn: &mut PgConnection,
+    company: CompanyId,
+    prepared: &Prepared,
+    batch: &NewBatch<'_>,
+) -> Result<Option<Written>, sqlx::Error> {
     let batch_id = uuid::Uuid::now_v7();
+    let valid = &prepared.valid;
     let ids: Vec<uuid::Uuid> = valid.iter().map(|_| uuid::Uuid::now_v7()).collect();
-    let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO message_batches (id, company_id, total, accepted, rejected, allow_partial, created_by, idempotency_key, request_hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (company_id, idempotency_key) DO NOTHING",
     )
     .bind(batch_id)
-    .bind(company.id)
-    .bind((valid.len() + rejected.len()) as i32)
+    .bind(company)
+    .bind((valid.len() + prepared.rejected.len()) as i32)
     .bind(valid.len() as i32)
-    .bind(serde_json::to_value(&rejected).expect("serialisable"))
-    .bind(allow_partial)
-    .bind(sender)
-    .bind(&idempotency_key)
-    .bind(&hash)
-    .execute(&mut *tx)
+    .bind(serde_json::to_value(&prepared.rejected).expect("serialisable"))
+    .bind(batch.allow_partial)
+    .bind(batch.sender)
+    .bind(batch.idempotency_key)
+    .bind(&prepared.hash)
+    .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
-        drop(tx); // lost a race with the same key: the other request's batch is the answer
-        let key = idempotency_key.as_deref().unwrap_or_default();
-        return existing(pool, company, key, &hash)
-            .await?
-            .ok_or(BatchError::KeyReused);
+        return Ok(None);
     }
     sqlx::query(
-        "INSERT INTO messages (id, company_id, batch_id, to_number, body, encoding, segments, credits, sender)
-         SELECT id, $1, $2, to_number, body, encoding, segments, credits, $3
-         FROM UNNEST($4::uuid[], $5::text[], $6::text[], $7::text[], $8::int[], $9::bigint[])
-              AS t(id, to_number, body, encoding, segments, credits)",
+        "INSERT INTO messages (id, company_id, batch_id, to_number, body, encoding, segments, credits, sender,
+                               debt_id, invoice_number, sweep_run)
+         SELECT id, $1, $2, to_number, body, encoding, segments, credits, $3, debt_id, invoice_number, $4
+         FROM UNNEST($5::uuid[], $6::text[], $7::text[], $8::text[], $9::int[], $10::bigint[], $11::uuid[], $12::text[])
+              AS t(id, to_number, body, encoding, segments, credits, debt_id, invoice_number)",
     )
-    .bind(company.id)
+    .bind(company)
     .bind(batch_id)
-    .bind(sender)
+    .bind(batch.sender)
+    .bind(batch.sweep_run)
     .bind(&ids)
     .bind(valid.iter().map(|v| v.to.as_str()).collect::<Vec<_>>())
     .bind(valid.iter().map(|v| v.body.as_str()).collect::<Vec<_>>())
     .bind(valid.iter().map(|v| v.encoding).collect::<Vec<_>>())
     .bind(valid.iter().map(|v| v.segments).collect::<Vec<_>>())
     .bind(valid.iter().map(|v| v.credits).collect::<Vec<_>>())
-    .execute(&mut *tx)
+    .bind(valid.iter().map(|v| v.debt_id).collect::<Vec<_>>())
+    .bind(valid.iter().map(|v| v.invoice_number.as_deref()).collect::<Vec<_>>())
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
-
-    let jobs: Vec<SendSms> = ids.iter().map(|id| SendSms { message_id: *id }).collect();
-    if let Err(e) = queues.enqueue_bulk(&jobs, None).await {
-        tracing::warn!(batch = %batch_id, error = %e, "batch enqueue failed; the reconciler will retry");
-    }
-    Ok(BatchAcceptance {
+    Ok(Some(Written {
         batch_id,
-        accepted: ids.len(),
-        rejected,
-        replay: false,
-    })
+        message_ids: ids,
+    }))
+}
+
+/// Enqueues the written messages with bulk pushes. A failure is only logged: the rows are
+/// `queued` and the reconciler enqueues them.
+pub async fn enqueue(queues: &Queues, written: &Written) {
+    let jobs: Vec<SendSms> = written
+        .message_ids
+        .iter()
+        .map(|id| SendSms { message_id: *id })
+        .collect();
+    if let Err(e) = queues.enqueue_bulk(&jobs, None).await {
+        tracing::warn!(batch = %written.batch_id, error = %e, "batch enqueue failed; the reconciler will retry");
+    }
 }
 
 async fn existing(
@@ -240,13 +472,40 @@ async fn existing(
     }
 }
 
+/// What makes two batch requests "the same batch": every item's number and content, in order.
 fn request_hash(items: &[BatchItem], allow_partial: bool) -> Vec<u8> {
     let mut h = Sha256::new();
-    for item in items {
-        h.update(item.to.as_bytes());
+    let mut field = |s: &str| {
+        h.update(s.as_bytes());
         h.update([0u8]);
-        h.update(item.body.as_bytes());
-        h.update([1u8]);
+    };
+    for item in items {
+        field(&item.to);
+        match &item.content {
+            Content::Body(b) => field(b),
+            Content::Template {
+                name,
+                language,
+                vars,
+            } => {
+                field("\u{1}template");
+                field(name);
+                field(language.as_str());
+                // A BTreeMap: sorted, so the order the caller wrote them in does not matter.
+                for (k, v) in vars {
+                    field(k);
+                    field(v);
+                }
+            }
+            Content::Refused { code, detail } => {
+                field("\u{1}refused");
+                field(code);
+                field(detail);
+            }
+        }
+        field(&item.debt_id.map(|d| d.to_string()).unwrap_or_default());
+        field(item.invoice_number.as_deref().unwrap_or_default());
+        field("\u{2}");
     }
     h.update([u8::from(allow_partial)]);
     h.finalize().to_vec()

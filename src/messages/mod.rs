@@ -8,5 +8,6 @@ mod status;
 pub mod store;
 
 pub use accept::{AcceptError, AcceptRequest, Acceptance, accept};
+pub(crate) use accept::{home_rate, rate};
 pub use status::MessageStatus;
 pub use store::{Message, NewMessage, insert_queued};

@@ -5,12 +5,13 @@
 pub mod reconcile;
 mod refund;
 mod send_sms;
+mod sweep;
 mod verify_purchase;
 
 use std::time::Duration;
 
 use apalis::prelude::*;
-use copcca_jobs::{Refund, SendSms, VerifyPurchase};
+use copcca_jobs::{Refund, SendSms, SweepOverdueDebts, VerifyPurchase};
 use sqlx::PgPool;
 
 use crate::config::Config;
@@ -24,6 +25,10 @@ use crate::settings::{self, SettingsError};
 pub use refund::refund;
 pub use send_sms::send_sms;
 pub use verify_purchase::verify_purchase;
+pub use sweep::{SweepReport, sweep, sweep_overdue_debts};
+
+/// The overdue-debt sweep's cron (for `copcca-sms schedule`).
+pub use sweep::schedule as schedule_sweeps;
 
 /// What the handlers need.
 #[derive(Clone)]
@@ -106,12 +111,13 @@ pub async fn run(
     concurrency: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), MonitorError> {
-    let (sms, refunds, purchases) = (
+    let (sms, refunds, purchases, sweeps) = (
         deps.queues.backend_for::<SendSms>(config),
         deps.queues.backend_for::<Refund>(config),
         deps.queues.backend_for::<VerifyPurchase>(config),
+        deps.queues.backend_for::<SweepOverdueDebts>(config),
     );
-    let (d1, d2, d3) = (deps.clone(), deps.clone(), deps);
+    let (d1, d2, d3, d4) = (deps.clone(), deps.clone(), deps.clone(), deps);
     Monitor::new()
         .register(move |_| {
             WorkerBuilder::new(worker_name("sms"))
@@ -133,6 +139,13 @@ pub async fn run(
                 .data(d3.clone())
                 .concurrency(8)
                 .build(verify_purchase)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(worker_name("sweeps"))
+                .backend(sweeps.clone())
+                .data(d4.clone())
+                .concurrency(1)
+                .build(sweep_overdue_debts)
         })
         .shutdown_timeout(Duration::from_secs(30))
         .run_with_signal(async move {

@@ -8,18 +8,72 @@ use crate::accounts;
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiResult, Problem};
 use crate::http::{AppState, idempotency};
-use crate::messages::batch::{self, BatchError, BatchItem, BatchReport, Rejected};
+use crate::messages::batch::{self, BatchError, BatchItem, BatchReport, Content, Rejected};
+use crate::templates::{self, Language};
 
+/// The batch endpoint's body limit (the general `MAX_BODY_BYTES` is for single requests):
+/// room for 10,000 items of full-length bodies.
+pub const MAX_BODY_BYTES: usize = 24 * 1024 * 1024;
+
+/// One message: an explicit `body`, or a `template` with its `vars`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchEntry {
     pub to: String,
     pub body: Option<String>,
-    /// Templates arrive with the templates work; an item naming one is refused for now.
+    /// A template name (`payment_reminder`): the company's own, else the default.
     pub template: Option<String>,
+    /// The template's values, strings or numbers: `{"customer_name": "Asha", "amount": 20000,
+    /// "due_date": "2026-11-24", ...}`. `company_name`, `currency` and `payment_link` default
+    /// to the company's.
     #[schema(value_type = Option<Object>)]
-    #[allow(dead_code)] // read once templates land
     pub vars: Option<serde_json::Value>,
+    /// `en` (default) or `sw`.
+    pub language: Option<String>,
+}
+
+impl BatchEntry {
+    fn into_item(self) -> BatchItem {
+        let refused = |code, detail: String| Content::Refused { code, detail };
+        let mut invoice_number = None;
+        let content = match (self.body, self.template) {
+            (Some(_), Some(_)) => {
+                refused("invalid_body", "give a body or a template, not both".into())
+            }
+            (Some(body), None) => Content::Body(body),
+            (None, None) => Content::Body(String::new()),
+            (None, Some(name)) => {
+                let language = self
+                    .language
+                    .as_deref()
+                    .map(str::parse::<Language>)
+                    .transpose();
+                let vars = match &self.vars {
+                    None => Ok(templates::Vars::new()),
+                    Some(serde_json::Value::Object(map)) => templates::vars_from_json(map),
+                    Some(_) => Err("vars must be an object".to_string()),
+                };
+                match (language, vars) {
+                    (Err(e), _) => refused("unknown_template", e.to_string()),
+                    (_, Err(e)) => refused("invalid_variable", e),
+                    (Ok(language), Ok(vars)) => {
+                        invoice_number = vars.get("invoice_number").cloned();
+                        Content::Template {
+                            name,
+                            language: language.unwrap_or_default(),
+                            vars,
+                        }
+                    }
+                }
+            }
+        };
+        BatchItem {
+            to: self.to,
+            content,
+            debt_id: None,
+            invoice_number,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -39,7 +93,8 @@ pub struct BatchAccepted {
     pub rejected: Vec<Rejected>,
 }
 
-/// Accepts up to 10,000 messages; each item is validated on its own.
+/// Accepts up to 10,000 messages (explicit bodies or templates); each item is validated on its
+/// own and refusals come back by index.
 #[utoipa::path(post, path = "/v1/messages/batch", tag = "messages", request_body = BatchRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
     security(("bearer" = []), ("api_key" = [])), responses(
@@ -57,26 +112,12 @@ pub async fn create(
     let company = accounts::find_company(&state.pool, caller.company)
         .await?
         .ok_or_else(|| ApiError::not_found("no company"))?;
-    let mut unsupported = Vec::new();
-    let mut items = Vec::with_capacity(req.messages.len());
-    for (index, entry) in req.messages.into_iter().enumerate() {
-        match (entry.body, entry.template) {
-            (Some(body), None) => items.push(BatchItem { to: entry.to, body }),
-            // Kept in place (so indexes hold) and refused as an empty body would be.
-            (_, Some(_)) => {
-                unsupported.push(index);
-                items.push(BatchItem {
-                    to: entry.to,
-                    body: String::new(),
-                });
-            }
-            (None, None) => items.push(BatchItem {
-                to: entry.to,
-                body: String::new(),
-            }),
-        }
-    }
-    let mut accepted = batch::accept_batch(
+    let items = req
+        .messages
+        .into_iter()
+        .map(BatchEntry::into_item)
+        .collect();
+    let accepted = batch::accept_batch(
         &state.pool,
         &state.queues,
         &company,
@@ -87,12 +128,6 @@ pub async fn create(
     )
     .await
     .map_err(refusal)?;
-    for r in &mut accepted.rejected {
-        if unsupported.contains(&r.index) {
-            r.code = "template_not_supported".into();
-            r.detail = "templates are not available yet; send an explicit body".into();
-        }
-    }
     let out = idempotency::replayed(accepted.replay);
     Ok((
         StatusCode::ACCEPTED,

@@ -86,7 +86,10 @@ async fn cron_fires_once_per_tick_with_two_schedulers() {
     let mut tasks = Vec::new();
     for q in [a.clone(), b] {
         tasks.push(tokio::spawn(async move {
-            let make = |_tick| copcca_jobs::SweepOverdueDebts { company_id: None };
+            let make = |_tick| copcca_jobs::SweepOverdueDebts {
+                company_id: None,
+                run: None,
+            };
             cron::run(&q, "sweep", "* * * * * *", make, tokio::time::sleep(run))
                 .await
                 .unwrap()

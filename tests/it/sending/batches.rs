@@ -88,7 +88,7 @@ async fn invalid_items_are_refused_by_index_and_the_rest_sent(pool: PgPool) {
                 {"to": "0754123456", "body": "ok"},
                 {"to": "12", "body": "bad number"},
                 {"to": "0754123457", "body": ""},
-                {"to": "0754123458", "template": "payment_reminder", "vars": {}},
+                {"to": "0754123458", "template": "payment_reminder", "vars": {"customer_name": "Asha"}},
                 {"to": "0754123459", "body": "ok too"},
             ]}),
             None,
@@ -112,7 +112,7 @@ async fn invalid_items_are_refused_by_index_and_the_rest_sent(pool: PgPool) {
         [
             (1, "invalid_to".into()),
             (2, "invalid_body".into()),
-            (3, "template_not_supported".into())
+            (3, "missing_variable".into())
         ]
     );
     h.drain(DRAIN).await;

@@ -7,6 +7,8 @@ mod flows;
 mod opt_outs;
 mod quiet_hours;
 mod settings;
+mod sweeps;
+mod templates;
 
 use std::time::Duration;
 
@@ -142,9 +144,10 @@ impl Harness {
             .get()
     }
 
-    /// Runs the workers until the send and refund queues are empty (or `limit` passes).
+    /// Runs the workers until the send, refund and sweep queues are empty (or `limit` passes).
     pub async fn drain(&self, limit: Duration) {
-        crate::support::run_workers_until_idle(&self.deps, &["sms", "refunds"], limit).await;
+        crate::support::run_workers_until_idle(&self.deps, &["sms", "refunds", "sweeps"], limit)
+            .await;
     }
 
     pub async fn audit_clean(&self) {
