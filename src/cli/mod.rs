@@ -124,9 +124,7 @@ async fn work(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
     let deps = deps(&config).await?;
-    tracing::info!(
-        "workers running: sms, refunds, sweeps (the purchase worker arrives with issue 5)"
-    );
+    tracing::info!("workers running: sms, refunds, purchases, sweeps");
     workers::run(deps, workers::consumer_config(), 32, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

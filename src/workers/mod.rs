@@ -24,8 +24,8 @@ use crate::settings::{self, SettingsError};
 
 pub use refund::refund;
 pub use send_sms::send_sms;
-pub use verify_purchase::verify_purchase;
 pub use sweep::{SweepReport, sweep, sweep_overdue_debts};
+pub use verify_purchase::verify_purchase;
 
 /// The overdue-debt sweep's cron (for `copcca-sms schedule`).
 pub use sweep::schedule as schedule_sweeps;

@@ -203,7 +203,15 @@ struct Victim {
     phone: String,
     /// The victim's message went to this number.
     to: String,
+    /// The victim's bank-transfer purchase.
+    payment: String,
 }
+
+/// A template only the victim has, and a word only its body contains.
+const VICTIM_TEMPLATE: &str = "victim_note";
+/// Another of the victim's templates, which no probe writes (so it stays the victim's alone).
+const VICTIM_PRIVATE: &str = "victim_private";
+const VICTIM_WORD: &str = "XYZZYVICTIM";
 
 enum Expect {
     /// 404 `not_found`: the id names nothing the caller can see.
@@ -314,6 +322,60 @@ fn probes() -> Vec<Probe> {
             body: None,
             expect: NotFound,
         },
+        Probe {
+            method: Method::POST,
+            route: "/v1/purchases",
+            path: |_| "/v1/purchases".into(),
+            body: Some(
+                |v| json!({"package_id": "starter", "method": "bank_transfer", "company_id": v.company}),
+            ),
+            expect: Refused,
+        },
+        Probe {
+            method: Method::GET,
+            route: "/v1/purchases",
+            path: |v| format!("/v1/purchases?company_id={}", v.company),
+            body: None,
+            expect: OwnDataOnly,
+        },
+        Probe {
+            method: Method::GET,
+            route: "/v1/purchases/{id}",
+            path: |v| format!("/v1/purchases/{}", v.payment),
+            body: None,
+            expect: NotFound,
+        },
+        Probe {
+            method: Method::GET,
+            route: "/v1/templates",
+            path: |v| format!("/v1/templates?company_id={}", v.company),
+            body: None,
+            expect: OwnDataOnly,
+        },
+        Probe {
+            method: Method::GET,
+            route: "/v1/templates/{name}",
+            path: |_| format!("/v1/templates/{VICTIM_PRIVATE}"),
+            body: None,
+            expect: NotFound,
+        },
+        Probe {
+            method: Method::PUT,
+            route: "/v1/templates/{name}",
+            path: |_| format!("/v1/templates/{VICTIM_TEMPLATE}"),
+            body: Some(|_| json!({"body": "Our own note for {customer_name}", "language": "en"})),
+            // The caller saves a template of its own under that name; the victim's is untouched.
+            expect: OwnDataOnly,
+        },
+        Probe {
+            method: Method::POST,
+            route: "/v1/templates/preview",
+            path: |_| "/v1/templates/preview".into(),
+            body: Some(|_| json!({"template": VICTIM_TEMPLATE, "vars": {"customer_name": "Asha"}})),
+            // Renders the caller's own template of that name (saved by the row above), never
+            // the victim's.
+            expect: OwnDataOnly,
+        },
     ]
 }
 
@@ -328,6 +390,7 @@ async fn footprint(pool: &PgPool, company: CompanyId) -> String {
         "SELECT row_to_json(x)::text FROM message_batches x WHERE company_id = $1 ORDER BY id",
         "SELECT row_to_json(h)::text FROM holds h WHERE company_id = $1 ORDER BY id",
         "SELECT row_to_json(p)::text FROM payments p WHERE company_id = $1 ORDER BY id",
+        "SELECT row_to_json(t)::text FROM templates t WHERE company_id = $1 ORDER BY name, language",
     ] {
         let rows: Vec<String> = sqlx::query_scalar(query)
             .bind(company)
@@ -384,12 +447,33 @@ async fn no_endpoint_lets_one_company_read_or_act_on_anothers_data(pool: PgPool)
     .await
     .unwrap();
     assert_eq!(r.status(), 201);
+    let purchase: Value = as_victim(
+        Method::POST,
+        "/v1/purchases",
+        json!({"package_id": "starter", "method": "bank_transfer"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    for name in [VICTIM_TEMPLATE, VICTIM_PRIVATE] {
+        let r = as_victim(
+            Method::PUT,
+            &format!("/v1/templates/{name}"),
+            json!({"body": format!("{VICTIM_WORD} {{customer_name}}"), "language": "en"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 201);
+    }
     let victim = Victim {
         company: victim_company,
         message: sent["id"].as_str().unwrap().to_string(),
         batch: batch["batch_id"].as_str().unwrap().to_string(),
         phone: "+255754000111".into(),
         to: "+255754123456".into(),
+        payment: purchase["id"].as_str().unwrap().to_string(),
     };
     let before = footprint(&pool, victim.company).await;
 
@@ -443,6 +527,8 @@ async fn no_endpoint_lets_one_company_read_or_act_on_anothers_data(pool: PgPool)
         victim.message.clone(),
         victim.batch.clone(),
         victim.phone.clone(),
+        victim.payment.clone(),
+        VICTIM_WORD.to_string(),
     ];
     for (who, header, value) in credentials {
         for probe in &probes {
