@@ -4,9 +4,13 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-pub fn init(format: LogFormat) {
+/// The filter when `RUST_LOG` is unset, for the long-running processes.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn";
+
+/// `default_filter` applies when `RUST_LOG` is unset (the demo keeps its terminal quiet).
+pub fn init(format: LogFormat, default_filter: &str) {
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -60,7 +60,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(78);
         }
     };
-    telemetry::init(config.log_format);
+    let quiet = matches!(cli.command, Command::Demo { .. });
+    telemetry::init(
+        config.log_format,
+        if quiet {
+            "warn,sqlx=error"
+        } else {
+            telemetry::DEFAULT_FILTER
+        },
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

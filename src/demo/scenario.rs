@@ -39,7 +39,8 @@ pub async fn play(stack: &Stack) -> anyhow::Result<Progress> {
     let company = accounts::create_company(&stack.pool, "Demo Traders Ltd", Country::KE).await?;
     // The demo runs at any hour: no quiet hours, and a quota that does not spread the batch out.
     sqlx::query(
-        "UPDATE companies SET sms_per_hour = 1000000, quiet_hours_start = '00:00', quiet_hours_end = '00:00'
+        "UPDATE companies SET sms_per_hour = 1000000, quiet_hours_start = '00:00', quiet_hours_end = '00:00',
+             payment_link = 'M-Pesa Paybill 174379'
          WHERE id = $1",
     )
     .bind(company.id)
@@ -185,8 +186,8 @@ pub async fn play(stack: &Stack) -> anyhow::Result<Progress> {
     Ok(progress)
 }
 
-/// The reminder batch: customers of a Kenyan shop, in English and Swahili, with a few numbers
-/// that cannot be right.
+/// The reminder batch: customers of a Kenyan shop, half in English and half in Swahili through
+/// the default `payment_reminder` template, with a few numbers that cannot be right.
 fn reminders() -> Vec<Value> {
     const NAMES: [&str; 8] = [
         "Amina", "Baraka", "Neema", "Otieno", "Wanjiru", "Juma", "Zawadi", "Kamau",
@@ -198,19 +199,20 @@ fn reminders() -> Vec<Value> {
                 Some(k) => INVALID[k].to_string(),
                 None => format!("07{:08}", 10_000_000 + i),
             };
-            let name = NAMES[i % NAMES.len()];
-            let amount = 500 + (i % 20) * 250;
-            let invoice = format!("INV-{:05}", 1000 + i);
-            let body = if i % 2 == 0 {
-                format!(
-                    "Hello {name}, this is a reminder that invoice {invoice} for KES {amount} is overdue. Please pay via M-Pesa paybill 174379. Demo Traders Ltd"
-                )
-            } else {
-                format!(
-                    "Habari {name}, tunakukumbusha kulipa ankara {invoice} ya KES {amount} iliyopitwa na muda. Lipa kwa M-Pesa paybill 174379. Asante, Demo Traders Ltd"
-                )
-            };
-            json!({ "to": to, "body": body })
+            let due = chrono::NaiveDate::from_ymd_opt(2026, 11, 1 + (i % 28) as u32)
+                .expect("a date in November");
+            json!({
+                "to": to,
+                "template": "payment_reminder",
+                "language": if i % 2 == 0 { "en" } else { "sw" },
+                "vars": {
+                    "customer_name": NAMES[i % NAMES.len()],
+                    "amount": (500 + (i % 20) * 250).to_string(),
+                    "currency": "KES",
+                    "due_date": due.to_string(),
+                    "invoice_number": format!("INV-{:05}", 1000 + i),
+                },
+            })
         })
         .collect()
 }

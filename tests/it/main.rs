@@ -2,6 +2,7 @@
 //! `#[sqlx::test]` on DATABASE_URL's server) and Redis. One binary, a module per feature.
 
 pub mod cli;
+mod demo;
 mod http_api;
 mod ledger;
 mod ledger_props;

@@ -173,8 +173,8 @@ async fn bodies_over_the_limit_are_413_problems_on_every_kind_of_route(pool: PgP
     problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     // Without a Content-Length the limit still holds.
-    let batch = json!({"messages": [{"to": "+255754123456", "body": big}]}).to_string();
-    let (status, answer) = post_chunked(&app.base, "/v1/messages/batch", &token, &batch).await;
+    let one = json!({"to": "+255754123456", "body": big}).to_string();
+    let (status, answer) = post_chunked(&app.base, "/v1/messages", &token, &one).await;
     assert_eq!(status, 413, "{answer}");
     assert!(
         answer
