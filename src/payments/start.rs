@@ -327,17 +327,14 @@ async fn start_mpesa(
         account_reference: &reference,
         description: "SMS credits",
     };
-    let mut attempt = 0;
-    let outcome = loop {
-        attempt += 1;
-        match client.stk_push(&push).await {
-            Err(e) if e.is_transient() && attempt < START_ATTEMPTS => {
-                tracing::warn!(payment = %payment.id, error = %e, attempt, "STK Push not sent; trying again");
-                tokio::time::sleep(Duration::from_millis(300 * u64::from(attempt))).await;
-            }
-            other => break other,
-        }
-    };
+    // Only errors that left no prompt on the phone are retried.
+    let outcome = retried(
+        "STK Push",
+        payment.id,
+        || client.stk_push(&push),
+        DarajaError::is_transient,
+    )
+    .await;
     let mut tx = pool.begin().await?;
     let mut p = store::lock(&mut tx, payment.id).await?;
     let result = match outcome {
@@ -420,18 +417,14 @@ async fn start_card(
         cancel_url: &providers.checkout_cancel_url,
         expires_at: Some(expires_at.timestamp()),
     };
-    let mut attempt = 0;
-    let outcome = loop {
-        attempt += 1;
-        match client.create_checkout_session(&req).await {
-            // The same Idempotency-Key makes a retry return the first session, never a second.
-            Err(e) if e.is_retryable() && attempt < START_ATTEMPTS => {
-                tracing::warn!(payment = %payment.id, error = %e, attempt, "Checkout Session not created; trying again");
-                tokio::time::sleep(Duration::from_millis(300 * u64::from(attempt))).await;
-            }
-            other => break other,
-        }
-    };
+    // The same Idempotency-Key makes a retry return the first session, never a second.
+    let outcome = retried(
+        "Checkout Session",
+        payment.id,
+        || client.create_checkout_session(&req),
+        StripeError::is_retryable,
+    )
+    .await;
     let mut tx = pool.begin().await?;
     let mut p = store::lock(&mut tx, payment.id).await?;
     let result = match outcome {
@@ -461,7 +454,7 @@ async fn start_card(
             } else {
                 "stripe_rejected"
             };
-            let detail = format!("Stripe did not create the checkout: {}", describe(&e));
+            let detail = format!("Stripe did not create the checkout: {e}");
             store::end(&mut tx, &mut p, Status::Failed, &detail, "stripe").await?;
             Err(StartError::Provider {
                 payment: Box::new(p),
@@ -475,8 +468,25 @@ async fn start_card(
     result
 }
 
-fn describe(e: &StripeError) -> String {
-    e.to_string()
+/// Calls the provider up to `START_ATTEMPTS` times while `retryable` says the error is safe to
+/// retry, with a short pause between attempts (the caller is waiting for the answer).
+async fn retried<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    payment: PaymentId,
+    call: impl Fn() -> F,
+    retryable: impl Fn(&E) -> bool,
+) -> Result<T, E> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match call().await {
+            Err(e) if retryable(&e) && attempt < START_ATTEMPTS => {
+                tracing::warn!(%payment, error = %e, attempt, "{what} not started; trying again");
+                tokio::time::sleep(Duration::from_millis(300 * u64::from(attempt))).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// 32 random bytes, URL-safe: the secret part of an M-Pesa callback URL.
