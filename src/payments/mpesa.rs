@@ -67,6 +67,15 @@ pub async fn record_mpesa_callback(
     };
     if p.status.is_open() {
         adopt(&mut tx, &mut p, &callback).await?;
+    } else if callback.is_success() && !matches!(p.status, Status::Paid | Status::Credited) {
+        // Money reported for a payment that already ended (the sweep gave up on it): never
+        // credited automatically, always put in front of the operator.
+        let reason = format!(
+            "M-Pesa reports payment {} after the payment ended {}",
+            callback.receipt.as_deref().unwrap_or("(no receipt)"),
+            p.status.as_str()
+        );
+        store::flag(&mut tx, &mut p, &reason).await?;
     }
     webhook_events::mark_processed(&mut tx, event).await?;
     tx.commit().await?;

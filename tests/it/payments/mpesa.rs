@@ -272,3 +272,38 @@ async fn push_errors_fail_or_are_retried_as_daraja_says(pool: PgPool) {
     );
     h.audit_clean().await;
 }
+
+#[sqlx::test]
+async fn money_reported_after_the_payment_expired_is_flagged_not_credited(pool: PgPool) {
+    let h = Harness::new(pool, Country::KE).await;
+    h.daraja.script([PushScript::new(PushOutcome::Paid)
+        .no_callback()
+        .pending_queries(1_000)]);
+    let (id, checkout) = pushed(&h).await;
+    // The window closes with M-Pesa still saying "processing": the sweep expires it.
+    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 minute' WHERE id = $1")
+        .bind(id)
+        .execute(h.pool())
+        .await
+        .unwrap();
+    let settings = reconcile::Settings {
+        stale_payment: Duration::ZERO,
+        ..Default::default()
+    };
+    reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    h.drain().await;
+    assert_eq!(h.payment(id).await.status, Status::Expired);
+
+    // Then the callback arrives after all, saying the customer paid.
+    assert_eq!(h.daraja.replay_callback(&checkout).await.unwrap(), 200);
+    h.drain().await;
+    let p = h.payment(id).await;
+    assert_eq!(p.status, Status::Expired, "never credited automatically");
+    assert!(
+        p.flagged_reason
+            .unwrap()
+            .contains("after the payment ended")
+    );
+    assert_eq!(h.available().await, 0);
+    h.audit_clean().await;
+}
