@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::providers::SmsGateway;
 use crate::queue::Queues;
-use crate::workers::{self, reconcile};
+use crate::workers::{self, reconcile, sample_queues};
 use crate::{db, http, settings, telemetry};
 
 #[derive(Debug, Parser)]
@@ -141,15 +141,17 @@ async fn schedule(config: Config, shutdown: impl Future<Output = ()>) -> anyhow:
     use futures::FutureExt;
     let deps = deps(&config).await?;
     let queues = deps.queues.clone();
+    let pool = deps.pool.clone();
     let stop = shutdown.shared();
-    tracing::info!(sweep_cron = %config.sweep_cron, "scheduler running: reconciliation every 30 s, overdue-debt sweeps on SWEEP_CRON (UTC)");
-    let (_, sweeps) = tokio::join!(
+    tracing::info!(sweep_cron = %config.sweep_cron, "scheduler running: reconciliation every 30 s, queue samples every minute, overdue-debt sweeps on SWEEP_CRON (UTC)");
+    let (_, _, sweeps) = tokio::join!(
         reconcile::run(
             deps,
             reconcile::Settings::default(),
             Duration::from_secs(30),
             stop.clone(),
         ),
+        sample_queues::run(pool, queues.clone(), Duration::from_secs(60), stop.clone()),
         workers::schedule_sweeps(&queues, &config.sweep_cron, stop),
     );
     sweeps?;

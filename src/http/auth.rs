@@ -110,6 +110,14 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let credential = credential(parts)?;
+        Caller::from_credential(state, credential).await
+    }
+}
+
+impl Caller {
+    /// The caller a bearer token or API key stands for (as sent in a header, or kept in the
+    /// status page's session cookie).
+    pub async fn from_credential(state: &AppState, credential: &str) -> Result<Self, ApiError> {
         if credential.starts_with(accounts::KEY_PREFIX) {
             let key = accounts::find_api_key(&state.pool, credential)
                 .await?
@@ -224,6 +232,15 @@ impl FromRequestParts<AppState> for SuperAdmin {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
+        SuperAdmin::try_from(caller)
+    }
+}
+
+impl TryFrom<Caller> for SuperAdmin {
+    type Error = ApiError;
+
+    /// 403 unless the caller's role (from our rows) is super_admin.
+    fn try_from(caller: Caller) -> Result<Self, ApiError> {
         if caller.role != Role::SuperAdmin {
             return Err(ApiError::forbidden(
                 "forbidden",

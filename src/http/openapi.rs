@@ -51,6 +51,7 @@ use super::problem::ApiJson;
         super::admin::settings::put_stripe,
         super::admin::settings::get_mpesa,
         super::admin::settings::put_mpesa,
+        super::admin::status::page,
         super::metrics::scrape,
         document,
     ),

@@ -405,6 +405,20 @@ impl QueueStore {
             .collect())
     }
 
+    /// The latest `count` dead letters, newest first (for the status page).
+    pub async fn recent_dead_letters(&self, count: usize) -> redis::RedisResult<Vec<DeadLetter>> {
+        let reply: redis::streams::StreamRangeReply = self
+            .conn
+            .clone()
+            .xrevrange_count(&self.keys.dead, "+", "-", count)
+            .await?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .filter_map(|e| dead_letter(e.id, &e.map))
+            .collect())
+    }
+
     /// One dead letter by its entry id.
     pub async fn dead_letter(&self, entry: &str) -> redis::RedisResult<Option<DeadLetter>> {
         let reply: redis::streams::StreamRangeReply = self

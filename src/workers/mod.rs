@@ -4,6 +4,7 @@
 
 pub mod reconcile;
 mod refund;
+pub mod sample_queues;
 mod send_sms;
 mod sweep;
 mod verify_purchase;

@@ -12,4 +12,5 @@ mod payments_mpesa_client;
 mod payments_stripe_client;
 pub mod queue;
 mod sending;
+mod status_page;
 mod support;

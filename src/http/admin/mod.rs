@@ -1,8 +1,9 @@
-//! The operator API (super_admin only).
+//! The operator API (super_admin only), and its status page at `/admin`.
 
 pub(crate) mod adjustments;
 pub(crate) mod purchases;
 pub(crate) mod settings;
+pub(crate) mod status;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -11,6 +12,7 @@ use super::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(status::page))
         .route("/companies/{id}/adjustments", post(adjustments::create))
         .route("/purchases/{id}/approve", post(purchases::approve))
         .route("/purchases/{id}/reject", post(purchases::reject))

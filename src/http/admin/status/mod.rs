@@ -1,0 +1,91 @@
+//! `GET /admin`: the operator's status page (super_admin). One self-contained HTML document:
+//! balances per company, every queue's depth now, queue depth and send rate over the last hour
+//! as inline SVG charts, the latest failed messages and dead letters. [`data`] reads, [`render`]
+//! and [`chart`] draw, [`session`] lets a browser in (a `?token=` exchanged for a cookie).
+//!
+//! Queue depth over time comes from `queue_samples`, written once a minute by `schedule`
+//! (`workers::sample_queues`); the send rate is counted from `messages`.
+
+mod chart;
+mod data;
+mod render;
+mod session;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
+pub use session::Viewer;
+
+/// The page: no script may run, nothing is loaded from elsewhere, and it may not be framed.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+                   frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// The operator's status page (HTML). A browser opens `/admin?token=<JWT>` once: the token is
+/// exchanged for an HttpOnly, SameSite=Strict session cookie and the browser is redirected to
+/// `/admin` (303) without it.
+#[utoipa::path(get, path = "/admin", tag = "admin",
+    security(("bearer" = [])),
+    params(("token" = Option<String>, Query,
+        description = "a super_admin's JWT, exchanged for the session cookie (then 303 to /admin)")),
+    responses(
+    (status = 200, description = "the status page", content_type = "text/html", body = String),
+    (status = 303, description = "the token was accepted: the session cookie is set, go to /admin",
+        headers(("Location" = String, description = "/admin"),
+                ("Set-Cookie" = String, description = "copcca_admin=<JWT>; Path=/admin; HttpOnly; SameSite=Strict"))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn page(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
+    let admin = match viewer {
+        Viewer::Admin(admin) => admin,
+        Viewer::Login(token) => return login(&state, &token),
+    };
+    tracing::debug!(actor = %admin.0.principal.actor(), "status page viewed");
+    let snapshot = data::gather(&state.pool, &state.queues, chrono::Utc::now()).await?;
+    let html = render::page(&snapshot);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        html,
+    )
+        .into_response())
+}
+
+/// 303 to `/admin` with the (already checked) token kept in the session cookie.
+fn login(state: &AppState, token: &str) -> ApiResult<Response> {
+    let secure = state.config.public_url.scheme() == "https";
+    let cookie = session::session_cookie(token, secure)?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, HeaderValue::from_static("/admin")),
+            (header::SET_COOKIE, cookie),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+        ],
+    )
+        .into_response())
+}

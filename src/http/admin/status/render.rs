@@ -1,0 +1,304 @@
+//! The status page as one self-contained HTML document: inline CSS, inline SVG charts, no script
+//! and nothing fetched from elsewhere. Every value from the database or Redis goes through
+//! [`esc`] (company names, error messages and job arguments are other people's text).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::chart::{LineChart, Series};
+use super::data::{MINUTES, Snapshot};
+use crate::queue::QUEUES;
+
+/// Escapes text for HTML content and quoted attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A queue's line keeps its colour whichever queues have samples (in the order of `QUEUES`).
+const QUEUE_COLORS: [&str; 4] = ["#9333ea", "#2563eb", "#ea580c", "#0891b2"];
+const OTHER_QUEUE: &str = "#6b7280";
+const SENT: &str = "#16a34a";
+const FAILED: &str = "#dc2626";
+
+const STYLE: &str = "
+body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#111827;background:#f9fafb}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+.muted{color:#6b7280}.error{color:#b91c1c;font-weight:600}
+table{border-collapse:collapse;background:#fff;min-width:480px}
+th,td{border:1px solid #e5e7eb;padding:4px 10px;text-align:left;vertical-align:top}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.charts{display:flex;flex-wrap:wrap;gap:24px}
+figure.chart{margin:0;background:#fff;border:1px solid #e5e7eb;padding:8px 12px}
+figcaption{font-weight:600;margin-bottom:4px}
+ul.legend{list-style:none;padding:0;margin:4px 0 0;display:flex;gap:16px}
+.swatch{display:inline-block;width:10px;height:10px;margin-right:6px}
+code{font-size:12px;word-break:break-all}
+";
+
+/// The whole page.
+pub fn page(s: &Snapshot) -> String {
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="60"><meta name="viewport" content="width=device-width, initial-scale=1"><title>copcca-sms status</title><style>{STYLE}</style></head><body><h1>copcca-sms status</h1><p class="muted">As of {at} (UTC); refreshes every minute.</p>"#,
+        at = time(s.at),
+    );
+    queues(&mut html, s);
+    charts(&mut html, s);
+    balances(&mut html, s);
+    failures(&mut html, s);
+    dead_letters(&mut html, s);
+    html.push_str("</body></html>");
+    html
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn table_head(html: &mut String, id: &str, columns: &[(&str, bool)]) {
+    let _ = write!(html, r#"<table id="{id}"><thead><tr>"#);
+    for (name, numeric) in columns {
+        let class = if *numeric { r#" class="n""# } else { "" };
+        let _ = write!(html, "<th{class}>{}</th>", esc(name));
+    }
+    html.push_str("</tr></thead><tbody>");
+}
+
+fn empty_row(html: &mut String, columns: usize, text: &str) {
+    let _ = write!(
+        html,
+        r#"<tr><td colspan="{columns}" class="muted">{}</td></tr>"#,
+        esc(text)
+    );
+}
+
+fn queues(html: &mut String, s: &Snapshot) {
+    html.push_str(r#"<section id="queues"><h2>Queues now</h2>"#);
+    match &s.queues {
+        Err(e) => {
+            let _ = write!(html, r#"<p class="error">{}</p>"#, esc(e));
+        }
+        Ok(stats) => {
+            table_head(
+                html,
+                "queues-table",
+                &[
+                    ("queue", false),
+                    ("ready", true),
+                    ("in flight", true),
+                    ("delayed", true),
+                    ("dead", true),
+                ],
+            );
+            for (q, st) in stats {
+                let _ = write!(
+                    html,
+                    r#"<tr data-queue="{q}"><td>{q}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+                    st.ready,
+                    st.in_flight,
+                    st.delayed,
+                    st.dead,
+                    q = esc(q),
+                );
+            }
+            html.push_str("</tbody></table>");
+        }
+    }
+    html.push_str("</section>");
+}
+
+fn minute_of(s: &Snapshot, t: DateTime<Utc>) -> Option<usize> {
+    let m = (t - s.window_start).num_minutes();
+    usize::try_from(m).ok().filter(|m| *m < MINUTES)
+}
+
+fn charts(html: &mut String, s: &Snapshot) {
+    html.push_str(r#"<section id="charts"><h2>The last hour</h2><div class="charts">"#);
+    let mut by_queue: BTreeMap<&str, Vec<(usize, i64)>> = BTreeMap::new();
+    for sample in &s.depth {
+        if let Some(m) = minute_of(s, sample.taken_at) {
+            by_queue
+                .entry(&sample.queue)
+                .or_default()
+                .push((m, sample.backlog()));
+        }
+    }
+    let depth = LineChart {
+        id: "chart-queue-depth",
+        title: "Queue depth (ready + in flight + delayed, sampled each minute)",
+        start: s.window_start,
+        minutes: MINUTES,
+        series: by_queue
+            .into_iter()
+            .map(|(q, points)| Series {
+                name: q.to_string(),
+                color: QUEUES
+                    .iter()
+                    .position(|known| *known == q)
+                    .and_then(|i| QUEUE_COLORS.get(i))
+                    .unwrap_or(&OTHER_QUEUE),
+                points,
+            })
+            .collect(),
+    };
+    let rate = |pick: fn(&super::data::MinuteRate) -> i64| {
+        s.send_rate
+            .iter()
+            .filter_map(|r| Some((minute_of(s, r.minute)?, pick(r))))
+            .collect::<Vec<_>>()
+    };
+    let send = LineChart {
+        id: "chart-send-rate",
+        title: "Send rate (messages per minute the send began)",
+        start: s.window_start,
+        minutes: MINUTES,
+        series: vec![
+            Series {
+                name: "sent / delivered".into(),
+                color: SENT,
+                points: rate(|r| r.sent),
+            },
+            Series {
+                name: "failed / undelivered".into(),
+                color: FAILED,
+                points: rate(|r| r.failed),
+            },
+        ],
+    };
+    html.push_str(&depth.to_html());
+    html.push_str(&send.to_html());
+    html.push_str("</div></section>");
+}
+
+fn balances(html: &mut String, s: &Snapshot) {
+    html.push_str(r#"<section id="balances"><h2>Balances (credits)</h2>"#);
+    table_head(
+        html,
+        "balances-table",
+        &[
+            ("company", false),
+            ("available", true),
+            ("reserved", true),
+            ("purchased", true),
+            ("sent", true),
+        ],
+    );
+    if s.balances.is_empty() {
+        empty_row(html, 5, "no companies yet");
+    }
+    for b in &s.balances {
+        let _ = write!(
+            html,
+            r#"<tr data-company="{id}"><td>{name}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+            b.available,
+            b.reserved,
+            b.purchased,
+            b.sent,
+            id = b.id,
+            name = esc(&b.name),
+        );
+    }
+    html.push_str("</tbody></table></section>");
+}
+
+fn failures(html: &mut String, s: &Snapshot) {
+    html.push_str(r#"<section id="failures"><h2>Recent failures</h2>"#);
+    table_head(
+        html,
+        "failures-table",
+        &[
+            ("when", false),
+            ("company", false),
+            ("to", false),
+            ("status", false),
+            ("error code", false),
+            ("error", false),
+            ("message", false),
+        ],
+    );
+    if s.failures.is_empty() {
+        empty_row(html, 7, "no failed or undelivered messages");
+    }
+    for f in &s.failures {
+        let _ = write!(
+            html,
+            r#"<tr data-message="{id}"><td>{when}</td><td>{company}</td><td>{to}</td><td>{status}</td><td>{code}</td><td>{error}</td><td><code>{id}</code></td></tr>"#,
+            id = f.id,
+            when = time(f.updated_at),
+            company = esc(&f.company),
+            to = esc(&f.to_number),
+            status = esc(&f.status),
+            code = esc(f.error_code.as_deref().unwrap_or("")),
+            error = esc(f.error_message.as_deref().unwrap_or("")),
+        );
+    }
+    html.push_str("</tbody></table></section>");
+}
+
+fn dead_letters(html: &mut String, s: &Snapshot) {
+    html.push_str(r#"<section id="dead-letters"><h2>Dead letters</h2><p class="muted">Send one back to its queue with <code>copcca-sms admin jobs retry &lt;id&gt;</code>.</p>"#);
+    match &s.dead_letters {
+        Err(e) => {
+            let _ = write!(html, r#"<p class="error">{}</p>"#, esc(e));
+        }
+        Ok(dead) => {
+            table_head(
+                html,
+                "dead-letters-table",
+                &[
+                    ("failed", false),
+                    ("id", false),
+                    ("attempts", true),
+                    ("error", false),
+                    ("job", false),
+                ],
+            );
+            if dead.is_empty() {
+                empty_row(html, 5, "no dead letters");
+            }
+            for (q, d) in dead {
+                let failed = DateTime::<Utc>::UNIX_EPOCH
+                    + TimeDelta::milliseconds(i64::try_from(d.failed_at_ms).unwrap_or(0));
+                let _ = write!(
+                    html,
+                    r#"<tr><td>{failed}</td><td><code>{id}</code></td><td class="n">{attempt}</td><td>{error}</td><td><code>{args}</code></td></tr>"#,
+                    failed = time(failed),
+                    id = esc(&format!("{q}/{}", d.entry)),
+                    attempt = d.job.attempt,
+                    error = esc(&d.error),
+                    args = esc(&d.job.args),
+                );
+            }
+            html.push_str("</tbody></table>");
+        }
+    }
+    html.push_str("</section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            esc(r#"<b>"A&B's"</b>"#),
+            "&lt;b&gt;&quot;A&amp;B&#39;s&quot;&lt;/b&gt;"
+        );
+        assert_eq!(esc("Kilimo Ltd"), "Kilimo Ltd");
+    }
+}
