@@ -48,6 +48,15 @@ enum Command {
     },
     /// Operator tasks.
     Admin(admin::AdminArgs),
+    /// Development: start the fake Twilio, Daraja and Stripe on loopback ports, write the
+    /// environment that points `serve` at them to a file, and run until stopped
+    /// (scripts/api-fuzz uses it).
+    #[command(hide = true)]
+    Fakes {
+        /// Where to write the `NAME=value` lines, once every fake is listening.
+        #[arg(long)]
+        env_file: std::path::PathBuf,
+    },
 }
 
 /// Exit codes: 0 ok, 1 failure, 78 bad configuration (sysexits EX_CONFIG).
@@ -88,6 +97,7 @@ pub fn main() -> ExitCode {
                 schedule(config, shutdown_signal()).await
             }
             Command::Run => run_all(config).await,
+            Command::Fakes { env_file } => fakes(&env_file).await,
         }
     });
     match result {
@@ -204,6 +214,14 @@ async fn serve_until(
     state.twilio_token = twilio.map(|t| t.auth_token);
     state.payments = payments;
     http::serve(listener, state, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn fakes(env_file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let fakes = crate::demo::FakeProviders::start().await?;
+    fakes.write_env_file(env_file)?;
+    tracing::info!(env_file = %env_file.display(), "fake providers listening");
+    shutdown_signal().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,6 +4,7 @@
 //! failures), and prints what happened and the ledger audit. Nothing leaves the machine and
 //! nothing is left running.
 
+mod fakes;
 mod scenario;
 mod stack;
 mod summary;
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 
+pub use fakes::FakeProviders;
 pub use summary::Summary;
 
 /// Runs the demo; `json` prints the summary as one JSON object instead of a table.

@@ -9,10 +9,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url::Url;
 
+use super::fakes::FakeProviders;
 use crate::config::Config;
-use crate::fakes::daraja::{self, FakeDaraja};
-use crate::fakes::stripe::{self as fake_stripe, FakeStripe};
-use crate::fakes::twilio::{self as fake_twilio, FakeTwilio};
+use crate::fakes::daraja::FakeDaraja;
+use crate::fakes::stripe::FakeStripe;
+use crate::fakes::twilio::FakeTwilio;
 use crate::http::{self, AppState};
 use crate::providers::SmsGateway;
 use crate::queue::{ConsumerConfig, Queues, RetryPolicy};
@@ -47,11 +48,7 @@ impl Stack {
             .await;
         let pool = db::connect(&database_url, &base.database_schema, 40).await?;
 
-        let (twilio, daraja, stripe) = tokio::try_join!(
-            FakeTwilio::start(),
-            FakeDaraja::start(),
-            FakeStripe::start()
-        )?;
+        let fakes = FakeProviders::start().await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let public = Url::parse(&format!("http://{}/", listener.local_addr()?))?;
         let prefix = format!("demo-{}", uuid::Uuid::new_v4().simple());
@@ -59,26 +56,20 @@ impl Stack {
             ("DATABASE_URL", database_url.clone()),
             ("PUBLIC_URL", public.to_string()),
             ("REDIS_PREFIX", prefix.clone()),
-            ("TWILIO_API_BASE", twilio.base.to_string()),
-            ("TWILIO_ACCOUNT_SID", fake_twilio::ACCOUNT_SID.into()),
-            ("TWILIO_AUTH_TOKEN", fake_twilio::AUTH_TOKEN.into()),
-            ("TWILIO_FROM", fake_twilio::FROM.into()),
             ("TWILIO_MAX_PER_SECOND", "1000".into()),
             // One local caller polling its own batch: the per-company API limit is not the point.
             ("API_RATE_PER_SECOND", "0".into()),
-            ("MPESA_API_BASE", daraja.base.to_string()),
-            ("MPESA_CONSUMER_KEY", daraja::CONSUMER_KEY.into()),
-            ("MPESA_CONSUMER_SECRET", daraja::CONSUMER_SECRET.into()),
-            ("MPESA_SHORTCODE", daraja::SHORTCODE.into()),
-            ("MPESA_PASSKEY", daraja::PASSKEY.into()),
-            ("STRIPE_API_BASE", stripe.base.to_string()),
-            ("STRIPE_SECRET_KEY", fake_stripe::SECRET_KEY.into()),
-            ("STRIPE_WEBHOOK_SECRET", fake_stripe::WEBHOOK_SECRET.into()),
         ]
         .into_iter()
+        .chain(fakes.env())
         .collect();
         let config =
             Config::from_lookup(|k| overrides.get(k).cloned().or_else(|| std::env::var(k).ok()))?;
+        let FakeProviders {
+            twilio,
+            daraja,
+            stripe,
+        } = fakes;
         stripe.set_webhook_url(public.join("webhooks/stripe")?);
 
         let state = AppState::new(pool.clone(), config.clone())?;

@@ -190,3 +190,24 @@ pub async fn document() -> ApiJson<utoipa::openapi::OpenApi> {
 pub fn routes() -> Router<AppState> {
     Router::new().route("/openapi.json", get(document))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two types of one name would share a component, and one would document the other's values.
+    #[test]
+    fn each_source_enum_documents_its_own_values() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["TemplateSource"]["enum"],
+            serde_json::json!(["company", "default"])
+        );
+        assert_eq!(
+            schemas["CredentialsSource"]["enum"],
+            serde_json::json!(["environment", "settings"])
+        );
+        assert!(schemas.get("Source").is_none());
+    }
+}

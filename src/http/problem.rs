@@ -3,6 +3,7 @@
 //! own (database down, bug) is a 5xx, and its detail never leaks internals (it is logged instead).
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -278,10 +279,50 @@ impl From<LedgerError> for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections are problem+json.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `Json<T>` whose rejections are problem+json. A string holding NUL (`\u0000`) is refused with
+/// 422 `invalid_body`: PostgreSQL text cannot store it, so it would otherwise fail later as a 500.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        // The content type, size and syntax checks are axum's; the text is kept for the NUL scan.
+        let axum::Json(raw) =
+            axum::Json::<Box<serde_json::value::RawValue>>::from_request(req, state).await?;
+        if has_nul_escape(raw.get().as_bytes()) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "strings must not contain the NUL character (\\u0000)",
+            ));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(raw.get().as_bytes())?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// Whether valid JSON text holds a `\u0000` escape (the only way NUL can appear in it), telling
+/// it apart from an escaped backslash followed by `u0000`.
+fn has_nul_escape(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1) == Some(&b'u') && json.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
@@ -289,15 +330,57 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
-/// `Path<T>` whose rejections are problem+json.
-#[derive(Debug, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
+/// `Path<T>` whose rejections are problem+json. A path holding NUL (`%00`) names nothing: 404.
+#[derive(Debug)]
 pub struct ApiPath<T>(pub T);
 
-/// `Query<T>` whose rejections are problem+json.
-#[derive(Debug, axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+impl<T, S> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if has_nul_percent(parts.uri.path()) {
+            return Err(ApiError::not_found("the path holds a NUL character"));
+        }
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiPath(value))
+    }
+}
+
+/// `Query<T>` whose rejections are problem+json. A query holding NUL (`%00`) is refused with 422
+/// `invalid_query`, as for the body.
+#[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if parts.uri.query().is_some_and(has_nul_percent) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_query",
+                "the query must not contain the NUL character (%00)",
+            ));
+        }
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiQuery(value))
+    }
+}
+
+/// Whether a percent-encoded path or query decodes to something holding NUL.
+fn has_nul_percent(encoded: &str) -> bool {
+    encoded.contains("%00")
+}
 
 /// Answers unknown routes.
 pub async fn not_found() -> ApiError {
@@ -333,5 +416,94 @@ mod tests {
         }
         let plain = ApiError::not_found("x").into_response();
         assert!(!plain.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn a_nul_escape_is_found_and_an_escaped_backslash_before_u0000_is_not() {
+        for (json, nul) in [
+            (r#"{"a":"x\u0000y"}"#, true),
+            (r#"["\u0000"]"#, true),
+            (r#"{"\u0000":1}"#, true),
+            (r#"{"a":"\\\u0000"}"#, true),
+            (r#"{"a":"\\u0000"}"#, false),
+            (r#"{"a":"\u00001"}"#, true),
+            (r#"{"a":"\u0001 u0000"}"#, false),
+            (r#"{"a":"\"\\"}"#, false),
+            (r#"{"a":"\u"}"#, false),
+        ] {
+            assert_eq!(has_nul_escape(json.as_bytes()), nul, "{json}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_with_nul_in_a_string_is_refused_with_422_and_a_clean_one_is_read() {
+        use axum::extract::FromRequest;
+        let request = |body: &'static str| {
+            axum::http::Request::builder()
+                .method("POST")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from(body))
+                .unwrap()
+        };
+        let err = ApiJson::<serde_json::Value>::from_request(request(r#"{"a":"x\u0000"}"#), &())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+        );
+        let ApiJson(v) =
+            ApiJson::<serde_json::Value>::from_request(request(r#"{"a":"\\u0000"}"#), &())
+                .await
+                .unwrap();
+        assert_eq!(v["a"], "\\u0000");
+        // axum's own checks still apply.
+        let err = ApiJson::<u32>::from_request(request(r#""x""#), &())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+        );
+        let err = ApiJson::<u32>::from_request(request("{"), &())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::BAD_REQUEST, "malformed_json")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_query_or_path_with_nul_is_refused_before_it_reaches_the_database() {
+        use axum::extract::FromRequestParts;
+        let parts = |uri: &str| {
+            axum::http::Request::builder()
+                .uri(uri)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        type Q = std::collections::HashMap<String, String>;
+        let err = ApiQuery::<Q>::from_request_parts(&mut parts("/x?after=a%00b"), &())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query")
+        );
+        let ApiQuery(q) = ApiQuery::<Q>::from_request_parts(&mut parts("/x?after=a%2500b"), &())
+            .await
+            .unwrap();
+        assert_eq!(q["after"], "a%00b");
+
+        // Path<T> needs the router's matched parameters; without them it is a 404 anyway, so the
+        // NUL check is seen by its message.
+        let err = ApiPath::<String>::from_request_parts(&mut parts("/v1/opt-outs/%00"), &())
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, StatusCode::NOT_FOUND);
+        assert!(err.detail.contains("NUL"), "{}", err.detail);
     }
 }

@@ -14,6 +14,8 @@ use crate::config::{Config, Secret};
 /// Where the credentials in force come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+// Named apart from the templates' `Source`: one component name would stand for both enums.
+#[schema(as = CredentialsSource)]
 pub enum Source {
     Environment,
     Settings,

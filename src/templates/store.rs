@@ -13,6 +13,8 @@ use crate::domain::CompanyId;
 /// Where a template comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+// Named apart from the settings' `Source`: one component name would stand for both enums.
+#[schema(as = TemplateSource)]
 pub enum Source {
     /// Saved by the company.
     Company,

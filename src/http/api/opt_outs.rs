@@ -60,6 +60,8 @@ pub async fn add(
 #[utoipa::path(delete, path = "/v1/opt-outs/{phone}", tag = "opt-outs", params(("phone" = String, Path)),
     security(("bearer" = []), ("api_key" = [])), responses(
     (status = 204), (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json",
+     description = "validation_failed: the path is not a phone number"),
 ))]
 pub async fn remove(
     State(state): State<AppState>,

@@ -1,0 +1,64 @@
+//! The three fake providers together, and the environment that points the service at them: used
+//! by the demo's in-process stack and by `copcca-sms fakes` (which `scripts/api-fuzz` runs next to
+//! a real `serve`, so fuzzing never reaches an outside host).
+
+use std::path::Path;
+
+use crate::fakes::daraja::{self, FakeDaraja};
+use crate::fakes::stripe::{self as fake_stripe, FakeStripe};
+use crate::fakes::twilio::{self as fake_twilio, FakeTwilio};
+
+pub struct FakeProviders {
+    pub twilio: FakeTwilio,
+    pub daraja: FakeDaraja,
+    pub stripe: FakeStripe,
+}
+
+impl FakeProviders {
+    /// Binds each fake on its own loopback port.
+    pub async fn start() -> std::io::Result<Self> {
+        let (twilio, daraja, stripe) = tokio::try_join!(
+            FakeTwilio::start(),
+            FakeDaraja::start(),
+            FakeStripe::start()
+        )?;
+        Ok(FakeProviders {
+            twilio,
+            daraja,
+            stripe,
+        })
+    }
+
+    /// The provider variables of [`crate::config::Config`] that aim the service at these fakes,
+    /// with the fakes' own credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("TWILIO_API_BASE", self.twilio.base.to_string()),
+            ("TWILIO_ACCOUNT_SID", fake_twilio::ACCOUNT_SID.into()),
+            ("TWILIO_AUTH_TOKEN", fake_twilio::AUTH_TOKEN.into()),
+            ("TWILIO_FROM", fake_twilio::FROM.into()),
+            ("MPESA_API_BASE", self.daraja.base.to_string()),
+            ("MPESA_CONSUMER_KEY", daraja::CONSUMER_KEY.into()),
+            ("MPESA_CONSUMER_SECRET", daraja::CONSUMER_SECRET.into()),
+            ("MPESA_SHORTCODE", daraja::SHORTCODE.into()),
+            ("MPESA_PASSKEY", daraja::PASSKEY.into()),
+            ("STRIPE_API_BASE", self.stripe.base.to_string()),
+            ("STRIPE_SECRET_KEY", fake_stripe::SECRET_KEY.into()),
+            ("STRIPE_WEBHOOK_SECRET", fake_stripe::WEBHOOK_SECRET.into()),
+        ]
+    }
+
+    /// Writes [`Self::env`] as `NAME=value` lines (values are URLs and fixed test credentials, no
+    /// quoting needed), complete or not at all: written aside, then renamed into place, so a
+    /// script waiting for the file never reads half of it.
+    pub fn write_env_file(&self, path: &Path) -> std::io::Result<()> {
+        let text: String = self
+            .env()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, text)?;
+        std::fs::rename(&partial, path)
+    }
+}
