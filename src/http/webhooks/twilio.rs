@@ -99,19 +99,12 @@ pub async fn status(
         param(&params, "MessageSid"),
         param(&params, "MessageStatus"),
     ) else {
-        metrics::webhook_rejected("twilio", "missing_fields");
-        webhook_events::reject(
-            &state.pool,
-            "twilio",
+        return Err(missing_fields(
+            &state,
             &payload,
             "MessageSid and MessageStatus are required",
         )
-        .await?;
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "missing_fields",
-            "MessageSid and MessageStatus are required",
-        ));
+        .await);
     };
     let mut conn = state.pool.acquire().await?;
     let Some(event) =
@@ -146,19 +139,7 @@ pub async fn inbound(
 ) -> ApiResult<StatusCode> {
     let (params, payload) = verified(&state, &uri, &headers, &body).await?;
     let (Some(sid), Some(from)) = (param(&params, "MessageSid"), param(&params, "From")) else {
-        metrics::webhook_rejected("twilio", "missing_fields");
-        webhook_events::reject(
-            &state.pool,
-            "twilio",
-            &payload,
-            "MessageSid and From are required",
-        )
-        .await?;
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "missing_fields",
-            "MessageSid and From are required",
-        ));
+        return Err(missing_fields(&state, &payload, "MessageSid and From are required").await);
     };
     let mut conn = state.pool.acquire().await?;
     let Some(event) =
@@ -178,4 +159,13 @@ pub async fn inbound(
     }
     webhook_events::mark_processed(&mut conn, event).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A signed request without the fields its kind needs: stored as a rejection, answered 400.
+async fn missing_fields(state: &AppState, payload: &str, detail: &'static str) -> ApiError {
+    metrics::webhook_rejected("twilio", "missing_fields");
+    if let Err(e) = webhook_events::reject(&state.pool, "twilio", payload, detail).await {
+        return ApiError::internal(e);
+    }
+    ApiError::new(StatusCode::BAD_REQUEST, "missing_fields", detail)
 }
