@@ -132,6 +132,50 @@ async fn a_forged_callback_is_refused_and_changes_nothing(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn signed_requests_missing_their_fields_are_refused_and_recorded(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let token = copcca_sms::fakes::twilio::AUTH_TOKEN;
+    for (path, form) in [
+        ("/webhooks/twilio/status", vec![("MessageSid", "SM1")]),
+        (
+            "/webhooks/twilio/inbound",
+            vec![("MessageSid", "SM2"), ("Body", "STOP")],
+        ),
+    ] {
+        let url = h.app.url(path);
+        let params: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let signature = copcca_sms::providers::twilio::signature::compute(token, &url, &params);
+        let r = h
+            .app
+            .client
+            .post(&url)
+            .header("X-Twilio-Signature", signature)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let problem: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(problem["code"], "missing_fields", "{path}");
+    }
+    let reasons: Vec<String> =
+        sqlx::query_scalar("SELECT rejection FROM webhook_events WHERE NOT accepted ORDER BY id")
+            .fetch_all(h.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        reasons,
+        vec![
+            "MessageSid and MessageStatus are required",
+            "MessageSid and From are required"
+        ]
+    );
+}
+
+#[sqlx::test]
 async fn a_report_that_beats_the_commit_is_applied_later(pool: PgPool) {
     let h = Harness::new(pool, 10).await;
     let (id, sid) = sent(&h).await;
