@@ -4,6 +4,7 @@ mod auth;
 mod hardening;
 mod routes;
 mod settings;
+mod tenancy;
 
 use reqwest::StatusCode;
 use serde_json::Value;
