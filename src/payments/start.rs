@@ -85,7 +85,7 @@ pub async fn start_purchase(
     if let Some(key) = idempotency_key {
         let mut conn = pool.acquire().await?;
         if let Some(existing) = store::find_by_key(&mut conn, company.id, key).await? {
-            return same_request(existing, &checked);
+            return same_request(existing, req, &checked);
         }
     }
 
@@ -129,7 +129,7 @@ pub async fn start_purchase(
                 let existing = store::find_by_key(&mut conn, company.id, key)
                     .await?
                     .ok_or(PaymentError::Invalid("Idempotency-Key conflict".into()))?;
-                return same_request(existing, &checked);
+                return same_request(existing, req, &checked);
             }
         }
     };
@@ -296,8 +296,15 @@ async fn check(
     })
 }
 
-fn same_request(existing: Payment, checked: &Checked) -> Result<Started, StartError> {
-    let same = existing.amount == checked.amount
+/// The first payment of an Idempotency-Key, if this request asks for the same purchase.
+fn same_request(
+    existing: Payment,
+    req: &PurchaseRequest,
+    checked: &Checked,
+) -> Result<Started, StartError> {
+    let same = existing.package_id == req.package_id
+        && existing.method == req.method
+        && existing.amount == checked.amount
         && existing.currency == checked.currency.code()
         && existing.phone.as_deref() == checked.phone.as_ref().map(E164::as_str);
     if same {

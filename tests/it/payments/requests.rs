@@ -87,6 +87,18 @@ async fn an_idempotency_key_returns_the_first_purchase(pool: PgPool) {
         (422, Some("idempotency_key_reused")),
         "{v}"
     );
+    // The same price by another method is another purchase, not a replay.
+    let (s4, v) = h
+        .purchase(
+            json!({"package_id": "pro", "method": "bank_transfer"}),
+            Some("buy-pro-1"),
+        )
+        .await;
+    assert_eq!(
+        (s4, v["code"].as_str()),
+        (422, Some("idempotency_key_reused")),
+        "{v}"
+    );
     assert_eq!(payments_count(&h).await, 1);
 }
 
