@@ -95,25 +95,7 @@ async fn main() -> anyhow::Result<()> {
         "PG bound (2 row-update commits/msg)"
     );
     println!("ratio, 100 companies / bound: {:.2}", spread / bound);
-    let audit = ledger::audit(&pool).await?;
-    println!(
-        "audit after the run: {}",
-        if audit.is_clean() {
-            "clean"
-        } else {
-            "VIOLATIONS"
-        }
-    );
-    let mut conn = queues.connection();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("*{prefix}*"))
-        .query_async(&mut conn)
-        .await?;
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
-    }
-    anyhow::ensure!(audit.is_clean(), "{:?}", audit.violations);
-    Ok(())
+    support::finish(&pool, &queues).await
 }
 
 /// Accepts `n` messages over `companies` through the API and waits until all are sent.

@@ -34,3 +34,21 @@ pub fn env_number(var: &str, default: usize) -> usize {
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
 }
+
+// Shared by the benches with a queue; the ledger bench has none.
+#[allow(dead_code)]
+/// Ends a run: prints the ledger audit, removes the run's Redis keys, and fails on a dirty audit.
+pub async fn finish(pool: &PgPool, queues: &copcca_sms::queue::Queues) -> anyhow::Result<()> {
+    let audit = copcca_sms::ledger::audit(pool).await?;
+    println!(
+        "audit after the run: {}",
+        if audit.is_clean() {
+            "clean"
+        } else {
+            "VIOLATIONS"
+        }
+    );
+    queues.delete_all().await?;
+    anyhow::ensure!(audit.is_clean(), "{:?}", audit.violations);
+    Ok(())
+}
