@@ -39,6 +39,11 @@ struct ProviderLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    queue: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: String,
     route: String,
@@ -58,12 +63,14 @@ struct Process {
     webhook_rejections: Family<WebhookLabels, Counter>,
     provider_calls: Histograms<ProviderLabels>,
     http_requests: Histograms<HttpLabels>,
+    promote_scans: Family<QueueLabels, Counter>,
 }
 
 static PROCESS: LazyLock<Process> = LazyLock::new(|| Process {
     webhook_rejections: Family::default(),
     provider_calls: Family::new_with_constructor(latency_histogram),
     http_requests: Family::new_with_constructor(latency_histogram),
+    promote_scans: Family::default(),
 });
 
 /// Counts a webhook refused before it was believed. `reason` is a stable code such as
@@ -104,6 +111,17 @@ pub fn http_request(method: &str, route: &str, status: u16, duration: Duration) 
         .observe(duration.as_secs_f64());
 }
 
+/// Counts one look of a worker's promoter for due delayed jobs (one Redis script call): about
+/// one a second per queue when idle, more only when retries and snoozes fall due.
+pub fn queue_promote_scan(queue: &str) {
+    PROCESS
+        .promote_scans
+        .get_or_create(&QueueLabels {
+            queue: queue.to_string(),
+        })
+        .inc();
+}
+
 /// Adds this process's series to `registry`.
 pub fn register_process(registry: &mut Registry) {
     let p = &*PROCESS;
@@ -123,6 +141,11 @@ pub fn register_process(registry: &mut Registry) {
         "HTTP requests answered by this process, by method, route template and status",
         Unit::Seconds,
         p.http_requests.clone(),
+    );
+    registry.register(
+        "queue_promote_scans",
+        "Looks for due delayed jobs (one Redis script call each), by queue",
+        p.promote_scans.clone(),
     );
 }
 

@@ -282,6 +282,7 @@ async fn promote(
         if next_due.at_ms.load(Ordering::SeqCst) <= now {
             // Take the mark before promoting, so a retry scheduled meanwhile is not forgotten.
             next_due.at_ms.store(u64::MAX, Ordering::SeqCst);
+            crate::metrics::queue_promote_scan(&store.name);
             match store.promote(config.promote_chunk).await {
                 Ok((moved, _)) if moved as usize == config.promote_chunk => next_due.earlier(0),
                 Ok((_, next)) => next_due.earlier(next.unwrap_or(u64::MAX)),
@@ -293,13 +294,17 @@ async fn promote(
         }
         let due = next_due.at_ms.load(Ordering::SeqCst);
         let wait = Duration::from_millis(due.saturating_sub(now_ms())).min(config.promote_every);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = next_due.bell.notified() => {}
+        let slept_through = tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            _ = next_due.bell.notified() => false,
             _ = stopped.changed() => return,
-        }
-        if wait == config.promote_every {
-            next_due.earlier(now_ms());
+        };
+        if slept_through && wait == config.promote_every {
+            // The periodic look: mark it due without ringing the bell. Ringing it here after
+            // being woken early by it left a permit nobody was waiting for, which cut the next
+            // sleep short, and so on: after one snoozed job the promoter ran its script
+            // thousands of times a second.
+            next_due.at_ms.fetch_min(now_ms(), Ordering::SeqCst);
         }
     }
 }

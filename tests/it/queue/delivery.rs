@@ -201,3 +201,38 @@ async fn typed_producers_and_the_task_sink_enqueue_the_same_way() {
     .await;
     worker.stop().await;
 }
+
+/// A worker with nothing due looks for due delayed jobs about once a second (`promote_every`),
+/// not in a loop: each look is a Redis script call, on every queue of every worker. (After one
+/// snooze the promoter used to spin: 12,748 looks in these 3.2 s.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_looks_for_due_jobs_about_once_a_second() {
+    let queues = queues().await;
+    let worker = start_worker(&queues, "w", fast_config(), 4);
+    // A job snoozed once: its settlement rings the promoter's bell for an early look.
+    let job = new_job(&TestJob {
+        n: 1,
+        mode: "snooze:1".into(),
+        ..Default::default()
+    });
+    queues.store(QUEUE).enqueue(&[job]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    assert_eq!(
+        worker.probe.runs_of(1).len(),
+        2,
+        "the snoozed job ran again"
+    );
+    let scans = promote_scans(QUEUE);
+    worker.stop().await;
+    // One at start, then one per second: 4, with slack for timer jitter.
+    assert!((2..=6).contains(&scans), "{scans} promote scans in 3.2 s");
+}
+
+/// This process's `copcca_queue_promote_scans_total` for `queue`.
+fn promote_scans(queue: &str) -> u64 {
+    let text = copcca_sms::metrics::render_process();
+    let series = format!("copcca_queue_promote_scans_total{{queue=\"{queue}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
