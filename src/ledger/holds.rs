@@ -34,22 +34,35 @@ pub async fn reserve(
         .bind(ttl.as_secs_f64())
         .fetch_one(&mut *conn)
         .await?;
-    match out.outcome.as_str() {
-        "reserved" => Ok(Applied::first(out.hold()?)),
-        "replay" => Ok(Applied::replayed(out.hold()?)),
-        "already_charged" => Err(LedgerError::AlreadyCharged {
-            message,
-            hold: out.hold()?.id,
-        }),
-        "unknown_message" => Err(LedgerError::UnknownMessage(message)),
-        "insufficient" => match out.available {
-            Some(available) => Err(LedgerError::InsufficientCredits {
-                needed: credits.get(),
-                available,
+    out.reserved(company, message, credits)
+}
+
+impl Outcome {
+    /// What `ledger_reserve` (or `send_begin`) said, for `message`.
+    pub(super) fn reserved(
+        self,
+        company: CompanyId,
+        message: MessageId,
+        credits: Credits,
+    ) -> Result<Applied<Hold>, LedgerError> {
+        let out = self;
+        match out.outcome.as_str() {
+            "reserved" => Ok(Applied::first(out.hold()?)),
+            "replay" => Ok(Applied::replayed(out.hold()?)),
+            "already_charged" => Err(LedgerError::AlreadyCharged {
+                message,
+                hold: out.hold()?.id,
             }),
-            None => Err(LedgerError::UnknownCompany(company)),
-        },
-        other => Err(out.unexpected(other)),
+            "unknown_message" => Err(LedgerError::UnknownMessage(message)),
+            "insufficient" => match out.available {
+                Some(available) => Err(LedgerError::InsufficientCredits {
+                    needed: credits.get(),
+                    available,
+                }),
+                None => Err(LedgerError::UnknownCompany(company)),
+            },
+            other => Err(out.unexpected(other)),
+        }
     }
 }
 
@@ -67,20 +80,32 @@ pub async fn commit(
         .bind(actual.get())
         .fetch_one(&mut *conn)
         .await?;
-    match out.outcome.as_str() {
-        "committed" => Ok(Applied::first(out.hold()?)),
-        "replay" => Ok(Applied::replayed(out.hold()?)),
-        "hold_committed" => Err(LedgerError::HoldCommitted {
-            hold,
-            charged: out.charged.unwrap_or_default(),
-        }),
-        "hold_released" => Err(LedgerError::HoldReleased(hold)),
-        "out_of_range" => Err(LedgerError::CommitOutOfRange {
-            actual: actual.get(),
-            reserved: out.credits.unwrap_or_default(),
-        }),
-        "unknown_hold" => Err(LedgerError::UnknownHold(hold)),
-        other => Err(out.unexpected(other)),
+    out.committed(hold, actual)
+}
+
+impl Outcome {
+    /// What `ledger_commit` (or `send_finish`) said about committing `actual` on `hold`.
+    pub(super) fn committed(
+        self,
+        hold: HoldId,
+        actual: Credits,
+    ) -> Result<Applied<Hold>, LedgerError> {
+        let out = self;
+        match out.outcome.as_str() {
+            "committed" => Ok(Applied::first(out.hold()?)),
+            "replay" => Ok(Applied::replayed(out.hold()?)),
+            "hold_committed" => Err(LedgerError::HoldCommitted {
+                hold,
+                charged: out.charged.unwrap_or_default(),
+            }),
+            "hold_released" => Err(LedgerError::HoldReleased(hold)),
+            "out_of_range" => Err(LedgerError::CommitOutOfRange {
+                actual: actual.get(),
+                reserved: out.credits.unwrap_or_default(),
+            }),
+            "unknown_hold" => Err(LedgerError::UnknownHold(hold)),
+            other => Err(out.unexpected(other)),
+        }
     }
 }
 
@@ -105,8 +130,8 @@ pub async fn release(conn: &mut PgConnection, hold: HoldId) -> Result<Applied<Ho
 
 /// A row of type `ledger_hold_outcome`: the outcome and, when there is one, the hold.
 #[derive(sqlx::FromRow)]
-struct Outcome {
-    outcome: String,
+pub(super) struct Outcome {
+    pub(super) outcome: String,
     id: Option<HoldId>,
     company_id: Option<CompanyId>,
     message_id: Option<MessageId>,
@@ -140,7 +165,7 @@ impl Outcome {
         })
     }
 
-    fn unexpected(&self, what: &str) -> LedgerError {
+    pub(super) fn unexpected(&self, what: &str) -> LedgerError {
         LedgerError::Database(sqlx::Error::Protocol(format!(
             "ledger function returned {what} ({})",
             self.outcome

@@ -25,6 +25,7 @@ mod posting;
 mod purchases;
 mod queries;
 mod refunds;
+mod sending;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -37,6 +38,7 @@ pub use holds::{commit, release, reserve};
 pub use purchases::{Credited, Reversed, credit_purchase, reverse_purchase};
 pub use queries::{active_hold, balance, entries, expired_holds};
 pub use refunds::{Refunded, refund};
+pub use sending::{BeginSend, Begun, FinishSend, Finished, begin_sends, finish_sends};
 
 /// The result of an idempotent operation: `replay` is true when it had already happened and this
 /// call changed nothing.

@@ -2,6 +2,7 @@
 //! Every handler is idempotent: the database row is the truth and a second run has the effect
 //! of one.
 
+mod group_commit;
 pub mod reconcile;
 mod refund;
 pub mod sample_queues;
@@ -24,7 +25,7 @@ use crate::ratelimit::{Quota, RateLimiter};
 use crate::settings::{self, SettingsError};
 
 pub use refund::refund;
-pub use send_sms::send_sms;
+pub use send_sms::{SendSteps, send_sms};
 pub use sweep::{SweepReport, sweep, sweep_overdue_debts};
 pub use verify_purchase::verify_purchase;
 
@@ -46,6 +47,8 @@ pub struct Deps {
     pub clock: Clock,
     /// Daraja and Stripe, to confirm purchases.
     pub payments: PaymentProviders,
+    /// The send job's reserve and charge steps, grouped across concurrent jobs.
+    pub steps: SendSteps,
 }
 
 /// A source of the current time.
@@ -81,6 +84,7 @@ impl Deps {
     ) -> Self {
         let limiter = RateLimiter::new(queues.connection(), queues.prefix());
         Deps {
+            steps: SendSteps::start(&pool),
             pool,
             queues,
             gateway,

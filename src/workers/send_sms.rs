@@ -8,17 +8,46 @@ use std::time::Duration;
 use apalis::prelude::{Attempt, Data};
 use copcca_jobs::{Job, SendSms};
 
+use sqlx::PgPool;
+
 use super::Deps;
+use super::group_commit::GroupCommit;
 use chrono::NaiveTime;
 use chrono_tz::Tz;
 
 use crate::domain::{CompanyId, Credits, E164, MessageId, QuietHours};
-use crate::ledger::{self, Hold, LedgerError};
-use crate::messages::store::{self, Accepted};
+use crate::ledger::{self, BeginSend, FinishSend, Hold, LedgerError};
+use crate::messages::store;
 use crate::messages::{Message, MessageStatus, opt_outs};
 use crate::providers::twilio::{OPERATOR_ALERT_ERRORS, TwilioError, TwilioMessage, UNSUBSCRIBED};
 use crate::queue::JobError;
 use crate::ratelimit::{Decision, Quota};
+
+/// The send job's two batched ledger steps (group commit; see `group_commit`).
+#[derive(Clone)]
+pub struct SendSteps {
+    pub begin: GroupCommit<BeginSend, ledger::Begun>,
+    pub finish: GroupCommit<FinishSend, ledger::Finished>,
+}
+
+impl SendSteps {
+    /// Up to 64 messages per statement, 3 statements of each kind at a time.
+    pub fn start(pool: &PgPool) -> Self {
+        const BATCH: usize = 64;
+        const IN_FLIGHT: usize = 3;
+        let (p1, p2) = (pool.clone(), pool.clone());
+        SendSteps {
+            begin: GroupCommit::start(BATCH, IN_FLIGHT, move |items: Vec<BeginSend>| {
+                let pool = p1.clone();
+                async move { ledger::begin_sends(&pool, &items).await }
+            }),
+            finish: GroupCommit::start(BATCH, IN_FLIGHT, move |items: Vec<FinishSend>| {
+                let pool = p2.clone();
+                async move { ledger::finish_sends(&pool, &items).await }
+            }),
+        }
+    }
+}
 
 pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Result<(), JobError> {
     let message = load(&deps, MessageId(job.message_id)).await?;
@@ -84,43 +113,32 @@ async fn wait_for_its_turn(deps: &Deps, message: &Message) -> Result<(), JobErro
     }
 }
 
-/// Reserves the message's credits and marks it `sending`, together. `None` when there is
-/// nothing to send: insufficient credits (the message fails, nothing charged, no retry).
+/// Reserves the message's credits and marks it `sending`, together (in a batch with other jobs'
+/// reservations). `None` when there is nothing to send: settled by an earlier run, or
+/// insufficient credits (the message fails, nothing charged, no retry).
 async fn reserve(deps: &Deps, message: &Message) -> Result<Option<Hold>, JobError> {
     let credits = Credits::new(message.credits).map_err(JobError::fail)?;
-    let mut tx = deps.pool.begin().await.map_err(JobError::retry)?;
-    let hold = match ledger::reserve(
-        &mut tx,
-        message.company_id,
-        message.id,
-        credits,
-        deps.hold_ttl,
-    )
-    .await
-    {
-        Ok(h) => h.value,
+    let begun = deps
+        .steps
+        .begin
+        .run(BeginSend {
+            company: message.company_id,
+            message: message.id,
+            credits,
+            ttl: deps.hold_ttl,
+        })
+        .await
+        .map_err(JobError::retry)?;
+    match begun {
+        Ok(Some(hold)) => Ok(Some(hold.value)),
+        Ok(None) | Err(LedgerError::AlreadyCharged { .. }) => Ok(None),
         Err(LedgerError::InsufficientCredits { needed, available }) => {
-            drop(tx);
             let detail = format!("{needed} credits needed, {available} available");
             fail(deps, message.id, "insufficient_credits", &detail, None).await?;
-            return Ok(None);
+            Ok(None)
         }
-        Err(LedgerError::AlreadyCharged { .. }) => return Ok(None),
-        Err(e) => return Err(JobError::retry(e)),
-    };
-    let marked = sqlx::query(
-        "UPDATE messages SET status = 'sending', send_attempt_started_at = now(), updated_at = now()
-         WHERE id = $1 AND status IN ('queued', 'sending')",
-    )
-    .bind(message.id)
-    .execute(&mut *tx)
-    .await
-    .map_err(JobError::retry)?;
-    if marked.rows_affected() == 0 {
-        return Ok(None); // settled meanwhile by another run: the rollback undoes the hold
+        Err(e) => Err(JobError::retry(e)),
     }
-    tx.commit().await.map_err(JobError::retry)?;
-    Ok(Some(hold))
 }
 
 async fn settle(
@@ -172,7 +190,8 @@ async fn settle(
 }
 
 /// The provider took the message: charge it (by the provider's segment count, never more than
-/// was reserved; any excess is recorded as uncharged) and mark it `sent`, together.
+/// was reserved; any excess is recorded as uncharged) and mark it `sent`, together (in a batch
+/// with other jobs' charges).
 async fn accepted(
     deps: &Deps,
     message: &Message,
@@ -186,26 +205,22 @@ async fn accepted(
     let per_segment = (message.credits / i64::from(message.segments.max(1))).max(1);
     let actual = i64::from(segments) * per_segment;
     let charge = actual.min(hold.credits.get());
-    let mut tx = deps.pool.begin().await.map_err(JobError::retry)?;
-    ledger::commit(
-        &mut tx,
-        hold.id,
-        Credits::new(charge).map_err(JobError::fail)?,
-    )
-    .await
-    .map_err(JobError::retry)?;
-    let record = Accepted {
-        provider: deps.gateway.name(),
-        provider_id: &sent.sid,
-        segments,
-        uncharged_credits: actual - charge,
-        price: sent.price.map(|p| p.abs()),
-        price_currency: sent.price_unit.as_deref(),
-    };
-    store::mark_sent(&mut tx, message.id, &record)
+    let finished = deps
+        .steps
+        .finish
+        .run(FinishSend {
+            hold: hold.id,
+            charge: Credits::new(charge).map_err(JobError::fail)?,
+            provider: deps.gateway.name().to_string(),
+            provider_id: sent.sid.clone(),
+            segments,
+            uncharged: actual - charge,
+            price: sent.price.map(|p| p.abs()),
+            price_currency: sent.price_unit.clone(),
+        })
         .await
         .map_err(JobError::retry)?;
-    tx.commit().await.map_err(JobError::retry)
+    finished.map(drop).map_err(JobError::retry)
 }
 
 /// A `sending` message whose send got no answer: if Twilio has a message to the same number

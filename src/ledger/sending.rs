@@ -1,0 +1,125 @@
+//! The send job's two ledger steps for many messages at once: reserve and mark `sending`; charge
+//! and mark `sent` (SQL functions `send_begin` and `send_finish`, migrations/0014). One
+//! statement runs every item, so a batch costs one round trip and one commit; each item has
+//! exactly the effect (and the idempotency) it would have alone, and an item's refusal does not
+//! touch the others. A database error fails the whole batch, and every caller retries.
+//! The functions lock every row they touch first, in one order, so concurrent batches do not
+//! deadlock on each other.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+
+use super::holds::Outcome;
+use super::{Applied, Hold, LedgerError};
+use crate::domain::{CompanyId, Credits, HoldId, MessageId};
+
+/// Reserve `credits` of `company` for `message` and mark it `sending`. Within a batch, credits
+/// go first come, first served: once a company's item does not fit, its later ones fail too.
+#[derive(Debug, Clone)]
+pub struct BeginSend {
+    pub company: CompanyId,
+    pub message: MessageId,
+    pub credits: Credits,
+    /// How long the hold may stay open before the reconciler looks at it.
+    pub ttl: Duration,
+}
+
+/// `Ok(None)`: the message is no longer queued or sending (an earlier run settled it), nothing
+/// was written. Otherwise as [`super::reserve`]: the hold (a replay when the message already
+/// had it), or why not (`InsufficientCredits`, `AlreadyCharged`...).
+pub type Begun = Result<Option<Applied<Hold>>, LedgerError>;
+
+/// Charge `charge` credits on `hold` and mark its message `sent` with the provider's record.
+#[derive(Debug, Clone)]
+pub struct FinishSend {
+    pub hold: HoldId,
+    pub charge: Credits,
+    pub provider: String,
+    pub provider_id: String,
+    pub segments: i32,
+    /// Credits the provider's segment count implied beyond the hold (recorded, not charged).
+    pub uncharged: i64,
+    pub price: Option<Decimal>,
+    pub price_currency: Option<String>,
+}
+
+/// As [`super::commit`]; the message is marked `sent` on `committed` and on `replay`.
+pub type Finished = Result<Applied<Hold>, LedgerError>;
+
+/// Runs `items` in one statement; the answers are in the order of `items`.
+pub async fn begin_sends(pool: &PgPool, items: &[BeginSend]) -> Result<Vec<Begun>, sqlx::Error> {
+    let rows: Vec<Outcome> = sqlx::query_as("SELECT * FROM send_begin_many($1, $2, $3, $4, $5)")
+        .bind(items.iter().map(|_| HoldId::new()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.company).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.message).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.credits.get()).collect::<Vec<_>>())
+        .bind(
+            items
+                .iter()
+                .map(|i| i.ttl.as_secs_f64())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(pool)
+        .await?;
+    answers(items, rows, |item, out| match out.outcome.as_str() {
+        "settled" => Ok(None),
+        _ => out
+            .reserved(item.company, item.message, item.credits)
+            .map(Some),
+    })
+}
+
+/// Runs `items` in one statement; the answers are in the order of `items`.
+pub async fn finish_sends(
+    pool: &PgPool,
+    items: &[FinishSend],
+) -> Result<Vec<Finished>, sqlx::Error> {
+    let rows: Vec<Outcome> =
+        sqlx::query_as("SELECT * FROM send_finish_many($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(items.iter().map(|i| i.hold).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.charge.get()).collect::<Vec<_>>())
+            .bind(
+                items
+                    .iter()
+                    .map(|i| i.provider.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                items
+                    .iter()
+                    .map(|i| i.provider_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(items.iter().map(|i| i.segments).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.uncharged).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.price).collect::<Vec<_>>())
+            .bind(
+                items
+                    .iter()
+                    .map(|i| i.price_currency.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(pool)
+            .await?;
+    answers(items, rows, |item, out| {
+        out.committed(item.hold, item.charge)
+    })
+}
+
+/// One answer per item, in order (the functions return one row per item, ordered by position).
+fn answers<T, A>(
+    items: &[T],
+    rows: Vec<Outcome>,
+    answer: impl Fn(&T, Outcome) -> A,
+) -> Result<Vec<A>, sqlx::Error> {
+    if rows.len() != items.len() {
+        return Err(sqlx::Error::Protocol(format!(
+            "a send step answered {} rows for {} items",
+            rows.len(),
+            items.len()
+        )));
+    }
+    Ok(items.iter().zip(rows).map(|(i, o)| answer(i, o)).collect())
+}

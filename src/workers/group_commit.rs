@@ -1,0 +1,144 @@
+//! Group commit for the send workers: concurrent jobs hand their step (reserve, or charge) to a
+//! runner, which executes everything waiting as one statement, so N concurrent messages cost
+//! one round trip and one commit instead of N. Nothing waits on a timer: while up to
+//! `in_flight` batches are running, new requests queue up and form the next batch, so batches
+//! grow with the load and a lone request runs at once.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+type Reply<O> = oneshot::Sender<Result<O, Arc<sqlx::Error>>>;
+
+/// A handle to a running group-commit runner; cheap to clone. The runner stops when the last
+/// handle is dropped.
+pub struct GroupCommit<I, O> {
+    requests: mpsc::Sender<(I, Reply<O>)>,
+}
+
+impl<I, O> Clone for GroupCommit<I, O> {
+    fn clone(&self) -> Self {
+        GroupCommit {
+            requests: self.requests.clone(),
+        }
+    }
+}
+
+/// Why a grouped step did not run: the batch's statement failed (the whole batch did nothing),
+/// or the runner is gone.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    #[error("the batch failed: {0}")]
+    Database(Arc<sqlx::Error>),
+    #[error("the group-commit runner stopped")]
+    Stopped,
+}
+
+impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
+    /// Starts a runner (on the current tokio runtime) that runs at most `max_batch` requests per
+    /// call of `run` and at most `in_flight` calls at a time. `run` answers in request order.
+    pub fn start<F, Fut>(max_batch: usize, in_flight: usize, run: F) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<O>, sqlx::Error>> + Send + 'static,
+    {
+        let (requests, mut waiting) = mpsc::channel::<(I, Reply<O>)>(max_batch * in_flight);
+        let slots = Arc::new(Semaphore::new(in_flight.max(1)));
+        let run = Arc::new(run);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(max_batch);
+            loop {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                if waiting.recv_many(&mut batch, max_batch).await == 0 {
+                    return; // every handle is gone
+                }
+                let (items, replies): (Vec<I>, Vec<Reply<O>>) = batch.drain(..).unzip();
+                let run = run.clone();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    match run(items).await {
+                        Ok(answers) => {
+                            // A missing answer drops its reply: that caller sees `Stopped`.
+                            for (reply, answer) in replies.into_iter().zip(answers) {
+                                let _ = reply.send(Ok(answer));
+                            }
+                        }
+                        Err(e) => {
+                            let e = Arc::new(e);
+                            for reply in replies {
+                                let _ = reply.send(Err(e.clone()));
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        GroupCommit { requests }
+    }
+
+    /// Runs `item` in the next batch and returns its answer.
+    pub async fn run(&self, item: I) -> Result<O, GroupError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send((item, reply))
+            .await
+            .map_err(|_| GroupError::Stopped)?;
+        match answer.await {
+            Ok(Ok(o)) => Ok(o),
+            Ok(Err(e)) => Err(GroupError::Database(e)),
+            Err(_) => Err(GroupError::Stopped),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_requests_share_batches_and_get_their_own_answers() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let group = GroupCommit::start(8, 1, move |items: Vec<u32>| {
+            seen.lock().unwrap().push(items.len());
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(items.into_iter().map(|n| n * 10).collect())
+            }
+        });
+        let calls: Vec<_> = (0..20)
+            .map(|n| {
+                let group = group.clone();
+                tokio::spawn(async move { group.run(n).await.unwrap() })
+            })
+            .collect();
+        for (n, call) in calls.into_iter().enumerate() {
+            assert_eq!(call.await.unwrap(), n as u32 * 10);
+        }
+        let sizes = sizes.lock().unwrap().clone();
+        assert_eq!(sizes.iter().sum::<usize>(), 20);
+        assert!(sizes.iter().all(|s| *s <= 8), "{sizes:?}");
+        assert!(sizes.len() < 20, "no request shared a batch: {sizes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_fails_every_request_in_it() {
+        let group = GroupCommit::start(8, 1, |_items: Vec<u32>| async {
+            Err::<Vec<u32>, _>(sqlx::Error::PoolTimedOut)
+        });
+        let err = group.run(1).await.unwrap_err();
+        assert!(matches!(err, GroupError::Database(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_answer_is_an_error_not_a_hang() {
+        let group = GroupCommit::start(8, 1, |_items: Vec<u32>| async { Ok(Vec::<u32>::new()) });
+        assert!(matches!(group.run(1).await, Err(GroupError::Stopped)));
+    }
+}
