@@ -8,6 +8,7 @@ use copcca_jobs::SendSms;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
+use super::opt_outs;
 use super::store::{COLUMNS, Message};
 use crate::accounts::Company;
 use crate::domain::{BodyError, Country, E164, MessageId, PhoneError, SmsBody};
@@ -77,21 +78,14 @@ pub async fn accept(
     {
         return replay(existing, &hash);
     }
-    let opted_out: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM opt_outs WHERE company_id = $1 AND phone = $2)",
-    )
-    .bind(company.id)
-    .bind(to.as_str())
-    .fetch_one(pool)
-    .await?;
-    if opted_out {
-        return Err(AcceptError::OptedOut(to));
-    }
+    // One statement writes the row unless the number opted out (or the key raced another
+    // request); only when nothing was written do we ask which.
     let inserted: Option<Message> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH m AS (
              INSERT INTO messages (id, company_id, to_number, body, encoding, segments, credits, sender, debt_id,
                                    invoice_number, respect_quiet_hours, idempotency_key, request_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
+             WHERE NOT EXISTS (SELECT 1 FROM opt_outs WHERE company_id = $2 AND phone = $3)
              ON CONFLICT (company_id, idempotency_key) DO NOTHING
              RETURNING *)
          SELECT {COLUMNS} FROM m"
@@ -112,6 +106,9 @@ pub async fn accept(
     .fetch_optional(pool)
     .await?;
     let Some(message) = inserted else {
+        if opt_outs::is_opted_out(pool, company.id, &to).await? {
+            return Err(AcceptError::OptedOut(to));
+        }
         // Lost a race with the same key: the other request's row is the answer.
         let key = req.idempotency_key.as_deref().unwrap_or_default();
         let existing = by_key(pool, company, key)

@@ -1,5 +1,6 @@
 //! The ledger's operations, their idempotency and their behaviour under concurrent callers.
 
+mod batches;
 mod credits;
 mod holds;
 mod integrity;

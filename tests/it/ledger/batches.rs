@@ -1,0 +1,214 @@
+//! The send steps for a batch of messages (`begin_sends`, `finish_sends`): each item gets the
+//! outcome it would get alone, refusals touch nothing else, and concurrent batches never
+//! overdraw or charge twice.
+
+use copcca_sms::domain::{CompanyId, MessageId};
+use copcca_sms::ledger::{self, BeginSend, FinishSend, HoldStatus, LedgerError};
+use sqlx::PgPool;
+
+use super::TTL;
+use crate::support::*;
+
+fn begin(company: CompanyId, message: MessageId, n: i64) -> BeginSend {
+    BeginSend {
+        company,
+        message,
+        credits: credits(n),
+        ttl: TTL,
+    }
+}
+
+fn finish(hold: copcca_sms::domain::HoldId, charge: i64, sid: &str) -> FinishSend {
+    FinishSend {
+        hold,
+        charge: credits(charge),
+        provider: "twilio".into(),
+        provider_id: sid.into(),
+        segments: charge as i32,
+        uncharged: 0,
+        price: None,
+        price_currency: None,
+    }
+}
+
+async fn status(pool: &PgPool, m: MessageId) -> String {
+    sqlx::query_scalar("SELECT status FROM messages WHERE id = $1")
+        .bind(m)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
+    let rich = company_with(&pool, 10).await.id;
+    let poor = company_with(&pool, 3).await.id;
+    let (r1, r2) = (message(&pool, rich, 2).await, message(&pool, rich, 3).await);
+    let (p1, p2, p3) = (
+        message(&pool, poor, 2).await,
+        message(&pool, poor, 2).await,
+        message(&pool, poor, 1).await,
+    );
+    let foreign = message(&pool, rich, 1).await;
+    let out = ledger::begin_sends(
+        &pool,
+        &[
+            begin(rich, r1, 2),
+            begin(poor, p1, 2),
+            begin(rich, r1, 2), // the same message again in one batch
+            begin(poor, p2, 2), // does not fit after p1
+            begin(rich, r2, 3),
+            begin(poor, p3, 1),      // would fit, but comes after one that did not
+            begin(poor, foreign, 1), // another company's message
+        ],
+    )
+    .await
+    .unwrap();
+    let r1_hold = out[0].as_ref().unwrap().as_ref().unwrap();
+    assert!(!r1_hold.replay);
+    assert_eq!(r1_hold.value.credits.get(), 2);
+    assert!(matches!(out[1], Ok(Some(_))));
+    assert!(matches!(out[2], Ok(None)), "{:?}", out[2]);
+    assert!(
+        matches!(
+            out[3],
+            Err(LedgerError::InsufficientCredits {
+                needed: 2,
+                available: 1
+            })
+        ),
+        "{:?}",
+        out[3]
+    );
+    assert!(matches!(out[4], Ok(Some(_))));
+    assert!(matches!(
+        out[5],
+        Err(LedgerError::InsufficientCredits { .. })
+    ));
+    assert!(matches!(out[6], Err(LedgerError::UnknownMessage(_))));
+    assert_eq!(
+        (available(&pool, rich).await, reserved(&pool, rich).await),
+        (5, 5)
+    );
+    assert_eq!(
+        (available(&pool, poor).await, reserved(&pool, poor).await),
+        (1, 2)
+    );
+    for (m, s) in [
+        (r1, "sending"),
+        (r2, "sending"),
+        (p1, "sending"),
+        (p2, "queued"),
+        (p3, "queued"),
+    ] {
+        assert_eq!(status(&pool, m).await, s);
+    }
+
+    // Again: the held ones are replays of the same holds, and nothing moves.
+    let again = ledger::begin_sends(&pool, &[begin(rich, r1, 2), begin(poor, p1, 2)])
+        .await
+        .unwrap();
+    let replay = again[0].as_ref().unwrap().as_ref().unwrap();
+    assert!(replay.replay);
+    assert_eq!(replay.value.id, r1_hold.value.id);
+    assert_eq!(available(&pool, rich).await, 5);
+
+    // Charge: r1 for less than held, p1 in full, r1 again in the same batch (a replay), and
+    // r2's hold for more than it holds (refused, nothing else touched).
+    let r2_hold = out[4].as_ref().unwrap().as_ref().unwrap().value.id;
+    let p1_hold = out[1].as_ref().unwrap().as_ref().unwrap().value.id;
+    let done = ledger::finish_sends(
+        &pool,
+        &[
+            finish(r1_hold.value.id, 1, "SM1"),
+            finish(p1_hold, 2, "SM2"),
+            finish(r1_hold.value.id, 1, "SM1"),
+            finish(r2_hold, 4, "SM3"),
+        ],
+    )
+    .await
+    .unwrap();
+    let charged = done[0].as_ref().unwrap();
+    assert!(!charged.replay);
+    assert_eq!(charged.value.status, HoldStatus::Committed);
+    assert_eq!(charged.value.charged, Some(1));
+    assert!(matches!(done[1], Ok(ref a) if !a.replay));
+    assert!(matches!(done[2], Ok(ref a) if a.replay), "{:?}", done[2]);
+    assert!(
+        matches!(
+            done[3],
+            Err(LedgerError::CommitOutOfRange {
+                actual: 4,
+                reserved: 3
+            })
+        ),
+        "{:?}",
+        done[3]
+    );
+    // rich: 10 - 1 charged - 3 still held by r2.
+    assert_eq!(
+        (available(&pool, rich).await, reserved(&pool, rich).await),
+        (6, 3)
+    );
+    assert_eq!(
+        (available(&pool, poor).await, reserved(&pool, poor).await),
+        (1, 0)
+    );
+    assert_eq!(status(&pool, r1).await, "sent");
+    assert_eq!(status(&pool, r2).await, "sending");
+
+    // Finishing again charges nothing more.
+    let again = ledger::finish_sends(&pool, &[finish(r1_hold.value.id, 1, "SM1")])
+        .await
+        .unwrap();
+    assert!(matches!(again[0], Ok(ref a) if a.replay));
+    assert_eq!(available(&pool, rich).await, 6);
+    // A charged message does not begin again.
+    let charged_again = ledger::begin_sends(&pool, &[begin(rich, r1, 2)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(charged_again[0], Ok(None)),
+        "{:?}",
+        charged_again[0]
+    );
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn concurrent_batches_never_overdraw_or_hold_a_message_twice(pool: PgPool) {
+    let companies = [
+        company_with(&pool, 30).await.id,
+        company_with(&pool, 30).await.id,
+    ];
+    let mut items = Vec::new();
+    for n in 0..100 {
+        let company = companies[n % 2];
+        items.push(begin(company, message(&pool, company, 1).await, 1));
+    }
+    // Eight batches over the same 100 messages, in different orders: every message is in
+    // several batches at once.
+    let tasks: Vec<_> = (0..8)
+        .map(|k| {
+            let pool = pool.clone();
+            let mut batch = items.clone();
+            batch.rotate_left(k * 13);
+            tokio::spawn(async move { ledger::begin_sends(&pool, &batch).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for c in companies {
+        assert_eq!(
+            (available(&pool, c).await, reserved(&pool, c).await),
+            (0, 30)
+        );
+    }
+    let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM holds WHERE status = 'active'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(holds, 60);
+    assert_audit_clean(&pool).await;
+}
