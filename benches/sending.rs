@@ -16,7 +16,7 @@ use copcca_sms::http::{self, AppState};
 use copcca_sms::providers::SmsGateway;
 use copcca_sms::queue::Queues;
 use copcca_sms::workers::{self, Deps};
-use copcca_sms::{accounts, ledger};
+use copcca_sms::{accounts, ledger, metrics};
 use sqlx::PgPool;
 
 mod support;
@@ -86,6 +86,11 @@ async fn main() -> anyhow::Result<()> {
             spread = rate;
         }
         println!("{name:<34} {rate:>12.0} {accept_rate:>12.0} {secs:>10.2}");
+        println!(
+            "  mean items per batch so far: reserve {:.1}, charge {:.1}",
+            metrics::mean_group_commit_batch("send_begin").unwrap_or(0.0),
+            metrics::mean_group_commit_batch("send_finish").unwrap_or(0.0)
+        );
     }
     let _ = stop.send(());
     running.await??;

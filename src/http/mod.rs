@@ -22,6 +22,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::{Config, Secret};
+use crate::messages::Acceptor;
 use crate::payments::PaymentProviders;
 use crate::queue::Queues;
 use crate::ratelimit::{Quota, RateLimiter};
@@ -45,6 +46,8 @@ pub struct AppState {
     /// Per-company request budget of the `/v1` API, fleet-wide; `None` when turned off.
     pub api_quota: Option<Quota>,
     pub api_limiter: RateLimiter,
+    /// Writes accepted messages in groups (one insert and one commit per batch of requests).
+    pub acceptor: Acceptor,
 }
 
 impl AppState {
@@ -60,7 +63,9 @@ impl AppState {
             burst: config.api_rate_burst,
         });
         let api_limiter = RateLimiter::new(queues.connection(), queues.prefix());
+        let acceptor = Acceptor::start(pool.clone(), queues.clone());
         Ok(AppState {
+            acceptor,
             pool,
             redis,
             queues,

@@ -4,6 +4,9 @@
 //! The row is written first and is the truth. If the process dies before the enqueue, or Redis
 //! loses the job, the reconciler re-enqueues every message left `queued`: nothing is lost.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use copcca_jobs::SendSms;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -11,7 +14,8 @@ use sqlx::PgPool;
 use super::opt_outs;
 use super::store::{COLUMNS, Message};
 use crate::accounts::Company;
-use crate::domain::{BodyError, Country, E164, MessageId, PhoneError, SmsBody};
+use crate::domain::{BodyError, CompanyId, Country, E164, MessageId, PhoneError, SmsBody};
+use crate::group_commit::{GroupCommit, GroupError};
 use crate::queue::Queues;
 
 /// What the caller asked for.
@@ -60,9 +64,64 @@ pub(crate) fn home_rate(_country: Country) -> i64 {
     1
 }
 
+/// Writes accepted messages and enqueues their `SendSms` jobs, grouping concurrent requests:
+/// one multi-row insert (one commit) and one enqueue per batch (see `group_commit`).
+#[derive(Clone)]
+pub struct Acceptor {
+    group: GroupCommit<Row, Result<Option<Message>, Arc<sqlx::Error>>>,
+}
+
+/// One message to write, validated and priced.
+#[derive(Debug, Clone)]
+struct Row {
+    id: MessageId,
+    company: CompanyId,
+    to: String,
+    body: String,
+    encoding: &'static str,
+    segments: i32,
+    credits: i64,
+    sender: String,
+    debt_id: Option<uuid::Uuid>,
+    invoice_number: Option<String>,
+    respect_quiet_hours: bool,
+    idempotency_key: Option<String>,
+    request_hash: Vec<u8>,
+}
+
+impl Acceptor {
+    /// Up to 64 messages per insert, two inserts at a time (on the current tokio runtime).
+    pub fn start(pool: PgPool, queues: Queues) -> Self {
+        let group = GroupCommit::start("accept", 64, 2, move |rows: Vec<Row>| {
+            let (pool, queues) = (pool.clone(), queues.clone());
+            async move {
+                match write(&pool, &queues, &rows).await {
+                    Ok(written) => Ok(written.into_iter().map(Ok).collect()),
+                    // One bad row must not fail the requests it was grouped with: write them
+                    // one by one, so the error reaches only the request that caused it.
+                    Err(_) if rows.len() > 1 => {
+                        let mut answers = Vec::with_capacity(rows.len());
+                        for row in &rows {
+                            answers.push(
+                                match write(&pool, &queues, std::slice::from_ref(row)).await {
+                                    Ok(mut one) => Ok(one.pop().flatten()),
+                                    Err(e) => Err(Arc::new(e)),
+                                },
+                            );
+                        }
+                        Ok(answers)
+                    }
+                    Err(e) => Ok(vec![Err(Arc::new(e))]),
+                }
+            }
+        });
+        Acceptor { group }
+    }
+}
+
 pub async fn accept(
+    acceptor: &Acceptor,
     pool: &PgPool,
-    queues: &Queues,
     company: &Company,
     req: AcceptRequest,
 ) -> Result<Acceptance, AcceptError> {
@@ -78,57 +137,101 @@ pub async fn accept(
     {
         return replay(existing, &hash);
     }
-    // One statement writes the row unless the number opted out (or the key raced another
-    // request); only when nothing was written do we ask which.
-    let inserted: Option<Message> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "WITH m AS (
-             INSERT INTO messages (id, company_id, to_number, body, encoding, segments, credits, sender, debt_id,
-                                   invoice_number, respect_quiet_hours, idempotency_key, request_hash)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
-             WHERE NOT EXISTS (SELECT 1 FROM opt_outs WHERE company_id = $2 AND phone = $3)
-             ON CONFLICT (company_id, idempotency_key) DO NOTHING
-             RETURNING *)
-         SELECT {COLUMNS} FROM m"
-    )))
-    .bind(MessageId::new())
-    .bind(company.id)
-    .bind(to.as_str())
-    .bind(body.as_str())
-    .bind(segments.encoding.as_str())
-    .bind(segments.count as i32)
-    .bind(credits)
-    .bind(&req.sender)
-    .bind(req.debt_id)
-    .bind(&req.invoice_number)
-    .bind(req.respect_quiet_hours)
-    .bind(&req.idempotency_key)
-    .bind(&hash)
-    .fetch_optional(pool)
-    .await?;
-    let Some(message) = inserted else {
+    let written = acceptor
+        .group
+        .run(Row {
+            id: MessageId::new(),
+            company: company.id,
+            to: to.as_str().to_string(),
+            body: body.as_str().to_string(),
+            encoding: segments.encoding.as_str(),
+            segments: segments.count as i32,
+            credits,
+            sender: req.sender.clone(),
+            debt_id: req.debt_id,
+            invoice_number: req.invoice_number.clone(),
+            respect_quiet_hours: req.respect_quiet_hours,
+            idempotency_key: req.idempotency_key.clone(),
+            request_hash: hash.clone(),
+        })
+        .await
+        .map_err(|e| match e {
+            GroupError::Database(e) => database(&e),
+            GroupError::Stopped => AcceptError::Database(sqlx::Error::PoolClosed),
+        })?
+        .map_err(|e| database(&e))?;
+    let Some(message) = written else {
+        // Nothing written: the number opted out, or the key raced another request.
         if opt_outs::is_opted_out(pool, company.id, &to).await? {
             return Err(AcceptError::OptedOut(to));
         }
-        // Lost a race with the same key: the other request's row is the answer.
         let key = req.idempotency_key.as_deref().unwrap_or_default();
         let existing = by_key(pool, company, key)
             .await?
             .ok_or(AcceptError::KeyReused)?;
         return replay(existing, &hash);
     };
-    if let Err(e) = queues
-        .enqueue(&SendSms {
-            message_id: message.id.0,
-        })
-        .await
-    {
-        // The row is queued; the reconciler enqueues it when Redis is back.
-        tracing::warn!(message = %message.id, error = %e, "enqueue failed; the reconciler will retry");
-    }
     Ok(Acceptance {
         message,
         replay: false,
     })
+}
+
+/// A database error shared by the requests of a batch, for one of them.
+fn database(e: &sqlx::Error) -> AcceptError {
+    AcceptError::Database(sqlx::Error::Protocol(e.to_string()))
+}
+
+/// Inserts `rows` (skipping opted-out numbers and Idempotency-Keys already taken), then
+/// enqueues a `SendSms` for each written one. Answers per row: the message, or `None`.
+///
+/// The rows are written first and are the truth: if the enqueue fails, or the process dies
+/// before it, the reconciler enqueues every message left `queued`.
+async fn write(
+    pool: &PgPool,
+    queues: &Queues,
+    rows: &[Row],
+) -> Result<Vec<Option<Message>>, sqlx::Error> {
+    let written: Vec<Message> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH m AS (
+             INSERT INTO messages (id, company_id, to_number, body, encoding, segments, credits, sender, debt_id,
+                                   invoice_number, respect_quiet_hours, idempotency_key, request_hash)
+             SELECT t.* FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[],
+                                    $7::bigint[], $8::text[], $9::uuid[], $10::text[], $11::bool[],
+                                    $12::text[], $13::bytea[])
+                 AS t(id, company_id, to_number, body, encoding, segments, credits, sender, debt_id,
+                      invoice_number, respect_quiet_hours, idempotency_key, request_hash)
+             WHERE NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.company_id = t.company_id AND o.phone = t.to_number)
+             ON CONFLICT (company_id, idempotency_key) DO NOTHING
+             RETURNING *)
+         SELECT {COLUMNS} FROM m"
+    )))
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.company).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.to.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.body.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.encoding).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.segments).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.credits).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.sender.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.debt_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.invoice_number.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.respect_quiet_hours).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.idempotency_key.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.request_hash.as_slice()).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    let jobs: Vec<SendSms> = written
+        .iter()
+        .map(|m| SendSms { message_id: m.id.0 })
+        .collect();
+    if !jobs.is_empty()
+        && let Err(e) = queues.enqueue_bulk(&jobs, None).await
+    {
+        tracing::warn!(messages = jobs.len(), error = %e, "enqueue failed; the reconciler will retry");
+    }
+    let mut by_id: HashMap<MessageId, Message> = written.into_iter().map(|m| (m.id, m)).collect();
+    Ok(rows.iter().map(|r| by_id.remove(&r.id)).collect())
 }
 
 async fn by_key(

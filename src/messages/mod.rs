@@ -7,7 +7,7 @@ pub mod reports;
 mod status;
 pub mod store;
 
-pub use accept::{AcceptError, AcceptRequest, Acceptance, accept};
+pub use accept::{AcceptError, AcceptRequest, Acceptance, Acceptor, accept};
 pub(crate) use accept::{home_rate, rate};
 pub use status::MessageStatus;
 pub use store::{Message, NewMessage, insert_queued};

@@ -98,6 +98,39 @@ pub async fn find(pool: &PgPool, id: MessageId) -> Result<Option<Message>, sqlx:
     .await
 }
 
+/// The company's rules the send job applies to a message before sending it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SendingRules {
+    pub sms_per_hour: i32,
+    /// IANA name (`Africa/Dar_es_Salaam`).
+    pub timezone: String,
+    pub quiet_hours_start: chrono::NaiveTime,
+    pub quiet_hours_end: chrono::NaiveTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct WithRules {
+    #[sqlx(flatten)]
+    message: Message,
+    #[sqlx(flatten)]
+    rules: SendingRules,
+}
+
+/// A message and its company's sending rules, in one read (the send job's first step).
+pub async fn find_for_sending(
+    pool: &PgPool,
+    id: MessageId,
+) -> Result<Option<(Message, SendingRules)>, sqlx::Error> {
+    let row: Option<WithRules> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS}, c.sms_per_hour, c.timezone, c.quiet_hours_start, c.quiet_hours_end
+         FROM messages m JOIN companies c ON c.id = m.company_id WHERE m.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (r.message, r.rules)))
+}
+
 /// A company's message; `None` for another company's id, exactly as for an unknown one.
 pub async fn find_for_company(
     pool: &PgPool,

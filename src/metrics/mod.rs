@@ -44,6 +44,11 @@ struct QueueLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    step: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: String,
     route: String,
@@ -59,11 +64,17 @@ fn latency_histogram() -> Histogram {
     ])
 }
 
+/// Items per group-commit batch: 1 to 64.
+fn batch_histogram() -> Histogram {
+    Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
+}
+
 struct Process {
     webhook_rejections: Family<WebhookLabels, Counter>,
     provider_calls: Histograms<ProviderLabels>,
     http_requests: Histograms<HttpLabels>,
     promote_scans: Family<QueueLabels, Counter>,
+    group_batches: Histograms<StepLabels>,
 }
 
 static PROCESS: LazyLock<Process> = LazyLock::new(|| Process {
@@ -71,6 +82,7 @@ static PROCESS: LazyLock<Process> = LazyLock::new(|| Process {
     provider_calls: Family::new_with_constructor(latency_histogram),
     http_requests: Family::new_with_constructor(latency_histogram),
     promote_scans: Family::default(),
+    group_batches: Family::new_with_constructor(batch_histogram),
 });
 
 /// Counts a webhook refused before it was believed. `reason` is a stable code such as
@@ -122,6 +134,29 @@ pub fn queue_promote_scan(queue: &str) {
         .inc();
 }
 
+/// Records the size of one group-commit batch of `step` (`send_begin`, `send_finish`...).
+pub fn group_commit_batch(step: &str, items: usize) {
+    PROCESS
+        .group_batches
+        .get_or_create(&StepLabels {
+            step: step.to_string(),
+        })
+        .observe(items as f64);
+}
+
+/// Mean group-commit batch size of `step` in this process so far (`None` before the first).
+pub fn mean_group_commit_batch(step: &str) -> Option<f64> {
+    let text = render_process();
+    let read = |name: &str| -> Option<f64> {
+        let prefix = format!("copcca_group_commit_batch_items_{name}{{step=\"{step}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let (sum, count) = (read("sum")?, read("count")?);
+    (count > 0.0).then(|| sum / count)
+}
+
 /// Adds this process's series to `registry`.
 pub fn register_process(registry: &mut Registry) {
     let p = &*PROCESS;
@@ -146,6 +181,11 @@ pub fn register_process(registry: &mut Registry) {
         "queue_promote_scans",
         "Looks for due delayed jobs (one Redis script call each), by queue",
         p.promote_scans.clone(),
+    );
+    registry.register(
+        "group_commit_batch_items",
+        "Items per group-commit batch (one statement and one commit each), by step",
+        p.group_batches.clone(),
     );
 }
 

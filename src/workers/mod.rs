@@ -2,7 +2,6 @@
 //! Every handler is idempotent: the database row is the truth and a second run has the effect
 //! of one.
 
-mod group_commit;
 pub mod reconcile;
 mod refund;
 pub mod sample_queues;

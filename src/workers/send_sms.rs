@@ -11,13 +11,12 @@ use copcca_jobs::{Job, SendSms};
 use sqlx::PgPool;
 
 use super::Deps;
-use super::group_commit::GroupCommit;
-use chrono::NaiveTime;
+use crate::group_commit::GroupCommit;
 use chrono_tz::Tz;
 
 use crate::domain::{CompanyId, Credits, E164, MessageId, QuietHours};
 use crate::ledger::{self, BeginSend, FinishSend, Hold, LedgerError};
-use crate::messages::store;
+use crate::messages::store::{self, SendingRules};
 use crate::messages::{Message, MessageStatus, opt_outs};
 use crate::providers::twilio::{OPERATOR_ALERT_ERRORS, TwilioError, TwilioMessage, UNSUBSCRIBED};
 use crate::queue::JobError;
@@ -37,20 +36,30 @@ impl SendSteps {
         const IN_FLIGHT: usize = 3;
         let (p1, p2) = (pool.clone(), pool.clone());
         SendSteps {
-            begin: GroupCommit::start(BATCH, IN_FLIGHT, move |items: Vec<BeginSend>| {
-                let pool = p1.clone();
-                async move { ledger::begin_sends(&pool, &items).await }
-            }),
-            finish: GroupCommit::start(BATCH, IN_FLIGHT, move |items: Vec<FinishSend>| {
-                let pool = p2.clone();
-                async move { ledger::finish_sends(&pool, &items).await }
-            }),
+            begin: GroupCommit::start(
+                "send_begin",
+                BATCH,
+                IN_FLIGHT,
+                move |items: Vec<BeginSend>| {
+                    let pool = p1.clone();
+                    async move { ledger::begin_sends(&pool, &items).await }
+                },
+            ),
+            finish: GroupCommit::start(
+                "send_finish",
+                BATCH,
+                IN_FLIGHT,
+                move |items: Vec<FinishSend>| {
+                    let pool = p2.clone();
+                    async move { ledger::finish_sends(&pool, &items).await }
+                },
+            ),
         }
     }
 }
 
 pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Result<(), JobError> {
-    let message = load(&deps, MessageId(job.message_id)).await?;
+    let (message, rules) = load(&deps, MessageId(job.message_id)).await?;
     match message.status {
         MessageStatus::Queued => {}
         // A previous run sent it and got no answer (or died): find out before sending again.
@@ -61,7 +70,7 @@ pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Resul
         }
         _ => return Ok(()), // already settled by an earlier run
     }
-    wait_for_its_turn(&deps, &message).await?;
+    wait_for_its_turn(&deps, &message, &rules).await?;
     let Some(hold) = reserve(&deps, &message).await? else {
         return Ok(());
     };
@@ -72,8 +81,8 @@ pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Resul
     settle(&deps, &message, &hold, outcome, attempt.current() as u32).await
 }
 
-async fn load(deps: &Deps, id: MessageId) -> Result<Message, JobError> {
-    store::find(&deps.pool, id)
+async fn load(deps: &Deps, id: MessageId) -> Result<(Message, SendingRules), JobError> {
+    store::find_for_sending(&deps.pool, id)
         .await
         .map_err(JobError::retry)?
         .ok_or_else(|| JobError::fail(format!("no message {id}")))
@@ -82,24 +91,33 @@ async fn load(deps: &Deps, id: MessageId) -> Result<Message, JobError> {
 /// Quiet hours in the company's time zone (unless the message opted out, like a one-time
 /// code), then the company's hourly quota and the account's per-second rate, both fleet-wide.
 /// A held or limited message waits (snooze); it never fails for it.
-async fn wait_for_its_turn(deps: &Deps, message: &Message) -> Result<(), JobError> {
-    let (per_hour, tz, start, end): (i32, String, NaiveTime, NaiveTime) = sqlx::query_as(
-        "SELECT sms_per_hour, timezone, quiet_hours_start, quiet_hours_end FROM companies WHERE id = $1",
-    )
-    .bind(message.company_id)
-    .fetch_one(&deps.pool)
-    .await?;
+async fn wait_for_its_turn(
+    deps: &Deps,
+    message: &Message,
+    rules: &SendingRules,
+) -> Result<(), JobError> {
     if message.respect_quiet_hours {
-        let tz: Tz = tz.parse().unwrap_or(chrono_tz::Africa::Dar_es_Salaam);
+        let tz: Tz = rules
+            .timezone
+            .parse()
+            .unwrap_or(chrono_tz::Africa::Dar_es_Salaam);
         let now = (deps.clock)();
-        if let Some(until) = (QuietHours { tz, start, end }).hold_until(now) {
+        let quiet = QuietHours {
+            tz,
+            start: rules.quiet_hours_start,
+            end: rules.quiet_hours_end,
+        };
+        if let Some(until) = quiet.hold_until(now) {
             return Err(JobError::Snooze((until - now).to_std().unwrap_or_default()));
         }
     }
     let company_key = format!("company:{}", message.company_id);
     let account_key = deps.gateway.rate_key();
     let limits = [
-        (company_key.as_str(), Quota::per_hour(per_hour as u32)),
+        (
+            company_key.as_str(),
+            Quota::per_hour(rules.sms_per_hour as u32),
+        ),
         (account_key.as_str(), deps.account_rate),
     ];
     match deps

@@ -66,7 +66,7 @@ pub async fn create(
         idempotency_key,
         sender: caller.caller.principal.actor(),
     };
-    let accepted = messages::accept(&state.pool, &state.queues, &company, request)
+    let accepted = messages::accept(&state.acceptor, &state.pool, &company, request)
         .await
         .map_err(refusal)?;
     let m = accepted.message;

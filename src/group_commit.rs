@@ -1,6 +1,6 @@
-//! Group commit for the send workers: concurrent jobs hand their step (reserve, or charge) to a
-//! runner, which executes everything waiting as one statement, so N concurrent messages cost
-//! one round trip and one commit instead of N. Nothing waits on a timer: while up to
+//! Group commit: concurrent callers (API requests accepting a message, send jobs reserving or
+//! charging credits) hand their step to a runner, which executes everything waiting as one
+//! statement, so N concurrent messages cost one round trip and one commit instead of N. Nothing waits on a timer: while up to
 //! `in_flight` batches are running, new requests queue up and form the next batch, so batches
 //! grow with the load and a lone request runs at once.
 
@@ -36,9 +36,9 @@ pub enum GroupError {
 }
 
 impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
-    /// Starts a runner (on the current tokio runtime) that runs at most `max_batch` requests per
+    /// Starts a runner for `step` (its name in metrics), on the current tokio runtime, that runs at most `max_batch` requests per
     /// call of `run` and at most `in_flight` calls at a time. `run` answers in request order.
-    pub fn start<F, Fut>(max_batch: usize, in_flight: usize, run: F) -> Self
+    pub fn start<F, Fut>(step: &'static str, max_batch: usize, in_flight: usize, run: F) -> Self
     where
         F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<O>, sqlx::Error>> + Send + 'static,
@@ -56,6 +56,7 @@ impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
                     return; // every handle is gone
                 }
                 let (items, replies): (Vec<I>, Vec<Reply<O>>) = batch.drain(..).unzip();
+                crate::metrics::group_commit_batch(step, items.len());
                 let run = run.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
@@ -105,7 +106,7 @@ mod tests {
     async fn concurrent_requests_share_batches_and_get_their_own_answers() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let seen = sizes.clone();
-        let group = GroupCommit::start(8, 1, move |items: Vec<u32>| {
+        let group = GroupCommit::start("test", 8, 1, move |items: Vec<u32>| {
             seen.lock().unwrap().push(items.len());
             async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -129,7 +130,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_batch_fails_every_request_in_it() {
-        let group = GroupCommit::start(8, 1, |_items: Vec<u32>| async {
+        let group = GroupCommit::start("test", 8, 1, |_items: Vec<u32>| async {
             Err::<Vec<u32>, _>(sqlx::Error::PoolTimedOut)
         });
         let err = group.run(1).await.unwrap_err();
@@ -138,7 +139,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_answer_is_an_error_not_a_hang() {
-        let group = GroupCommit::start(8, 1, |_items: Vec<u32>| async { Ok(Vec::<u32>::new()) });
+        let group = GroupCommit::start("test", 8, 1, |_items: Vec<u32>| async {
+            Ok(Vec::<u32>::new())
+        });
         assert!(matches!(group.run(1).await, Err(GroupError::Stopped)));
     }
 }
