@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use copcca_sms::domain::{Credits, MessageId};
+use copcca_sms::domain::{Country, Credits, E164, MessageId};
 use copcca_sms::fakes::twilio::Behaviour;
 use copcca_sms::messages::MessageStatus;
+use copcca_sms::messages::opt_outs;
 use copcca_sms::workers::reconcile;
 use serde_json::json;
 use sqlx::PgPool;
@@ -494,4 +495,59 @@ async fn a_company_over_its_hourly_quota_waits_rather_than_fails(pool: PgPool) {
         "the third is snoozed (about 30 minutes at 2 per hour), not failed"
     );
     assert_eq!(h.available().await, 8);
+}
+
+/// Concurrent requests are written together (group commit); each still gets its own answer:
+/// opted-out numbers refused, one Idempotency-Key sent ten times at once makes one message,
+/// and every other request its own message and job.
+#[sqlx::test]
+async fn concurrent_requests_written_together_each_get_their_own_answer(pool: PgPool) {
+    let h = std::sync::Arc::new(Harness::new(pool, 100).await);
+    let stopped = E164::parse_sms("0754000001", Country::TZ).unwrap();
+    opt_outs::add(h.pool(), h.company.id, &stopped, "api")
+        .await
+        .unwrap();
+    let calls: Vec<_> = (0..40)
+        .map(|n| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let (to, key) = match n % 4 {
+                    0 => ("0754000001".to_string(), None), // opted out
+                    1 => ("0754000002".to_string(), Some("same-request")),
+                    _ => (format!("07541{n:05}"), None),
+                };
+                let (status, v) = h.send(json!({"to": to, "body": "Reminder"}), key).await;
+                (n, status, v)
+            })
+        })
+        .collect();
+    let (mut keyed, mut own) = (std::collections::HashSet::new(), 0);
+    for call in calls {
+        let (n, status, v) = call.await.unwrap();
+        match n % 4 {
+            0 => assert_eq!(
+                (status, v["code"].as_str()),
+                (422, Some("recipient_opted_out")),
+                "{v}"
+            ),
+            1 => {
+                assert_eq!(status, 202, "{v}");
+                keyed.insert(v["id"].as_str().unwrap().to_string());
+            }
+            _ => {
+                assert_eq!(status, 202, "{v}");
+                own += 1;
+            }
+        }
+    }
+    assert_eq!((keyed.len(), own), (1, 20));
+    h.drain(DRAIN).await;
+    assert_eq!(h.twilio.messages().len(), 21);
+    assert_eq!(h.available().await, 100 - 21);
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
+        .fetch_one(h.pool())
+        .await
+        .unwrap();
+    assert_eq!(written, 21);
+    assert_audit_clean(h.pool()).await;
 }
