@@ -98,8 +98,8 @@ $$;
 
 -- Outcomes per item: those of ledger_commit. On `committed` and `replay` the message is marked
 -- `sent` with the provider's id, segments and price (if it is still queued or sending). A hold
--- that appears twice in the batch is committed by its first item; the later ones are replays
--- (same amount) or `hold_committed`.
+-- that appears twice in the batch is committed by its first item with a charge in range; the
+-- later ones are replays (same amount) or `hold_committed`, as they would be one after another.
 CREATE FUNCTION send_finish_many(p_holds uuid[], p_charges bigint[], p_providers text[],
                                  p_provider_ids text[], p_segments integer[],
                                  p_uncharged bigint[], p_prices numeric[], p_currencies text[])
@@ -120,7 +120,10 @@ BEGIN
     WITH item AS (
         SELECT t.*, h.id IS NOT NULL AS known, h.status AS was, h.charged AS was_charged,
                h.credits AS held, h.company_id AS company, h.message_id AS message,
-               row_number() OVER (PARTITION BY t.hold ORDER BY t.n) = 1 AS first
+               -- The item that commits a hold is its first one with a charge in range.
+               t.charge BETWEEN 1 AND h.credits
+                   AND row_number() OVER (PARTITION BY t.hold, t.charge BETWEEN 1 AND h.credits
+                                          ORDER BY t.n) = 1 AS first
         FROM unnest(p_holds, p_charges, p_providers, p_provider_ids, p_segments, p_uncharged,
                     p_prices, p_currencies)
                  WITH ORDINALITY AS t(hold, charge, provider, provider_id, segments, uncharged,
@@ -129,7 +132,7 @@ BEGIN
     ),
     go AS (
         SELECT i.* FROM item i
-        WHERE i.known AND i.first AND i.was = 'active' AND i.charge BETWEEN 1 AND i.held
+        WHERE i.known AND i.first AND i.was = 'active'
     ),
     done AS (
         UPDATE holds h SET status = 'committed', charged = g.charge, resolved_at = now()
@@ -157,13 +160,13 @@ BEGIN
                     WHEN i.was = 'committed'
                         THEN CASE WHEN i.was_charged = i.charge THEN 'replay' ELSE 'hold_committed' END
                     WHEN i.was = 'released' THEN 'hold_released'
-                    WHEN i.charge NOT BETWEEN 1 AND i.held THEN 'out_of_range'
                     WHEN i.first THEN 'committed'
-                    WHEN f.charge = i.charge THEN 'replay'
-                    WHEN f.charge IS NOT NULL THEN 'hold_committed'
+                    -- After the item that committed it, as if that commit had come first.
+                    WHEN f.n < i.n
+                        THEN CASE WHEN f.charge = i.charge THEN 'replay' ELSE 'hold_committed' END
                     ELSE 'out_of_range' END AS outcome
         FROM item i
-        LEFT JOIN go f ON f.hold = i.hold AND NOT i.first
+        LEFT JOIN go f ON f.hold = i.hold
     ),
     marked AS (
         UPDATE messages m SET status = 'sent', provider = a.provider, provider_id = a.provider_id,

@@ -46,6 +46,14 @@ enum Op {
         h: usize,
         times: usize,
     },
+    /// The send workers' batched reserve, over new messages (company, credits).
+    BeginBatch {
+        items: Vec<(usize, i64)>,
+    },
+    /// The send workers' batched charge (hold, actual); a hold may appear twice.
+    FinishBatch {
+        items: Vec<(usize, i64)>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -59,6 +67,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (any::<usize>(), 1..6i64).prop_map(|(h, actual)| Op::Commit { h, actual }),
         2 => any::<usize>().prop_map(|h| Op::Release { h }),
         2 => (any::<usize>(), 1..3usize).prop_map(|(h, times)| Op::Refund { h, times }),
+        2 => prop::collection::vec((0..COMPANIES, 1..6i64), 1..6).prop_map(|items| Op::BeginBatch { items }),
+        2 => prop::collection::vec((any::<usize>(), 1..6i64), 1..6).prop_map(|items| Op::FinishBatch { items }),
     ]
 }
 
@@ -298,6 +308,99 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         (s, r) => {
                             return Err(TestCaseError::fail(format!(
                                 "step {step}: refund on {s:?} gave {r:?}"
+                            )));
+                        }
+                    }
+                }
+            }
+            Op::BeginBatch { items } => {
+                let mut batch = Vec::new();
+                for &(c, n) in &items {
+                    batch.push(ledger::BeginSend {
+                        company: companies[c],
+                        message: message(pool, companies[c], n).await,
+                        credits: credits(n),
+                        ttl,
+                    });
+                }
+                let answers = ledger::begin_sends(pool, &batch).await.unwrap();
+                // First come, first served: a company's items take credits in order until one
+                // does not fit; from there on its items are refused.
+                let mut wanted = [0i64; COMPANIES];
+                let start = m.available;
+                for ((&(c, n), item), answer) in items.iter().zip(&batch).zip(answers) {
+                    wanted[c] += n;
+                    match answer {
+                        Ok(Some(h)) => {
+                            prop_assert!(!h.replay && wanted[c] <= start[c], "step {}", step);
+                            m.available[c] -= n;
+                            m.reserved[c] += n;
+                            m.holds.push(ModelHold {
+                                c,
+                                message: item.message,
+                                id: h.value.id,
+                                credits: n,
+                                state: State::Active,
+                            });
+                        }
+                        Err(ledger::LedgerError::InsufficientCredits { .. }) => {
+                            prop_assert!(wanted[c] > start[c], "step {}", step)
+                        }
+                        other => {
+                            return Err(TestCaseError::fail(format!(
+                                "step {step}: batch reserve gave {other:?}"
+                            )));
+                        }
+                    }
+                }
+            }
+            Op::FinishBatch { items } => {
+                let Some(_) = pick(0, &m) else { continue };
+                let picked: Vec<(usize, i64)> = items
+                    .iter()
+                    .map(|&(h, actual)| (h % m.holds.len(), actual))
+                    .collect();
+                let batch: Vec<ledger::FinishSend> = picked
+                    .iter()
+                    .map(|&(i, actual)| ledger::FinishSend {
+                        hold: m.holds[i].id,
+                        charge: credits(actual),
+                        provider: "p".into(),
+                        provider_id: format!("SM{}", m.holds[i].id),
+                        segments: actual as i32,
+                        uncharged: 0,
+                        price: None,
+                        price_currency: None,
+                    })
+                    .collect();
+                let answers = ledger::finish_sends(pool, &batch).await.unwrap();
+                // As one after another: the first in-range charge of an active hold commits it.
+                for (&(i, actual), answer) in picked.iter().zip(answers) {
+                    let mh = &mut m.holds[i];
+                    match (mh.state, answer) {
+                        (State::Active, Ok(a)) if actual <= mh.credits => {
+                            prop_assert!(!a.replay, "step {}", step);
+                            m.available[mh.c] += mh.credits - actual;
+                            m.reserved[mh.c] -= mh.credits;
+                            mh.state = State::Committed {
+                                charged: actual,
+                                refunded: false,
+                            };
+                        }
+                        (State::Active, Err(ledger::LedgerError::CommitOutOfRange { .. })) => {
+                            prop_assert!(actual > mh.credits, "step {}", step)
+                        }
+                        (State::Committed { charged, .. }, Ok(a)) => {
+                            prop_assert!(a.replay && charged == actual, "step {}", step)
+                        }
+                        (
+                            State::Committed { charged, .. },
+                            Err(ledger::LedgerError::HoldCommitted { .. }),
+                        ) => prop_assert_ne!(charged, actual, "step {}", step),
+                        (State::Released, Err(ledger::LedgerError::HoldReleased(_))) => {}
+                        (s, r) => {
+                            return Err(TestCaseError::fail(format!(
+                                "step {step}: batch commit on {s:?} gave {r:?}"
                             )));
                         }
                     }
