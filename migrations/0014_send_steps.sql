@@ -10,6 +10,11 @@
 -- never raise for a business outcome. Credits move by the same entries ledger_post writes, and
 -- the balance row changes once per company per batch by the sum of its entries.
 --
+-- Plans: every row these functions touch is found by key, a few dozen at a time. Left to its
+-- statistics, the planner hashed whole tables while they were young (seq scans of holds and
+-- messages on every call of a fresh deployment); the functions switch those plans off, so a
+-- call costs the same on a new database as on a large one.
+--
 -- Locks, taken first and in one order (messages by id, then holds by id, then balances by
 -- company), so that every statement after them sees the current rows and concurrent batches
 -- cannot deadlock on each other. The one-message functions take messages before balances too.
@@ -23,7 +28,9 @@ CREATE FUNCTION send_begin_many(p_holds uuid[], p_companies uuid[], p_messages u
 RETURNS TABLE (n bigint, outcome text, id uuid, company_id uuid, message_id uuid, credits bigint,
                status text, charged bigint, expires_at timestamptz, created_at timestamptz,
                available bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_hashjoin = off
+AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM 1 FROM messages m WHERE m.id = ANY (p_messages) ORDER BY m.id FOR NO KEY UPDATE;
@@ -106,7 +113,9 @@ CREATE FUNCTION send_finish_many(p_holds uuid[], p_charges bigint[], p_providers
 RETURNS TABLE (n bigint, outcome text, id uuid, company_id uuid, message_id uuid, credits bigint,
                status text, charged bigint, expires_at timestamptz, created_at timestamptz,
                available bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_hashjoin = off
+AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM 1 FROM messages m
