@@ -2,6 +2,7 @@
 //! queue, the send workers (concurrency 32), the ledger and the fake Twilio, until every message
 //! is committed as `sent`; spread over 100 companies and all on one company. Beside it, the
 //! same-run PostgreSQL bound: two single-row-update commits per message at the same concurrency.
+//! Also printed: the mean size of the group-commit batches (accept, reserve, charge).
 //!
 //! Run: `scripts/ensure-services && cargo bench --bench sending` (BENCH_MESSAGES=n, default 5000).
 //! Uses its own database, `copcca_sms_bench_send`, recreated on every run, and its own Redis prefix.
@@ -87,7 +88,8 @@ async fn main() -> anyhow::Result<()> {
         }
         println!("{name:<34} {rate:>12.0} {accept_rate:>12.0} {secs:>10.2}");
         println!(
-            "  mean items per batch so far: reserve {:.1}, charge {:.1}",
+            "  mean items per grouped statement so far: accept {:.1}, reserve {:.1}, charge {:.1}",
+            metrics::mean_group_commit_batch("accept").unwrap_or(0.0),
             metrics::mean_group_commit_batch("send_begin").unwrap_or(0.0),
             metrics::mean_group_commit_batch("send_finish").unwrap_or(0.0)
         );

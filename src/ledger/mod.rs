@@ -12,11 +12,13 @@
 //! - **Safe under concurrent callers**: balance changes are conditional updates of one row, and
 //!   resolutions lock the hold; unique indexes back every "at most once" in the schema.
 //! - **Append-only**: entries are never updated or deleted (a trigger refuses it); a refund or a
-//!   reversal is a new entry. Every movement goes through the SQL function `ledger_post`, which
-//!   updates the materialised balance and appends the entry together.
+//!   reversal is a new entry. The materialised balance and the entries change in one statement:
+//!   `ledger_post` for single operations; the send path's batch functions (`sending`) write the
+//!   same entries for many holds and change each balance row once by their sum.
 //! - **One round trip on the hot path**: reserve, commit and release are single calls of SQL
 //!   functions (migrations/0008_ledger_functions.sql) that return their outcome instead of
-//!   raising, so a refusal writes nothing and never aborts the caller's transaction.
+//!   raising, so a refusal writes nothing and never aborts the caller's transaction; the send
+//!   workers' batched versions (migrations/0014_send_steps.sql) are one call per batch.
 
 mod adjustments;
 mod audit;
