@@ -30,10 +30,12 @@ pub struct SendSteps {
 }
 
 impl SendSteps {
-    /// Up to 64 messages per statement, 3 statements of each kind at a time.
+    /// Up to 64 messages per statement, one statement of each kind at a time: while it runs the
+    /// next batch forms (measured: 8-9 messages per batch and ~1.4x the messages/s of three at a
+    /// time, whose batches were half the size).
     pub fn start(pool: &PgPool) -> Self {
         const BATCH: usize = 64;
-        const IN_FLIGHT: usize = 3;
+        const IN_FLIGHT: usize = 1;
         let (p1, p2) = (pool.clone(), pool.clone());
         SendSteps {
             begin: GroupCommit::start(
