@@ -15,27 +15,62 @@
 -- messages on every call of a fresh deployment); the functions switch those plans off, so a
 -- call costs the same on a new database as on a large one.
 --
+-- A batch waits at most 10 s for a lock (lock_timeout): past that it fails, its jobs retry, and
+-- the rest of the process's sends are not stuck behind one slow transaction.
+--
 -- Locks, taken first and in one order (messages by id, then holds by id, then balances by
 -- company), so that every statement after them sees the current rows and concurrent batches
 -- cannot deadlock on each other. The one-message functions take messages before balances too.
 
 -- Outcomes per item (n = its 1-based position): those of ledger_reserve, and `settled` (the
 -- message is no longer queued or sending, or it appears earlier in the same batch: nothing
--- written for it). Credits are taken first come, first served within a company: once an item
--- does not fit, the company's later items in the batch fail as insufficient too.
+-- written for it). Credits are taken in item order, as one call after another would take them:
+-- an item that does not fit is refused, and a later, smaller one may still fit.
 CREATE FUNCTION send_begin_many(p_holds uuid[], p_companies uuid[], p_messages uuid[],
                                 p_credits bigint[], p_ttl_secs double precision[])
 RETURNS TABLE (n bigint, outcome text, id uuid, company_id uuid, message_id uuid, credits bigint,
                status text, charged bigint, expires_at timestamptz, created_at timestamptz,
                available bigint)
 LANGUAGE plpgsql
-SET enable_seqscan = off SET enable_hashjoin = off
+SET enable_seqscan = off SET enable_hashjoin = off SET lock_timeout = '10s'
 AS $$
 #variable_conflict use_column
+DECLARE
+    r record;
+    v_fit bigint[] := '{}';        -- positions of the items that get a hold
+    v_asked bigint[] := '{}';      -- positions of the items that ask for credits...
+    v_left bigint[] := '{}';       -- ...and what their company had left at their turn
+    v_spent_by uuid[] := '{}';
+    v_spent bigint[] := '{}';
+    v_rem bigint;
 BEGIN
     PERFORM 1 FROM messages m WHERE m.id = ANY (p_messages) ORDER BY m.id FOR NO KEY UPDATE;
     PERFORM 1 FROM balances b WHERE b.company_id = ANY (p_companies) ORDER BY b.company_id
         FOR NO KEY UPDATE;
+    -- Which items fit, taken in order as if one after another: an item that does not fit is
+    -- refused and the company's later items still get their turn.
+    FOR r IN
+        SELECT t.n, t.company, t.credits, b.available
+        FROM unnest(p_companies, p_messages, p_credits) WITH ORDINALITY AS t(company, message, credits, n)
+        JOIN messages m ON m.id = t.message AND m.company_id = t.company
+                       AND m.status IN ('queued', 'sending')
+        LEFT JOIN balances b ON b.company_id = t.company
+        WHERE NOT EXISTS (SELECT 1 FROM holds l WHERE l.message_id = t.message
+                                                  AND l.status IN ('active', 'committed'))
+          AND NOT EXISTS (SELECT 1 FROM unnest(p_messages) WITH ORDINALITY AS e(message, k)
+                          WHERE e.message = t.message AND e.k < t.n)
+        ORDER BY t.n
+    LOOP
+        v_rem := r.available - COALESCE((SELECT sum(x.spent) FROM unnest(v_spent_by, v_spent) AS x(company, spent)
+                                         WHERE x.company = r.company), 0);
+        v_asked := v_asked || r.n;
+        v_left := v_left || v_rem;
+        IF v_rem >= r.credits THEN
+            v_fit := v_fit || r.n;
+            v_spent_by := v_spent_by || r.company;
+            v_spent := v_spent || r.credits;
+        END IF;
+    END LOOP;
     RETURN QUERY
     WITH item AS (
         SELECT t.n, t.hold, t.company, t.message, t.credits, t.ttl,
@@ -48,13 +83,8 @@ BEGIN
         LEFT JOIN messages m ON m.id = t.message
         LEFT JOIN holds live ON live.message_id = t.message AND live.status IN ('active', 'committed')
     ),
-    candidate AS (
-        SELECT i.*, (sum(i.credits) OVER (PARTITION BY i.company ORDER BY i.n))::bigint AS running
-        FROM item i WHERE i.known AND i.open AND i.first AND i.live_id IS NULL
-    ),
     fits AS (
-        SELECT c.* FROM candidate c JOIN balances b ON b.company_id = c.company
-        WHERE c.running <= b.available
+        SELECT i.* FROM item i WHERE i.n = ANY (v_fit)
     ),
     spent AS (
         UPDATE balances b SET available = b.available - s.total, reserved = b.reserved + s.total,
@@ -91,14 +121,12 @@ BEGIN
            COALESCE(nh.message_id, h.message_id), COALESCE(nh.credits, h.credits),
            COALESCE(nh.status, h.status), COALESCE(nh.charged, h.charged),
            COALESCE(nh.expires_at, h.expires_at), COALESCE(nh.created_at, h.created_at),
-           -- For an insufficient item: what was left for it after the company's earlier items.
-           CASE WHEN nh.id IS NULL AND c.n IS NOT NULL AND b.company_id IS NOT NULL
-                THEN greatest(b.available - (c.running - c.credits), 0) END
+           -- For an insufficient item: what its company had left at its turn.
+           CASE WHEN nh.id IS NULL THEN a.rem END
     FROM item i
     LEFT JOIN holds h ON h.id = i.live_id AND i.known AND i.open AND i.first
     LEFT JOIN new_hold nh ON nh.id = i.hold
-    LEFT JOIN candidate c ON c.n = i.n
-    LEFT JOIN balances b ON b.company_id = c.company
+    LEFT JOIN unnest(v_asked, v_left) AS a(n, rem) ON a.n = i.n
     ORDER BY i.n;
 END;
 $$;
@@ -114,7 +142,7 @@ RETURNS TABLE (n bigint, outcome text, id uuid, company_id uuid, message_id uuid
                status text, charged bigint, expires_at timestamptz, created_at timestamptz,
                available bigint)
 LANGUAGE plpgsql
-SET enable_seqscan = off SET enable_hashjoin = off
+SET enable_seqscan = off SET enable_hashjoin = off SET lock_timeout = '10s'
 AS $$
 #variable_conflict use_column
 BEGIN

@@ -95,6 +95,45 @@ impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
     }
 }
 
+/// Runs `items` with `run` in one go. If PostgreSQL refused that (a database error, such as a
+/// constraint or a deadlock; not a lost connection) and there were several items, runs each
+/// alone, so the error reaches only the item that caused it (`failed` makes it that item's
+/// answer) and the others are not held back by it.
+pub async fn together_or_alone<I, O, F, Fut>(
+    items: Vec<I>,
+    run: F,
+    failed: impl Fn(sqlx::Error) -> O,
+) -> Result<Vec<O>, sqlx::Error>
+where
+    I: Clone,
+    F: Fn(Vec<I>) -> Fut,
+    Fut: Future<Output = Result<Vec<O>, sqlx::Error>>,
+{
+    if items.len() < 2 {
+        return run(items).await;
+    }
+    match run(items.clone()).await {
+        Err(sqlx::Error::Database(e)) => {
+            tracing::warn!(items = items.len(), error = %e, "a grouped statement failed; running its items one by one");
+            let mut answers = Vec::with_capacity(items.len());
+            for item in items {
+                answers.push(match run(vec![item]).await {
+                    Ok(mut one) if one.len() == 1 => one.remove(0),
+                    Ok(_) => {
+                        return Err(sqlx::Error::Protocol(
+                            "a grouped statement answered a single item with other than one row"
+                                .into(),
+                        ));
+                    }
+                    Err(e) => failed(e),
+                });
+            }
+            Ok(answers)
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -135,6 +174,78 @@ mod tests {
         });
         let err = group.run(1).await.unwrap_err();
         assert!(matches!(err, GroupError::Database(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_group_is_run_one_by_one_and_only_the_culprit_fails() {
+        let calls = Mutex::new(Vec::new());
+        let answers = together_or_alone(
+            vec![1u32, 13, 2],
+            |items: Vec<u32>| {
+                calls.lock().unwrap().push(items.len());
+                async move {
+                    if items.contains(&13) {
+                        // What PostgreSQL says to a statement it refuses.
+                        Err(sqlx::Error::Database(Box::new(Refused)))
+                    } else {
+                        Ok(items.into_iter().map(Ok).collect())
+                    }
+                }
+            },
+            |e| Err(e.to_string()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(answers[0], Ok(1));
+        assert!(answers[1].is_err());
+        assert_eq!(answers[2], Ok(2));
+        assert_eq!(*calls.lock().unwrap(), vec![3, 1, 1, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_lost_connection_fails_the_group_without_retrying_each_item() {
+        let calls = Mutex::new(0);
+        let result = together_or_alone(
+            vec![1u32, 2],
+            |_items: Vec<u32>| {
+                *calls.lock().unwrap() += 1;
+                async { Err::<Vec<Result<u32, String>>, _>(sqlx::Error::PoolTimedOut) }
+            },
+            |e| Err(e.to_string()),
+        )
+        .await;
+        assert!(matches!(result, Err(sqlx::Error::PoolTimedOut)));
+        assert_eq!(*calls.lock().unwrap(), 1);
+    }
+
+    /// A database error, as sqlx reports one from PostgreSQL.
+    #[derive(Debug)]
+    struct Refused;
+
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("duplicate key value violates unique constraint")
+        }
+    }
+
+    impl std::error::Error for Refused {}
+
+    impl sqlx::error::DatabaseError for Refused {
+        fn message(&self) -> &str {
+            "duplicate key value violates unique constraint"
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::UniqueViolation
+        }
     }
 
     #[tokio::test]

@@ -15,8 +15,8 @@ use super::holds::Outcome;
 use super::{Applied, Hold, LedgerError};
 use crate::domain::{CompanyId, Credits, HoldId, MessageId};
 
-/// Reserve `credits` of `company` for `message` and mark it `sending`. Within a batch, credits
-/// go first come, first served: once a company's item does not fit, its later ones fail too.
+/// Reserve `credits` of `company` for `message` and mark it `sending`. Within a batch, items
+/// take credits in order, as one call after another would.
 #[derive(Debug, Clone)]
 pub struct BeginSend {
     pub company: CompanyId,

@@ -15,7 +15,7 @@ use super::opt_outs;
 use super::store::{COLUMNS, Message};
 use crate::accounts::Company;
 use crate::domain::{BodyError, CompanyId, Country, E164, MessageId, PhoneError, SmsBody};
-use crate::group_commit::{GroupCommit, GroupError};
+use crate::group_commit::{GroupCommit, GroupError, together_or_alone};
 use crate::queue::Queues;
 
 /// What the caller asked for.
@@ -96,24 +96,14 @@ impl Acceptor {
         let group = GroupCommit::start("accept", 64, 2, move |rows: Vec<Row>| {
             let (pool, queues) = (pool.clone(), queues.clone());
             async move {
-                match write(&pool, &queues, &rows).await {
-                    Ok(written) => Ok(written.into_iter().map(Ok).collect()),
-                    // One bad row must not fail the requests it was grouped with: write them
-                    // one by one, so the error reaches only the request that caused it.
-                    Err(_) if rows.len() > 1 => {
-                        let mut answers = Vec::with_capacity(rows.len());
-                        for row in &rows {
-                            answers.push(
-                                match write(&pool, &queues, std::slice::from_ref(row)).await {
-                                    Ok(mut one) => Ok(one.pop().flatten()),
-                                    Err(e) => Err(Arc::new(e)),
-                                },
-                            );
-                        }
-                        Ok(answers)
+                let run = |rows: Vec<Row>| {
+                    let (pool, queues) = (pool.clone(), queues.clone());
+                    async move {
+                        let written = write(&pool, &queues, &rows).await?;
+                        Ok(written.into_iter().map(Ok).collect())
                     }
-                    Err(e) => Ok(vec![Err(Arc::new(e))]),
-                }
+                };
+                together_or_alone(rows, run, |e| Err(Arc::new(e))).await
             }
         });
         Acceptor { group }

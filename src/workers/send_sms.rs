@@ -11,7 +11,7 @@ use copcca_jobs::{Job, SendSms};
 use sqlx::PgPool;
 
 use super::Deps;
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{GroupCommit, together_or_alone};
 use chrono_tz::Tz;
 
 use crate::domain::{CompanyId, Credits, E164, MessageId, QuietHours};
@@ -38,24 +38,26 @@ impl SendSteps {
         const IN_FLIGHT: usize = 1;
         let (p1, p2) = (pool.clone(), pool.clone());
         SendSteps {
-            begin: GroupCommit::start(
-                "send_begin",
-                BATCH,
-                IN_FLIGHT,
-                move |items: Vec<BeginSend>| {
-                    let pool = p1.clone();
-                    async move { ledger::begin_sends(&pool, &items).await }
-                },
-            ),
-            finish: GroupCommit::start(
-                "send_finish",
-                BATCH,
-                IN_FLIGHT,
-                move |items: Vec<FinishSend>| {
-                    let pool = p2.clone();
-                    async move { ledger::finish_sends(&pool, &items).await }
-                },
-            ),
+            begin: GroupCommit::start("send_begin", BATCH, IN_FLIGHT, move |items| {
+                let pool = p1.clone();
+                async move {
+                    let run = |items: Vec<BeginSend>| {
+                        let pool = pool.clone();
+                        async move { ledger::begin_sends(&pool, &items).await }
+                    };
+                    together_or_alone(items, run, |e| Err(LedgerError::Database(e))).await
+                }
+            }),
+            finish: GroupCommit::start("send_finish", BATCH, IN_FLIGHT, move |items| {
+                let pool = p2.clone();
+                async move {
+                    let run = |items: Vec<FinishSend>| {
+                        let pool = pool.clone();
+                        async move { ledger::finish_sends(&pool, &items).await }
+                    };
+                    together_or_alone(items, run, |e| Err(LedgerError::Database(e))).await
+                }
+            }),
         }
     }
 }
@@ -291,6 +293,13 @@ async fn release_and_fail(
     text: &str,
 ) -> Result<(), JobError> {
     let mut tx = deps.pool.begin().await.map_err(JobError::retry)?;
+    // The message's lock first, as the batched send steps take it (message, hold, balance), so
+    // this and a batch holding the same message cannot deadlock.
+    sqlx::query("SELECT 1 FROM messages WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(message.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(JobError::retry)?;
     ledger::release(&mut tx, hold.id)
         .await
         .map_err(JobError::retry)?;

@@ -324,15 +324,11 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     });
                 }
                 let answers = ledger::begin_sends(pool, &batch).await.unwrap();
-                // First come, first served: a company's items take credits in order until one
-                // does not fit; from there on its items are refused.
-                let mut wanted = [0i64; COMPANIES];
-                let start = m.available;
+                // As one reservation after another, in item order.
                 for ((&(c, n), item), answer) in items.iter().zip(&batch).zip(answers) {
-                    wanted[c] += n;
                     match answer {
                         Ok(Some(h)) => {
-                            prop_assert!(!h.replay && wanted[c] <= start[c], "step {}", step);
+                            prop_assert!(!h.replay && m.available[c] >= n, "step {}", step);
                             m.available[c] -= n;
                             m.reserved[c] += n;
                             m.holds.push(ModelHold {
@@ -343,8 +339,9 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                                 state: State::Active,
                             });
                         }
-                        Err(ledger::LedgerError::InsufficientCredits { .. }) => {
-                            prop_assert!(wanted[c] > start[c], "step {}", step)
+                        Err(ledger::LedgerError::InsufficientCredits { available, .. }) => {
+                            prop_assert!(m.available[c] < n, "step {}", step);
+                            prop_assert_eq!(available, m.available[c], "step {}", step);
                         }
                         other => {
                             return Err(TestCaseError::fail(format!(

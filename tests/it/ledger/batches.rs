@@ -1,6 +1,6 @@
 //! The send steps for a batch of messages (`begin_sends`, `finish_sends`): each item gets the
-//! outcome it would get alone, refusals touch nothing else, and concurrent batches never
-//! overdraw or charge twice.
+//! outcome it would get alone (in item order), refusals touch nothing else, and concurrent
+//! batches never overdraw or charge twice.
 
 use copcca_sms::domain::{CompanyId, MessageId};
 use copcca_sms::ledger::{self, BeginSend, FinishSend, HoldStatus, LedgerError};
@@ -58,7 +58,7 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
             begin(rich, r1, 2), // the same message again in one batch
             begin(poor, p2, 2), // does not fit after p1
             begin(rich, r2, 3),
-            begin(poor, p3, 1),      // would fit, but comes after one that did not
+            begin(poor, p3, 1), // after one that did not fit, but this one does
             begin(poor, foreign, 1), // another company's message
         ],
     )
@@ -81,10 +81,7 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
         out[3]
     );
     assert!(matches!(out[4], Ok(Some(_))));
-    assert!(matches!(
-        out[5],
-        Err(LedgerError::InsufficientCredits { .. })
-    ));
+    assert!(matches!(out[5], Ok(Some(_))), "{:?}", out[5]);
     assert!(matches!(out[6], Err(LedgerError::UnknownMessage(_))));
     assert_eq!(
         (available(&pool, rich).await, reserved(&pool, rich).await),
@@ -92,14 +89,14 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
     );
     assert_eq!(
         (available(&pool, poor).await, reserved(&pool, poor).await),
-        (1, 2)
+        (0, 3)
     );
     for (m, s) in [
         (r1, "sending"),
         (r2, "sending"),
         (p1, "sending"),
         (p2, "queued"),
-        (p3, "queued"),
+        (p3, "sending"),
     ] {
         assert_eq!(status(&pool, m).await, s);
     }
@@ -152,7 +149,7 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
     );
     assert_eq!(
         (available(&pool, poor).await, reserved(&pool, poor).await),
-        (1, 0)
+        (0, 1)
     );
     assert_eq!(status(&pool, r1).await, "sent");
     assert_eq!(status(&pool, r2).await, "sending");
