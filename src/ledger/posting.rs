@@ -1,5 +1,7 @@
-//! The one place credits move is the SQL function `ledger_post` (migrations/0008): it updates
-//! the materialised balance and appends the entry together. This wraps it for the Rust callers.
+//! Single ledger operations move credits through the SQL function `ledger_post`
+//! (migrations/0008): it updates the materialised balance and appends the entry together. (The
+//! send path's batch functions, migrations/0014, write the same entries for many holds at once.)
+//! This wraps it for the Rust callers.
 
 use sqlx::PgConnection;
 
