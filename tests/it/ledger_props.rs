@@ -229,38 +229,13 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Commit { h, actual } => {
                 let Some(i) = pick(h, &m) else { continue };
-                let mh = &mut m.holds[i];
-                let r = ledger::commit(&mut pool.acquire().await.unwrap(), mh.id, credits(actual))
-                    .await;
-                match (mh.state, r) {
-                    (State::Active, Ok(a)) if actual <= mh.credits => {
-                        prop_assert!(!a.replay);
-                        m.available[mh.c] += mh.credits - actual;
-                        m.reserved[mh.c] -= mh.credits;
-                        mh.state = State::Committed {
-                            charged: actual,
-                            refunded: false,
-                        };
-                    }
-                    (State::Active, Err(ledger::LedgerError::CommitOutOfRange { .. })) => {
-                        prop_assert!(actual > mh.credits)
-                    }
-                    (State::Committed { charged, .. }, Ok(a)) => {
-                        prop_assert!(a.replay && charged == actual)
-                    }
-                    (
-                        State::Committed { charged, .. },
-                        Err(ledger::LedgerError::HoldCommitted { .. }),
-                    ) => {
-                        prop_assert_ne!(charged, actual)
-                    }
-                    (State::Released, Err(ledger::LedgerError::HoldReleased(_))) => {}
-                    (s, r) => {
-                        return Err(TestCaseError::fail(format!(
-                            "step {step}: commit on {s:?} gave {r:?}"
-                        )));
-                    }
-                }
+                let r = ledger::commit(
+                    &mut pool.acquire().await.unwrap(),
+                    m.holds[i].id,
+                    credits(actual),
+                )
+                .await;
+                expect_commit(&mut m, i, actual, r, step)?;
             }
             Op::Release { h } => {
                 let Some(i) = pick(h, &m) else { continue };
@@ -373,34 +348,7 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let answers = ledger::finish_sends(pool, &batch).await.unwrap();
                 // As one after another: the first in-range charge of an active hold commits it.
                 for (&(i, actual), answer) in picked.iter().zip(answers) {
-                    let mh = &mut m.holds[i];
-                    match (mh.state, answer) {
-                        (State::Active, Ok(a)) if actual <= mh.credits => {
-                            prop_assert!(!a.replay, "step {}", step);
-                            m.available[mh.c] += mh.credits - actual;
-                            m.reserved[mh.c] -= mh.credits;
-                            mh.state = State::Committed {
-                                charged: actual,
-                                refunded: false,
-                            };
-                        }
-                        (State::Active, Err(ledger::LedgerError::CommitOutOfRange { .. })) => {
-                            prop_assert!(actual > mh.credits, "step {}", step)
-                        }
-                        (State::Committed { charged, .. }, Ok(a)) => {
-                            prop_assert!(a.replay && charged == actual, "step {}", step)
-                        }
-                        (
-                            State::Committed { charged, .. },
-                            Err(ledger::LedgerError::HoldCommitted { .. }),
-                        ) => prop_assert_ne!(charged, actual, "step {}", step),
-                        (State::Released, Err(ledger::LedgerError::HoldReleased(_))) => {}
-                        (s, r) => {
-                            return Err(TestCaseError::fail(format!(
-                                "step {step}: batch commit on {s:?} gave {r:?}"
-                            )));
-                        }
-                    }
+                    expect_commit(&mut m, i, actual, answer, step)?;
                 }
             }
         }
@@ -415,6 +363,44 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
         let report = ledger::audit(pool).await.unwrap();
         prop_assert!(report.is_clean(), "step {}: {:?}", step, report.violations);
+    }
+    Ok(())
+}
+
+/// Checks a charge of `actual` on hold `i` (alone or in a batch) against the model, and applies it.
+fn expect_commit(
+    m: &mut Model,
+    i: usize,
+    actual: i64,
+    result: Result<ledger::Applied<ledger::Hold>, ledger::LedgerError>,
+    step: usize,
+) -> Result<(), TestCaseError> {
+    let mh = &mut m.holds[i];
+    match (mh.state, result) {
+        (State::Active, Ok(a)) if actual <= mh.credits => {
+            prop_assert!(!a.replay, "step {}", step);
+            m.available[mh.c] += mh.credits - actual;
+            m.reserved[mh.c] -= mh.credits;
+            mh.state = State::Committed {
+                charged: actual,
+                refunded: false,
+            };
+        }
+        (State::Active, Err(ledger::LedgerError::CommitOutOfRange { .. })) => {
+            prop_assert!(actual > mh.credits, "step {}", step)
+        }
+        (State::Committed { charged, .. }, Ok(a)) => {
+            prop_assert!(a.replay && charged == actual, "step {}", step)
+        }
+        (State::Committed { charged, .. }, Err(ledger::LedgerError::HoldCommitted { .. })) => {
+            prop_assert_ne!(charged, actual, "step {}", step)
+        }
+        (State::Released, Err(ledger::LedgerError::HoldReleased(_))) => {}
+        (s, r) => {
+            return Err(TestCaseError::fail(format!(
+                "step {step}: commit on {s:?} gave {r:?}"
+            )));
+        }
     }
     Ok(())
 }
