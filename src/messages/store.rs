@@ -1,5 +1,6 @@
-//! Reading and writing message rows. Every status change goes through here and only moves
-//! forward (see `status`).
+//! Reading and writing message rows. Every status change goes through here, or through the send
+//! path's batched steps (`ledger::begin_sends`, `ledger::finish_sends`: `sending`, `sent`), and
+//! only moves forward (see `status`).
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -188,40 +189,6 @@ pub async fn transition(
     .bind(id)
     .bind(from.as_str())
     .bind(to.as_str())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// What the provider said when it accepted the message.
-#[derive(Debug, Clone)]
-pub struct Accepted<'a> {
-    pub provider: &'a str,
-    pub provider_id: &'a str,
-    pub segments: i32,
-    pub uncharged_credits: i64,
-    pub price: Option<Decimal>,
-    pub price_currency: Option<&'a str>,
-}
-
-/// `sending` -> `sent` with the provider's id, segments and price.
-pub async fn mark_sent(
-    conn: &mut PgConnection,
-    id: MessageId,
-    a: &Accepted<'_>,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE messages SET status = 'sent', provider = $2, provider_id = $3, segments = $4,
-             uncharged_credits = $5, price = $6, price_currency = $7, updated_at = now()
-         WHERE id = $1 AND status IN ('queued', 'sending')",
-    )
-    .bind(id)
-    .bind(a.provider)
-    .bind(a.provider_id)
-    .bind(a.segments)
-    .bind(a.uncharged_credits)
-    .bind(a.price)
-    .bind(a.price_currency)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
