@@ -1,5 +1,5 @@
 //! The send job's two ledger steps for many messages at once: reserve and mark `sending`; charge
-//! and mark `sent` (SQL functions `send_begin` and `send_finish`, migrations/0014). One
+//! and mark `sent` (SQL functions `send_begin_many` and `send_finish_many`, migrations/0014 and 0015). One
 //! statement runs every item, so a batch costs one round trip and one commit; each item has
 //! exactly the effect (and the idempotency) it would have alone, and an item's refusal does not
 //! touch the others. A database error fails the whole batch, and every caller retries.
@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
@@ -24,10 +25,13 @@ pub struct BeginSend {
     pub credits: Credits,
     /// How long the hold may stay open before the reconciler looks at it.
     pub ttl: Duration,
+    /// The message's `send_attempt_started_at` as this run read it. The step claims the send
+    /// attempt only if no other run has started one since; otherwise the other run sends.
+    pub seen: Option<DateTime<Utc>>,
 }
 
-/// `Ok(None)`: the message is no longer queued or sending (an earlier run settled it), nothing
-/// was written. Otherwise as [`super::reserve`]: the hold (a replay when the message already
+/// `Ok(None)`: nothing to send, nothing written: the message is no longer queued or sending
+/// (an earlier run settled it), or another run claimed the attempt after this one read it. Otherwise as [`super::reserve`]: the hold (a replay when the message already
 /// had it), or why not (`InsufficientCredits`, `AlreadyCharged`...).
 pub type Begun = Result<Option<Applied<Hold>>, LedgerError>;
 
@@ -50,21 +54,23 @@ pub type Finished = Result<Applied<Hold>, LedgerError>;
 
 /// Runs `items` in one statement; the answers are in the order of `items`.
 pub async fn begin_sends(pool: &PgPool, items: &[BeginSend]) -> Result<Vec<Begun>, sqlx::Error> {
-    let rows: Vec<Outcome> = sqlx::query_as("SELECT * FROM send_begin_many($1, $2, $3, $4, $5)")
-        .bind(items.iter().map(|_| HoldId::new()).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.company).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.message).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.credits.get()).collect::<Vec<_>>())
-        .bind(
-            items
-                .iter()
-                .map(|i| i.ttl.as_secs_f64())
-                .collect::<Vec<_>>(),
-        )
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<Outcome> =
+        sqlx::query_as("SELECT * FROM send_begin_many($1, $2, $3, $4, $5, $6)")
+            .bind(items.iter().map(|_| HoldId::new()).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.company).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.message).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.credits.get()).collect::<Vec<_>>())
+            .bind(
+                items
+                    .iter()
+                    .map(|i| i.ttl.as_secs_f64())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(items.iter().map(|i| i.seen).collect::<Vec<_>>())
+            .fetch_all(pool)
+            .await?;
     answers(items, rows, |item, out| match out.outcome.as_str() {
-        "settled" => Ok(None),
+        "settled" | "taken" => Ok(None),
         _ => out
             .reserved(item.company, item.message, item.credits)
             .map(Some),

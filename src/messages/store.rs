@@ -109,27 +109,41 @@ pub struct SendingRules {
     pub quiet_hours_end: chrono::NaiveTime,
 }
 
-#[derive(sqlx::FromRow)]
-struct WithRules {
+/// What the send job reads first: the message, its company's rules, and how long ago (by the
+/// database's clock) its latest send attempt started.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ForSending {
     #[sqlx(flatten)]
-    message: Message,
+    pub message: Message,
     #[sqlx(flatten)]
-    rules: SendingRules,
+    pub rules: SendingRules,
+    #[sqlx(try_from = "Option<f64>")]
+    pub attempt_age: AttemptAge,
+}
+
+/// Time since the message's latest send attempt started; `None` if it was never attempted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttemptAge(pub Option<std::time::Duration>);
+
+impl From<Option<f64>> for AttemptAge {
+    fn from(secs: Option<f64>) -> Self {
+        AttemptAge(secs.map(|s| std::time::Duration::from_secs_f64(s.max(0.0))))
+    }
 }
 
 /// A message and its company's sending rules, in one read (the send job's first step).
 pub async fn find_for_sending(
     pool: &PgPool,
     id: MessageId,
-) -> Result<Option<(Message, SendingRules)>, sqlx::Error> {
-    let row: Option<WithRules> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS}, c.sms_per_hour, c.timezone, c.quiet_hours_start, c.quiet_hours_end
+) -> Result<Option<ForSending>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS}, c.sms_per_hour, c.timezone, c.quiet_hours_start, c.quiet_hours_end,
+                EXTRACT(EPOCH FROM now() - m.send_attempt_started_at)::float8 AS attempt_age
          FROM messages m JOIN companies c ON c.id = m.company_id WHERE m.id = $1"
     )))
     .bind(id)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| (r.message, r.rules)))
+    .await
 }
 
 /// A company's message; `None` for another company's id, exactly as for an unknown one.

@@ -35,6 +35,15 @@ impl SmsGateway {
         }
     }
 
+    /// The longest a send can be in flight: once an attempt is older than this, the run that
+    /// made it has its answer or has given up on it.
+    pub fn longest_send(&self) -> std::time::Duration {
+        match self {
+            SmsGateway::Twilio(c) => c.timeout(),
+            SmsGateway::Demo => std::time::Duration::ZERO,
+        }
+    }
+
     pub async fn send(&self, to: &E164, body: &str) -> Result<TwilioMessage, TwilioError> {
         match self {
             SmsGateway::Twilio(c) => c.send(to, body).await,

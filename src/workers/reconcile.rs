@@ -114,19 +114,22 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> anyhow::Result<Report>
         .filter(|e| e.fresh)
         .count();
 
-    // Holds past expiry whose message never reached Twilio (still queued, or failed).
+    // Holds past expiry whose message never reached Twilio (still queued, or failed). The
+    // message is locked while its status is read and the hold released, as the send steps lock
+    // it: a send job cannot start on the hold between the two (and then find it released).
     for hold in ledger::expired_holds(&deps.pool, s.batch).await? {
+        let mut tx = deps.pool.begin().await?;
         let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM messages WHERE id = $1")
+            sqlx::query_scalar("SELECT status FROM messages WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(hold.message_id)
-                .fetch_optional(&deps.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
-        if matches!(status.as_deref(), Some("queued" | "failed")) {
-            let mut conn = deps.pool.acquire().await?;
-            if !ledger::release(&mut conn, hold.id).await?.replay {
-                report.holds_released += 1;
-            }
+        if matches!(status.as_deref(), Some("queued" | "failed"))
+            && !ledger::release(&mut tx, hold.id).await?.replay
+        {
+            report.holds_released += 1;
         }
+        tx.commit().await?;
     }
 
     let unrefunded: Vec<(uuid::Uuid, String)> = sqlx::query_as(

@@ -16,7 +16,7 @@ use chrono_tz::Tz;
 
 use crate::domain::{CompanyId, Credits, E164, MessageId, QuietHours};
 use crate::ledger::{self, BeginSend, FinishSend, Hold, LedgerError};
-use crate::messages::store::{self, SendingRules};
+use crate::messages::store::{self, ForSending, SendingRules};
 use crate::messages::{Message, MessageStatus, opt_outs};
 use crate::providers::twilio::{OPERATOR_ALERT_ERRORS, TwilioError, TwilioMessage, UNSUBSCRIBED};
 use crate::queue::JobError;
@@ -63,11 +63,22 @@ impl SendSteps {
 }
 
 pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Result<(), JobError> {
-    let (message, rules) = load(&deps, MessageId(job.message_id)).await?;
+    let ForSending {
+        message,
+        rules,
+        attempt_age,
+    } = load(&deps, MessageId(job.message_id)).await?;
     match message.status {
         MessageStatus::Queued => {}
         // A previous run sent it and got no answer (or died): find out before sending again.
         MessageStatus::Sending => {
+            // That run may still be waiting for Twilio (this is a redelivery, or the
+            // reconciler's job): give it the time its request can take before looking.
+            let in_flight = deps.gateway.longest_send() * 2;
+            let age = attempt_age.0.unwrap_or(in_flight);
+            if age < in_flight {
+                return Err(JobError::Snooze(in_flight - age));
+            }
             if adopt_unanswered(&deps, &message).await? {
                 return Ok(());
             }
@@ -85,7 +96,7 @@ pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Resul
     settle(&deps, &message, &hold, outcome, attempt.current() as u32).await
 }
 
-async fn load(deps: &Deps, id: MessageId) -> Result<(Message, SendingRules), JobError> {
+async fn load(deps: &Deps, id: MessageId) -> Result<ForSending, JobError> {
     store::find_for_sending(&deps.pool, id)
         .await
         .map_err(JobError::retry)?
@@ -136,7 +147,8 @@ async fn wait_for_its_turn(
 }
 
 /// Reserves the message's credits and marks it `sending`, together (in a batch with other jobs'
-/// reservations). `None` when there is nothing to send: settled by an earlier run, or
+/// reservations), claiming the send attempt. `None` when there is nothing to send: settled by an
+/// earlier run, claimed by another run since this one read the message (that run sends it), or
 /// insufficient credits (the message fails, nothing charged, no retry).
 async fn reserve(deps: &Deps, message: &Message) -> Result<Option<Hold>, JobError> {
     let credits = Credits::new(message.credits).map_err(JobError::fail)?;
@@ -148,6 +160,7 @@ async fn reserve(deps: &Deps, message: &Message) -> Result<Option<Hold>, JobErro
             message: message.id,
             credits,
             ttl: deps.hold_ttl,
+            seen: message.send_attempt_started_at,
         })
         .await
         .map_err(JobError::retry)?;

@@ -296,6 +296,7 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         message: message(pool, companies[c], n).await,
                         credits: credits(n),
                         ttl,
+                        seen: None, // a new message, never attempted
                     });
                 }
                 let answers = ledger::begin_sends(pool, &batch).await.unwrap();

@@ -43,6 +43,8 @@ pub struct TwilioClient {
     auth_token: Secret,
     sender: Sender,
     status_callback: Url,
+    /// The longest a request can take, connection included (reqwest's overall timeout).
+    timeout: Duration,
 }
 
 /// The parts of Twilio's Message resource we use. `num_segments` and `price` come as strings.
@@ -127,6 +129,7 @@ impl TwilioClient {
             auth_token,
             sender,
             status_callback,
+            timeout: TIMEOUT,
         }
     }
 
@@ -136,7 +139,13 @@ impl TwilioClient {
             .timeout(timeout)
             .build()
             .expect("reqwest client");
+        self.timeout = timeout;
         self
+    }
+
+    /// The longest a request to Twilio can be in flight before this client gives up on it.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn account_sid(&self) -> &str {

@@ -15,7 +15,24 @@ fn begin(company: CompanyId, message: MessageId, n: i64) -> BeginSend {
         message,
         credits: credits(n),
         ttl: TTL,
+        seen: None,
     }
+}
+
+/// As a run that read the message's latest attempt first (a retry or a redelivery).
+async fn resume(pool: &PgPool, company: CompanyId, message: MessageId, n: i64) -> BeginSend {
+    BeginSend {
+        seen: attempt(pool, message).await,
+        ..begin(company, message, n)
+    }
+}
+
+async fn attempt(pool: &PgPool, m: MessageId) -> Option<chrono::DateTime<chrono::Utc>> {
+    sqlx::query_scalar("SELECT send_attempt_started_at FROM messages WHERE id = $1")
+        .bind(m)
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 fn finish(hold: copcca_sms::domain::HoldId, charge: i64, sid: &str) -> FinishSend {
@@ -101,10 +118,17 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
         assert_eq!(status(&pool, m).await, s);
     }
 
-    // Again: the held ones are replays of the same holds, and nothing moves.
-    let again = ledger::begin_sends(&pool, &[begin(rich, r1, 2), begin(poor, p1, 2)])
-        .await
-        .unwrap();
+    // Again, by runs that read the attempt: the held ones are replays of the same holds, and
+    // nothing moves.
+    let again = ledger::begin_sends(
+        &pool,
+        &[
+            resume(&pool, rich, r1, 2).await,
+            resume(&pool, poor, p1, 2).await,
+        ],
+    )
+    .await
+    .unwrap();
     let replay = again[0].as_ref().unwrap().as_ref().unwrap();
     assert!(replay.replay);
     assert_eq!(replay.value.id, r1_hold.value.id);
@@ -161,7 +185,7 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
     assert!(matches!(again[0], Ok(ref a) if a.replay));
     assert_eq!(available(&pool, rich).await, 6);
     // A charged message does not begin again.
-    let charged_again = ledger::begin_sends(&pool, &[begin(rich, r1, 2)])
+    let charged_again = ledger::begin_sends(&pool, &[resume(&pool, rich, r1, 2).await])
         .await
         .unwrap();
     assert!(
@@ -207,5 +231,62 @@ async fn concurrent_batches_never_overdraw_or_hold_a_message_twice(pool: PgPool)
         .await
         .unwrap();
     assert_eq!(holds, 60);
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn of_two_runs_that_read_the_same_attempt_only_the_first_sends(pool: PgPool) {
+    let company = company_with(&pool, 10).await.id;
+    let m = message(&pool, company, 2).await;
+    // Both runs read the message while it was queued, never attempted.
+    let (first, second) = (begin(company, m, 2), begin(company, m, 2));
+    let claimed = ledger::begin_sends(&pool, &[first]).await.unwrap();
+    let hold = claimed[0].as_ref().unwrap().as_ref().unwrap();
+    assert!(!hold.replay);
+    let started = attempt(&pool, m).await;
+    assert!(started.is_some());
+
+    // The second, in another batch: the attempt is taken; nothing written, nothing to send.
+    let taken = ledger::begin_sends(&pool, std::slice::from_ref(&second))
+        .await
+        .unwrap();
+    assert!(matches!(taken[0], Ok(None)), "{:?}", taken[0]);
+    assert_eq!(
+        attempt(&pool, m).await,
+        started,
+        "the first run's attempt stands"
+    );
+    assert_eq!(
+        (
+            available(&pool, company).await,
+            reserved(&pool, company).await
+        ),
+        (8, 2)
+    );
+
+    // The first run's attempt got no answer and the message went back to `queued`: a run that
+    // read that attempt resumes it (a replay of the same hold, a new attempt time), and the
+    // stale run still gets nothing.
+    sqlx::query("UPDATE messages SET status = 'queued' WHERE id = $1")
+        .bind(m)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let resumed = ledger::begin_sends(&pool, &[resume(&pool, company, m, 2).await, second])
+        .await
+        .unwrap();
+    let again = resumed[0].as_ref().unwrap().as_ref().unwrap();
+    assert!(again.replay);
+    assert_eq!(again.value.id, hold.value.id);
+    assert!(matches!(resumed[1], Ok(None)), "{:?}", resumed[1]);
+    assert!(attempt(&pool, m).await > started, "a new attempt");
+    assert_eq!(status(&pool, m).await, "sending");
+    assert_eq!(
+        (
+            available(&pool, company).await,
+            reserved(&pool, company).await
+        ),
+        (8, 2)
+    );
     assert_audit_clean(&pool).await;
 }

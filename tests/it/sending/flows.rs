@@ -187,6 +187,45 @@ async fn a_worker_dying_between_twilios_201_and_the_commit_charges_once(pool: Pg
     let h = Harness::new(pool, 10).await;
     let id = h.accept("0754123456", "Reminder").await;
     // The state such a crash leaves: reserved, marked sending, accepted by Twilio, not committed.
+    // Its job comes back once the dead worker's lease runs out, longer than a request can take.
+    let mut conn = h.pool().acquire().await.unwrap();
+    copcca_sms::ledger::reserve(
+        &mut conn,
+        h.company.id,
+        MessageId(id),
+        Credits::new(1).unwrap(),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE messages SET status = 'sending', send_attempt_started_at = now() - interval '1 minute'
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let to =
+        copcca_sms::domain::E164::parse_sms("0754123456", copcca_sms::domain::Country::TZ).unwrap();
+    let client = h.twilio.client(&h.app.state.config.public_url);
+    client.send(&to, "Reminder").await.unwrap();
+
+    h.drain(DRAIN).await; // the job accept() enqueued runs now, as a redelivery would
+    let m = h.message(id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    assert_eq!(h.twilio.messages().len(), 1, "not resent");
+    assert_eq!(h.available().await, 9, "charged once");
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_redelivered_job_waits_for_the_run_still_sending_instead_of_sending_again(pool: PgPool) {
+    // Requests give up after 1 s, so a run's attempt is settled within 2 s.
+    let h = Harness::with_client_timeout(pool, 10, Some(Duration::from_secs(1))).await;
+    let id = h.accept("0754123456", "Reminder").await;
+    // Another run (the job before a lost lease) has just reserved and marked the message
+    // `sending`; its request reaches Twilio half a second later.
     let mut conn = h.pool().acquire().await.unwrap();
     copcca_sms::ledger::reserve(
         &mut conn,
@@ -204,15 +243,23 @@ async fn a_worker_dying_between_twilios_201_and_the_commit_charges_once(pool: Pg
     .execute(&mut *conn)
     .await
     .unwrap();
-    let to =
-        copcca_sms::domain::E164::parse_sms("0754123456", copcca_sms::domain::Country::TZ).unwrap();
+    let to = E164::parse_sms("0754123456", Country::TZ).unwrap();
     let client = h.twilio.client(&h.app.state.config.public_url);
-    client.send(&to, "Reminder").await.unwrap();
+    let in_flight = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        client.send(&to, "Reminder").await.unwrap()
+    });
 
-    h.drain(DRAIN).await; // the job accept() enqueued runs now, as a redelivery would
+    // The job accept() enqueued runs now, as the redelivery would: Twilio has nothing yet, and
+    // sending now would send twice. It waits out the other run's request, then adopts it.
+    h.drain(DRAIN).await;
+    let theirs = in_flight.await.unwrap();
     let m = h.message(id).await;
-    assert_eq!(m.status, MessageStatus::Sent);
-    assert_eq!(h.twilio.messages().len(), 1, "not resent");
+    assert_eq!(h.twilio.messages().len(), 1, "sent once");
+    assert_eq!(
+        (m.status, m.provider_id.as_deref()),
+        (MessageStatus::Sent, Some(theirs.sid.as_str()))
+    );
     assert_eq!(h.available().await, 9, "charged once");
     h.audit_clean().await;
 }
@@ -550,4 +597,52 @@ async fn concurrent_requests_written_together_each_get_their_own_answer(pool: Pg
         .unwrap();
     assert_eq!(written, 21);
     assert_audit_clean(h.pool()).await;
+}
+
+#[sqlx::test]
+async fn the_reconciler_leaves_an_expired_hold_alone_once_a_send_has_started_on_it(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let id = h.accept("0754123456", "Reminder").await;
+    let mut conn = h.pool().acquire().await.unwrap();
+    let hold = copcca_sms::ledger::reserve(
+        &mut conn,
+        h.company.id,
+        MessageId(id),
+        Credits::new(1).unwrap(),
+        Duration::ZERO,
+    )
+    .await
+    .unwrap()
+    .value;
+    // A send step resuming the queued message has it locked and is marking it `sending`.
+    let mut send = h.pool().begin().await.unwrap();
+    sqlx::query(
+        "UPDATE messages SET status = 'sending', send_attempt_started_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *send)
+    .await
+    .unwrap();
+
+    let settings = reconcile::Settings {
+        stale_queued: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let deps = h.deps.clone();
+    let reconciler =
+        tokio::spawn(async move { reconcile::reconcile_once(&deps, &settings).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send.commit().await.unwrap();
+
+    // It waited for the send step and saw `sending`: the hold the send will be charged on stays.
+    let report = reconciler.await.unwrap();
+    assert_eq!(report.holds_released, 0, "{report:?}");
+    let status: String = sqlx::query_scalar("SELECT status FROM holds WHERE id = $1")
+        .bind(hold.id)
+        .fetch_one(h.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "active");
+    assert_eq!(h.available().await, 9);
+    h.audit_clean().await;
 }

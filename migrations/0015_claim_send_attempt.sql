@@ -1,0 +1,126 @@
+-- Claiming a send attempt (DESIGN.md section 5): the send job's first step now also says which
+-- attempt it saw. Two runs of one message's job can overlap: a redelivered job and the
+-- reconciler's job for a `sending` message, or a retry and a lost lease. Each read the message
+-- before its reservation; both used to get the hold (the second as a replay of the first's) and
+-- both called Twilio. Now each item carries the message's `send_attempt_started_at` as its run
+-- read it (NULL: never attempted), and an item goes ahead only if no other run has started an
+-- attempt since: the step sets that column to the new attempt's time, so of two runs that read
+-- the same value, the first to reserve claims the attempt and the second gets `taken` (nothing
+-- written; the run that took it sends). Otherwise send_begin_many is unchanged (0014).
+
+DROP FUNCTION send_begin_many(uuid[], uuid[], uuid[], bigint[], double precision[]);
+
+-- Outcomes per item (n = its 1-based position): those of ledger_reserve; `settled` (the message
+-- is no longer queued or sending, or it appears earlier in the same batch); `taken` (another run
+-- started an attempt after this item's run read the message). Nothing is written for the last
+-- two. Credits are taken in item order, as one call after another would take them.
+CREATE FUNCTION send_begin_many(p_holds uuid[], p_companies uuid[], p_messages uuid[],
+                                p_credits bigint[], p_ttl_secs double precision[],
+                                p_seen timestamptz[])
+RETURNS TABLE (n bigint, outcome text, id uuid, company_id uuid, message_id uuid, credits bigint,
+               status text, charged bigint, expires_at timestamptz, created_at timestamptz,
+               available bigint)
+LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_hashjoin = off SET lock_timeout = '10s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    r record;
+    v_fit bigint[] := '{}';        -- positions of the items that get a hold
+    v_asked bigint[] := '{}';      -- positions of the items that ask for credits...
+    v_left bigint[] := '{}';       -- ...and what their company had left at their turn
+    v_spent_by uuid[] := '{}';
+    v_spent bigint[] := '{}';
+    v_rem bigint;
+BEGIN
+    PERFORM 1 FROM messages m WHERE m.id = ANY (p_messages) ORDER BY m.id FOR NO KEY UPDATE;
+    PERFORM 1 FROM balances b WHERE b.company_id = ANY (p_companies) ORDER BY b.company_id
+        FOR NO KEY UPDATE;
+    -- Which items fit, taken in order as if one after another: an item that does not fit is
+    -- refused and the company's later items still get their turn.
+    FOR r IN
+        SELECT t.n, t.company, t.credits, b.available
+        FROM unnest(p_companies, p_messages, p_credits, p_seen)
+                 WITH ORDINALITY AS t(company, message, credits, seen, n)
+        JOIN messages m ON m.id = t.message AND m.company_id = t.company
+                       AND m.status IN ('queued', 'sending')
+                       AND m.send_attempt_started_at IS NOT DISTINCT FROM t.seen
+        LEFT JOIN balances b ON b.company_id = t.company
+        WHERE NOT EXISTS (SELECT 1 FROM holds l WHERE l.message_id = t.message
+                                                  AND l.status IN ('active', 'committed'))
+          AND NOT EXISTS (SELECT 1 FROM unnest(p_messages) WITH ORDINALITY AS e(message, k)
+                          WHERE e.message = t.message AND e.k < t.n)
+        ORDER BY t.n
+    LOOP
+        v_rem := r.available - COALESCE((SELECT sum(x.spent) FROM unnest(v_spent_by, v_spent) AS x(company, spent)
+                                         WHERE x.company = r.company), 0);
+        v_asked := v_asked || r.n;
+        v_left := v_left || v_rem;
+        IF v_rem >= r.credits THEN
+            v_fit := v_fit || r.n;
+            v_spent_by := v_spent_by || r.company;
+            v_spent := v_spent || r.credits;
+        END IF;
+    END LOOP;
+    RETURN QUERY
+    WITH item AS (
+        SELECT t.n, t.hold, t.company, t.message, t.credits, t.ttl,
+               m.id IS NOT NULL AND m.company_id = t.company AS known,
+               m.status IN ('queued', 'sending') AS open,
+               row_number() OVER (PARTITION BY t.message ORDER BY t.n) = 1 AS first,
+               m.send_attempt_started_at IS NOT DISTINCT FROM t.seen AS unclaimed,
+               live.id AS live_id
+        FROM unnest(p_holds, p_companies, p_messages, p_credits, p_ttl_secs, p_seen)
+                 WITH ORDINALITY AS t(hold, company, message, credits, ttl, seen, n)
+        LEFT JOIN messages m ON m.id = t.message
+        LEFT JOIN holds live ON live.message_id = t.message AND live.status IN ('active', 'committed')
+    ),
+    fits AS (
+        SELECT i.* FROM item i WHERE i.n = ANY (v_fit)
+    ),
+    spent AS (
+        UPDATE balances b SET available = b.available - s.total, reserved = b.reserved + s.total,
+                              updated_at = now()
+        FROM (SELECT f.company, sum(f.credits)::bigint AS total FROM fits f GROUP BY f.company) s
+        WHERE b.company_id = s.company
+    ),
+    new_hold AS (
+        INSERT INTO holds (id, company_id, message_id, credits, expires_at)
+        SELECT f.hold, f.company, f.message, f.credits, now() + make_interval(secs => f.ttl)
+        FROM fits f
+        RETURNING *
+    ),
+    entry AS (
+        INSERT INTO ledger_entries (company_id, kind, available_delta, reserved_delta, hold_id,
+                                    message_id, actor)
+        SELECT f.company, 'reserve', -f.credits, f.credits, f.hold, f.message, 'ledger' FROM fits f
+    ),
+    marked AS (
+        UPDATE messages m SET status = 'sending', send_attempt_started_at = now(), updated_at = now()
+        WHERE m.id IN (SELECT f.message FROM fits f
+                       UNION
+                       SELECT l.message_id FROM item i JOIN holds l ON l.id = i.live_id
+                       WHERE i.known AND i.open AND i.first AND i.unclaimed
+                         AND l.status = 'active')
+    )
+    SELECT i.n,
+           CASE WHEN NOT i.known THEN 'unknown_message'
+                WHEN NOT i.open OR NOT i.first THEN 'settled'
+                WHEN NOT i.unclaimed THEN 'taken'
+                WHEN h.status = 'active' THEN 'replay'
+                WHEN h.status = 'committed' THEN 'already_charged'
+                WHEN nh.id IS NOT NULL THEN 'reserved'
+                ELSE 'insufficient' END,
+           COALESCE(nh.id, h.id), COALESCE(nh.company_id, h.company_id),
+           COALESCE(nh.message_id, h.message_id), COALESCE(nh.credits, h.credits),
+           COALESCE(nh.status, h.status), COALESCE(nh.charged, h.charged),
+           COALESCE(nh.expires_at, h.expires_at), COALESCE(nh.created_at, h.created_at),
+           -- For an insufficient item: what its company had left at its turn.
+           CASE WHEN nh.id IS NULL THEN a.rem END
+    FROM item i
+    LEFT JOIN holds h ON h.id = i.live_id AND i.known AND i.open AND i.first AND i.unclaimed
+    LEFT JOIN new_hold nh ON nh.id = i.hold
+    LEFT JOIN unnest(v_asked, v_left) AS a(n, rem) ON a.n = i.n
+    ORDER BY i.n;
+END;
+$$;
