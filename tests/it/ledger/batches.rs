@@ -290,3 +290,41 @@ async fn of_two_runs_that_read_the_same_attempt_only_the_first_sends(pool: PgPoo
     );
     assert_audit_clean(&pool).await;
 }
+
+#[sqlx::test]
+async fn a_batch_stuck_behind_a_long_transaction_gives_up_after_ten_seconds(pool: PgPool) {
+    let company = company_with(&pool, 10).await.id;
+    let m = message(&pool, company, 1).await;
+    // Another transaction holds the message (an operator's long-running statement, say).
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM messages WHERE id = $1 FOR UPDATE")
+        .bind(m)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let err = ledger::begin_sends(&pool, &[begin(company, m, 1)])
+        .await
+        .expect_err("the lock timeout ends the wait");
+    let waited = started.elapsed();
+    assert!(
+        matches!(&err, sqlx::Error::Database(d) if d.code().as_deref() == Some("55P03")),
+        "{err:?}"
+    );
+    assert!(
+        (std::time::Duration::from_secs(9)..std::time::Duration::from_secs(20)).contains(&waited),
+        "{waited:?}"
+    );
+    // Nothing was written; once the lock is gone, the retry goes through.
+    assert_eq!(
+        (available(&pool, company).await, status(&pool, m).await),
+        (10, "queued".to_string())
+    );
+    blocker.rollback().await.unwrap();
+    let out = ledger::begin_sends(&pool, &[begin(company, m, 1)])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], Ok(Some(_))), "{:?}", out[0]);
+    assert_audit_clean(&pool).await;
+}
