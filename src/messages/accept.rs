@@ -11,7 +11,6 @@ use copcca_jobs::SendSms;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use super::opt_outs;
 use super::store::{COLUMNS, Message};
 use crate::accounts::Company;
 use crate::domain::{BodyError, CompanyId, Country, E164, MessageId, PhoneError, SmsBody};
@@ -152,15 +151,16 @@ pub async fn accept(
         })?
         .map_err(|e| database(&e))?;
     let Some(message) = written else {
-        // Nothing written: the number opted out, or the key raced another request.
-        if opt_outs::is_opted_out(pool, company.id, &to).await? {
-            return Err(AcceptError::OptedOut(to));
+        // Nothing written: the key was taken (by a request that raced this one), or else the
+        // number was opted out when the insert ran. Deduced, not read again: an opt-out removed
+        // since must not turn this answer into something else. Messages are never deleted, so
+        // a taken key is still there.
+        if let Some(key) = &req.idempotency_key
+            && let Some(existing) = by_key(pool, company, key).await?
+        {
+            return replay(existing, &hash);
         }
-        let key = req.idempotency_key.as_deref().unwrap_or_default();
-        let existing = by_key(pool, company, key)
-            .await?
-            .ok_or(AcceptError::KeyReused)?;
-        return replay(existing, &hash);
+        return Err(AcceptError::OptedOut(to));
     };
     Ok(Acceptance {
         message,

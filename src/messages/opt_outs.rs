@@ -32,21 +32,6 @@ pub async fn add(
     Ok(done.rows_affected() == 1)
 }
 
-/// Whether `phone` is on `company`'s list.
-pub async fn is_opted_out(
-    pool: &PgPool,
-    company: CompanyId,
-    phone: &E164,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM opt_outs WHERE company_id = $1 AND phone = $2)",
-    )
-    .bind(company)
-    .bind(phone.as_str())
-    .fetch_one(pool)
-    .await
-}
-
 /// Removes `phone`; false when it was not on the list.
 pub async fn remove(pool: &PgPool, company: CompanyId, phone: &E164) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM opt_outs WHERE company_id = $1 AND phone = $2")
