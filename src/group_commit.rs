@@ -95,10 +95,13 @@ impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
     }
 }
 
-/// Runs `items` with `run` in one go. If PostgreSQL refused that (a database error, such as a
-/// constraint or a deadlock; not a lost connection) and there were several items, runs each
-/// alone, so the error reaches only the item that caused it (`failed` makes it that item's
-/// answer) and the others are not held back by it.
+/// Runs `items` with `run` in one go. If PostgreSQL refused that for something an item can
+/// cause (a constraint, bad data, a raised exception; or a deadlock, which a rerun resolves)
+/// and there were several items, runs each alone, so the error reaches only the item that
+/// caused it (`failed` makes it that item's answer) and the others are not held back by it.
+/// Any other error fails the whole group, and its callers retry later: a lost connection, and
+/// a lock timeout, which one by one would cost every item behind the same lock the full wait
+/// again, in series, while the group's runner is held.
 pub async fn together_or_alone<I, O, F, Fut>(
     items: Vec<I>,
     run: F,
@@ -113,7 +116,7 @@ where
         return run(items).await;
     }
     match run(items.clone()).await {
-        Err(sqlx::Error::Database(e)) => {
+        Err(sqlx::Error::Database(e)) if caused_by_an_item(&*e) => {
             tracing::warn!(items = items.len(), error = %e, "a grouped statement failed; running its items one by one");
             let mut answers = Vec::with_capacity(items.len());
             for item in items {
@@ -132,6 +135,16 @@ where
         }
         other => other,
     }
+}
+
+/// SQLSTATE classes an item of a statement can cause: data exceptions (22), integrity
+/// constraints (23), transaction rollbacks such as deadlocks (40), PL/pgSQL raises (P0).
+fn caused_by_an_item(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.code().is_none_or(|c| {
+        ["22", "23", "40", "P0"]
+            .iter()
+            .any(|class| c.starts_with(class))
+    })
 }
 
 #[cfg(test)]
@@ -186,7 +199,7 @@ mod tests {
                 async move {
                     if items.contains(&13) {
                         // What PostgreSQL says to a statement it refuses.
-                        Err(sqlx::Error::Database(Box::new(Refused)))
+                        Err(sqlx::Error::Database(Box::new(Refused(UNIQUE_VIOLATION))))
                     } else {
                         Ok(items.into_iter().map(Ok).collect())
                     }
@@ -218,13 +231,36 @@ mod tests {
         assert_eq!(*calls.lock().unwrap(), 1);
     }
 
-    /// A database error, as sqlx reports one from PostgreSQL.
+    #[tokio::test]
+    async fn a_lock_timeout_fails_the_group_without_retrying_each_item() {
+        let calls = Mutex::new(0);
+        let result = together_or_alone(
+            vec![1u32, 2, 3],
+            |_items: Vec<u32>| {
+                *calls.lock().unwrap() += 1;
+                async {
+                    Err::<Vec<Result<u32, String>>, _>(sqlx::Error::Database(Box::new(Refused(
+                        LOCK_NOT_AVAILABLE,
+                    ))))
+                }
+            },
+            |e| Err(e.to_string()),
+        )
+        .await;
+        assert!(matches!(result, Err(sqlx::Error::Database(_))));
+        assert_eq!(*calls.lock().unwrap(), 1);
+    }
+
+    const UNIQUE_VIOLATION: &str = "23505";
+    const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+    /// A database error with its SQLSTATE, as sqlx reports one from PostgreSQL.
     #[derive(Debug)]
-    struct Refused;
+    struct Refused(&'static str);
 
     impl std::fmt::Display for Refused {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("duplicate key value violates unique constraint")
+            write!(f, "refused with SQLSTATE {}", self.0)
         }
     }
 
@@ -232,7 +268,7 @@ mod tests {
 
     impl sqlx::error::DatabaseError for Refused {
         fn message(&self) -> &str {
-            "duplicate key value violates unique constraint"
+            "refused"
         }
         fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
             self
@@ -243,8 +279,11 @@ mod tests {
         fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
             self
         }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
         fn kind(&self) -> sqlx::error::ErrorKind {
-            sqlx::error::ErrorKind::UniqueViolation
+            sqlx::error::ErrorKind::Other
         }
     }
 
