@@ -2,7 +2,10 @@
 //! queue, the send workers (concurrency 32), the ledger and the fake Twilio, until every message
 //! is committed as `sent`; spread over 100 companies and all on one company. Beside it, the
 //! same-run PostgreSQL bound: two single-row-update commits per message at the same concurrency.
-//! Also printed: the mean size of the group-commit batches (accept, reserve, charge).
+//! Also printed: the mean size of the group-commit batches (accept, reserve, charge), and the CPU
+//! each message cost this process (API clients, service, workers, fake Twilio), PostgreSQL and
+//! Redis, beside what the bound's messages cost and what 0.7x of the bound would leave per
+//! message on this machine's cores.
 //!
 //! Run: `scripts/ensure-services && cargo bench --bench sending` (BENCH_MESSAGES=n, default 5000).
 //! Uses its own database, `copcca_sms_bench_send`, recreated on every run, and its own Redis prefix.
@@ -21,6 +24,8 @@ use copcca_sms::{accounts, ledger, metrics};
 use sqlx::PgPool;
 
 mod support;
+
+use support::cpu::CpuTime;
 
 const CLIENTS: usize = 16;
 const WORKER_CONCURRENCY: usize = 32;
@@ -81,8 +86,10 @@ async fn main() -> anyhow::Result<()> {
         },
     ));
     let mut spread = 0.0;
+    let mut cpu_lines = Vec::new();
     for (name, companies) in [("100 companies", 100), ("1 company", 1)] {
-        let (rate, accept_rate, secs) = scenario(&pool, &public, companies, n).await?;
+        let (rate, accept_rate, secs, cpu) = scenario(&pool, &public, companies, n).await?;
+        cpu_lines.push(format!("  {name}: {}", cpu.per(n)));
         if companies == 100 {
             spread = rate;
         }
@@ -96,23 +103,35 @@ async fn main() -> anyhow::Result<()> {
     }
     let _ = stop.send(());
     running.await??;
+    let before = CpuTime::now();
     let bound = postgres_bound(&pool, n).await?;
+    let bound_cpu = CpuTime::now().since(before);
     println!(
         "{:<34} {bound:>12.0}",
         "PG bound (2 row-update commits/msg)"
     );
     println!("ratio, 100 companies / bound: {:.2}", spread / bound);
+    println!("CPU per message:");
+    for line in cpu_lines {
+        println!("{line}");
+    }
+    println!("  PG bound: {}", bound_cpu.per(n));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "  at 0.7x the bound, {cores} cores leave {:.0} µs per message for everything",
+        cores as f64 * 1e6 / (0.7 * bound)
+    );
     support::finish(&pool, &queues).await
 }
 
 /// Accepts `n` messages over `companies` through the API and waits until all are sent.
-/// Returns (end-to-end messages/s, accepted/s, seconds).
+/// Returns (end-to-end messages/s, accepted/s, seconds, CPU spent).
 async fn scenario(
     pool: &PgPool,
     public: &str,
     companies: usize,
     n: usize,
-) -> anyhow::Result<(f64, f64, f64)> {
+) -> anyhow::Result<(f64, f64, f64, CpuTime)> {
     let mut keys = Vec::new();
     let mut ids: Vec<CompanyId> = Vec::new();
     for _ in 0..companies {
@@ -141,6 +160,7 @@ async fn scenario(
         ids.push(c.id);
     }
     let keys = Arc::new(keys);
+    let cpu_before = CpuTime::now();
     let started = Instant::now();
     let client = reqwest::Client::new();
     let tasks: Vec<_> = (0..CLIENTS)
@@ -177,7 +197,8 @@ async fn scenario(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let secs = started.elapsed().as_secs_f64();
-    Ok((n as f64 / secs, n as f64 / accepted_in, secs))
+    let cpu = CpuTime::now().since(cpu_before);
+    Ok((n as f64 / secs, n as f64 / accepted_in, secs, cpu))
 }
 
 /// Two autocommitted single-row updates per message, at the workers' concurrency.

@@ -2,6 +2,10 @@
 
 use sqlx::PgPool;
 
+// Used by the sending bench only.
+#[allow(dead_code)]
+pub mod cpu;
+
 /// `DATABASE_URL` (or the local default) with its database replaced by `name`, dropped and
 /// migrated afresh; returns a pool of `connections` and the URL.
 pub async fn fresh_database(name: &str, connections: u32) -> anyhow::Result<(PgPool, url::Url)> {
