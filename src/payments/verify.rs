@@ -82,23 +82,13 @@ async fn verify_mpesa(
     let answer = match client.stk_query(&checkout).await {
         Ok(a) => a,
         Err(e) if expired => {
-            let mut tx = pool.begin().await?;
-            let mut p = store::lock(&mut tx, p.id).await?;
-            store::flag(
-                &mut tx,
-                &mut p,
+            return expire_unconfirmed(
+                pool,
+                p.id,
                 &format!("STK Push Query failed at expiry: {e}"),
-            )
-            .await?;
-            let v = end_locked(
-                &mut tx,
-                &mut p,
-                Status::Expired,
                 "M-Pesa could not confirm it in time",
             )
-            .await?;
-            tx.commit().await?;
-            return Ok(v);
+            .await;
         }
         Err(e) => {
             return Err(PaymentError::Provider {
@@ -188,13 +178,27 @@ async fn verify_card(
             retryable: true,
             detail: "Stripe is not configured in this process".into(),
         })?;
-    let session = client
-        .retrieve_checkout_session(&session_id)
-        .await
-        .map_err(|e| PaymentError::Provider {
-            retryable: e.is_retryable(),
-            detail: format!("retrieving Checkout Session {session_id}: {e}"),
-        })?;
+    let session = match client.retrieve_checkout_session(&session_id).await {
+        Ok(session) => session,
+        // Refused for good (a revoked key, a session of another Stripe account) once the
+        // payment's time is up: end it for the operator to look at, rather than asking again,
+        // and failing again, on every sweep. A passing error is retried as before.
+        Err(e) if !e.is_retryable() && p.expires_at.is_some_and(|at| at < Utc::now()) => {
+            return expire_unconfirmed(
+                pool,
+                p.id,
+                &format!("Checkout Session {session_id} unreadable at expiry: {e}"),
+                "Stripe could not confirm it in time",
+            )
+            .await;
+        }
+        Err(e) => {
+            return Err(PaymentError::Provider {
+                retryable: e.is_retryable(),
+                detail: format!("retrieving Checkout Session {session_id}: {e}"),
+            });
+        }
+    };
     let mut tx = pool.begin().await?;
     let mut p = store::lock(&mut tx, p.id).await?;
     if !p.status.is_open() {
@@ -314,6 +318,26 @@ async fn end(
     let mut tx = pool.begin().await?;
     let mut p = store::lock(&mut tx, id).await?;
     let v = end_locked(&mut tx, &mut p, to, reason).await?;
+    tx.commit().await?;
+    Ok(v)
+}
+
+/// Ends a payment its provider could not confirm by its expiry, flagged for the operator (the
+/// customer may have paid). A payment settled meanwhile by another run is left as it is, flag
+/// included: the flag would be a false alarm, or would overwrite one that matters.
+async fn expire_unconfirmed(
+    pool: &PgPool,
+    id: PaymentId,
+    flag: &str,
+    reason: &str,
+) -> Result<Verified, PaymentError> {
+    let mut tx = pool.begin().await?;
+    let mut p = store::lock(&mut tx, id).await?;
+    if !p.status.is_open() {
+        return settled(p);
+    }
+    store::flag(&mut tx, &mut p, flag).await?;
+    let v = end_locked(&mut tx, &mut p, Status::Expired, reason).await?;
     tx.commit().await?;
     Ok(v)
 }

@@ -1,7 +1,7 @@
 //! A fake Safaricom Daraja: OAuth tokens (revocable), STK Push with Daraja's field checks and
 //! Password check, STK Push Query (HTTP 500 while pending, string-typed results after), and the
 //! STK callback posted to the push's CallBackURL in the real shapes. Each push's fate is
-//! scriptable; every request is recorded.
+//! scriptable, its queries' failures too; every request is recorded.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -94,6 +94,15 @@ impl SyncError {
     };
 }
 
+/// How the STK Push Query about a push fails (see [`PushScript::failing_queries`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryFault {
+    /// Daraja's error body with this HTTP status (5xx: Daraja cannot take the query now).
+    Error(SyncError),
+    /// No answer for this long (the client's timeout fires first).
+    Hang(Duration),
+}
+
 /// The fate of one push. Build with [`PushScript::new`] (or `From<PushOutcome>`,
 /// [`PushScript::sync_error`]) and the option methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +120,9 @@ pub struct PushScript {
     pub callback_amount: Option<Decimal>,
     /// Accept the push but answer only after this long (the client times out first).
     pub hang: Option<Duration>,
+    /// Queries that fail with `query_fault` before any answers as usual.
+    pub failing_queries: u32,
+    pub query_fault: Option<QueryFault>,
 }
 
 /// After the push answer has gone, so the service has stored the CheckoutRequestID.
@@ -126,6 +138,8 @@ impl PushScript {
             sync_error: None,
             callback_amount: None,
             hang: None,
+            failing_queries: 0,
+            query_fault: None,
         }
     }
 
@@ -159,6 +173,14 @@ impl PushScript {
 
     pub fn hang(mut self, hang: Duration) -> Self {
         self.hang = Some(hang);
+        self
+    }
+
+    /// The first `n` queries about this push fail with `fault` (whatever the customer did);
+    /// the ones after answer as usual (still processing, then the outcome).
+    pub fn failing_queries(mut self, n: u32, fault: QueryFault) -> Self {
+        self.failing_queries = n;
+        self.query_fault = Some(fault);
         self
     }
 }
@@ -198,6 +220,7 @@ struct Txn {
     amount: i64,
     callback_url: String,
     pending_queries: u32,
+    failing_queries: u32,
     /// The customer's outcome has happened; the callback body is fixed from then on.
     callback_body: Option<String>,
     settled: bool,

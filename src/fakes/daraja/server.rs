@@ -244,6 +244,7 @@ pub(super) async fn push(State(shared): St, headers: HeaderMap, body: String) ->
             Txn {
                 merchant_request_id: merchant.clone(),
                 pending_queries: script.pending_queries,
+                failing_queries: script.failing_queries,
                 script: script.clone(),
                 phone: valid.phone,
                 amount: valid.amount,
@@ -337,8 +338,27 @@ pub(super) async fn query(State(shared): St, headers: HeaderMap, body: String) -
         );
     }
     let checkout = body["CheckoutRequestID"].as_str().unwrap_or_default();
+    let scripted = {
+        let mut inner = shared.inner.lock().expect("lock");
+        inner.queries.push(checkout.to_string());
+        inner.txns.get_mut(checkout).and_then(|txn| {
+            let fault = txn.script.query_fault.filter(|_| txn.failing_queries > 0)?;
+            txn.failing_queries -= 1;
+            Some(fault)
+        })
+    };
+    match scripted {
+        Some(QueryFault::Error(e)) => return fault(e.http, e.code, e.message),
+        Some(QueryFault::Hang(d)) => {
+            tokio::time::sleep(d).await;
+            // What Daraja's gateway (Apigee) says when its backend never answered.
+            let body = json!({"fault": {"faultstring": "Gateway Timeout",
+                "detail": {"errorcode": "messaging.adaptors.http.flow.GatewayTimeout"}}});
+            return (StatusCode::GATEWAY_TIMEOUT, Json(body)).into_response();
+        }
+        None => {}
+    }
     let mut inner = shared.inner.lock().expect("lock");
-    inner.queries.push(checkout.to_string());
     let Some(txn) = inner.txns.get_mut(checkout) else {
         drop(inner);
         return refuse(

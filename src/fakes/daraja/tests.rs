@@ -11,6 +11,7 @@ fn txn(outcome: PushOutcome, amount: Option<Decimal>) -> Txn {
         amount: 1,
         callback_url: "http://127.0.0.1:1/cb".into(),
         pending_queries: 0,
+        failing_queries: 0,
         callback_body: None,
         settled: false,
     }

@@ -1,8 +1,8 @@
 //! A fake Stripe: the Checkout Sessions API (Bearer key, Stripe's bracket form, required params,
 //! Stripe's error bodies, `Idempotency-Key` replay / mismatch / in-progress conflict), scripted
-//! 5xx / 429 and slow answers, a record of every request, and test drivers that move a session
-//! along (paid, unpaid, async outcome, expired, refunded) and post the signed event Stripe would
-//! send to the service's webhook URL.
+//! 5xx / 429 and slow answers, scripted errors on session reads, a record of every request, and
+//! test drivers that move a session along (paid, unpaid, async outcome, expired, refunded) and
+//! post the signed event Stripe would send to the service's webhook URL.
 //!
 //! Without a webhook URL, events are stored but not delivered (status 0); set one later and
 //! [`FakeStripe::redeliver`] them in any order, as Stripe's at-least-once, unordered delivery may.
@@ -111,6 +111,8 @@ struct Saved {
 #[derive(Default)]
 struct Inner {
     script: VecDeque<Behaviour>,
+    /// Statuses the next session reads answer with, in order.
+    retrieve_script: VecDeque<u16>,
     delay: Option<Duration>,
     requests: Vec<FakeRequest>,
     sessions: Vec<FakeSession>,
@@ -168,6 +170,15 @@ impl FakeStripe {
     /// The next `n` create requests answer `status` (500 `api_error`, 429 `rate_limit`, …).
     pub fn fail_next_creates(&self, n: usize, status: u16) {
         self.script(std::iter::repeat_n(Behaviour::Fail(status), n));
+    }
+
+    /// The next `n` session reads (`GET /v1/checkout/sessions/{id}`) answer `status` with Stripe's
+    /// error body instead of the session (500 `api_error`, 429 `rate_limit`, 401 an expired API
+    /// key, 404 `resource_missing`, …); then they answer as usual. The session is not changed.
+    pub fn fail_next_retrieves(&self, n: usize, status: u16) {
+        self.lock()
+            .retrieve_script
+            .extend(std::iter::repeat_n(status, n));
     }
 
     /// Every API answer waits this long first (a create is executed before the wait, so a client

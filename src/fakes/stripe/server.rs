@@ -399,6 +399,10 @@ pub(super) async fn retrieve(
     if let Err((status, body)) = authenticate(&headers) {
         return respond(status, body);
     }
+    let scripted = inner.lock().expect("lock").retrieve_script.pop_front();
+    if let Some(status) = scripted {
+        return retrieve_failure(status, &id);
+    }
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
@@ -411,14 +415,34 @@ pub(super) async fn retrieve(
         .map(session_json);
     match found {
         Some(s) => respond(200, s.to_string()),
-        None => respond(
-            404,
+        None => respond(404, no_such_session(&id)),
+    }
+}
+
+/// Stripe's 404 for a session it does not hold (for this key's account and mode).
+pub(super) fn no_such_session(id: &str) -> String {
+    error_body(
+        "invalid_request_error",
+        Some("resource_missing"),
+        &format!("No such checkout.session: '{id}'"),
+        Some("session"),
+    )
+}
+
+/// The error Stripe gives a session read for a scripted failure status: a rolled (expired) key
+/// for 401, an unknown session for 404, otherwise as [`scripted_failure`].
+pub(super) fn retrieve_failure(status: u16, id: &str) -> Response {
+    match status {
+        401 => respond(
+            401,
             error_body(
                 "invalid_request_error",
-                Some("resource_missing"),
-                &format!("No such checkout.session: '{id}'"),
-                Some("session"),
+                None,
+                &format!("Expired API Key provided: {}", redact(SECRET_KEY)),
+                None,
             ),
         ),
+        404 => respond(404, no_such_session(id)),
+        s => scripted_failure(s),
     }
 }

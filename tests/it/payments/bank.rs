@@ -1,7 +1,10 @@
 //! Bank transfers: bank details and reference, operator approval (once), under-payment, rejection.
 
+use std::time::Duration;
+
 use copcca_sms::domain::{Country, Role};
 use copcca_sms::payments::Status;
+use copcca_sms::workers::reconcile;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -212,5 +215,47 @@ async fn the_cli_approves_a_transfer(pool: PgPool) {
     .await;
     assert_eq!(out["status"], "credited", "{out}");
     assert_eq!(h.available().await, 500);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn an_approval_whose_job_was_lost_is_credited_once_by_the_sweep(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (id, _) = transfer(&h).await;
+    let approve = json!({"amount": "20000.00", "currency": "TZS", "bank_reference": "NMB-4410"});
+    let path = format!("/admin/purchases/{id}/approve");
+    let (s, v) = h.post_as(&h.admin, &path, approve).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("paid")), "{v}");
+    let purchases = h.deps.queues.store("purchases");
+    assert_eq!(purchases.stats().await.unwrap().ready, 1);
+    // Redis loses everything of this deployment before a worker takes the job (a crash, a
+    // failover to an empty replica): the approval is only in PostgreSQL.
+    assert!(h.deps.queues.delete_all().await.unwrap() > 0);
+    h.drain().await;
+    assert_eq!(h.payment(id).await.status, Status::Paid);
+    assert_eq!(h.available().await, 0, "nothing runs without the job");
+
+    // The reconciler finds the paid, uncredited payment. Two schedulers at once enqueue one job
+    // per two-minute window (two if the window turns between them): either way, one credit.
+    let settings = reconcile::Settings {
+        stale_payment: Duration::ZERO,
+        ..Default::default()
+    };
+    let (a, b) = tokio::join!(
+        reconcile::reconcile_once(&h.deps, &settings),
+        reconcile::reconcile_once(&h.deps, &settings)
+    );
+    let checked = a.unwrap().payments_checked + b.unwrap().payments_checked;
+    assert!((1..=2).contains(&checked), "{checked}");
+    h.drain().await;
+    let p = h.payment(id).await;
+    assert_eq!(p.status, Status::Credited);
+    assert_eq!(p.receipt.as_deref(), Some("bank:NMB-4410"));
+    assert_eq!(h.entries_of(id).await, vec![("purchase".to_string(), 500)]);
+    assert_eq!(h.available().await, 500);
+
+    // Nothing is left to find.
+    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    assert_eq!(report.payments_checked, 0);
     h.audit_clean().await;
 }

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use copcca_sms::domain::Country;
-use copcca_sms::fakes::daraja::{PushOutcome, PushScript, SyncError};
-use copcca_sms::payments::Status;
+use copcca_sms::fakes::daraja::{PushOutcome, PushScript, QueryFault, SyncError};
+use copcca_sms::payments::{self, Status, Verified};
 use copcca_sms::workers::reconcile;
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -305,5 +305,132 @@ async fn money_reported_after_the_payment_expired_is_flagged_not_credited(pool: 
             .contains("after the payment ended")
     );
     assert_eq!(h.available().await, 0);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_query_failing_at_expiry_expires_and_flags_without_credit(pool: PgPool) {
+    let mut h = Harness::new(pool, Country::KE).await;
+    let settings = reconcile::Settings {
+        stale_payment: Duration::ZERO,
+        ..Default::default()
+    };
+    let busy = QueryFault::Error(SyncError::SPIKE_ARREST);
+    // Before expiry a failing query is retried: two 500s, then M-Pesa confirms the payment.
+    h.daraja.script([PushScript::new(PushOutcome::Paid)
+        .no_callback()
+        .failing_queries(2, busy)]);
+    let (retried, first) = pushed(&h).await;
+    reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    h.drain().await;
+    assert_eq!(h.payment(retried).await.status, Status::Credited);
+    assert_eq!(
+        h.daraja.queries().iter().filter(|q| **q == first).count(),
+        3
+    );
+    assert_eq!(h.available().await, 100);
+
+    // At expiry, the customer paid but the query fails: a 500, then (another push) no answer in
+    // time. Each payment ends expired at once, flagged for the operator, without a credit.
+    h.daraja.script([PushScript::new(PushOutcome::Paid)
+        .no_callback()
+        .failing_queries(1_000, busy)]);
+    let (unavailable, second) = pushed(&h).await;
+    h.daraja.script([PushScript::new(PushOutcome::Paid)
+        .no_callback()
+        .failing_queries(1_000, QueryFault::Hang(Duration::from_secs(1)))]);
+    let (unanswered, third) = pushed(&h).await;
+    h.deps.payments.mpesa = Some(std::sync::Arc::new(
+        h.daraja.client().with_timeout(Duration::from_millis(300)),
+    ));
+    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 minute' WHERE id = ANY($1)")
+        .bind(vec![unavailable.0, unanswered.0])
+        .execute(h.pool())
+        .await
+        .unwrap();
+    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    assert_eq!(report.payments_checked, 2);
+    h.drain().await;
+    for (id, checkout, error) in [
+        (unavailable, &second, "500.003.02"),
+        (unanswered, &third, "no answer from daraja"),
+    ] {
+        let p = h.payment(id).await;
+        assert_eq!(p.status, Status::Expired, "{:?}", p.failure_reason);
+        assert_eq!(
+            p.failure_reason.as_deref(),
+            Some("M-Pesa could not confirm it in time")
+        );
+        let flag = p.flagged_reason.unwrap_or_default();
+        assert!(
+            flag.contains("STK Push Query failed at expiry") && flag.contains(error),
+            "{flag}"
+        );
+        assert_eq!(p.receipt, None);
+        assert!(h.entries_of(id).await.is_empty());
+        assert_eq!(
+            h.daraja.queries().iter().filter(|q| *q == checkout).count(),
+            1,
+            "ended on the first failure, not asked again"
+        );
+    }
+    assert_eq!(h.available().await, 100);
+
+    // The money's callback arrives after all: still no automatic credit, still in front of the
+    // operator; and the next sweep has nothing left to check.
+    assert_eq!(h.daraja.replay_callback(&second).await.unwrap(), 200);
+    h.drain().await;
+    let p = h.payment(unavailable).await;
+    assert_eq!(p.status, Status::Expired);
+    assert!(
+        p.flagged_reason
+            .unwrap()
+            .contains("after the payment ended")
+    );
+    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    assert_eq!(report.payments_checked, 0);
+    assert_eq!(h.available().await, 100);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_query_failing_at_expiry_leaves_a_payment_credited_meanwhile_unflagged(pool: PgPool) {
+    let mut h = Harness::new(pool, Country::KE).await;
+    // The customer paid; the first query about the push gets no answer in time, the next works.
+    h.daraja.script([PushScript::new(PushOutcome::Paid)
+        .no_callback()
+        .failing_queries(1, QueryFault::Hang(Duration::from_secs(1)))]);
+    let (id, _) = pushed(&h).await;
+    h.deps.payments.mpesa = Some(std::sync::Arc::new(
+        h.daraja.client().with_timeout(Duration::from_millis(500)),
+    ));
+    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 minute' WHERE id = $1")
+        .bind(id)
+        .execute(h.pool())
+        .await
+        .unwrap();
+
+    // One run reads the open payment and waits on its query...
+    let (pool, providers) = (h.pool().clone(), h.deps.payments.clone());
+    let first = tokio::spawn(async move { payments::verify(&pool, &providers, id).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ...while another run's query confirms the payment, and it is credited.
+    let second = payments::verify(h.pool(), &h.deps.payments, id)
+        .await
+        .unwrap();
+    assert!(
+        matches!(second, Verified::Credited { replay: false, .. }),
+        "{second:?}"
+    );
+    // The first query then fails at expiry: the payment is settled, and stays as it is, with
+    // no false alarm for the operator.
+    let first = first.await.unwrap().unwrap();
+    assert!(
+        matches!(first, Verified::Credited { replay: true, .. }),
+        "{first:?}"
+    );
+    let p = h.payment(id).await;
+    assert_eq!((p.status, p.flagged_reason), (Status::Credited, None));
+    assert_eq!(h.entries_of(id).await, vec![("purchase".to_string(), 100)]);
     h.audit_clean().await;
 }

@@ -1,10 +1,13 @@
 //! Card payments through Stripe Checkout: signed events, the session re-read before crediting,
 //! delayed methods, refunds after spending.
 
+use std::time::Duration;
+
 use copcca_sms::domain::{Country, CreditDelta};
 use copcca_sms::fakes::stripe as fake;
 use copcca_sms::payments::Status;
 use copcca_sms::providers::stripe::signature;
+use copcca_sms::workers::reconcile;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -230,4 +233,117 @@ async fn stripe_failing_to_create_the_session_fails_the_purchase(pool: PgPool) {
     let id: copcca_sms::domain::PaymentId = v["payment_id"].as_str().unwrap().parse().unwrap();
     assert_eq!(h.payment(id).await.status, Status::Failed);
     assert_eq!(h.stripe.sessions().len(), 1);
+}
+
+/// Reads of `session` the fake received so far.
+fn session_reads(h: &Harness, session: &str) -> usize {
+    let path = format!("/v1/checkout/sessions/{session}");
+    h.stripe
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == path)
+        .count()
+}
+
+#[sqlx::test]
+async fn stripe_erring_on_the_session_read_credits_nothing_until_it_answers(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    // Passing errors (500, 503, 429): the job retries with backoff and credits on the answer.
+    let (id, session) = checkout(&h, "business").await;
+    for status in [500, 503, 429] {
+        h.stripe.fail_next_retrieves(1, status);
+    }
+    assert_eq!(h.stripe.complete(&session, true).await.status, 200);
+    h.drain().await;
+    assert_eq!(
+        session_reads(&h, &session),
+        4,
+        "three errors, then the session"
+    );
+    assert_eq!(h.payment(id).await.status, Status::Credited);
+    assert_eq!(h.entries_of(id).await, vec![("purchase".to_string(), 500)]);
+    assert_eq!(h.available().await, 500);
+
+    // A refusal (the API key was rolled): not retried, the job settles as a dead letter, and the
+    // payment stays open without a credit.
+    let (refused, s2) = checkout(&h, "starter").await;
+    h.stripe.fail_next_retrieves(1, 401);
+    h.stripe.complete(&s2, true).await;
+    h.drain().await;
+    assert_eq!(session_reads(&h, &s2), 1, "a 401 is not retried");
+    let p = h.payment(refused).await;
+    assert_eq!((p.status, p.receipt), (Status::Pending, None));
+    assert!(h.entries_of(refused).await.is_empty());
+    assert_eq!(h.available().await, 500);
+    let dead = h
+        .deps
+        .queues
+        .store("purchases")
+        .dead_letters(None, 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].job.args.contains(&refused.to_string()) && dead[0].error.contains("401"),
+        "{dead:?}"
+    );
+
+    // Once the session's time is up the sweep reads it again, and this time Stripe answers.
+    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 minute' WHERE id = $1")
+        .bind(refused)
+        .execute(h.pool())
+        .await
+        .unwrap();
+    let settings = reconcile::Settings {
+        stale_payment: Duration::ZERO,
+        ..Default::default()
+    };
+    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    assert_eq!(report.payments_checked, 1);
+    h.drain().await;
+    assert_eq!(session_reads(&h, &s2), 2);
+    assert_eq!(h.payment(refused).await.status, Status::Credited);
+    assert_eq!(
+        h.entries_of(refused).await,
+        vec![("purchase".to_string(), 100)]
+    );
+    assert_eq!(h.available().await, 600);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_session_stripe_refuses_at_expiry_ends_expired_and_flagged(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (id, session) = checkout(&h, "starter").await;
+    // The customer may have paid, but the session can no longer be read (another account's
+    // key, say), and the payment's time is up.
+    h.stripe.fail_next_retrieves(1_000, 404);
+    h.stripe.complete(&session, true).await;
+    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 minute' WHERE id = $1")
+        .bind(id)
+        .execute(h.pool())
+        .await
+        .unwrap();
+    h.drain().await;
+    let p = h.payment(id).await;
+    assert_eq!(
+        (p.status, p.failure_reason.as_deref()),
+        (Status::Expired, Some("Stripe could not confirm it in time"))
+    );
+    let flag = p.flagged_reason.unwrap_or_default();
+    assert!(
+        flag.contains("unreadable at expiry") && flag.contains("404"),
+        "{flag}"
+    );
+    assert!(h.entries_of(id).await.is_empty());
+    assert_eq!(session_reads(&h, &session), 1);
+    // Ended: the sweep does not ask again (and fail again) every window.
+    let settings = reconcile::Settings {
+        stale_payment: Duration::ZERO,
+        ..Default::default()
+    };
+    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    assert_eq!(report.payments_checked, 0);
+    assert_eq!(h.available().await, 0);
+    h.audit_clean().await;
 }
