@@ -9,11 +9,13 @@
 -- written; the run that took it sends). Otherwise send_begin_many is unchanged (0014).
 
 DROP FUNCTION send_begin_many(uuid[], uuid[], uuid[], bigint[], double precision[]);
+-- (Recreated at the end as a wrapper for workers of the previous release.)
 
 -- Outcomes per item (n = its 1-based position): those of ledger_reserve; `settled` (the message
--- is no longer queued or sending, or it appears earlier in the same batch); `taken` (another run
--- started an attempt after this item's run read the message). Nothing is written for the last
--- two. Credits are taken in item order, as one call after another would take them.
+-- is no longer queued or sending, or another item of the batch goes ahead for it: the first of
+-- those that saw its latest attempt); `taken` (another run started an attempt after this item's
+-- run read the message). Nothing is written for the last two. Credits are taken in item order,
+-- as one call after another would take them.
 CREATE FUNCTION send_begin_many(p_holds uuid[], p_companies uuid[], p_messages uuid[],
                                 p_credits bigint[], p_ttl_secs double precision[],
                                 p_seen timestamptz[])
@@ -48,8 +50,10 @@ BEGIN
         LEFT JOIN balances b ON b.company_id = t.company
         WHERE NOT EXISTS (SELECT 1 FROM holds l WHERE l.message_id = t.message
                                                   AND l.status IN ('active', 'committed'))
-          AND NOT EXISTS (SELECT 1 FROM unnest(p_messages) WITH ORDINALITY AS e(message, k)
-                          WHERE e.message = t.message AND e.k < t.n)
+          -- Of the items for one message, the first that saw its latest attempt goes ahead.
+          AND NOT EXISTS (SELECT 1 FROM unnest(p_messages, p_seen) WITH ORDINALITY AS e(message, seen, k)
+                          WHERE e.message = t.message AND e.k < t.n
+                            AND e.seen IS NOT DISTINCT FROM m.send_attempt_started_at)
         ORDER BY t.n
     LOOP
         v_rem := r.available - COALESCE((SELECT sum(x.spent) FROM unnest(v_spent_by, v_spent) AS x(company, spent)
@@ -67,7 +71,9 @@ BEGIN
         SELECT t.n, t.hold, t.company, t.message, t.credits, t.ttl,
                m.id IS NOT NULL AND m.company_id = t.company AS known,
                m.status IN ('queued', 'sending') AS open,
-               row_number() OVER (PARTITION BY t.message ORDER BY t.n) = 1 AS first,
+               row_number() OVER (PARTITION BY t.message
+                                  ORDER BY m.send_attempt_started_at IS NOT DISTINCT FROM t.seen DESC,
+                                           t.n) = 1 AS first,
                m.send_attempt_started_at IS NOT DISTINCT FROM t.seen AS unclaimed,
                live.id AS live_id
         FROM unnest(p_holds, p_companies, p_messages, p_credits, p_ttl_secs, p_seen)
@@ -123,4 +129,22 @@ BEGIN
     LEFT JOIN unnest(v_asked, v_left) AS a(n, rem) ON a.n = i.n
     ORDER BY i.n;
 END;
+$$;
+
+-- Workers of the previous release still call the five-argument function until they are replaced
+-- (the release phase migrates first). They get its old behaviour: no claim, each item taken as
+-- seeing the attempt that is there. Drop this once no such worker can be running.
+CREATE FUNCTION send_begin_many(p_holds uuid[], p_companies uuid[], p_messages uuid[],
+                                p_credits bigint[], p_ttl_secs double precision[])
+RETURNS TABLE (n bigint, outcome text, id uuid, company_id uuid, message_id uuid, credits bigint,
+               status text, charged bigint, expires_at timestamptz, created_at timestamptz,
+               available bigint)
+LANGUAGE sql
+AS $$
+    SELECT * FROM send_begin_many(
+        p_holds, p_companies, p_messages, p_credits, p_ttl_secs,
+        ARRAY(SELECT m.send_attempt_started_at
+              FROM unnest(p_messages) WITH ORDINALITY AS t(message, k)
+              LEFT JOIN messages m ON m.id = t.message
+              ORDER BY t.k))
 $$;

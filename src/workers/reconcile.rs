@@ -116,14 +116,16 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> anyhow::Result<Report>
 
     // Holds past expiry whose message never reached Twilio (still queued, or failed). The
     // message is locked while its status is read and the hold released, as the send steps lock
-    // it: a send job cannot start on the hold between the two (and then find it released).
+    // it: a send job cannot start on the hold between the two (and then find it released). A
+    // message locked by someone else is being worked on: skipped, the next pass looks again.
     for hold in ledger::expired_holds(&deps.pool, s.batch).await? {
         let mut tx = deps.pool.begin().await?;
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM messages WHERE id = $1 FOR NO KEY UPDATE")
-                .bind(hold.message_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM messages WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+        )
+        .bind(hold.message_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         if matches!(status.as_deref(), Some("queued" | "failed"))
             && !ledger::release(&mut tx, hold.id).await?.replay
         {

@@ -3,7 +3,7 @@
 //! twice: the message row says how far it got, and a send whose answer never came is
 //! reconciled against Twilio's message list before anything is resent.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use apalis::prelude::{Attempt, Data};
 use copcca_jobs::{Job, SendSms};
@@ -73,8 +73,10 @@ pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Resul
         // A previous run sent it and got no answer (or died): find out before sending again.
         MessageStatus::Sending => {
             // That run may still be waiting for Twilio (this is a redelivery, or the
-            // reconciler's job): give it the time its request can take before looking.
-            let in_flight = deps.gateway.longest_send() * 2;
+            // reconciler's job): give it the time its attempt can take before looking. A run
+            // starts its request within one `longest_send` of its claim (see `send_sms` below),
+            // the request ends within another, and the third is for writing its outcome.
+            let in_flight = deps.gateway.longest_send() * 3;
             let age = attempt_age.0.unwrap_or(in_flight);
             if age < in_flight {
                 return Err(JobError::Snooze(in_flight - age));
@@ -86,9 +88,19 @@ pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Resul
         _ => return Ok(()), // already settled by an earlier run
     }
     wait_for_its_turn(&deps, &message, &rules).await?;
+    let claiming = Instant::now();
     let Some(hold) = reserve(&deps, &message).await? else {
         return Ok(());
     };
+    // Another run resumes this attempt once it is older than three `longest_send`s, trusting
+    // that the request started within the first. A claim that took longer (lock waits, a
+    // starved process) sends nothing: the message stays `sending`, and a later run resumes it.
+    if claiming.elapsed() >= deps.gateway.longest_send() {
+        return Err(JobError::retry(format!(
+            "claimed message {} too late to send within its attempt's window",
+            message.id
+        )));
+    }
     let outcome = deps
         .gateway
         .send(&E164::from_stored(message.to.clone()), &message.body)
@@ -240,21 +252,31 @@ async fn accepted(
     let per_segment = (message.credits / i64::from(message.segments.max(1))).max(1);
     let actual = i64::from(segments) * per_segment;
     let charge = actual.min(hold.credits.get());
-    let finished = deps
-        .steps
-        .finish
-        .run(FinishSend {
-            hold: hold.id,
-            charge: Credits::new(charge).map_err(JobError::fail)?,
-            provider: deps.gateway.name().to_string(),
-            provider_id: sent.sid.clone(),
-            segments,
-            uncharged: actual - charge,
-            price: sent.price.map(|p| p.abs()),
-            price_currency: sent.price_unit.clone(),
-        })
-        .await
-        .map_err(JobError::retry)?;
+    let finish = FinishSend {
+        hold: hold.id,
+        charge: Credits::new(charge).map_err(JobError::fail)?,
+        provider: deps.gateway.name().to_string(),
+        provider_id: sent.sid.clone(),
+        segments,
+        uncharged: actual - charge,
+        price: sent.price.map(|p| p.abs()),
+        price_currency: sent.price_unit.clone(),
+    };
+    // Twilio has the message and this run has its SID: a database hiccup (a lock timeout, a
+    // lost connection) is retried here, holding on to the SID, before the job gives up and a
+    // later run has to find the message again by listing Twilio's.
+    let mut pause = Duration::from_millis(250);
+    let finished = loop {
+        match deps.steps.finish.run(finish.clone()).await {
+            Ok(finished) => break finished,
+            Err(e) if pause > Duration::from_secs(2) => return Err(JobError::retry(e)),
+            Err(e) => {
+                tracing::warn!(message = %message.id, error = %e, "charging a sent message failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+    };
     finished.map(drop).map_err(JobError::retry)
 }
 

@@ -264,21 +264,27 @@ async fn of_two_runs_that_read_the_same_attempt_only_the_first_sends(pool: PgPoo
         (8, 2)
     );
 
-    // The first run's attempt got no answer and the message went back to `queued`: a run that
-    // read that attempt resumes it (a replay of the same hold, a new attempt time), and the
-    // stale run still gets nothing.
+    // The first run's attempt got no answer and the message went back to `queued`: the stale
+    // run still gets nothing, and a run that read that attempt resumes it (a replay of the same
+    // hold, a new attempt time).
     sqlx::query("UPDATE messages SET status = 'queued' WHERE id = $1")
         .bind(m)
         .execute(&pool)
         .await
         .unwrap();
-    let resumed = ledger::begin_sends(&pool, &[resume(&pool, company, m, 2).await, second])
+    let stale = ledger::begin_sends(&pool, std::slice::from_ref(&second))
         .await
         .unwrap();
-    let again = resumed[0].as_ref().unwrap().as_ref().unwrap();
+    assert!(matches!(stale[0], Ok(None)), "{:?}", stale[0]);
+    assert_eq!(attempt(&pool, m).await, started);
+    // In one batch, the stale item first: the current one still goes ahead.
+    let resumed = ledger::begin_sends(&pool, &[second, resume(&pool, company, m, 2).await])
+        .await
+        .unwrap();
+    assert!(matches!(resumed[0], Ok(None)), "{:?}", resumed[0]);
+    let again = resumed[1].as_ref().unwrap().as_ref().unwrap();
     assert!(again.replay);
     assert_eq!(again.value.id, hold.value.id);
-    assert!(matches!(resumed[1], Ok(None)), "{:?}", resumed[1]);
     assert!(attempt(&pool, m).await > started, "a new attempt");
     assert_eq!(status(&pool, m).await, "sending");
     assert_eq!(
@@ -326,5 +332,33 @@ async fn a_batch_stuck_behind_a_long_transaction_gives_up_after_ten_seconds(pool
         .await
         .unwrap();
     assert!(matches!(out[0], Ok(Some(_))), "{:?}", out[0]);
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn workers_of_the_previous_release_still_reserve_through_the_old_signature(pool: PgPool) {
+    let company = company_with(&pool, 10).await.id;
+    let m = message(&pool, company, 2).await;
+    let call = |hold: uuid::Uuid| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT outcome FROM send_begin_many(ARRAY[$1], ARRAY[$2], ARRAY[$3], ARRAY[2::bigint],
+                                                 ARRAY[60::float8])",
+        )
+        .bind(hold)
+        .bind(company)
+        .bind(m)
+        .fetch_one(&pool)
+    };
+    // No claim in the old call: it reserves, and again replays, as it always did.
+    assert_eq!(call(uuid::Uuid::now_v7()).await.unwrap(), "reserved");
+    assert_eq!(call(uuid::Uuid::now_v7()).await.unwrap(), "replay");
+    assert_eq!(status(&pool, m).await, "sending");
+    assert_eq!(
+        (
+            available(&pool, company).await,
+            reserved(&pool, company).await
+        ),
+        (8, 2)
+    );
     assert_audit_clean(&pool).await;
 }
