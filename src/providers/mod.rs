@@ -41,7 +41,7 @@ impl SmsGateway {
         match self {
             SmsGateway::Twilio(c) => c.timeout(),
             // Nothing to wait for, but two overlapping runs still must not both log a send.
-            SmsGateway::Demo => std::time::Duration::from_secs(1),
+            SmsGateway::Demo => std::time::Duration::from_secs(5),
         }
     }
 
