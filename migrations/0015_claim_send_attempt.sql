@@ -6,7 +6,13 @@
 -- read it (NULL: never attempted), and an item goes ahead only if no other run has started an
 -- attempt since: the step sets that column to the new attempt's time, so of two runs that read
 -- the same value, the first to reserve claims the attempt and the second gets `taken` (nothing
--- written; the run that took it sends). Otherwise send_begin_many is unchanged (0014).
+-- written; the run that took it sends). Each item also names its run's attempt (a fresh id),
+-- recorded on the message with the claim. Otherwise send_begin_many is unchanged (0014).
+
+-- The run that made the latest attempt, so that writing its outcome (back to `queued` for a
+-- retry, or `failed` with the hold released) can be fenced: a run whose attempt another run has
+-- since taken over writes nothing.
+ALTER TABLE messages ADD COLUMN send_attempt_id uuid;
 
 DROP FUNCTION send_begin_many(uuid[], uuid[], uuid[], bigint[], double precision[]);
 -- (Recreated at the end as a wrapper for workers of the previous release.)
@@ -18,7 +24,7 @@ DROP FUNCTION send_begin_many(uuid[], uuid[], uuid[], bigint[], double precision
 -- as one call after another would take them.
 CREATE FUNCTION send_begin_many(p_holds uuid[], p_companies uuid[], p_messages uuid[],
                                 p_credits bigint[], p_ttl_secs double precision[],
-                                p_seen timestamptz[])
+                                p_seen timestamptz[], p_attempts uuid[])
 RETURNS TABLE (n bigint, outcome text, id uuid, company_id uuid, message_id uuid, credits bigint,
                status text, charged bigint, expires_at timestamptz, created_at timestamptz,
                available bigint)
@@ -68,7 +74,7 @@ BEGIN
     END LOOP;
     RETURN QUERY
     WITH item AS (
-        SELECT t.n, t.hold, t.company, t.message, t.credits, t.ttl,
+        SELECT t.n, t.hold, t.company, t.message, t.credits, t.ttl, t.attempt,
                m.id IS NOT NULL AND m.company_id = t.company AS known,
                m.status IN ('queued', 'sending') AS open,
                row_number() OVER (PARTITION BY t.message
@@ -76,8 +82,8 @@ BEGIN
                                            t.n) = 1 AS first,
                m.send_attempt_started_at IS NOT DISTINCT FROM t.seen AS unclaimed,
                live.id AS live_id
-        FROM unnest(p_holds, p_companies, p_messages, p_credits, p_ttl_secs, p_seen)
-                 WITH ORDINALITY AS t(hold, company, message, credits, ttl, seen, n)
+        FROM unnest(p_holds, p_companies, p_messages, p_credits, p_ttl_secs, p_seen, p_attempts)
+                 WITH ORDINALITY AS t(hold, company, message, credits, ttl, seen, attempt, n)
         LEFT JOIN messages m ON m.id = t.message
         LEFT JOIN holds live ON live.message_id = t.message AND live.status IN ('active', 'committed')
     ),
@@ -102,12 +108,14 @@ BEGIN
         SELECT f.company, 'reserve', -f.credits, f.credits, f.hold, f.message, 'ledger' FROM fits f
     ),
     marked AS (
-        UPDATE messages m SET status = 'sending', send_attempt_started_at = now(), updated_at = now()
-        WHERE m.id IN (SELECT f.message FROM fits f
-                       UNION
-                       SELECT l.message_id FROM item i JOIN holds l ON l.id = i.live_id
-                       WHERE i.known AND i.open AND i.first AND i.unclaimed
-                         AND l.status = 'active')
+        UPDATE messages m SET status = 'sending', send_attempt_started_at = now(),
+                              send_attempt_id = c.attempt, updated_at = now()
+        FROM (SELECT f.message, f.attempt FROM fits f
+              UNION ALL
+              SELECT i.message, i.attempt FROM item i JOIN holds l ON l.id = i.live_id
+              WHERE i.known AND i.open AND i.first AND i.unclaimed
+                AND l.status = 'active') c
+        WHERE m.id = c.message
     )
     SELECT i.n,
            CASE WHEN NOT i.known THEN 'unknown_message'
@@ -133,7 +141,8 @@ $$;
 
 -- Workers of the previous release still call the five-argument function until they are replaced
 -- (the release phase migrates first). They get its old behaviour: no claim, each item taken as
--- seeing the attempt that is there. Drop this once no such worker can be running.
+-- seeing the attempt that is there, and no attempt id (nothing of theirs is fenced). Drop this
+-- once no such worker can be running.
 CREATE FUNCTION send_begin_many(p_holds uuid[], p_companies uuid[], p_messages uuid[],
                                 p_credits bigint[], p_ttl_secs double precision[])
 RETURNS TABLE (n bigint, outcome text, id uuid, company_id uuid, message_id uuid, credits bigint,
@@ -146,5 +155,6 @@ AS $$
         ARRAY(SELECT m.send_attempt_started_at
               FROM unnest(p_messages) WITH ORDINALITY AS t(message, k)
               LEFT JOIN messages m ON m.id = t.message
-              ORDER BY t.k))
+              ORDER BY t.k),
+        array_fill(NULL::uuid, ARRAY[cardinality(p_messages)]))
 $$;

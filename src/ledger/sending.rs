@@ -28,6 +28,9 @@ pub struct BeginSend {
     /// The message's `send_attempt_started_at` as this run read it. The step claims the send
     /// attempt only if no other run has started one since; otherwise the other run sends.
     pub seen: Option<DateTime<Utc>>,
+    /// This run's attempt, recorded on the message with the claim: writing the attempt's outcome
+    /// is fenced on it (`messages::store::requeue_attempt`, `lock_attempt`).
+    pub attempt: uuid::Uuid,
 }
 
 /// `Ok(None)`: nothing to send, nothing written: the message is no longer queued or sending
@@ -55,7 +58,7 @@ pub type Finished = Result<Applied<Hold>, LedgerError>;
 /// Runs `items` in one statement; the answers are in the order of `items`.
 pub async fn begin_sends(pool: &PgPool, items: &[BeginSend]) -> Result<Vec<Begun>, sqlx::Error> {
     let rows: Vec<Outcome> =
-        sqlx::query_as("SELECT * FROM send_begin_many($1, $2, $3, $4, $5, $6)")
+        sqlx::query_as("SELECT * FROM send_begin_many($1, $2, $3, $4, $5, $6, $7)")
             .bind(items.iter().map(|_| HoldId::new()).collect::<Vec<_>>())
             .bind(items.iter().map(|i| i.company).collect::<Vec<_>>())
             .bind(items.iter().map(|i| i.message).collect::<Vec<_>>())
@@ -67,6 +70,7 @@ pub async fn begin_sends(pool: &PgPool, items: &[BeginSend]) -> Result<Vec<Begun
                     .collect::<Vec<_>>(),
             )
             .bind(items.iter().map(|i| i.seen).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.attempt).collect::<Vec<_>>())
             .fetch_all(pool)
             .await?;
     answers(items, rows, |item, out| match out.outcome.as_str() {

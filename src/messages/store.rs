@@ -185,27 +185,39 @@ pub async fn list(
     .await
 }
 
-/// Moves the message from `from` to `to` (only forward); false if it was not in `from`.
-pub async fn transition(
+/// `sending` -> `queued` for a later attempt, only if `attempt` is still the message's latest
+/// (no other run has taken the send over). False: nothing written.
+pub async fn requeue_attempt(
     conn: &mut PgConnection,
     id: MessageId,
-    from: MessageStatus,
-    to: MessageStatus,
+    attempt: uuid::Uuid,
 ) -> Result<bool, sqlx::Error> {
-    debug_assert!(
-        from.may_become(to) || (from == MessageStatus::Sending && to == MessageStatus::Queued)
-    );
     let done = sqlx::query(
-        "UPDATE messages SET status = $3, updated_at = now(),
-             send_attempt_started_at = CASE WHEN $3 = 'sending' THEN now() ELSE send_attempt_started_at END
-         WHERE id = $1 AND status = $2",
+        "UPDATE messages SET status = 'queued', updated_at = now()
+         WHERE id = $1 AND status = 'sending' AND send_attempt_id = $2",
     )
     .bind(id)
-    .bind(from.as_str())
-    .bind(to.as_str())
+    .bind(attempt)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Locks the message (as the send steps do, before its hold) and says whether `attempt` is still
+/// its latest; the caller writes the attempt's outcome in the same transaction only if so.
+pub async fn lock_attempt(
+    conn: &mut PgConnection,
+    id: MessageId,
+    attempt: uuid::Uuid,
+) -> Result<bool, sqlx::Error> {
+    let ours: Option<bool> = sqlx::query_scalar(
+        "SELECT send_attempt_id IS NOT DISTINCT FROM $2 FROM messages WHERE id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(id)
+    .bind(attempt)
+    .fetch_optional(conn)
+    .await?;
+    Ok(ours == Some(true))
 }
 
 /// Any non-final state -> `failed`, with the reason (a provider code or our own).

@@ -89,7 +89,8 @@ pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Resul
     }
     wait_for_its_turn(&deps, &message, &rules).await?;
     let claiming = Instant::now();
-    let Some(hold) = reserve(&deps, &message).await? else {
+    let claim = uuid::Uuid::now_v7();
+    let Some(hold) = reserve(&deps, &message, claim).await? else {
         return Ok(());
     };
     // Another run resumes this attempt once it is older than three `longest_send`s, trusting
@@ -105,7 +106,22 @@ pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Resul
         .gateway
         .send(&E164::from_stored(message.to.clone()), &message.body)
         .await;
-    settle(&deps, &message, &hold, outcome, attempt.current() as u32).await
+    let run = Run {
+        message: &message,
+        hold: &hold,
+        claim,
+    };
+    settle(&deps, run, outcome, attempt.current() as u32).await
+}
+
+/// A run's claimed attempt at sending a message: what writing its outcome needs.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    message: &'a Message,
+    hold: &'a Hold,
+    /// The attempt's id, recorded on the message with the claim: a retry or a failure is
+    /// written only while it is still the message's latest (no other run took the send over).
+    claim: uuid::Uuid,
 }
 
 async fn load(deps: &Deps, id: MessageId) -> Result<ForSending, JobError> {
@@ -162,7 +178,11 @@ async fn wait_for_its_turn(
 /// reservations), claiming the send attempt. `None` when there is nothing to send: settled by an
 /// earlier run, claimed by another run since this one read the message (that run sends it), or
 /// insufficient credits (the message fails, nothing charged, no retry).
-async fn reserve(deps: &Deps, message: &Message) -> Result<Option<Hold>, JobError> {
+async fn reserve(
+    deps: &Deps,
+    message: &Message,
+    claim: uuid::Uuid,
+) -> Result<Option<Hold>, JobError> {
     let credits = Credits::new(message.credits).map_err(JobError::fail)?;
     let begun = deps
         .steps
@@ -173,6 +193,7 @@ async fn reserve(deps: &Deps, message: &Message) -> Result<Option<Hold>, JobErro
             credits,
             ttl: deps.hold_ttl,
             seen: message.send_attempt_started_at,
+            attempt: claim,
         })
         .await
         .map_err(JobError::retry)?;
@@ -190,13 +211,13 @@ async fn reserve(deps: &Deps, message: &Message) -> Result<Option<Hold>, JobErro
 
 async fn settle(
     deps: &Deps,
-    message: &Message,
-    hold: &Hold,
+    run: Run<'_>,
     outcome: Result<TwilioMessage, TwilioError>,
     attempt: u32,
 ) -> Result<(), JobError> {
+    let message = run.message;
     match outcome {
-        Ok(sent) => accepted(deps, message, hold, &sent).await,
+        Ok(sent) => accepted(deps, message, run.hold, &sent).await,
         Err(TwilioError::Refused {
             code,
             message: text,
@@ -208,23 +229,32 @@ async fn settle(
             if OPERATOR_ALERT_ERRORS.contains(&code) {
                 tracing::error!(alert = true, code, %text, "operator action needed: Twilio refused our account or sender");
             }
-            release_and_fail(deps, message, hold, &code.to_string(), &text).await
+            release_and_fail(deps, run, &code.to_string(), &text)
+                .await
+                .map(drop)
         }
+        // In the next three arms, a run whose attempt another run has taken over (it stalled
+        // for longer than the attempt's window) leaves the message to that run and ends.
         Err(TwilioError::RateLimited { retry_after }) => {
-            back_to_queued(deps, message.id).await?;
+            if !back_to_queued(deps, run).await? {
+                return Ok(());
+            }
             Err(JobError::Snooze(
                 retry_after.unwrap_or(Duration::from_secs(1)),
             ))
         }
         Err(e @ (TwilioError::Server { .. } | TwilioError::NotSent(_))) => {
             if attempt >= SendSms::MAX_ATTEMPTS {
-                release_and_fail(deps, message, hold, "provider_unavailable", &e.to_string())
-                    .await?;
+                if !release_and_fail(deps, run, "provider_unavailable", &e.to_string()).await? {
+                    return Ok(());
+                }
                 return Err(JobError::fail(format!(
                     "gave up after {attempt} attempts: {e}"
                 )));
             }
-            back_to_queued(deps, message.id).await?;
+            if !back_to_queued(deps, run).await? {
+                return Ok(());
+            }
             Err(JobError::retry(e))
         }
         // Twilio may have the message: stay `sending`; the next run (or the reconciler) asks
@@ -320,28 +350,38 @@ async fn adopt_unanswered(deps: &Deps, message: &Message) -> Result<bool, JobErr
     Ok(true)
 }
 
+/// Releases the hold and fails the message, if the run's attempt is still the message's latest;
+/// false (nothing written) if another run has taken the send over.
 async fn release_and_fail(
     deps: &Deps,
-    message: &Message,
-    hold: &Hold,
+    run: Run<'_>,
     code: &str,
     text: &str,
-) -> Result<(), JobError> {
+) -> Result<bool, JobError> {
     let mut tx = deps.pool.begin().await.map_err(JobError::retry)?;
     // The message's lock first, as the batched send steps take it (message, hold, balance), so
     // this and a batch holding the same message cannot deadlock.
-    sqlx::query("SELECT 1 FROM messages WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(message.id)
-        .execute(&mut *tx)
+    if !store::lock_attempt(&mut tx, run.message.id, run.claim)
+        .await
+        .map_err(JobError::retry)?
+    {
+        tracing::warn!(message = %run.message.id, "another run took this send over; leaving it the outcome");
+        return Ok(false);
+    }
+    ledger::release(&mut tx, run.hold.id)
         .await
         .map_err(JobError::retry)?;
-    ledger::release(&mut tx, hold.id)
-        .await
-        .map_err(JobError::retry)?;
-    store::mark_failed(&mut tx, message.id, code, text, Some(deps.gateway.name()))
-        .await
-        .map_err(JobError::retry)?;
-    tx.commit().await.map_err(JobError::retry)
+    store::mark_failed(
+        &mut tx,
+        run.message.id,
+        code,
+        text,
+        Some(deps.gateway.name()),
+    )
+    .await
+    .map_err(JobError::retry)?;
+    tx.commit().await.map_err(JobError::retry)?;
+    Ok(true)
 }
 
 async fn fail(
@@ -358,13 +398,17 @@ async fn fail(
     Ok(())
 }
 
-/// Back to `queued`, keeping the hold, for a later attempt (nothing reached Twilio).
-async fn back_to_queued(deps: &Deps, id: MessageId) -> Result<(), JobError> {
+/// Back to `queued`, keeping the hold, for a later attempt (nothing reached Twilio); false
+/// (nothing written) if another run has taken the send over.
+async fn back_to_queued(deps: &Deps, run: Run<'_>) -> Result<bool, JobError> {
     let mut conn = deps.pool.acquire().await.map_err(JobError::retry)?;
-    store::transition(&mut conn, id, MessageStatus::Sending, MessageStatus::Queued)
+    let ours = store::requeue_attempt(&mut conn, run.message.id, run.claim)
         .await
         .map_err(JobError::retry)?;
-    Ok(())
+    if !ours {
+        tracing::warn!(message = %run.message.id, "another run took this send over; leaving it the outcome");
+    }
+    Ok(ours)
 }
 
 async fn opt_out(deps: &Deps, company: CompanyId, phone: &str) -> Result<(), JobError> {

@@ -297,6 +297,7 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         credits: credits(n),
                         ttl,
                         seen: None, // a new message, never attempted
+                        attempt: uuid::Uuid::now_v7(),
                     });
                 }
                 let answers = ledger::begin_sends(pool, &batch).await.unwrap();

@@ -16,6 +16,7 @@ fn begin(company: CompanyId, message: MessageId, n: i64) -> BeginSend {
         credits: credits(n),
         ttl: TTL,
         seen: None,
+        attempt: uuid::Uuid::now_v7(),
     }
 }
 
@@ -360,5 +361,39 @@ async fn workers_of_the_previous_release_still_reserve_through_the_old_signature
         ),
         (8, 2)
     );
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn a_run_whose_attempt_was_taken_over_writes_no_outcome(pool: PgPool) {
+    use copcca_sms::messages::store::{lock_attempt, requeue_attempt};
+    let company = company_with(&pool, 10).await.id;
+    let m = message(&pool, company, 1).await;
+    let first = begin(company, m, 1);
+    ledger::begin_sends(&pool, std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    // The first run's attempt is the latest: its retry goes back to `queued`.
+    assert!(
+        !requeue_attempt(&mut conn, m, uuid::Uuid::now_v7())
+            .await
+            .unwrap()
+    );
+    assert_eq!(status(&pool, m).await, "sending");
+    assert!(requeue_attempt(&mut conn, m, first.attempt).await.unwrap());
+    assert_eq!(status(&pool, m).await, "queued");
+
+    // A second run resumes it; the first one, late, may no longer write its outcome.
+    let second = resume(&pool, company, m, 1).await;
+    ledger::begin_sends(&pool, std::slice::from_ref(&second))
+        .await
+        .unwrap();
+    assert!(!requeue_attempt(&mut conn, m, first.attempt).await.unwrap());
+    assert_eq!(status(&pool, m).await, "sending");
+    let mut tx = pool.begin().await.unwrap();
+    assert!(!lock_attempt(&mut tx, m, first.attempt).await.unwrap());
+    assert!(lock_attempt(&mut tx, m, second.attempt).await.unwrap());
+    tx.rollback().await.unwrap();
     assert_audit_clean(&pool).await;
 }
