@@ -1,11 +1,13 @@
 //! Sending end to end: the HTTP API, the real workers over the real Redis queue and
 //! PostgreSQL ledger, and the fake Twilio speaking the wire format.
 
+mod accepting;
 mod batches;
 mod callbacks;
 mod flows;
 mod opt_outs;
 mod quiet_hours;
+mod recovery;
 mod settings;
 mod sweeps;
 mod templates;
@@ -13,7 +15,7 @@ mod templates;
 use std::time::Duration;
 
 use copcca_sms::accounts::{self, Company};
-use copcca_sms::domain::{CreditDelta, Role};
+use copcca_sms::domain::{CreditDelta, MessageId, Role};
 use copcca_sms::fakes::twilio::{self as fake, FakeTwilio};
 use copcca_sms::ledger;
 use copcca_sms::messages::{Message, store};
@@ -153,6 +155,30 @@ impl Harness {
     pub async fn audit_clean(&self) {
         assert_audit_clean(self.pool()).await;
     }
+
+    /// Reserves the message's credit as a send step would (a hold of `ttl`), sending nothing.
+    pub async fn hold(&self, id: uuid::Uuid, ttl: Duration) -> ledger::Hold {
+        let mut conn = self.pool().acquire().await.unwrap();
+        let one = copcca_sms::domain::Credits::new(1).unwrap();
+        ledger::reserve(&mut conn, self.company.id, MessageId(id), one, ttl)
+            .await
+            .unwrap()
+            .value
+    }
+}
+
+/// Marks the message `sending` with an attempt started `ago`, as a send step's claim does.
+pub async fn mark_sending(conn: &mut sqlx::PgConnection, id: uuid::Uuid, ago: Duration) {
+    sqlx::query(
+        "UPDATE messages SET status = 'sending',
+             send_attempt_started_at = now() - make_interval(secs => $2)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(ago.as_secs_f64())
+    .execute(conn)
+    .await
+    .unwrap();
 }
 
 /// A clock stopped at `h:m` today, Dar es Salaam time.

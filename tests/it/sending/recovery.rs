@@ -1,0 +1,190 @@
+//! Recovering what a crash, a hang, a lost job or an overlapping run leaves: nothing is sent
+//! twice, charged twice, or left unfinished; and the reconciler's part in it.
+
+use std::time::Duration;
+
+use copcca_sms::domain::{Country, E164};
+use copcca_sms::fakes::twilio::Behaviour;
+use copcca_sms::messages::MessageStatus;
+use copcca_sms::workers::reconcile;
+use sqlx::PgPool;
+
+use super::*;
+
+#[sqlx::test]
+async fn an_unanswered_send_is_reconciled_not_resent(pool: PgPool) {
+    let h = Harness::with_client_timeout(pool, 10, Some(Duration::from_millis(300))).await;
+    h.twilio.script([Behaviour::Hang(Duration::from_secs(2))]);
+    let id = h.accept("0754123456", "Reminder").await;
+    h.drain(DRAIN).await;
+    let m = h.message(id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    assert_eq!(h.twilio.messages().len(), 1, "never sent twice");
+    assert_eq!(
+        m.provider_id.as_deref(),
+        Some(h.twilio.messages()[0].sid.as_str()),
+        "adopted Twilio's message"
+    );
+    assert_eq!(h.available().await, 9, "charged once");
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_worker_dying_between_twilios_201_and_the_commit_charges_once(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let id = h.accept("0754123456", "Reminder").await;
+    // The state such a crash leaves: reserved, marked sending, accepted by Twilio, not committed.
+    // Its job comes back once the dead worker's lease runs out, longer than a request can take.
+    h.hold(id, Duration::from_secs(600)).await;
+    let mut conn = h.pool().acquire().await.unwrap();
+    mark_sending(&mut conn, id, Duration::from_secs(60)).await;
+    let to = E164::parse_sms("0754123456", Country::TZ).unwrap();
+    let client = h.twilio.client(&h.app.state.config.public_url);
+    client.send(&to, "Reminder").await.unwrap();
+
+    h.drain(DRAIN).await; // the job accept() enqueued runs now, as a redelivery would
+    let m = h.message(id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    assert_eq!(h.twilio.messages().len(), 1, "not resent");
+    assert_eq!(h.available().await, 9, "charged once");
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_redelivered_job_waits_for_the_run_still_sending_instead_of_sending_again(pool: PgPool) {
+    // Requests give up after 2 s, so a run's attempt is settled within 6 s.
+    let h = Harness::with_client_timeout(pool, 10, Some(Duration::from_secs(2))).await;
+    let id = h.accept("0754123456", "Reminder").await;
+    // Another run (the job before a lost lease) has just reserved and marked the message
+    // `sending`; its request reaches Twilio two seconds later (within its window, on a busy
+    // machine too).
+    h.hold(id, Duration::from_secs(600)).await;
+    let mut conn = h.pool().acquire().await.unwrap();
+    mark_sending(&mut conn, id, Duration::ZERO).await;
+    let to = E164::parse_sms("0754123456", Country::TZ).unwrap();
+    let client = h.twilio.client(&h.app.state.config.public_url);
+    let in_flight = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        client.send(&to, "Reminder").await.unwrap()
+    });
+
+    // The job accept() enqueued runs now, as the redelivery would: Twilio has nothing yet, and
+    // sending now would send twice. It waits out the other run's request, then adopts it.
+    h.drain(DRAIN).await;
+    let theirs = in_flight.await.unwrap();
+    let m = h.message(id).await;
+    assert_eq!(h.twilio.messages().len(), 1, "sent once");
+    assert_eq!(
+        (m.status, m.provider_id.as_deref()),
+        (MessageStatus::Sent, Some(theirs.sid.as_str()))
+    );
+    assert_eq!(h.available().await, 9, "charged once");
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn messages_queued_when_redis_was_flushed_are_still_sent(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let ids = [
+        h.accept("0754123456", "One").await,
+        h.accept("0754123457", "Two").await,
+        h.accept("0754123458", "Three").await,
+    ];
+    // Redis loses everything of this deployment (its keys; other tests' keys stay).
+    let mut conn = h.deps.queues.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*{}*", h.deps.queues.prefix()))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let settings = reconcile::Settings {
+        stale_queued: Duration::ZERO,
+        ..Default::default()
+    };
+    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    assert_eq!(report.requeued, 3);
+    h.drain(DRAIN).await;
+    for id in ids {
+        assert_eq!(h.message(id).await.status, MessageStatus::Sent);
+    }
+    assert_eq!(h.available().await, 7);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn the_reconciler_releases_stranded_holds_and_flags_silent_messages(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let silent = h.accept("0754123456", "Sent long ago").await;
+    h.drain(DRAIN).await;
+    sqlx::query("UPDATE messages SET updated_at = now() - interval '4 days' WHERE id = $1")
+        .bind(silent)
+        .execute(h.pool())
+        .await
+        .unwrap();
+
+    // A message whose hold expired while it never reached Twilio (still queued).
+    let stranded = h.accept("0754123457", "Never went out").await;
+    h.hold(stranded, Duration::ZERO).await;
+    assert_eq!(h.available().await, 8);
+
+    let settings = reconcile::Settings {
+        stale_queued: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    assert_eq!(
+        (report.holds_released, report.unconfirmed),
+        (1, 1),
+        "{report:?}"
+    );
+    assert_eq!(h.available().await, 9);
+    let flagged: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT unconfirmed_at FROM messages WHERE id = $1")
+            .bind(silent)
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+    assert!(flagged.is_some());
+    // The stranded message is still sent afterwards: its job reserves afresh.
+    h.drain(DRAIN).await;
+    assert_eq!(h.message(stranded).await.status, MessageStatus::Sent);
+    assert_eq!(h.available().await, 8);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn the_reconciler_leaves_an_expired_hold_alone_once_a_send_has_started_on_it(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let id = h.accept("0754123456", "Reminder").await;
+    let hold = h.hold(id, Duration::ZERO).await;
+    // A send step resuming the queued message has it locked and is marking it `sending`.
+    let mut send = h.pool().begin().await.unwrap();
+    mark_sending(&mut send, id, Duration::ZERO).await;
+
+    let settings = reconcile::Settings {
+        stale_queued: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    // The message is being worked on: the reconciler leaves it (and its hold) to the next pass.
+    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    assert_eq!(report.holds_released, 0, "{report:?}");
+    send.commit().await.unwrap();
+    // The next pass sees it `sending`: the hold the send will be charged on stays.
+    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    assert_eq!(report.holds_released, 0, "{report:?}");
+    let status: String = sqlx::query_scalar("SELECT status FROM holds WHERE id = $1")
+        .bind(hold.id)
+        .fetch_one(h.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "active");
+    assert_eq!(h.available().await, 9);
+    h.audit_clean().await;
+}
