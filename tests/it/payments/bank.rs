@@ -1,10 +1,7 @@
 //! Bank transfers: bank details and reference, operator approval (once), under-payment, rejection.
 
-use std::time::Duration;
-
 use copcca_sms::domain::{Country, Role};
 use copcca_sms::payments::Status;
-use copcca_sms::workers::reconcile;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -237,15 +234,8 @@ async fn an_approval_whose_job_was_lost_is_credited_once_by_the_sweep(pool: PgPo
 
     // The reconciler finds the paid, uncredited payment. Two schedulers at once enqueue one job
     // per two-minute window (two if the window turns between them): either way, one credit.
-    let settings = reconcile::Settings {
-        stale_payment: Duration::ZERO,
-        ..Default::default()
-    };
-    let (a, b) = tokio::join!(
-        reconcile::reconcile_once(&h.deps, &settings),
-        reconcile::reconcile_once(&h.deps, &settings)
-    );
-    let checked = a.unwrap().payments_checked + b.unwrap().payments_checked;
+    let (a, b) = tokio::join!(h.sweep(), h.sweep());
+    let checked = a.payments_checked + b.payments_checked;
     assert!((1..=2).contains(&checked), "{checked}");
     h.drain().await;
     let p = h.payment(id).await;
@@ -255,7 +245,7 @@ async fn an_approval_whose_job_was_lost_is_credited_once_by_the_sweep(pool: PgPo
     assert_eq!(h.available().await, 500);
 
     // Nothing is left to find.
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    let report = h.sweep().await;
     assert_eq!(report.payments_checked, 0);
     h.audit_clean().await;
 }

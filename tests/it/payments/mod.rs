@@ -14,7 +14,7 @@ use copcca_sms::fakes::daraja::{self, FakeDaraja};
 use copcca_sms::fakes::stripe::{self as fake_stripe, FakeStripe};
 use copcca_sms::payments::{self, Payment};
 use copcca_sms::queue::Queues;
-use copcca_sms::workers::Deps;
+use copcca_sms::workers::{Deps, reconcile};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -142,6 +142,24 @@ impl Harness {
         run_workers_until_idle(&self.deps, &["purchases"], Duration::from_secs(20)).await;
     }
 
+    /// Moves the payments' expiry into the past: their time is up.
+    pub async fn expire(&self, ids: &[PaymentId]) {
+        sqlx::query(
+            "UPDATE payments SET expires_at = now() - interval '1 minute' WHERE id = ANY($1)",
+        )
+        .bind(ids.iter().map(|p| p.0).collect::<Vec<_>>())
+        .execute(self.pool())
+        .await
+        .unwrap();
+    }
+
+    /// One reconciler pass that looks at every open payment at once, however recent.
+    pub async fn sweep(&self) -> reconcile::Report {
+        reconcile::reconcile_once(&self.deps, &sweep_now())
+            .await
+            .unwrap()
+    }
+
     /// The ledger entries that credited `payment` (kind, credits).
     pub async fn entries_of(&self, payment: PaymentId) -> Vec<(String, i64)> {
         sqlx::query_as(
@@ -166,5 +184,13 @@ impl Harness {
 
     pub async fn audit_clean(&self) {
         assert_audit_clean(self.pool()).await;
+    }
+}
+
+/// Reconciler settings that check every open payment, however recently it moved.
+pub fn sweep_now() -> reconcile::Settings {
+    reconcile::Settings {
+        stale_payment: Duration::ZERO,
+        ..Default::default()
     }
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 use copcca_sms::domain::Country;
 use copcca_sms::fakes::daraja::{PushOutcome, PushScript, QueryFault, SyncError};
 use copcca_sms::payments::{self, Status, Verified};
-use copcca_sms::workers::reconcile;
 use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::PgPool;
@@ -118,18 +117,14 @@ async fn a_lost_callback_is_settled_by_the_sweep_through_the_query(pool: PgPool)
         "nothing without a callback yet"
     );
 
-    let settings = reconcile::Settings {
-        stale_payment: Duration::ZERO,
-        ..Default::default()
-    };
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    let report = h.sweep().await;
     assert_eq!(report.payments_checked, 1);
     h.drain().await;
     let p = h.payment(id).await;
     assert_eq!(p.status, Status::Credited);
     assert_eq!(h.available().await, 100);
     // The next sweep has nothing to do.
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    let report = h.sweep().await;
     assert_eq!(report.payments_checked, 0);
     h.audit_clean().await;
 }
@@ -281,16 +276,8 @@ async fn money_reported_after_the_payment_expired_is_flagged_not_credited(pool: 
         .pending_queries(1_000)]);
     let (id, checkout) = pushed(&h).await;
     // The window closes with M-Pesa still saying "processing": the sweep expires it.
-    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 minute' WHERE id = $1")
-        .bind(id)
-        .execute(h.pool())
-        .await
-        .unwrap();
-    let settings = reconcile::Settings {
-        stale_payment: Duration::ZERO,
-        ..Default::default()
-    };
-    reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    h.expire(&[id]).await;
+    h.sweep().await;
     h.drain().await;
     assert_eq!(h.payment(id).await.status, Status::Expired);
 
@@ -311,17 +298,13 @@ async fn money_reported_after_the_payment_expired_is_flagged_not_credited(pool: 
 #[sqlx::test]
 async fn a_query_failing_at_expiry_expires_and_flags_without_credit(pool: PgPool) {
     let mut h = Harness::new(pool, Country::KE).await;
-    let settings = reconcile::Settings {
-        stale_payment: Duration::ZERO,
-        ..Default::default()
-    };
     let busy = QueryFault::Error(SyncError::SPIKE_ARREST);
     // Before expiry a failing query is retried: two 500s, then M-Pesa confirms the payment.
     h.daraja.script([PushScript::new(PushOutcome::Paid)
         .no_callback()
         .failing_queries(2, busy)]);
     let (retried, first) = pushed(&h).await;
-    reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    h.sweep().await;
     h.drain().await;
     assert_eq!(h.payment(retried).await.status, Status::Credited);
     assert_eq!(
@@ -343,12 +326,8 @@ async fn a_query_failing_at_expiry_expires_and_flags_without_credit(pool: PgPool
     h.deps.payments.mpesa = Some(std::sync::Arc::new(
         h.daraja.client().with_timeout(Duration::from_millis(300)),
     ));
-    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 minute' WHERE id = ANY($1)")
-        .bind(vec![unavailable.0, unanswered.0])
-        .execute(h.pool())
-        .await
-        .unwrap();
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    h.expire(&[unavailable, unanswered]).await;
+    let report = h.sweep().await;
     assert_eq!(report.payments_checked, 2);
     h.drain().await;
     for (id, checkout, error) in [
@@ -387,7 +366,7 @@ async fn a_query_failing_at_expiry_expires_and_flags_without_credit(pool: PgPool
             .unwrap()
             .contains("after the payment ended")
     );
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    let report = h.sweep().await;
     assert_eq!(report.payments_checked, 0);
     assert_eq!(h.available().await, 100);
     h.audit_clean().await;
@@ -404,11 +383,7 @@ async fn a_query_failing_at_expiry_leaves_a_payment_credited_meanwhile_unflagged
     h.deps.payments.mpesa = Some(std::sync::Arc::new(
         h.daraja.client().with_timeout(Duration::from_millis(500)),
     ));
-    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 minute' WHERE id = $1")
-        .bind(id)
-        .execute(h.pool())
-        .await
-        .unwrap();
+    h.expire(&[id]).await;
 
     // One run reads the open payment and waits on its query...
     let (pool, providers) = (h.pool().clone(), h.deps.payments.clone());

@@ -1,13 +1,10 @@
 //! Card payments through Stripe Checkout: signed events, the session re-read before crediting,
 //! delayed methods, refunds after spending.
 
-use std::time::Duration;
-
 use copcca_sms::domain::{Country, CreditDelta};
 use copcca_sms::fakes::stripe as fake;
 use copcca_sms::payments::Status;
 use copcca_sms::providers::stripe::signature;
-use copcca_sms::workers::reconcile;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -289,16 +286,8 @@ async fn stripe_erring_on_the_session_read_credits_nothing_until_it_answers(pool
     );
 
     // Once the session's time is up the sweep reads it again, and this time Stripe answers.
-    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 minute' WHERE id = $1")
-        .bind(refused)
-        .execute(h.pool())
-        .await
-        .unwrap();
-    let settings = reconcile::Settings {
-        stale_payment: Duration::ZERO,
-        ..Default::default()
-    };
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    h.expire(&[refused]).await;
+    let report = h.sweep().await;
     assert_eq!(report.payments_checked, 1);
     h.drain().await;
     assert_eq!(session_reads(&h, &s2), 2);
@@ -319,11 +308,7 @@ async fn a_session_stripe_refuses_at_expiry_ends_expired_and_flagged(pool: PgPoo
     // key, say), and the payment's time is up.
     h.stripe.fail_next_retrieves(1_000, 404);
     h.stripe.complete(&session, true).await;
-    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 minute' WHERE id = $1")
-        .bind(id)
-        .execute(h.pool())
-        .await
-        .unwrap();
+    h.expire(&[id]).await;
     h.drain().await;
     let p = h.payment(id).await;
     assert_eq!(
@@ -338,11 +323,7 @@ async fn a_session_stripe_refuses_at_expiry_ends_expired_and_flagged(pool: PgPoo
     assert!(h.entries_of(id).await.is_empty());
     assert_eq!(session_reads(&h, &session), 1);
     // Ended: the sweep does not ask again (and fail again) every window.
-    let settings = reconcile::Settings {
-        stale_payment: Duration::ZERO,
-        ..Default::default()
-    };
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    let report = h.sweep().await;
     assert_eq!(report.payments_checked, 0);
     assert_eq!(h.available().await, 0);
     h.audit_clean().await;
