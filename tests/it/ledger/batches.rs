@@ -28,6 +28,14 @@ async fn resume(pool: &PgPool, company: CompanyId, message: MessageId, n: i64) -
     }
 }
 
+/// The company's (available, reserved) credits.
+async fn buckets(pool: &PgPool, company: CompanyId) -> (i64, i64) {
+    (
+        available(pool, company).await,
+        reserved(pool, company).await,
+    )
+}
+
 async fn attempt(pool: &PgPool, m: MessageId) -> Option<chrono::DateTime<chrono::Utc>> {
     sqlx::query_scalar("SELECT send_attempt_started_at FROM messages WHERE id = $1")
         .bind(m)
@@ -101,14 +109,8 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
     assert!(matches!(out[4], Ok(Some(_))));
     assert!(matches!(out[5], Ok(Some(_))), "{:?}", out[5]);
     assert!(matches!(out[6], Err(LedgerError::UnknownMessage(_))));
-    assert_eq!(
-        (available(&pool, rich).await, reserved(&pool, rich).await),
-        (5, 5)
-    );
-    assert_eq!(
-        (available(&pool, poor).await, reserved(&pool, poor).await),
-        (0, 3)
-    );
+    assert_eq!(buckets(&pool, rich).await, (5, 5));
+    assert_eq!(buckets(&pool, poor).await, (0, 3));
     for (m, s) in [
         (r1, "sending"),
         (r2, "sending"),
@@ -168,14 +170,8 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
         done[3]
     );
     // rich: 10 - 1 charged - 3 still held by r2.
-    assert_eq!(
-        (available(&pool, rich).await, reserved(&pool, rich).await),
-        (6, 3)
-    );
-    assert_eq!(
-        (available(&pool, poor).await, reserved(&pool, poor).await),
-        (0, 1)
-    );
+    assert_eq!(buckets(&pool, rich).await, (6, 3));
+    assert_eq!(buckets(&pool, poor).await, (0, 1));
     assert_eq!(status(&pool, r1).await, "sent");
     assert_eq!(status(&pool, r2).await, "sending");
 
@@ -222,10 +218,7 @@ async fn concurrent_batches_never_overdraw_or_hold_a_message_twice(pool: PgPool)
         t.await.unwrap();
     }
     for c in companies {
-        assert_eq!(
-            (available(&pool, c).await, reserved(&pool, c).await),
-            (0, 30)
-        );
+        assert_eq!(buckets(&pool, c).await, (0, 30));
     }
     let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM holds WHERE status = 'active'")
         .fetch_one(&pool)
@@ -257,13 +250,7 @@ async fn of_two_runs_that_read_the_same_attempt_only_the_first_sends(pool: PgPoo
         started,
         "the first run's attempt stands"
     );
-    assert_eq!(
-        (
-            available(&pool, company).await,
-            reserved(&pool, company).await
-        ),
-        (8, 2)
-    );
+    assert_eq!(buckets(&pool, company).await, (8, 2));
 
     // The first run's attempt got no answer and the message went back to `queued`: the stale
     // run still gets nothing, and a run that read that attempt resumes it (a replay of the same
@@ -288,13 +275,7 @@ async fn of_two_runs_that_read_the_same_attempt_only_the_first_sends(pool: PgPoo
     assert_eq!(again.value.id, hold.value.id);
     assert!(attempt(&pool, m).await > started, "a new attempt");
     assert_eq!(status(&pool, m).await, "sending");
-    assert_eq!(
-        (
-            available(&pool, company).await,
-            reserved(&pool, company).await
-        ),
-        (8, 2)
-    );
+    assert_eq!(buckets(&pool, company).await, (8, 2));
     assert_audit_clean(&pool).await;
 }
 
@@ -354,13 +335,7 @@ async fn workers_of_the_previous_release_still_reserve_through_the_old_signature
     assert_eq!(call(uuid::Uuid::now_v7()).await.unwrap(), "reserved");
     assert_eq!(call(uuid::Uuid::now_v7()).await.unwrap(), "replay");
     assert_eq!(status(&pool, m).await, "sending");
-    assert_eq!(
-        (
-            available(&pool, company).await,
-            reserved(&pool, company).await
-        ),
-        (8, 2)
-    );
+    assert_eq!(buckets(&pool, company).await, (8, 2));
     assert_audit_clean(&pool).await;
 }
 
