@@ -1,6 +1,6 @@
 //! The send job's two ledger steps for many messages at once: reserve and mark `sending`; charge
-//! and mark `sent` (SQL functions `send_begin_many` and `send_finish_many`, migrations/0014 and 0015). One
-//! statement runs every item, so a batch costs one round trip and one commit; each item has
+//! and mark `sent` (SQL functions `send_begin_many` and `send_finish_many`, migrations/0014 and
+//! 0015). One statement runs every item, so a batch costs one round trip and one commit; each item has
 //! exactly the effect (and the idempotency) it would have alone, and an item's refusal does not
 //! touch the others. A database error fails the whole batch, and every caller retries.
 //! The functions lock every row they touch first, in one order, so concurrent batches do not
@@ -34,8 +34,9 @@ pub struct BeginSend {
 }
 
 /// `Ok(None)`: nothing to send, nothing written: the message is no longer queued or sending
-/// (an earlier run settled it), or another run claimed the attempt after this one read it. Otherwise as [`super::reserve`]: the hold (a replay when the message already
-/// had it), or why not (`InsufficientCredits`, `AlreadyCharged`...).
+/// (an earlier run settled it), or another run claimed the attempt after this one read it.
+/// Otherwise as [`super::reserve`]: the hold (a replay when the message already had it), or why
+/// not (`InsufficientCredits`, `AlreadyCharged`...).
 pub type Begun = Result<Option<Applied<Hold>>, LedgerError>;
 
 /// Charge `charge` credits on `hold` and mark its message `sent` with the provider's record.

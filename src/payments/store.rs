@@ -50,6 +50,11 @@ pub struct Payment {
 }
 
 impl Payment {
+    /// Whether the payment's time is up (its push, session or transfer window has passed).
+    pub fn past_expiry(&self) -> bool {
+        self.expires_at.is_some_and(|at| at < Utc::now())
+    }
+
     /// Credits this payment is worth once paid.
     pub fn credits_due(&self) -> i64 {
         self.credits_granted.unwrap_or(self.credits)

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
 
@@ -61,7 +60,7 @@ async fn verify_mpesa(
     providers: &PaymentProviders,
     p: Payment,
 ) -> Result<Verified, PaymentError> {
-    let expired = p.expires_at.is_some_and(|at| at < Utc::now());
+    let expired = p.past_expiry();
     let Some(checkout) = p.provider_ref.clone() else {
         // The push was never confirmed and no callback has named it: nothing to ask about.
         return if expired {
@@ -158,7 +157,7 @@ async fn verify_card(
     p: Payment,
 ) -> Result<Verified, PaymentError> {
     let Some(session_id) = p.provider_ref.clone() else {
-        let expired = p.expires_at.is_some_and(|at| at < Utc::now());
+        let expired = p.past_expiry();
         return if expired {
             end(
                 pool,
@@ -183,7 +182,7 @@ async fn verify_card(
         // Refused for good (a revoked key, a session of another Stripe account) once the
         // payment's time is up: end it for the operator to look at, rather than asking again,
         // and failing again, on every sweep. A passing error is retried as before.
-        Err(e) if !e.is_retryable() && p.expires_at.is_some_and(|at| at < Utc::now()) => {
+        Err(e) if !e.is_retryable() && p.past_expiry() => {
             return expire_unconfirmed(
                 pool,
                 p.id,
