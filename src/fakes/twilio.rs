@@ -50,6 +50,7 @@ pub struct FakeMessage {
 struct Inner {
     script: VecDeque<Behaviour>,
     requests: Vec<Vec<(String, String)>>,
+    lists: Vec<Vec<(String, String)>>,
     messages: Vec<FakeMessage>,
     segments_override: Option<u32>,
 }
@@ -109,6 +110,12 @@ impl FakeTwilio {
     /// Every create request received (form params), in order.
     pub fn requests(&self) -> Vec<Vec<(String, String)>> {
         self.inner.lock().expect("lock").requests.clone()
+    }
+
+    /// Every list request received (query params), in order: a send job reconciling an
+    /// unanswered attempt asks for the messages to its number since the attempt began.
+    pub fn lists(&self) -> Vec<Vec<(String, String)>> {
+        self.inner.lock().expect("lock").lists.clone()
     }
 
     /// Messages the fake created (what Twilio "sent").
@@ -314,9 +321,9 @@ async fn list(
         return error(401, 20003, "Authenticate");
     }
     let to = q.iter().find(|(k, _)| k == "To").map(|(_, v)| v.clone());
+    let mut inner = inner.lock().expect("lock");
+    inner.lists.push(q.clone());
     let messages: Vec<Value> = inner
-        .lock()
-        .expect("lock")
         .messages
         .iter()
         .rev()

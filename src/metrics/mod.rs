@@ -49,6 +49,11 @@ struct StepLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InterruptionLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: String,
     route: String,
@@ -75,6 +80,7 @@ struct Process {
     http_requests: Histograms<HttpLabels>,
     promote_scans: Family<QueueLabels, Counter>,
     group_batches: Histograms<StepLabels>,
+    send_interruptions: Family<InterruptionLabels, Counter>,
 }
 
 static PROCESS: LazyLock<Process> = LazyLock::new(|| Process {
@@ -83,6 +89,7 @@ static PROCESS: LazyLock<Process> = LazyLock::new(|| Process {
     http_requests: Family::new_with_constructor(latency_histogram),
     promote_scans: Family::default(),
     group_batches: Family::new_with_constructor(batch_histogram),
+    send_interruptions: Family::default(),
 });
 
 /// Counts a webhook refused before it was believed. `reason` is a stable code such as
@@ -144,17 +151,39 @@ pub fn group_commit_batch(step: &str, items: usize) {
         .observe(items as f64);
 }
 
+/// Counts a send job run that did not go the straight way, by `kind`:
+/// - `claim_too_late`: its claim came too late to send within the attempt's window; it sent
+///   nothing and a later run resumes the message (many of these: lock waits or a starved process);
+/// - `taken_over`: it stalled past its attempt's window and another run had resumed the send;
+/// - `charge_retried`: charging a message Twilio had taken failed and was tried again in the run.
+pub fn send_interruption(kind: &str) {
+    PROCESS
+        .send_interruptions
+        .get_or_create(&InterruptionLabels {
+            kind: kind.to_string(),
+        })
+        .inc();
+}
+
 /// Mean group-commit batch size of `step` in this process so far (`None` before the first).
 pub fn mean_group_commit_batch(step: &str) -> Option<f64> {
-    let text = render_process();
-    let read = |name: &str| -> Option<f64> {
-        let prefix = format!("copcca_group_commit_batch_items_{name}{{step=\"{step}\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .and_then(|v| v.trim().parse().ok())
+    let read = |name: &str| {
+        process_series(&format!(
+            "copcca_group_commit_batch_items_{name}{{step=\"{step}\"}}"
+        ))
     };
     let (sum, count) = (read("sum")?, read("count")?);
     (count > 0.0).then(|| sum / count)
+}
+
+/// The value of one of this process's series, named with its labels exactly as rendered
+/// (`copcca_send_interruptions_total{kind="taken_over"}`); `None` if it has no sample yet.
+pub fn process_series(series: &str) -> Option<f64> {
+    let prefix = format!("{series} ");
+    render_process()
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Adds this process's series to `registry`.
@@ -186,6 +215,11 @@ pub fn register_process(registry: &mut Registry) {
         "group_commit_batch_items",
         "Items per group-commit batch (one statement and one commit each), by step",
         p.group_batches.clone(),
+    );
+    registry.register(
+        "send_interruptions",
+        "Send job runs that did not go the straight way, by kind (claim_too_late, taken_over, charge_retried)",
+        p.send_interruptions.clone(),
     );
 }
 

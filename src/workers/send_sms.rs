@@ -18,6 +18,7 @@ use crate::domain::{CompanyId, Credits, E164, MessageId, QuietHours};
 use crate::ledger::{self, BeginSend, FinishSend, Hold, LedgerError};
 use crate::messages::store::{self, ForSending, SendingRules};
 use crate::messages::{Message, MessageStatus, opt_outs};
+use crate::metrics;
 use crate::providers::twilio::{OPERATOR_ALERT_ERRORS, TwilioError, TwilioMessage, UNSUBSCRIBED};
 use crate::queue::JobError;
 use crate::ratelimit::{Decision, Quota};
@@ -105,6 +106,7 @@ pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Resul
     // that the request started within the first. A claim that took longer (lock waits, a
     // starved process) sends nothing: the message stays `sending`, and a later run resumes it.
     if claiming.elapsed() >= deps.gateway.longest_send() {
+        metrics::send_interruption("claim_too_late");
         return Err(JobError::retry(format!(
             "claimed message {} too late to send within its attempt's window",
             message.id
@@ -301,21 +303,24 @@ async fn accepted(
         price_currency: sent.price_unit.clone(),
     };
     // Twilio has the message and this run has its SID: a database hiccup (a lock timeout, a
-    // lost connection) is retried here, holding on to the SID, before the job gives up and a
-    // later run has to find the message again by listing Twilio's.
+    // lost connection, a deadlock or serialization failure) is retried here, holding on to the
+    // SID, before the job gives up and a later run has to find the message again by listing
+    // Twilio's. A business outcome (the hold already committed or released) is not retried.
     let mut pause = Duration::from_millis(250);
-    let finished = loop {
-        match deps.steps.finish.run(finish.clone()).await {
-            Ok(finished) => break finished,
-            Err(e) if pause > Duration::from_secs(2) => return Err(JobError::retry(e)),
-            Err(e) => {
-                tracing::warn!(message = %message.id, error = %e, "charging a sent message failed; trying again");
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
+    loop {
+        let error = match deps.steps.finish.run(finish.clone()).await {
+            Ok(Err(LedgerError::Database(e))) => e.to_string(),
+            Ok(finished) => return finished.map(drop).map_err(JobError::retry),
+            Err(e) => e.to_string(),
+        };
+        if pause > Duration::from_secs(2) {
+            return Err(JobError::retry(error));
         }
-    };
-    finished.map(drop).map_err(JobError::retry)
+        tracing::warn!(message = %message.id, %error, "charging a sent message failed; trying again");
+        metrics::send_interruption("charge_retried");
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+    }
 }
 
 /// A `sending` message whose send got no answer: if Twilio has a message to the same number
@@ -422,6 +427,7 @@ async fn back_to_queued(deps: &Deps, run: Run<'_>) -> Result<bool, JobError> {
 /// This run stalled past its attempt's window and another run resumed the send: the outcome is
 /// that run's to write.
 fn taken_over(message: MessageId) {
+    metrics::send_interruption("taken_over");
     tracing::warn!(%message, "another run took this send over; leaving it the outcome");
 }
 

@@ -230,9 +230,6 @@ async fn an_idle_worker_looks_for_due_jobs_about_once_a_second() {
 
 /// This process's `copcca_queue_promote_scans_total` for `queue`.
 fn promote_scans(queue: &str) -> u64 {
-    let text = copcca_sms::metrics::render_process();
-    let series = format!("copcca_queue_promote_scans_total{{queue=\"{queue}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&series))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    let series = format!("copcca_queue_promote_scans_total{{queue=\"{queue}\"}}");
+    copcca_sms::metrics::process_series(&series).map_or(0, |v| v as u64)
 }

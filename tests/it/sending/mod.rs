@@ -181,6 +181,12 @@ pub async fn mark_sending(conn: &mut sqlx::PgConnection, id: uuid::Uuid, ago: Du
     .unwrap();
 }
 
+/// This process's `copcca_send_interruptions_total` of `kind` (each test runs in its own process).
+pub fn interruptions(kind: &str) -> u64 {
+    let series = format!("copcca_send_interruptions_total{{kind=\"{kind}\"}}");
+    copcca_sms::metrics::process_series(&series).map_or(0, |v| v as u64)
+}
+
 /// A clock stopped at `h:m` today, Dar es Salaam time.
 pub fn clock_at(h: u32, m: u32) -> workers::Clock {
     use chrono::TimeZone;

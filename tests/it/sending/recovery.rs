@@ -83,6 +83,90 @@ async fn a_redelivered_job_waits_for_the_run_still_sending_instead_of_sending_ag
 }
 
 #[sqlx::test]
+async fn a_claim_that_waited_past_its_window_sends_nothing_and_a_later_run_sends_once(
+    pool: PgPool,
+) {
+    // Requests give up after 300 ms: a run must start its request within 300 ms of its claim.
+    let h = Harness::with_client_timeout(pool, 10, Some(Duration::from_millis(300))).await;
+    let id = h.accept("0754123456", "Reminder").await;
+    // A long transaction holds the message: the job's claim waits behind it for 900 ms.
+    let mut blocker = h.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM messages WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let unblock = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        blocker.commit().await.unwrap();
+    });
+
+    h.drain(DRAIN).await;
+    unblock.await.unwrap();
+    // The late claim sent nothing; the next run treated the attempt as unanswered: it asked
+    // Twilio for the number's messages first, found none, and sent.
+    assert_eq!(interruptions("claim_too_late"), 1);
+    assert_eq!(h.twilio.lists().len(), 1, "Twilio asked before sending");
+    assert_eq!(h.twilio.messages().len(), 1, "sent once");
+    let m = h.message(id).await;
+    assert_eq!(
+        (m.status, m.provider_id.as_deref()),
+        (
+            MessageStatus::Sent,
+            Some(h.twilio.messages()[0].sid.as_str())
+        )
+    );
+    assert_eq!(h.available().await, 9, "charged once");
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_charge_that_fails_after_twilio_took_the_message_is_retried_with_its_sid(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    // The charge statement fails twice as a lock timeout would (55P03), then goes through.
+    sqlx::raw_sql(
+        "CREATE SEQUENCE charge_faults;
+         CREATE FUNCTION fail_twice() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF nextval('charge_faults') <= 2 THEN
+                 RAISE EXCEPTION 'canceling statement due to lock timeout' USING ERRCODE = '55P03';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER fail_twice BEFORE UPDATE ON holds FOR EACH ROW EXECUTE FUNCTION fail_twice();",
+    )
+    .execute(h.pool())
+    .await
+    .unwrap();
+    let id = h.accept("0754123456", "Reminder").await;
+
+    h.drain(DRAIN).await;
+    // The run kept Twilio's answer and charged on its third try: no second send, and no need
+    // to find the message again in Twilio's list.
+    let faults: i64 = sqlx::query_scalar("SELECT last_value FROM charge_faults")
+        .fetch_one(h.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        faults, 3,
+        "two failed charges, then the one that went through"
+    );
+    assert_eq!(interruptions("charge_retried"), 2);
+    assert!(h.twilio.lists().is_empty(), "no reconciling needed");
+    assert_eq!(h.twilio.messages().len(), 1, "sent once");
+    let m = h.message(id).await;
+    assert_eq!(
+        (m.status, m.provider_id.as_deref()),
+        (
+            MessageStatus::Sent,
+            Some(h.twilio.messages()[0].sid.as_str())
+        )
+    );
+    assert_eq!(h.available().await, 9, "charged once");
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
 async fn messages_queued_when_redis_was_flushed_are_still_sent(pool: PgPool) {
     let h = Harness::new(pool, 10).await;
     let ids = [
