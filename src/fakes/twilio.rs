@@ -32,6 +32,8 @@ pub enum Behaviour {
     RateLimit(u64),
     /// 5xx with Twilio's error body.
     ServerError(u16),
+    /// 5xx with Twilio's error body, after this long (a slow failure; nothing is created).
+    SlowServerError(u16, Duration),
     /// Creates the message, then answers only after this long (the client gives up first).
     Hang(Duration),
 }
@@ -277,6 +279,10 @@ async fn create(
             return r;
         }
         Behaviour::ServerError(status) => return error(status, 20500, "Internal Server Error"),
+        Behaviour::SlowServerError(status, after) => {
+            tokio::time::sleep(after).await;
+            return error(status, 20500, "Internal Server Error");
+        }
         Behaviour::Accept | Behaviour::Hang(_) => {}
     }
     let segments = inner

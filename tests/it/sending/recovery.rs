@@ -167,6 +167,52 @@ async fn a_charge_that_fails_after_twilio_took_the_message_is_retried_with_its_s
 }
 
 #[sqlx::test]
+async fn a_run_whose_attempt_was_taken_over_leaves_the_outcome_to_the_run_that_took_it(
+    pool: PgPool,
+) {
+    let h = Harness::with_client_timeout(pool, 10, Some(Duration::from_secs(3))).await;
+    // Twilio fails the request, but only after a second.
+    h.twilio
+        .script([Behaviour::SlowServerError(500, Duration::from_secs(1))]);
+    let id = h.accept("0754123456", "Reminder").await;
+    let h = std::sync::Arc::new(h);
+    let draining = tokio::spawn({
+        let h = h.clone();
+        async move { h.drain(DRAIN).await }
+    });
+    // Once the job has claimed its attempt and is waiting for Twilio, another run takes the
+    // send over, as it would after the attempt's window (stamping its own attempt on the
+    // message, keeping the hold).
+    let started = std::time::Instant::now();
+    while h.message(id).await.status != MessageStatus::Sending {
+        assert!(started.elapsed() < Duration::from_secs(5), "never claimed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sqlx::query(
+        "UPDATE messages SET send_attempt_id = gen_random_uuid(), send_attempt_started_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(h.pool())
+    .await
+    .unwrap();
+    draining.await.unwrap();
+
+    // The 500 would send the message back to `queued` for a retry; the run wrote nothing and
+    // ended: the message is the other run's, still `sending` on its hold.
+    assert_eq!(interruptions("taken_over"), 1);
+    assert_eq!(h.message(id).await.status, MessageStatus::Sending);
+    assert_eq!(h.twilio.requests().len(), 1, "no retry of its own");
+    assert!(h.twilio.messages().is_empty());
+    assert_eq!(
+        h.available().await,
+        9,
+        "the hold stays for the run that took over"
+    );
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
 async fn messages_queued_when_redis_was_flushed_are_still_sent(pool: PgPool) {
     let h = Harness::new(pool, 10).await;
     let ids = [
