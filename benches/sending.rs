@@ -5,7 +5,8 @@
 //! Also printed: the mean size of the group-commit batches (accept, reserve, charge), and the CPU
 //! each message cost this process (API clients, service, workers, fake Twilio), PostgreSQL and
 //! Redis, beside what the bound's messages cost and what 0.7x of the bound would leave per
-//! message on this machine's cores.
+//! message on this machine's cores. Last, the worker path alone: 100 companies' messages
+//! accepted while no worker runs, then timed from the workers' start until all are sent.
 //!
 //! Run: `scripts/ensure-services && cargo bench --bench sending` (BENCH_MESSAGES=n, default 5000).
 //! Uses its own database, `copcca_sms_bench_send`, recreated on every run, and its own Redis prefix.
@@ -76,15 +77,7 @@ async fn main() -> anyhow::Result<()> {
         "{:<34} {:>12} {:>12} {:>10}",
         "scenario", "messages/s", "accept/s", "seconds"
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(workers::run(
-        deps.clone(),
-        workers::consumer_config(),
-        WORKER_CONCURRENCY,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let workers = Workers::start(&deps);
     let mut spread = 0.0;
     let mut cpu_lines = Vec::new();
     for (name, companies) in [("100 companies", 100), ("1 company", 1)] {
@@ -94,15 +87,28 @@ async fn main() -> anyhow::Result<()> {
             spread = rate;
         }
         println!("{name:<34} {rate:>12.0} {accept_rate:>12.0} {secs:>10.2}");
-        println!(
-            "  mean items per grouped statement so far: accept {:.1}, reserve {:.1}, charge {:.1}",
-            metrics::mean_group_commit_batch("accept").unwrap_or(0.0),
-            metrics::mean_group_commit_batch("send_begin").unwrap_or(0.0),
-            metrics::mean_group_commit_batch("send_finish").unwrap_or(0.0)
-        );
+        print_batch_sizes();
     }
-    let _ = stop.send(());
-    running.await??;
+    workers.stop().await?;
+
+    // The worker path alone: 100 companies' messages accepted while no worker runs, then sent.
+    let companies = Companies::create(&pool, 100, n).await?;
+    companies.accept_all(&public, n).await?;
+    let cpu_before = CpuTime::now();
+    let started = Instant::now();
+    let workers = Workers::start(&deps);
+    companies.wait_until_sent(&pool, n, started).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let worker_cpu = CpuTime::now().since(cpu_before);
+    workers.stop().await?;
+    let worker_rate = n as f64 / secs;
+    cpu_lines.push(format!("  worker path: {}", worker_cpu.per(n)));
+    println!(
+        "{:<34} {worker_rate:>12.0} {:>12} {secs:>10.2}",
+        "worker path, 100 companies", "-"
+    );
+    print_batch_sizes();
+
     let before = CpuTime::now();
     let bound = postgres_bound(&pool, n).await?;
     let bound_cpu = CpuTime::now().since(before);
@@ -111,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         "PG bound (2 row-update commits/msg)"
     );
     println!("ratio, 100 companies / bound: {:.2}", spread / bound);
+    println!("ratio, worker path / bound: {:.2}", worker_rate / bound);
     println!("CPU per message:");
     for line in cpu_lines {
         println!("{line}");
@@ -132,73 +139,145 @@ async fn scenario(
     companies: usize,
     n: usize,
 ) -> anyhow::Result<(f64, f64, f64, CpuTime)> {
-    let mut keys = Vec::new();
-    let mut ids: Vec<CompanyId> = Vec::new();
-    for _ in 0..companies {
-        let c = accounts::create_company(pool, "Bench Co", Country::TZ).await?;
-        sqlx::query("UPDATE companies SET sms_per_hour = 100000000, quiet_hours_start = '00:00', quiet_hours_end = '00:00' WHERE id = $1")
-            .bind(c.id)
-            .execute(pool)
-            .await?;
-        let mut conn = pool.acquire().await?;
-        ledger::adjust(
-            &mut conn,
-            uuid::Uuid::now_v7(),
-            c.id,
-            CreditDelta::new((n / companies + 1) as i64)?,
-            "bench",
-            "bench",
-        )
-        .await?;
-        keys.push(
-            accounts::create_api_key(pool, c.id, "bench")
-                .await?
-                .secret
-                .expose()
-                .to_string(),
-        );
-        ids.push(c.id);
-    }
-    let keys = Arc::new(keys);
+    let companies = Companies::create(pool, companies, n).await?;
     let cpu_before = CpuTime::now();
     let started = Instant::now();
-    let client = reqwest::Client::new();
-    let tasks: Vec<_> = (0..CLIENTS)
-        .map(|t| {
-            let (client, keys, url) = (client.clone(), keys.clone(), format!("{public}/v1/messages"));
-            tokio::spawn(async move {
-                for i in (t..n).step_by(CLIENTS) {
-                    let body = serde_json::json!({"to": format!("07541{:05}", i % 100_000), "body": format!("Reminder {i}: your invoice is due.")});
-                    let r = client.post(&url).header("x-api-key", &keys[i % keys.len()]).json(&body).send().await?;
-                    anyhow::ensure!(r.status() == 202, "accept failed: {}", r.status());
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await??;
-    }
+    companies.accept_all(public, n).await?;
     let accepted_in = started.elapsed().as_secs_f64();
-    loop {
-        let sent: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM messages WHERE status = 'sent' AND company_id = ANY($1)",
-        )
-        .bind(ids.iter().map(|c| c.0).collect::<Vec<_>>())
-        .fetch_one(pool)
-        .await?;
-        if sent as usize >= n {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(600),
-            "only {sent} of {n} sent after 10 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    companies.wait_until_sent(pool, n, started).await?;
     let secs = started.elapsed().as_secs_f64();
     let cpu = CpuTime::now().since(cpu_before);
     Ok((n as f64 / secs, n as f64 / accepted_in, secs, cpu))
+}
+
+/// The send workers, running until stopped.
+struct Workers {
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Workers {
+    fn start(deps: &Deps) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let deps = deps.clone();
+        let running = tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopped.await;
+            };
+            workers::run(
+                deps,
+                workers::consumer_config(),
+                WORKER_CONCURRENCY,
+                stopped,
+            )
+            .await?;
+            anyhow::Ok(())
+        });
+        Workers { stop, running }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.running.await?
+    }
+}
+
+/// A scenario's companies: each with enough credits for its share of `n` messages, and an API key.
+struct Companies {
+    ids: Vec<CompanyId>,
+    keys: Arc<Vec<String>>,
+}
+
+impl Companies {
+    async fn create(pool: &PgPool, companies: usize, n: usize) -> anyhow::Result<Self> {
+        let mut keys = Vec::new();
+        let mut ids: Vec<CompanyId> = Vec::new();
+        for _ in 0..companies {
+            let c = accounts::create_company(pool, "Bench Co", Country::TZ).await?;
+            sqlx::query("UPDATE companies SET sms_per_hour = 100000000, quiet_hours_start = '00:00', quiet_hours_end = '00:00' WHERE id = $1")
+                .bind(c.id)
+                .execute(pool)
+                .await?;
+            let mut conn = pool.acquire().await?;
+            ledger::adjust(
+                &mut conn,
+                uuid::Uuid::now_v7(),
+                c.id,
+                CreditDelta::new((n / companies + 1) as i64)?,
+                "bench",
+                "bench",
+            )
+            .await?;
+            keys.push(
+                accounts::create_api_key(pool, c.id, "bench")
+                    .await?
+                    .secret
+                    .expose()
+                    .to_string(),
+            );
+            ids.push(c.id);
+        }
+        Ok(Companies {
+            ids,
+            keys: Arc::new(keys),
+        })
+    }
+
+    /// `POST /v1/messages` `n` times, round robin over the companies, from `CLIENTS` clients.
+    async fn accept_all(&self, public: &str, n: usize) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|t| {
+                let (client, keys, url) = (client.clone(), self.keys.clone(), format!("{public}/v1/messages"));
+                tokio::spawn(async move {
+                    for i in (t..n).step_by(CLIENTS) {
+                        let body = serde_json::json!({"to": format!("07541{:05}", i % 100_000), "body": format!("Reminder {i}: your invoice is due.")});
+                        let r = client.post(&url).header("x-api-key", &keys[i % keys.len()]).json(&body).send().await?;
+                        anyhow::ensure!(r.status() == 202, "accept failed: {}", r.status());
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await??;
+        }
+        Ok(())
+    }
+
+    /// Waits until all `n` of the companies' messages are `sent` (10 minutes at most from `started`).
+    async fn wait_until_sent(
+        &self,
+        pool: &PgPool,
+        n: usize,
+        started: Instant,
+    ) -> anyhow::Result<()> {
+        loop {
+            let sent: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM messages WHERE status = 'sent' AND company_id = ANY($1)",
+            )
+            .bind(self.ids.iter().map(|c| c.0).collect::<Vec<_>>())
+            .fetch_one(pool)
+            .await?;
+            if sent as usize >= n {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(600),
+                "only {sent} of {n} sent after 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn print_batch_sizes() {
+    println!(
+        "  mean items per grouped statement so far: accept {:.1}, reserve {:.1}, charge {:.1}",
+        metrics::mean_group_commit_batch("accept").unwrap_or(0.0),
+        metrics::mean_group_commit_batch("send_begin").unwrap_or(0.0),
+        metrics::mean_group_commit_batch("send_finish").unwrap_or(0.0)
+    );
 }
 
 /// Two autocommitted single-row updates per message, at the workers' concurrency.
