@@ -77,47 +77,33 @@ async fn main() -> anyhow::Result<()> {
         "{:<34} {:>12} {:>12} {:>10}",
         "scenario", "messages/s", "accept/s", "seconds"
     );
-    let workers = Workers::start(&deps);
-    let mut spread = 0.0;
     let mut cpu_lines = Vec::new();
-    for (name, companies) in [("100 companies", 100), ("1 company", 1)] {
-        let (rate, accept_rate, secs, cpu) = scenario(&pool, &public, companies, n).await?;
-        cpu_lines.push(format!("  {name}: {}", cpu.per(n)));
-        if companies == 100 {
-            spread = rate;
-        }
-        println!("{name:<34} {rate:>12.0} {accept_rate:>12.0} {secs:>10.2}");
-        print_batch_sizes();
-    }
-    workers.stop().await?;
-
-    // The worker path alone: 100 companies' messages accepted while no worker runs, then sent.
-    let companies = Companies::create(&pool, 100, n).await?;
-    companies.accept_all(&public, n).await?;
-    let cpu_before = CpuTime::now();
-    let started = Instant::now();
-    let workers = Workers::start(&deps);
-    companies.wait_until_sent(&pool, n, started).await?;
-    let secs = started.elapsed().as_secs_f64();
-    let worker_cpu = CpuTime::now().since(cpu_before);
-    workers.stop().await?;
-    let worker_rate = n as f64 / secs;
-    cpu_lines.push(format!("  worker path: {}", worker_cpu.per(n)));
-    println!(
-        "{:<34} {worker_rate:>12.0} {:>12} {secs:>10.2}",
-        "worker path, 100 companies", "-"
-    );
-    print_batch_sizes();
-
+    let mut run = async |name: &str, companies: usize, path: Path| -> anyhow::Result<f64> {
+        let m = scenario(&pool, &public, &deps, companies, n, path).await?;
+        cpu_lines.push(format!("  {name}: {}", m.cpu.per(n)));
+        let accepted = m.accept_rate.map_or("-".into(), |r| format!("{r:.0}"));
+        println!(
+            "{name:<34} {:>12.0} {accepted:>12} {:>10.2}",
+            m.rate, m.secs
+        );
+        println!(
+            "  mean items per grouped statement: accept {:.1}, reserve {:.1}, charge {:.1}",
+            m.batches[0], m.batches[1], m.batches[2]
+        );
+        Ok(m.rate)
+    };
+    let spread = run("100 companies", 100, Path::EndToEnd).await?;
+    run("1 company", 1, Path::EndToEnd).await?;
     let before = CpuTime::now();
     let bound = postgres_bound(&pool, n).await?;
     let bound_cpu = CpuTime::now().since(before);
+    let worker_path = run("worker path, 100 companies", 100, Path::WorkersOnly).await?;
     println!(
         "{:<34} {bound:>12.0}",
         "PG bound (2 row-update commits/msg)"
     );
     println!("ratio, 100 companies / bound: {:.2}", spread / bound);
-    println!("ratio, worker path / bound: {:.2}", worker_rate / bound);
+    println!("ratio, worker path / bound: {:.2}", worker_path / bound);
     println!("CPU per message:");
     for line in cpu_lines {
         println!("{line}");
@@ -131,23 +117,91 @@ async fn main() -> anyhow::Result<()> {
     support::finish(&pool, &queues).await
 }
 
-/// Accepts `n` messages over `companies` through the API and waits until all are sent.
-/// Returns (end-to-end messages/s, accepted/s, seconds, CPU spent).
+/// What a scenario times.
+#[derive(Clone, Copy, PartialEq)]
+enum Path {
+    /// From the first API request until every message is sent, with the workers running.
+    EndToEnd,
+    /// The messages are accepted while no worker runs; timed from the workers' start until
+    /// every message is sent.
+    WorkersOnly,
+}
+
+struct Measured {
+    /// Messages sent per second.
+    rate: f64,
+    /// Messages accepted per second (end to end only).
+    accept_rate: Option<f64>,
+    secs: f64,
+    cpu: CpuTime,
+    /// Mean items per grouped statement in this scenario: accept, reserve, charge.
+    batches: [f64; 3],
+}
+
+/// Sends `n` messages over `companies` through the API and the workers, timing `path`.
 async fn scenario(
     pool: &PgPool,
     public: &str,
+    deps: &Deps,
     companies: usize,
     n: usize,
-) -> anyhow::Result<(f64, f64, f64, CpuTime)> {
+    path: Path,
+) -> anyhow::Result<Measured> {
     let companies = Companies::create(pool, companies, n).await?;
-    let cpu_before = CpuTime::now();
-    let started = Instant::now();
-    companies.accept_all(public, n).await?;
-    let accepted_in = started.elapsed().as_secs_f64();
+    let accept_batches = BatchTotals::now();
+    if path == Path::WorkersOnly {
+        companies.accept_all(public, n).await?;
+    }
+    let (batches, cpu_before, started) = (BatchTotals::now(), CpuTime::now(), Instant::now());
+    let workers = Workers::start(deps);
+    let mut accept_rate = None;
+    if path == Path::EndToEnd {
+        companies.accept_all(public, n).await?;
+        accept_rate = Some(n as f64 / started.elapsed().as_secs_f64());
+    }
     companies.wait_until_sent(pool, n, started).await?;
     let secs = started.elapsed().as_secs_f64();
     let cpu = CpuTime::now().since(cpu_before);
-    Ok((n as f64 / secs, n as f64 / accepted_in, secs, cpu))
+    workers.stop().await?;
+    let mut batches = batches.means_since();
+    batches[0] = accept_batches.means_since()[0];
+    Ok(Measured {
+        rate: n as f64 / secs,
+        accept_rate,
+        secs,
+        cpu,
+        batches,
+    })
+}
+
+/// Group-commit totals (items, statements) of the accept, reserve and charge steps so far.
+struct BatchTotals([(f64, f64); 3]);
+
+impl BatchTotals {
+    const STEPS: [&str; 3] = ["accept", "send_begin", "send_finish"];
+
+    fn now() -> Self {
+        BatchTotals(Self::STEPS.map(|step| {
+            let read = |what: &str| {
+                let series = format!("copcca_group_commit_batch_items_{what}{{step=\"{step}\"}}");
+                metrics::process_series(&series).unwrap_or(0.0)
+            };
+            (read("sum"), read("count"))
+        }))
+    }
+
+    /// Mean items per statement of each step since `self` was taken.
+    fn means_since(&self) -> [f64; 3] {
+        let now = BatchTotals::now();
+        std::array::from_fn(|i| {
+            let (items, statements) = (now.0[i].0 - self.0[i].0, now.0[i].1 - self.0[i].1);
+            if statements > 0.0 {
+                items / statements
+            } else {
+                0.0
+            }
+        })
+    }
 }
 
 /// The send workers, running until stopped.
@@ -269,15 +323,6 @@ impl Companies {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-fn print_batch_sizes() {
-    println!(
-        "  mean items per grouped statement so far: accept {:.1}, reserve {:.1}, charge {:.1}",
-        metrics::mean_group_commit_batch("accept").unwrap_or(0.0),
-        metrics::mean_group_commit_batch("send_begin").unwrap_or(0.0),
-        metrics::mean_group_commit_batch("send_finish").unwrap_or(0.0)
-    );
 }
 
 /// Two autocommitted single-row updates per message, at the workers' concurrency.

@@ -152,6 +152,8 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Duration;
 
+    use crate::db::testing::Refused;
+
     use super::*;
 
     #[tokio::test]
@@ -253,39 +255,6 @@ mod tests {
 
     const UNIQUE_VIOLATION: &str = "23505";
     const LOCK_NOT_AVAILABLE: &str = "55P03";
-
-    /// A database error with its SQLSTATE, as sqlx reports one from PostgreSQL.
-    #[derive(Debug)]
-    struct Refused(&'static str);
-
-    impl std::fmt::Display for Refused {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "refused with SQLSTATE {}", self.0)
-        }
-    }
-
-    impl std::error::Error for Refused {}
-
-    impl sqlx::error::DatabaseError for Refused {
-        fn message(&self) -> &str {
-            "refused"
-        }
-        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-            self
-        }
-        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-            self
-        }
-        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-            self
-        }
-        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
-            Some(self.0.into())
-        }
-        fn kind(&self) -> sqlx::error::ErrorKind {
-            sqlx::error::ErrorKind::Other
-        }
-    }
 
     #[tokio::test]
     async fn a_missing_answer_is_an_error_not_a_hang() {

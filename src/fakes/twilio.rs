@@ -278,9 +278,10 @@ async fn create(
                 .insert("retry-after", secs.to_string().parse().expect("header"));
             return r;
         }
-        Behaviour::ServerError(status) => return error(status, 20500, "Internal Server Error"),
-        Behaviour::SlowServerError(status, after) => {
-            tokio::time::sleep(after).await;
+        Behaviour::ServerError(status) | Behaviour::SlowServerError(status, _) => {
+            if let Behaviour::SlowServerError(_, after) = behaviour {
+                tokio::time::sleep(after).await;
+            }
             return error(status, 20500, "Internal Server Error");
         }
         Behaviour::Accept | Behaviour::Hang(_) => {}

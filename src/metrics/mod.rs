@@ -151,11 +151,12 @@ pub fn group_commit_batch(step: &str, items: usize) {
         .observe(items as f64);
 }
 
-/// Counts a send job run that did not go the straight way, by `kind`:
+/// Counts a detour of a send job run, by `kind`:
 /// - `claim_too_late`: its claim came too late to send within the attempt's window; it sent
 ///   nothing and a later run resumes the message (many of these: lock waits or a starved process);
 /// - `taken_over`: it stalled past its attempt's window and another run had resumed the send;
-/// - `charge_retried`: charging a message Twilio had taken failed and was tried again in the run.
+/// - `charge_retried`: charging a message Twilio had taken failed on a transient database error
+///   and was tried again in the run (one count per try again, up to four per run).
 pub fn send_interruption(kind: &str) {
     PROCESS
         .send_interruptions
@@ -163,17 +164,6 @@ pub fn send_interruption(kind: &str) {
             kind: kind.to_string(),
         })
         .inc();
-}
-
-/// Mean group-commit batch size of `step` in this process so far (`None` before the first).
-pub fn mean_group_commit_batch(step: &str) -> Option<f64> {
-    let read = |name: &str| {
-        process_series(&format!(
-            "copcca_group_commit_batch_items_{name}{{step=\"{step}\"}}"
-        ))
-    };
-    let (sum, count) = (read("sum")?, read("count")?);
-    (count > 0.0).then(|| sum / count)
 }
 
 /// The value of one of this process's series, named with its labels exactly as rendered
@@ -218,7 +208,7 @@ pub fn register_process(registry: &mut Registry) {
     );
     registry.register(
         "send_interruptions",
-        "Send job runs that did not go the straight way, by kind (claim_too_late, taken_over, charge_retried)",
+        "Detours of send job runs, by kind: claim_too_late and taken_over (one per run), charge_retried (one per try again)",
         p.send_interruptions.clone(),
     );
 }

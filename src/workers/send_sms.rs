@@ -11,11 +11,12 @@ use copcca_jobs::{Job, SendSms};
 use sqlx::PgPool;
 
 use super::Deps;
-use crate::group_commit::{GroupCommit, together_or_alone};
+use crate::db;
+use crate::group_commit::{GroupCommit, GroupError, together_or_alone};
 use chrono_tz::Tz;
 
 use crate::domain::{CompanyId, Credits, E164, MessageId, QuietHours};
-use crate::ledger::{self, BeginSend, FinishSend, Hold, LedgerError};
+use crate::ledger::{self, BeginSend, FinishSend, Finished, Hold, LedgerError};
 use crate::messages::store::{self, ForSending, SendingRules};
 use crate::messages::{Message, MessageStatus, opt_outs};
 use crate::metrics;
@@ -302,21 +303,33 @@ async fn accepted(
         price: sent.price.map(|p| p.abs()),
         price_currency: sent.price_unit.clone(),
     };
-    // Twilio has the message and this run has its SID: a database hiccup (a lock timeout, a
-    // lost connection, a deadlock or serialization failure) is retried here, holding on to the
-    // SID, before the job gives up and a later run has to find the message again by listing
-    // Twilio's. A business outcome (the hold already committed or released) is not retried.
+    let finished = charge_patiently(message.id, || deps.steps.finish.run(finish.clone())).await?;
+    finished.map(drop).map_err(JobError::retry)
+}
+
+/// Runs the charge step of a message Twilio has taken until it answers with anything but a
+/// transient database error (a lock timeout, a lost connection, a deadlock or serialization
+/// failure), at most five times, 250 ms doubling to 2 s apart. This run holds the SID: without
+/// these tries, a later run would have to find the message again by listing Twilio's. The
+/// step's answer, a business outcome (the hold already committed or released) or an error that
+/// would recur (a constraint, a raised exception), is returned as it is.
+async fn charge_patiently<F, Fut>(message: MessageId, charge: F) -> Result<Finished, JobError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Finished, GroupError>>,
+{
     let mut pause = Duration::from_millis(250);
     loop {
-        let error = match deps.steps.finish.run(finish.clone()).await {
-            Ok(Err(LedgerError::Database(e))) => e.to_string(),
-            Ok(finished) => return finished.map(drop).map_err(JobError::retry),
-            Err(e) => e.to_string(),
+        let error = match charge().await {
+            Ok(Err(LedgerError::Database(e))) if db::transient(&e) => e.to_string(),
+            Err(GroupError::Database(e)) if db::transient(&e) => e.to_string(),
+            Ok(answer) => return Ok(answer),
+            Err(e) => return Err(JobError::retry(e)),
         };
         if pause > Duration::from_secs(2) {
             return Err(JobError::retry(error));
         }
-        tracing::warn!(message = %message.id, %error, "charging a sent message failed; trying again");
+        tracing::warn!(%message, %error, "charging a sent message failed; trying again");
         metrics::send_interruption("charge_retried");
         tokio::time::sleep(pause).await;
         pause *= 2;
@@ -440,4 +453,75 @@ async fn opt_out(deps: &Deps, company: CompanyId, phone: &str) -> Result<(), Job
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::db::testing::Refused;
+    use crate::domain::HoldId;
+
+    /// A charge step that gives these answers in turn; returns what `charge_patiently` made of
+    /// them and how many it asked for.
+    async fn charge_with(
+        answers: Vec<Result<Finished, GroupError>>,
+    ) -> (Result<Finished, JobError>, usize) {
+        let answers = Mutex::new(VecDeque::from(answers));
+        let asked = Mutex::new(0);
+        let result = charge_patiently(MessageId(uuid::Uuid::nil()), || {
+            *asked.lock().unwrap() += 1;
+            let answer = answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("asked once too often");
+            async move { answer }
+        })
+        .await;
+        (result, asked.into_inner().unwrap())
+    }
+
+    fn item_error(code: &'static str) -> Result<Finished, GroupError> {
+        Ok(Err(LedgerError::Database(Refused::error(code))))
+    }
+
+    fn batch_error(code: &'static str) -> Result<Finished, GroupError> {
+        Err(GroupError::Database(std::sync::Arc::new(Refused::error(
+            code,
+        ))))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_tried_again_until_the_step_answers() {
+        let released = Ok(Err(LedgerError::HoldReleased(HoldId(uuid::Uuid::nil()))));
+        let (result, asked) =
+            charge_with(vec![item_error("40001"), batch_error("55P03"), released]).await;
+        assert!(matches!(result, Ok(Err(LedgerError::HoldReleased(_)))));
+        assert_eq!(asked, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_that_would_recur_is_not_tried_again() {
+        let (result, asked) = charge_with(vec![item_error("23505")]).await;
+        assert!(matches!(result, Ok(Err(LedgerError::Database(_)))));
+        assert_eq!(asked, 1);
+        let (result, asked) = charge_with(vec![batch_error("P0001")]).await;
+        assert!(matches!(result, Err(JobError::Retry(_))));
+        assert_eq!(asked, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_run_gives_up_after_five_tries_over_about_four_seconds() {
+        let started = tokio::time::Instant::now();
+        let (result, asked) = charge_with((0..5).map(|_| item_error("55P03")).collect()).await;
+        assert!(matches!(result, Err(JobError::Retry(_))));
+        assert_eq!(asked, 5);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(250 + 500 + 1000 + 2000)
+        );
+    }
 }

@@ -208,6 +208,8 @@ async fn typed_producers_and_the_task_sink_enqueue_the_same_way() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_worker_looks_for_due_jobs_about_once_a_second() {
     let queues = queues().await;
+    let series = format!("copcca_queue_promote_scans_total{{queue=\"{QUEUE}\"}}");
+    let before = crate::support::process_counter(&series);
     let worker = start_worker(&queues, "w", fast_config(), 4);
     // A job snoozed once: its settlement rings the promoter's bell for an early look.
     let job = new_job(&TestJob {
@@ -222,14 +224,8 @@ async fn an_idle_worker_looks_for_due_jobs_about_once_a_second() {
         2,
         "the snoozed job ran again"
     );
-    let scans = promote_scans(QUEUE);
+    let scans = crate::support::process_counter(&series) - before;
     worker.stop().await;
     // One at start, then one per second: 4, with slack for timer jitter.
     assert!((2..=6).contains(&scans), "{scans} promote scans in 3.2 s");
-}
-
-/// This process's `copcca_queue_promote_scans_total` for `queue`.
-fn promote_scans(queue: &str) -> u64 {
-    let series = format!("copcca_queue_promote_scans_total{{queue=\"{queue}\"}}");
-    copcca_sms::metrics::process_series(&series).map_or(0, |v| v as u64)
 }

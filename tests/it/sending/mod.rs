@@ -156,6 +156,24 @@ impl Harness {
         assert_audit_clean(self.pool()).await;
     }
 
+    /// The message went to Twilio once, is `sent` with that message's SID, the company has
+    /// `available` credits left (charged once), and the ledger audit is clean.
+    pub async fn assert_sent_once(&self, id: uuid::Uuid, available: i64) {
+        let sent = self.twilio.messages();
+        assert_eq!(sent.len(), 1, "sent once");
+        let m = self.message(id).await;
+        assert_eq!(
+            (m.status, m.provider_id.as_deref()),
+            (
+                copcca_sms::messages::MessageStatus::Sent,
+                Some(sent[0].sid.as_str())
+            ),
+            "sent with Twilio's SID"
+        );
+        assert_eq!(self.available().await, available, "charged once");
+        self.audit_clean().await;
+    }
+
     /// Reserves the message's credit as a send step would (a hold of `ttl`), sending nothing.
     pub async fn hold(&self, id: uuid::Uuid, ttl: Duration) -> ledger::Hold {
         let mut conn = self.pool().acquire().await.unwrap();
@@ -181,10 +199,11 @@ pub async fn mark_sending(conn: &mut sqlx::PgConnection, id: uuid::Uuid, ago: Du
     .unwrap();
 }
 
-/// This process's `copcca_send_interruptions_total` of `kind` (each test runs in its own process).
+/// This process's `copcca_send_interruptions_total` of `kind` so far.
 pub fn interruptions(kind: &str) -> u64 {
-    let series = format!("copcca_send_interruptions_total{{kind=\"{kind}\"}}");
-    copcca_sms::metrics::process_series(&series).map_or(0, |v| v as u64)
+    crate::support::process_counter(&format!(
+        "copcca_send_interruptions_total{{kind=\"{kind}\"}}"
+    ))
 }
 
 /// A clock stopped at `h:m` today, Dar es Salaam time.

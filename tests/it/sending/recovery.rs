@@ -17,16 +17,8 @@ async fn an_unanswered_send_is_reconciled_not_resent(pool: PgPool) {
     h.twilio.script([Behaviour::Hang(Duration::from_secs(2))]);
     let id = h.accept("0754123456", "Reminder").await;
     h.drain(DRAIN).await;
-    let m = h.message(id).await;
-    assert_eq!(m.status, MessageStatus::Sent);
-    assert_eq!(h.twilio.messages().len(), 1, "never sent twice");
-    assert_eq!(
-        m.provider_id.as_deref(),
-        Some(h.twilio.messages()[0].sid.as_str()),
-        "adopted Twilio's message"
-    );
-    assert_eq!(h.available().await, 9, "charged once");
-    h.audit_clean().await;
+    // Adopted the message Twilio created during the hang.
+    h.assert_sent_once(id, 9).await;
 }
 
 #[sqlx::test]
@@ -43,11 +35,7 @@ async fn a_worker_dying_between_twilios_201_and_the_commit_charges_once(pool: Pg
     client.send(&to, "Reminder").await.unwrap();
 
     h.drain(DRAIN).await; // the job accept() enqueued runs now, as a redelivery would
-    let m = h.message(id).await;
-    assert_eq!(m.status, MessageStatus::Sent);
-    assert_eq!(h.twilio.messages().len(), 1, "not resent");
-    assert_eq!(h.available().await, 9, "charged once");
-    h.audit_clean().await;
+    h.assert_sent_once(id, 9).await;
 }
 
 #[sqlx::test]
@@ -72,32 +60,44 @@ async fn a_redelivered_job_waits_for_the_run_still_sending_instead_of_sending_ag
     // sending now would send twice. It waits out the other run's request, then adopts it.
     h.drain(DRAIN).await;
     let theirs = in_flight.await.unwrap();
-    let m = h.message(id).await;
-    assert_eq!(h.twilio.messages().len(), 1, "sent once");
-    assert_eq!(
-        (m.status, m.provider_id.as_deref()),
-        (MessageStatus::Sent, Some(theirs.sid.as_str()))
-    );
-    assert_eq!(h.available().await, 9, "charged once");
-    h.audit_clean().await;
+    assert_eq!(h.twilio.messages()[0].sid, theirs.sid);
+    h.assert_sent_once(id, 9).await;
 }
 
 #[sqlx::test]
 async fn a_claim_that_waited_past_its_window_sends_nothing_and_a_later_run_sends_once(
     pool: PgPool,
 ) {
-    // Requests give up after 300 ms: a run must start its request within 300 ms of its claim.
-    let h = Harness::with_client_timeout(pool, 10, Some(Duration::from_millis(300))).await;
+    // Requests give up after 1 s: a run must start its request within 1 s of its claim.
+    let h = Harness::with_client_timeout(pool, 10, Some(Duration::from_secs(1))).await;
     let id = h.accept("0754123456", "Reminder").await;
-    // A long transaction holds the message: the job's claim waits behind it for 900 ms.
+    let late_claims = interruptions("claim_too_late");
+    // A long transaction holds the message: the job's claim waits behind it, and is let through
+    // 1.2 s after it started waiting.
     let mut blocker = h.pool().begin().await.unwrap();
     sqlx::query("SELECT 1 FROM messages WHERE id = $1 FOR UPDATE")
         .bind(id)
         .execute(&mut *blocker)
         .await
         .unwrap();
+    let pool = h.pool().clone();
     let unblock = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(900)).await;
+        let started = std::time::Instant::now();
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(started.elapsed() < DRAIN, "the claim never waited");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
         blocker.commit().await.unwrap();
     });
 
@@ -105,19 +105,9 @@ async fn a_claim_that_waited_past_its_window_sends_nothing_and_a_later_run_sends
     unblock.await.unwrap();
     // The late claim sent nothing; the next run treated the attempt as unanswered: it asked
     // Twilio for the number's messages first, found none, and sent.
-    assert_eq!(interruptions("claim_too_late"), 1);
-    assert_eq!(h.twilio.lists().len(), 1, "Twilio asked before sending");
-    assert_eq!(h.twilio.messages().len(), 1, "sent once");
-    let m = h.message(id).await;
-    assert_eq!(
-        (m.status, m.provider_id.as_deref()),
-        (
-            MessageStatus::Sent,
-            Some(h.twilio.messages()[0].sid.as_str())
-        )
-    );
-    assert_eq!(h.available().await, 9, "charged once");
-    h.audit_clean().await;
+    assert!(interruptions("claim_too_late") > late_claims);
+    assert!(!h.twilio.lists().is_empty(), "Twilio asked before sending");
+    h.assert_sent_once(id, 9).await;
 }
 
 #[sqlx::test]
@@ -139,6 +129,7 @@ async fn a_charge_that_fails_after_twilio_took_the_message_is_retried_with_its_s
     .await
     .unwrap();
     let id = h.accept("0754123456", "Reminder").await;
+    let retries = interruptions("charge_retried");
 
     h.drain(DRAIN).await;
     // The run kept Twilio's answer and charged on its third try: no second send, and no need
@@ -151,19 +142,9 @@ async fn a_charge_that_fails_after_twilio_took_the_message_is_retried_with_its_s
         faults, 3,
         "two failed charges, then the one that went through"
     );
-    assert_eq!(interruptions("charge_retried"), 2);
+    assert!(interruptions("charge_retried") >= retries + 2);
     assert!(h.twilio.lists().is_empty(), "no reconciling needed");
-    assert_eq!(h.twilio.messages().len(), 1, "sent once");
-    let m = h.message(id).await;
-    assert_eq!(
-        (m.status, m.provider_id.as_deref()),
-        (
-            MessageStatus::Sent,
-            Some(h.twilio.messages()[0].sid.as_str())
-        )
-    );
-    assert_eq!(h.available().await, 9, "charged once");
-    h.audit_clean().await;
+    h.assert_sent_once(id, 9).await;
 }
 
 #[sqlx::test]
@@ -175,6 +156,7 @@ async fn a_run_whose_attempt_was_taken_over_leaves_the_outcome_to_the_run_that_t
     h.twilio
         .script([Behaviour::SlowServerError(500, Duration::from_secs(1))]);
     let id = h.accept("0754123456", "Reminder").await;
+    let taken_over = interruptions("taken_over");
     let h = std::sync::Arc::new(h);
     let draining = tokio::spawn({
         let h = h.clone();
@@ -200,7 +182,7 @@ async fn a_run_whose_attempt_was_taken_over_leaves_the_outcome_to_the_run_that_t
 
     // The 500 would send the message back to `queued` for a retry; the run wrote nothing and
     // ended: the message is the other run's, still `sending` on its hold.
-    assert_eq!(interruptions("taken_over"), 1);
+    assert!(interruptions("taken_over") > taken_over);
     assert_eq!(h.message(id).await.status, MessageStatus::Sending);
     assert_eq!(h.twilio.requests().len(), 1, "no retry of its own");
     assert!(h.twilio.messages().is_empty());
