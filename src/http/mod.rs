@@ -100,7 +100,11 @@ pub fn router(state: AppState) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {
                     let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    // What the request created, recorded by its handler (`record_subject`), so that
+                    // its line links the request id to the message, batch or payment.
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id,
+                                        message_id = tracing::field::Empty, batch_id = tracing::field::Empty,
+                                        payment_id = tracing::field::Empty)
                 })
                 // One line per request at INFO (status, latency), inside the span: the request id
                 // is on it.

@@ -261,6 +261,10 @@ where
             job_id = ctx.data().get::<JobId>().map_or("-", |j| j.0.as_str()),
             entry = ctx.task_id().map(|id| id.to_string()).unwrap_or_default(),
             attempt = ctx.attempt(),
+            // What the job is about, recorded by its handler (`record_subject`), so that every
+            // line of the job, its outcome too, names it.
+            message_id = tracing::field::Empty,
+            payment_id = tracing::field::Empty,
         );
         let run = {
             let _entered = span.enter();

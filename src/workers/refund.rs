@@ -1,6 +1,7 @@
 //! `Refund { message_id, reason }`: give a failed message's credits back, exactly once however
 //! often it runs. A message that failed before it was charged only has a hold: release it.
 
+use crate::telemetry::{self, Subject};
 use apalis::prelude::Data;
 use copcca_jobs::Refund;
 
@@ -10,6 +11,7 @@ use crate::ledger::{self, LedgerError};
 use crate::queue::JobError;
 
 pub async fn refund(job: Refund, deps: Data<Deps>) -> Result<(), JobError> {
+    telemetry::record_subject(Subject::Message(job.message_id));
     let message = MessageId(job.message_id);
     match ledger::refund(
         &mut *deps.pool.acquire().await?,

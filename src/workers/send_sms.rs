@@ -3,6 +3,7 @@
 //! twice: the message row says how far it got, and a send whose answer never came is
 //! reconciled against Twilio's message list before anything is resent.
 
+use crate::telemetry::{self, Subject};
 use std::time::{Duration, Instant};
 
 use apalis::prelude::{Attempt, Data};
@@ -73,6 +74,7 @@ where
 }
 
 pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Result<(), JobError> {
+    telemetry::record_subject(Subject::Message(job.message_id));
     let ForSending {
         message,
         rules,

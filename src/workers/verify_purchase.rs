@@ -2,6 +2,7 @@
 //! (see `payments::verify`). A push M-Pesa is still processing snoozes and looks again; a
 //! provider that cannot answer is retried with backoff; anything else settles the job.
 
+use crate::telemetry::{self, Subject};
 use apalis::prelude::Data;
 use copcca_jobs::VerifyPurchase;
 
@@ -11,6 +12,7 @@ use crate::payments::{self, PaymentError, Verified};
 use crate::queue::JobError;
 
 pub async fn verify_purchase(job: VerifyPurchase, deps: Data<Deps>) -> Result<(), JobError> {
+    telemetry::record_subject(Subject::Payment(job.payment_id));
     let payment = PaymentId(job.payment_id);
     match payments::verify(&deps.pool, &deps.payments, payment).await {
         Ok(Verified::Waiting {

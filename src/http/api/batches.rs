@@ -1,5 +1,6 @@
 //! `POST /v1/messages/batch`, `GET /v1/batches/{id}`.
 
+use crate::telemetry::{self, Subject};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -128,6 +129,7 @@ pub async fn create(
     )
     .await
     .map_err(refusal)?;
+    telemetry::record_subject(Subject::Batch(accepted.batch_id));
     let out = idempotency::replayed(accepted.replay);
     Ok((
         StatusCode::ACCEPTED,

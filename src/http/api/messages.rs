@@ -1,5 +1,6 @@
 //! `POST /v1/messages`, `GET /v1/messages/{id}`, `GET /v1/messages`.
 
+use crate::telemetry::{self, Subject};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,7 @@ pub async fn create(
         .await
         .map_err(refusal)?;
     let m = accepted.message;
+    telemetry::record_subject(Subject::Message(m.id.0));
     let response_headers = idempotency::replayed(accepted.replay);
     let body = Queued {
         id: m.id,

@@ -1,5 +1,6 @@
 //! `POST /v1/purchases`, `GET /v1/purchases/{id}`, `GET /v1/purchases`.
 
+use crate::telemetry::{self, Subject};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
@@ -130,6 +131,7 @@ pub async fn create(
     )
     .await
     .map_err(refusal)?;
+    telemetry::record_subject(Subject::Payment(started.payment.id.0));
     let status = if started.replay {
         StatusCode::OK
     } else {

@@ -224,7 +224,7 @@ async fn secrets_never_appear_in_answers_or_logs(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn json_logs_carry_the_request_id_and_the_job_id(pool: PgPool) {
+async fn json_logs_carry_the_request_id_the_job_id_and_the_message_id(pool: PgPool) {
     let twilio = FakeTwilio::start().await.unwrap();
     let prefix = format!("obs-{}", uuid::Uuid::new_v4().simple());
     let twilio_base = twilio.base.to_string();
@@ -256,6 +256,7 @@ async fn json_logs_carry_the_request_id_and_the_job_id(pool: PgPool) {
         .unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(r.headers()["x-request-id"], "req-observability-1");
+    let message_id = r.json::<Value>().await.unwrap()["id"].clone();
     eventually(Duration::from_secs(30), "the send job to finish", || {
         let done = run.lines().iter().any(|l| l.contains("job done"));
         async move { done }
@@ -276,6 +277,13 @@ async fn json_logs_carry_the_request_id_and_the_job_id(pool: PgPool) {
         .unwrap_or_else(|| panic!("no request line with the request id: {lines:#?}"));
     assert_eq!(request["status"], 202, "{request}");
     assert_eq!(request["level"], "INFO");
+    // The request's line names the message it created, and the job's lines name it too: the
+    // caller's request id leads to every line of the message's sending.
+    assert_eq!(
+        span_field(request, "message_id"),
+        Some(&message_id),
+        "{request}"
+    );
     assert!(
         lines
             .iter()
@@ -292,4 +300,5 @@ async fn json_logs_carry_the_request_id_and_the_job_id(pool: PgPool) {
     assert!(uuid::Uuid::parse_str(job_id).is_ok(), "{job}");
     let entry = span_field(job, "entry").and_then(Value::as_str).unwrap();
     assert!(entry.contains('-'), "a stream entry id: {job}");
+    assert_eq!(span_field(job, "message_id"), Some(&message_id), "{job}");
 }
