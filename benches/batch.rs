@@ -10,14 +10,13 @@
 
 use std::time::{Duration, Instant};
 
+use copcca_sms::accounts;
 use copcca_sms::config::Config;
-use copcca_sms::domain::{Country, CreditDelta};
 use copcca_sms::fakes::twilio::FakeTwilio;
 use copcca_sms::http::{self, AppState};
 use copcca_sms::providers::SmsGateway;
 use copcca_sms::queue::Queues;
 use copcca_sms::workers::{self, Deps};
-use copcca_sms::{accounts, ledger};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -119,22 +118,7 @@ async fn scenario(
     n: usize,
     item: fn(usize) -> Value,
 ) -> anyhow::Result<(usize, i64, Duration, Duration)> {
-    let company = accounts::create_company(pool, "Duka la Mama", Country::TZ).await?;
-    sqlx::query("UPDATE companies SET sms_per_hour = 100000000, quiet_hours_start = '00:00', quiet_hours_end = '00:00' WHERE id = $1")
-        .bind(company.id)
-        .execute(pool)
-        .await?;
-    let mut conn = pool.acquire().await?;
-    ledger::adjust(
-        &mut conn,
-        uuid::Uuid::now_v7(),
-        company.id,
-        CreditDelta::new(n as i64 * 4)?,
-        "bench",
-        "bench",
-    )
-    .await?;
-    drop(conn);
+    let company = support::unthrottled_company(pool, "Duka la Mama", n as i64 * 4).await?;
     let key = accounts::create_api_key(pool, company.id, "bench").await?;
     let body = serde_json::to_vec(&json!({"messages": (0..n).map(item).collect::<Vec<_>>()}))?;
     let bytes = body.len();

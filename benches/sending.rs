@@ -15,13 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use copcca_sms::config::Config;
-use copcca_sms::domain::{CompanyId, Country, CreditDelta};
+use copcca_sms::domain::CompanyId;
 use copcca_sms::fakes::twilio::FakeTwilio;
 use copcca_sms::http::{self, AppState};
 use copcca_sms::providers::SmsGateway;
 use copcca_sms::queue::Queues;
 use copcca_sms::workers::{self, Deps};
-use copcca_sms::{accounts, ledger, metrics};
+use copcca_sms::{accounts, metrics};
 use sqlx::PgPool;
 
 mod support;
@@ -247,21 +247,8 @@ impl Companies {
         let mut keys = Vec::new();
         let mut ids: Vec<CompanyId> = Vec::new();
         for _ in 0..companies {
-            let c = accounts::create_company(pool, "Bench Co", Country::TZ).await?;
-            sqlx::query("UPDATE companies SET sms_per_hour = 100000000, quiet_hours_start = '00:00', quiet_hours_end = '00:00' WHERE id = $1")
-                .bind(c.id)
-                .execute(pool)
-                .await?;
-            let mut conn = pool.acquire().await?;
-            ledger::adjust(
-                &mut conn,
-                uuid::Uuid::now_v7(),
-                c.id,
-                CreditDelta::new((n / companies + 1) as i64)?,
-                "bench",
-                "bench",
-            )
-            .await?;
+            let c =
+                support::unthrottled_company(pool, "Bench Co", (n / companies + 1) as i64).await?;
             keys.push(
                 accounts::create_api_key(pool, c.id, "bench")
                     .await?

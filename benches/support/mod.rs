@@ -56,3 +56,31 @@ pub async fn finish(pool: &PgPool, queues: &copcca_sms::queue::Queues) -> anyhow
     anyhow::ensure!(audit.is_clean(), "{:?}", audit.violations);
     Ok(())
 }
+
+// Shared by the benches that send; the ledger bench has no companies of this kind.
+#[allow(dead_code)]
+/// A TZ company holding `credits`, whose sends nothing holds back: hourly quota raised, quiet
+/// hours off (the benches measure sending, not the limits).
+pub async fn unthrottled_company(
+    pool: &PgPool,
+    name: &str,
+    credits: i64,
+) -> anyhow::Result<copcca_sms::accounts::Company> {
+    use copcca_sms::domain::{Country, CreditDelta};
+    let company = copcca_sms::accounts::create_company(pool, name, Country::TZ).await?;
+    sqlx::query("UPDATE companies SET sms_per_hour = 100000000, quiet_hours_start = '00:00', quiet_hours_end = '00:00' WHERE id = $1")
+        .bind(company.id)
+        .execute(pool)
+        .await?;
+    let mut conn = pool.acquire().await?;
+    copcca_sms::ledger::adjust(
+        &mut conn,
+        uuid::Uuid::now_v7(),
+        company.id,
+        CreditDelta::new(credits)?,
+        "bench",
+        "bench",
+    )
+    .await?;
+    Ok(company)
+}
