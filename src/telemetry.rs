@@ -3,6 +3,7 @@
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+use crate::domain::{MessageId, PaymentId};
 
 /// The filter when `RUST_LOG` is unset, for the long-running processes.
 pub const DEFAULT_FILTER: &str = "info,sqlx=warn";
@@ -28,9 +29,9 @@ pub fn init(format: LogFormat, default_filter: &str) {
 /// What a request or a job is about.
 #[derive(Debug, Clone, Copy)]
 pub enum Subject {
-    Message(uuid::Uuid),
+    Message(MessageId),
     Batch(uuid::Uuid),
-    Payment(uuid::Uuid),
+    Payment(PaymentId),
 }
 
 /// Records `subject` on the current span: the `http` span of a request (which then links the

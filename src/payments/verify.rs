@@ -157,8 +157,7 @@ async fn verify_card(
     p: Payment,
 ) -> Result<Verified, PaymentError> {
     let Some(session_id) = p.provider_ref.clone() else {
-        let expired = p.past_expiry();
-        return if expired {
+        return if p.past_expiry() {
             end(
                 pool,
                 p.id,

@@ -1,7 +1,6 @@
 //! `Refund { message_id, reason }`: give a failed message's credits back, exactly once however
 //! often it runs. A message that failed before it was charged only has a hold: release it.
 
-use crate::telemetry::{self, Subject};
 use apalis::prelude::Data;
 use copcca_jobs::Refund;
 
@@ -9,10 +8,11 @@ use super::Deps;
 use crate::domain::MessageId;
 use crate::ledger::{self, LedgerError};
 use crate::queue::JobError;
+use crate::telemetry::{self, Subject};
 
 pub async fn refund(job: Refund, deps: Data<Deps>) -> Result<(), JobError> {
-    telemetry::record_subject(Subject::Message(job.message_id));
     let message = MessageId(job.message_id);
+    telemetry::record_subject(Subject::Message(message));
     match ledger::refund(
         &mut *deps.pool.acquire().await?,
         message,

@@ -3,20 +3,17 @@
 //! twice: the message row says how far it got, and a send whose answer never came is
 //! reconciled against Twilio's message list before anything is resent.
 
-use crate::telemetry::{self, Subject};
 use std::time::{Duration, Instant};
 
 use apalis::prelude::{Attempt, Data};
+use chrono_tz::Tz;
 use copcca_jobs::{Job, SendSms};
-
 use sqlx::PgPool;
 
 use super::Deps;
 use crate::db;
-use crate::group_commit::{GroupCommit, GroupError, together_or_alone};
-use chrono_tz::Tz;
-
 use crate::domain::{CompanyId, Credits, E164, MessageId, QuietHours};
+use crate::group_commit::{GroupCommit, GroupError, together_or_alone};
 use crate::ledger::{self, BeginSend, FinishSend, Finished, Hold, LedgerError};
 use crate::messages::store::{self, ForSending, SendingRules};
 use crate::messages::{Message, MessageStatus, opt_outs};
@@ -24,6 +21,7 @@ use crate::metrics;
 use crate::providers::twilio::{OPERATOR_ALERT_ERRORS, TwilioError, TwilioMessage, UNSUBSCRIBED};
 use crate::queue::JobError;
 use crate::ratelimit::{Decision, Quota};
+use crate::telemetry::{self, Subject};
 
 /// The send job's two batched ledger steps (group commit; see `group_commit`).
 #[derive(Clone)]
@@ -74,12 +72,13 @@ where
 }
 
 pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Result<(), JobError> {
-    telemetry::record_subject(Subject::Message(job.message_id));
+    let id = MessageId(job.message_id);
+    telemetry::record_subject(Subject::Message(id));
     let ForSending {
         message,
         rules,
         attempt_age,
-    } = load(&deps, MessageId(job.message_id)).await?;
+    } = load(&deps, id).await?;
     match message.status {
         MessageStatus::Queued => {}
         // A previous run sent it and got no answer (or died): find out before sending again.

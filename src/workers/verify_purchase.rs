@@ -2,7 +2,6 @@
 //! (see `payments::verify`). A push M-Pesa is still processing snoozes and looks again; a
 //! provider that cannot answer is retried with backoff; anything else settles the job.
 
-use crate::telemetry::{self, Subject};
 use apalis::prelude::Data;
 use copcca_jobs::VerifyPurchase;
 
@@ -10,10 +9,11 @@ use super::Deps;
 use crate::domain::PaymentId;
 use crate::payments::{self, PaymentError, Verified};
 use crate::queue::JobError;
+use crate::telemetry::{self, Subject};
 
 pub async fn verify_purchase(job: VerifyPurchase, deps: Data<Deps>) -> Result<(), JobError> {
-    telemetry::record_subject(Subject::Payment(job.payment_id));
     let payment = PaymentId(job.payment_id);
+    telemetry::record_subject(Subject::Payment(payment));
     match payments::verify(&deps.pool, &deps.payments, payment).await {
         Ok(Verified::Waiting {
             recheck_in: Some(after),

@@ -143,8 +143,6 @@ pub async fn spawn_app_with(pool: PgPool, overrides: &[(&str, &str)]) -> TestApp
     }
 }
 
-/// Runs the real workers over `deps` until `queues` have nothing ready, in flight or delayed for
-/// three polls in a row (or `limit` passes), then stops them gracefully. Retries are fast here.
 /// This process's value of a counter series, named with its labels as rendered
 /// (`copcca_send_interruptions_total{kind="taken_over"}`); 0 before its first sample. Compare it
 /// before and after: under `cargo test` (one process for all tests) other tests count too.
@@ -152,6 +150,8 @@ pub fn process_counter(series: &str) -> u64 {
     copcca_sms::metrics::process_series(series).map_or(0, |v| v as u64)
 }
 
+/// Runs the real workers over `deps` until `queues` have nothing ready, in flight or delayed for
+/// three polls in a row (or `limit` passes), then stops them gracefully. Retries are fast here.
 pub async fn run_workers_until_idle(
     deps: &copcca_sms::workers::Deps,
     queues: &[&str],

@@ -1,6 +1,5 @@
 //! `POST /v1/messages/batch`, `GET /v1/batches/{id}`.
 
-use crate::telemetry::{self, Subject};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -10,6 +9,7 @@ use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiResult, Problem};
 use crate::http::{AppState, idempotency};
 use crate::messages::batch::{self, BatchError, BatchItem, BatchReport, Content, Rejected};
+use crate::telemetry::{self, Subject};
 use crate::templates::{self, Language};
 
 /// The batch endpoint's body limit (the general `MAX_BODY_BYTES` is for single requests):

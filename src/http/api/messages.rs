@@ -1,6 +1,5 @@
 //! `POST /v1/messages`, `GET /v1/messages/{id}`, `GET /v1/messages`.
 
-use crate::telemetry::{self, Subject};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,7 @@ use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError, Problem};
 use crate::http::{AppState, idempotency};
 use crate::messages::{self, AcceptError, AcceptRequest, Message, MessageStatus};
+use crate::telemetry::{self, Subject};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +71,7 @@ pub async fn create(
         .await
         .map_err(refusal)?;
     let m = accepted.message;
-    telemetry::record_subject(Subject::Message(m.id.0));
+    telemetry::record_subject(Subject::Message(m.id));
     let response_headers = idempotency::replayed(accepted.replay);
     let body = Queued {
         id: m.id,

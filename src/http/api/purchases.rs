@@ -1,6 +1,5 @@
 //! `POST /v1/purchases`, `GET /v1/purchases/{id}`, `GET /v1/purchases`.
 
-use crate::telemetry::{self, Subject};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
@@ -13,6 +12,7 @@ use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError, Problem};
 use crate::http::{AppState, idempotency};
 use crate::payments::{self, Method, Payment, PurchaseRequest, StartError, Status};
+use crate::telemetry::{self, Subject};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -131,7 +131,7 @@ pub async fn create(
     )
     .await
     .map_err(refusal)?;
-    telemetry::record_subject(Subject::Payment(started.payment.id.0));
+    telemetry::record_subject(Subject::Payment(started.payment.id));
     let status = if started.replay {
         StatusCode::OK
     } else {

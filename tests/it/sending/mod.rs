@@ -174,6 +174,18 @@ impl Harness {
         self.audit_clean().await;
     }
 
+    /// One reconciler pass that treats a message `queued` for `stale_queued` as having lost its
+    /// job (other settings as in production).
+    pub async fn reconcile(&self, stale_queued: Duration) -> workers::reconcile::Report {
+        let settings = workers::reconcile::Settings {
+            stale_queued,
+            ..Default::default()
+        };
+        workers::reconcile::reconcile_once(&self.deps, &settings)
+            .await
+            .unwrap()
+    }
+
     /// Reserves the message's credit as a send step would (a hold of `ttl`), sending nothing.
     pub async fn hold(&self, id: uuid::Uuid, ttl: Duration) -> ledger::Hold {
         let mut conn = self.pool().acquire().await.unwrap();

@@ -6,7 +6,6 @@ use std::time::Duration;
 use copcca_sms::domain::{Country, E164};
 use copcca_sms::fakes::twilio::Behaviour;
 use copcca_sms::messages::MessageStatus;
-use copcca_sms::workers::reconcile;
 use sqlx::PgPool;
 
 use super::*;
@@ -216,11 +215,7 @@ async fn messages_queued_when_redis_was_flushed_are_still_sent(pool: PgPool) {
         .await
         .unwrap();
 
-    let settings = reconcile::Settings {
-        stale_queued: Duration::ZERO,
-        ..Default::default()
-    };
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    let report = h.reconcile(Duration::ZERO).await;
     assert_eq!(report.requeued, 3);
     h.drain(DRAIN).await;
     for id in ids {
@@ -246,11 +241,7 @@ async fn the_reconciler_releases_stranded_holds_and_flags_silent_messages(pool: 
     h.hold(stranded, Duration::ZERO).await;
     assert_eq!(h.available().await, 8);
 
-    let settings = reconcile::Settings {
-        stale_queued: Duration::from_secs(3600),
-        ..Default::default()
-    };
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    let report = h.reconcile(Duration::from_secs(3600)).await;
     assert_eq!(
         (report.holds_released, report.unconfirmed),
         (1, 1),
@@ -280,16 +271,12 @@ async fn the_reconciler_leaves_an_expired_hold_alone_once_a_send_has_started_on_
     let mut send = h.pool().begin().await.unwrap();
     mark_sending(&mut send, id, Duration::ZERO).await;
 
-    let settings = reconcile::Settings {
-        stale_queued: Duration::from_secs(3600),
-        ..Default::default()
-    };
     // The message is being worked on: the reconciler leaves it (and its hold) to the next pass.
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    let report = h.reconcile(Duration::from_secs(3600)).await;
     assert_eq!(report.holds_released, 0, "{report:?}");
     send.commit().await.unwrap();
     // The next pass sees it `sending`: the hold the send will be charged on stays.
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    let report = h.reconcile(Duration::from_secs(3600)).await;
     assert_eq!(report.holds_released, 0, "{report:?}");
     let status: String = sqlx::query_scalar("SELECT status FROM holds WHERE id = $1")
         .bind(hold.id)

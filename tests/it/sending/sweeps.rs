@@ -6,7 +6,6 @@ use std::sync::Arc;
 use copcca_jobs::{Job, SweepOverdueDebts};
 use copcca_sms::messages::MessageStatus;
 use copcca_sms::queue::cron;
-use copcca_sms::workers::reconcile;
 use sqlx::PgPool;
 
 use super::*;
@@ -318,11 +317,7 @@ async fn a_sweep_rerun_after_a_crash_reminds_nobody_twice(pool: PgPool) {
             .reminded,
         0
     );
-    let settings = reconcile::Settings {
-        stale_queued: Duration::ZERO,
-        ..Default::default()
-    };
-    let report = reconcile::reconcile_once(&h.deps, &settings).await.unwrap();
+    let report = h.reconcile(Duration::ZERO).await;
     assert_eq!(report.requeued, 1);
     h.drain(DRAIN).await;
     assert_eq!(h.reminders(debt).await, (1, 1));
