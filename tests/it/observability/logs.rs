@@ -224,7 +224,7 @@ async fn secrets_never_appear_in_answers_or_logs(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn json_logs_carry_the_request_id_the_job_id_and_the_message_id(pool: PgPool) {
+async fn json_logs_carry_the_request_id_the_job_id_and_what_was_created(pool: PgPool) {
     let twilio = FakeTwilio::start().await.unwrap();
     let prefix = format!("obs-{}", uuid::Uuid::new_v4().simple());
     let twilio_base = twilio.base.to_string();
@@ -266,15 +266,55 @@ async fn json_logs_carry_the_request_id_the_job_id_and_the_message_id(pool: PgPo
     let r = reqwest::get(run.url("/healthz")).await.unwrap();
     let made = r.headers()["x-request-id"].to_str().unwrap().to_string();
     assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
+    // A batch and a purchase name what they created on their request's line too.
+    let created = async |path: &str, request_id: &str, body: Value| {
+        let r = reqwest::Client::new()
+            .post(run.url(path))
+            .bearer_auth(jwt_for(member.id))
+            .header("x-request-id", request_id)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json::<Value>().await.unwrap()
+    };
+    let batch = created(
+        "/v1/messages/batch",
+        "req-observability-batch",
+        json!({"messages": [{"to": "+255754123457", "body": "Habari tena"}]}),
+    )
+    .await;
+    let purchase = created(
+        "/v1/purchases",
+        "req-observability-purchase",
+        json!({"package_id": "business", "method": "bank_transfer"}),
+    )
+    .await;
     let lines = json_lines(&run.stop().await);
+    let request_line = |id: &str| {
+        lines
+            .iter()
+            .find(|l| {
+                l["message"] == "finished processing request"
+                    && span_field(l, "request_id") == Some(&json!(id))
+            })
+            .unwrap_or_else(|| panic!("no request line with request id {id}: {lines:#?}"))
+    };
+    let line = request_line("req-observability-batch");
+    assert_eq!(
+        span_field(line, "batch_id"),
+        Some(&batch["batch_id"]),
+        "{line}"
+    );
+    let line = request_line("req-observability-purchase");
+    assert_eq!(
+        span_field(line, "payment_id"),
+        Some(&purchase["id"]),
+        "{line}"
+    );
 
-    let request = lines
-        .iter()
-        .find(|l| {
-            l["message"] == "finished processing request"
-                && span_field(l, "request_id") == Some(&json!("req-observability-1"))
-        })
-        .unwrap_or_else(|| panic!("no request line with the request id: {lines:#?}"));
+    let request = request_line("req-observability-1");
     assert_eq!(request["status"], 202, "{request}");
     assert_eq!(request["level"], "INFO");
     // The request's line names the message it created, and the job's lines name it too: the
