@@ -12,6 +12,7 @@ pub mod db;
 pub mod debts;
 pub mod demo;
 pub mod domain;
+pub mod errors;
 pub mod fakes;
 pub mod group_commit;
 pub mod http;

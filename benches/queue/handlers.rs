@@ -84,7 +84,7 @@ pub(crate) async fn run_job(job: SmsJob, p: &Probe) -> Result<(), String> {
 }
 
 pub(crate) async fn ours_handler(job: SmsJob, p: Data<Arc<Probe>>) -> Result<(), JobError> {
-    run_job(job, &p).await.map_err(JobError::Retry)
+    run_job(job, &p).await.map_err(JobError::retry)
 }
 
 pub(crate) async fn apalis_handler(job: SmsJob, p: Data<Arc<Probe>>) -> Result<(), BoxDynError> {

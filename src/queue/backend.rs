@@ -311,7 +311,7 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> JobError {
         }
         cur = err.source();
     }
-    JobError::Retry(e.to_string())
+    JobError::retry(e.to_string())
 }
 
 /// `TaskSink` support: `push`, `push_bulk` and `push_task` enqueue through the same script as

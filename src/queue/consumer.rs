@@ -165,7 +165,7 @@ impl Consumer {
         let _ = self.acks.send(Ack::Finished {
             entry,
             attempt,
-            result: Err(JobError::Fail(error)),
+            result: Err(JobError::fail(error)),
         });
     }
 
@@ -361,7 +361,7 @@ async fn keep(
                         let _ = acks.send(Ack::Finished {
                             entry: d.entry,
                             attempt: u32::MAX,
-                            result: Err(JobError::Fail(error)),
+                            result: Err(JobError::fail(error)),
                         });
                     } else if tx.send(d).await.is_err() {
                         return;

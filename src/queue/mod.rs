@@ -25,7 +25,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 pub use backend::{AckLayer, JobId, QueueError, RedisBackend};
 pub use consumer::ConsumerConfig;
 pub use keys::QueueKeys;
-pub use outcome::{JobError, RetryPolicy};
+pub use outcome::{Cause, JobError, JobResultExt, RetryPolicy};
 pub use store::{
     DeadLetter, Delivery, Enqueued, JobRecord, NewJob, QueueStats, QueueStore, now_ms,
 };

@@ -6,27 +6,57 @@
 //!   after `d` without using an attempt.
 //! - `Fail`: permanent; straight to the dead letters.
 
+use std::error::Error;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// The error behind a `Retry` or a `Fail`, kept whole (with its source chain) for the log line
+/// and the dead letter. Shared, because the queue hands one outcome to both.
+pub type Cause = Arc<dyn Error + Send + Sync>;
+
+/// How a run of a job ended, when not in success: the handler decides which, where the error
+/// arises (`?` on an error type with a `From` conversion, or [`JobResultExt`]); the queue
+/// decides what follows.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum JobError {
     #[error("transient failure, will retry: {0}")]
-    Retry(String),
+    Retry(Cause),
     #[error("snoozed for {0:?}")]
     Snooze(Duration),
     #[error("permanent failure: {0}")]
-    Fail(String),
+    Fail(Cause),
 }
 
 impl JobError {
-    pub fn retry(e: impl std::fmt::Display) -> Self {
-        JobError::Retry(e.to_string())
+    /// A transient failure: `e` is an error, or a message.
+    pub fn retry(e: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        JobError::Retry(Arc::from(e.into()))
     }
 
-    pub fn fail(e: impl std::fmt::Display) -> Self {
-        JobError::Fail(e.to_string())
+    /// A permanent failure: `e` is an error, or a message.
+    pub fn fail(e: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        JobError::Fail(Arc::from(e.into()))
+    }
+}
+
+/// Classifies an error where it arises, for an error type without its own `From` conversion
+/// (or against it, when this call site knows better): `store.read().await.retry()?`.
+pub trait JobResultExt<T> {
+    /// An error here is transient: the job runs again after a backoff.
+    fn retry(self) -> Result<T, JobError>;
+    /// An error here is permanent: the job goes to the dead letters.
+    fn fail(self) -> Result<T, JobError>;
+}
+
+impl<T, E: Into<Box<dyn Error + Send + Sync>>> JobResultExt<T> for Result<T, E> {
+    fn retry(self) -> Result<T, JobError> {
+        self.map_err(JobError::retry)
+    }
+
+    fn fail(self) -> Result<T, JobError> {
+        self.map_err(JobError::fail)
     }
 }
 
@@ -93,7 +123,9 @@ pub fn dispose(
             at_ms: now_ms + d.as_millis() as u64,
             attempts_used: attempt.saturating_sub(1),
         },
-        Err(JobError::Fail(e)) => Disposition::Dead { error: e.clone() },
+        Err(JobError::Fail(e)) => Disposition::Dead {
+            error: e.to_string(),
+        },
         Err(JobError::Retry(e)) if attempt >= policy.max_attempts => Disposition::Dead {
             error: format!("gave up after {attempt} attempts: {e}"),
         },
@@ -101,13 +133,6 @@ pub fn dispose(
             at_ms: now_ms + policy.delay_after(attempt).as_millis() as u64,
             attempts_used: attempt,
         },
-    }
-}
-
-/// A database error in a handler is transient: the job runs again.
-impl From<sqlx::Error> for JobError {
-    fn from(e: sqlx::Error) -> Self {
-        JobError::Retry(format!("database: {e}"))
     }
 }
 
@@ -146,7 +171,7 @@ mod tests {
                 attempts_used: 1
             }
         );
-        match dispose(Err(&JobError::Retry("x".into())), 2, &POLICY, 1_000) {
+        match dispose(Err(&JobError::retry("x")), 2, &POLICY, 1_000) {
             Disposition::Later {
                 attempts_used: 2,
                 at_ms,
@@ -158,11 +183,11 @@ mod tests {
     #[test]
     fn the_last_attempt_and_permanent_failures_go_to_the_dead_letters() {
         assert!(matches!(
-            dispose(Err(&JobError::Retry("x".into())), 5, &POLICY, 0),
+            dispose(Err(&JobError::retry("x")), 5, &POLICY, 0),
             Disposition::Dead { .. }
         ));
         assert!(matches!(
-            dispose(Err(&JobError::Fail("bad number".into())), 1, &POLICY, 0),
+            dispose(Err(&JobError::fail("bad number")), 1, &POLICY, 0),
             Disposition::Dead { .. }
         ));
         assert_eq!(dispose(Ok(()), 1, &POLICY, 0), Disposition::Done);

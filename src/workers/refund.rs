@@ -7,7 +7,7 @@ use copcca_jobs::Refund;
 use super::Deps;
 use crate::domain::MessageId;
 use crate::ledger::{self, LedgerError};
-use crate::queue::JobError;
+use crate::queue::{JobError, JobResultExt};
 use crate::telemetry::{self, Subject};
 
 pub async fn refund(job: Refund, deps: Data<Deps>) -> Result<(), JobError> {
@@ -28,17 +28,13 @@ pub async fn refund(job: Refund, deps: Data<Deps>) -> Result<(), JobError> {
             Ok(())
         }
         Err(LedgerError::NotCharged(_)) => {
-            if let Some(hold) = ledger::active_hold(&deps.pool, message)
-                .await
-                .map_err(JobError::retry)?
-            {
+            if let Some(hold) = ledger::active_hold(&deps.pool, message).await? {
                 ledger::release(&mut *deps.pool.acquire().await?, hold.id)
                     .await
-                    .map_err(JobError::retry)?;
+                    .retry()?;
             }
             Ok(())
         }
-        Err(e @ LedgerError::Database(_)) => Err(JobError::retry(e)),
-        Err(e) => Err(JobError::fail(e)),
+        Err(e) => Err(e.into()),
     }
 }

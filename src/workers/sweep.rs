@@ -18,7 +18,7 @@ use crate::debts::{self, DueDebt, SweepSettings};
 use crate::domain::CompanyId;
 use crate::ledger;
 use crate::messages::batch::{self, BatchError, BatchItem, Content, MAX_BATCH, NewBatch};
-use crate::queue::{JobError, QueueError, Queues, cron};
+use crate::queue::{JobError, JobResultExt, QueueError, Queues, cron};
 use crate::templates::{Language, PAYMENT_REMINDER, Vars};
 
 /// What one sweep did.
@@ -35,7 +35,7 @@ pub struct SweepReport {
 }
 
 pub async fn sweep_overdue_debts(job: SweepOverdueDebts, deps: Data<Deps>) -> Result<(), JobError> {
-    let report = sweep(&deps, &job).await.map_err(JobError::retry)?;
+    let report = sweep(&deps, &job).await.retry()?;
     tracing::info!(run = %report.run, companies = report.companies, reminded = report.reminded,
         refused = report.refused, "overdue-debt sweep done");
     Ok(())

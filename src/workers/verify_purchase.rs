@@ -1,36 +1,27 @@
 //! `VerifyPurchase { payment_id, trigger }`: confirm a payment with its provider and credit it
 //! (see `payments::verify`). A push M-Pesa is still processing snoozes and looks again; a
-//! provider that cannot answer is retried with backoff; anything else settles the job.
+//! provider that cannot answer is retried with backoff (`errors`: `From<PaymentError>`); anything
+//! else settles the job.
 
 use apalis::prelude::Data;
 use copcca_jobs::VerifyPurchase;
 
 use super::Deps;
 use crate::domain::PaymentId;
-use crate::payments::{self, PaymentError, Verified};
+use crate::payments::{self, Verified};
 use crate::queue::JobError;
 use crate::telemetry::{self, Subject};
 
 pub async fn verify_purchase(job: VerifyPurchase, deps: Data<Deps>) -> Result<(), JobError> {
     let payment = PaymentId(job.payment_id);
     telemetry::record_subject(Subject::Payment(payment));
-    match payments::verify(&deps.pool, &deps.payments, payment).await {
-        Ok(Verified::Waiting {
+    match payments::verify(&deps.pool, &deps.payments, payment).await? {
+        Verified::Waiting {
             recheck_in: Some(after),
-        }) => Err(JobError::Snooze(after)),
-        Ok(outcome) => {
+        } => Err(JobError::Snooze(after)),
+        outcome => {
             tracing::debug!(%payment, trigger = job.trigger, ?outcome, "payment verified");
             Ok(())
         }
-        Err(
-            e @ (PaymentError::Database(_)
-            | PaymentError::Provider {
-                retryable: true, ..
-            }),
-        ) => Err(JobError::retry(e)),
-        Err(e @ PaymentError::Ledger(crate::ledger::LedgerError::Database(_))) => {
-            Err(JobError::retry(e))
-        }
-        Err(e) => Err(JobError::fail(e)),
     }
 }

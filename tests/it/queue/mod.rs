@@ -84,10 +84,10 @@ pub async fn handler(
         tokio::time::sleep(Duration::from_millis(job.sleep_ms)).await;
     }
     let result = match job.mode.as_str() {
-        "retry" => Err(JobError::Retry("provider answered 503".into())),
-        "fail" => Err(JobError::Fail("invalid number".into())),
+        "retry" => Err(JobError::retry("provider answered 503")),
+        "fail" => Err(JobError::fail("invalid number")),
         "broken" if !probe.fixed.load(std::sync::atomic::Ordering::SeqCst) => {
-            Err(JobError::Fail("not yet".into()))
+            Err(JobError::fail("not yet"))
         }
         m if m.starts_with("snooze:") => {
             let times: usize = m[7..].parse().unwrap();
