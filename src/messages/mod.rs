@@ -3,7 +3,9 @@
 mod accept;
 pub mod batch;
 pub mod opt_outs;
+pub mod recovery;
 pub mod reports;
+pub mod send;
 mod status;
 pub mod store;
 

@@ -1,6 +1,6 @@
 //! Reading and writing message rows. Every status change goes through here, or through the send
-//! path's batched steps (`ledger::begin_sends`, `ledger::finish_sends`: `sending`, `sent`), and
-//! only moves forward (see `status`).
+//! flow's two joint messages-and-ledger steps (`ledger::begin_sends`: `sending`;
+//! `ledger::finish_sends`: `sent`), and is a move of `status::TRANSITIONS`.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -250,7 +250,7 @@ pub async fn apply_report(
     next: MessageStatus,
     error_code: Option<&str>,
 ) -> Result<Option<(MessageId, CompanyId, MessageStatus)>, sqlx::Error> {
-    let row: Option<(MessageId, CompanyId, String)> = sqlx::query_as(
+    let row: Option<(MessageId, CompanyId, MessageStatus)> = sqlx::query_as(
         "SELECT id, company_id, status FROM messages WHERE provider_id = $1 FOR UPDATE",
     )
     .bind(provider_id)
@@ -259,8 +259,7 @@ pub async fn apply_report(
     let Some((id, company, current)) = row else {
         return Ok(None);
     };
-    let current = MessageStatus::parse(&current).unwrap_or(MessageStatus::Queued);
-    if !current.may_become(next) {
+    if !current.reported_as(next) {
         return Ok(None);
     }
     sqlx::query(
@@ -272,4 +271,15 @@ pub async fn apply_report(
     .execute(&mut *conn)
     .await?;
     Ok(Some((id, company, current)))
+}
+
+/// The message that holds the provider's id `provider_id`, if any.
+pub async fn owner_of_provider_id(
+    pool: &PgPool,
+    provider_id: &str,
+) -> Result<Option<MessageId>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM messages WHERE provider_id = $1")
+        .bind(provider_id)
+        .fetch_optional(pool)
+        .await
 }

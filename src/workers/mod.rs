@@ -16,6 +16,7 @@ use copcca_jobs::{Refund, SendSms, SweepOverdueDebts, VerifyPurchase};
 use sqlx::PgPool;
 
 use crate::config::Config;
+use crate::messages::send::SendSteps;
 use crate::payments::PaymentProviders;
 use crate::providers::SmsGateway;
 use crate::providers::twilio::{Sender, TwilioClient};
@@ -24,7 +25,7 @@ use crate::ratelimit::{Quota, RateLimiter};
 use crate::settings::{self, SettingsError};
 
 pub use refund::refund;
-pub use send_sms::{SendSteps, send_sms};
+pub use send_sms::send_sms;
 pub use sweep::{SweepReport, sweep, sweep_overdue_debts};
 pub use verify_purchase::verify_purchase;
 

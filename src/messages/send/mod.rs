@@ -1,0 +1,69 @@
+//! Sending one message (DESIGN.md section 5): the flow the `SendSms` job runs, step by step.
+//!
+//! previous attempt? -> gate (quiet hours, rate limits) -> claim (reserve + `sending`) -> the
+//! provider -> settle (charge + `sent`, or release + `failed`, or back to `queued` for a retry,
+//! or stay `sending` when the answer never came).
+//!
+//! Running it twice never sends twice and never charges twice: the message row says how far it
+//! got, every claim is a compare-and-set on the message's latest attempt, every outcome is
+//! written only while the run's attempt is still the latest, and a send whose answer never came
+//! is looked up at the provider before anything is sent again.
+
+mod claim;
+mod gate;
+mod previous;
+mod settle;
+mod steps;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+pub use steps::SendSteps;
+
+use super::store::{self, ForSending};
+use crate::domain::{E164, MessageId};
+use crate::providers::SmsGateway;
+use crate::queue::JobError;
+use crate::ratelimit::{Quota, RateLimiter};
+
+/// What sending a message needs.
+#[derive(Clone, Copy)]
+pub struct Sending<'a> {
+    pub pool: &'a PgPool,
+    pub gateway: &'a SmsGateway,
+    pub limiter: &'a RateLimiter,
+    /// The provider account/sender's fleet-wide send rate.
+    pub account_rate: Quota,
+    /// How long a reservation may stay open before the reconciler looks at it.
+    pub hold_ttl: Duration,
+    /// The time quiet hours are judged by.
+    pub clock: &'a (dyn Fn() -> DateTime<Utc> + Send + Sync),
+    /// The claim and charge steps, grouped across concurrent sends.
+    pub steps: &'a SendSteps,
+}
+
+/// Runs attempt `attempt` (1-based, as the queue counts) of sending message `id`. `Ok` when the
+/// message needs nothing more from this job; otherwise what the queue should do with it.
+pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), JobError> {
+    let ForSending {
+        message,
+        rules,
+        attempt_age,
+    } = store::find_for_sending(s.pool, id)
+        .await?
+        .ok_or_else(|| JobError::fail(format!("no message {id}")))?;
+    if previous::settled(s, &message, attempt_age).await? {
+        return Ok(());
+    }
+    gate::wait_for_its_turn(s, &message, &rules).await?;
+    let Some(run) = claim::claim(s, &message).await? else {
+        return Ok(());
+    };
+    let outcome = s
+        .gateway
+        .send(&E164::from_stored(message.to.clone()), &message.body)
+        .await;
+    settle::settle(s, run, outcome, attempt).await
+}

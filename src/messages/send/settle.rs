@@ -1,0 +1,276 @@
+//! Settling an attempt by the provider's answer: charge + `sent`; release + `failed`; back to
+//! `queued` for a retry (the hold stays); or stay `sending` when the answer never came.
+//!
+//! A run whose attempt another run has taken over (it stalled past the attempt's window)
+//! writes nothing: the outcome is that run's to write (the attempt fence,
+//! `store::requeue_attempt`, `store::lock_attempt`).
+
+use std::time::Duration;
+
+use copcca_jobs::{Job, SendSms};
+
+use super::Sending;
+use crate::db;
+use crate::domain::{CompanyId, Credits, E164, MessageId};
+use crate::group_commit::GroupError;
+use crate::ledger::{self, FinishSend, Finished, Hold, LedgerError};
+use crate::messages::{Message, opt_outs, store};
+use crate::metrics;
+use crate::providers::twilio::{OPERATOR_ALERT_ERRORS, TwilioError, TwilioMessage, UNSUBSCRIBED};
+use crate::queue::{JobError, JobResultExt};
+
+/// A run's claimed attempt at sending a message: what writing its outcome needs.
+pub(super) struct Run<'m> {
+    pub(super) message: &'m Message,
+    pub(super) hold: Hold,
+    /// The attempt's id, recorded on the message with the claim: a retry or a failure is
+    /// written only while it is still the message's latest (no other run took the send over).
+    pub(super) attempt: uuid::Uuid,
+}
+
+pub(super) async fn settle(
+    s: &Sending<'_>,
+    run: Run<'_>,
+    outcome: Result<TwilioMessage, TwilioError>,
+    attempt: u32,
+) -> Result<(), JobError> {
+    let message = run.message;
+    match outcome {
+        Ok(sent) => accepted(s, message, &run.hold, &sent).await,
+        Err(TwilioError::Refused {
+            code,
+            message: text,
+            ..
+        }) => {
+            if code == UNSUBSCRIBED {
+                opt_out(s, message.company_id, &message.to).await?;
+            }
+            if OPERATOR_ALERT_ERRORS.contains(&code) {
+                tracing::error!(alert = true, code, %text, "operator action needed: Twilio refused our account or sender");
+            }
+            release_and_fail(s, &run, &code.to_string(), &text)
+                .await
+                .map(drop)
+        }
+        Err(TwilioError::RateLimited { retry_after }) => {
+            if !back_to_queued(s, &run).await? {
+                return Ok(());
+            }
+            Err(JobError::Snooze(
+                retry_after.unwrap_or(Duration::from_secs(1)),
+            ))
+        }
+        Err(e @ (TwilioError::Server { .. } | TwilioError::NotSent(_))) => {
+            if attempt >= SendSms::MAX_ATTEMPTS {
+                if !release_and_fail(s, &run, "provider_unavailable", &e.to_string()).await? {
+                    return Ok(());
+                }
+                return Err(JobError::fail(format!(
+                    "gave up after {attempt} attempts: {e}"
+                )));
+            }
+            if !back_to_queued(s, &run).await? {
+                return Ok(());
+            }
+            Err(JobError::retry(e))
+        }
+        // The provider may have the message: stay `sending`; the next run (or the reconciler)
+        // asks the provider before anything is resent.
+        Err(e @ TwilioError::Ambiguous(_)) => {
+            tracing::warn!(message = %message.id, error = %e, "no answer from Twilio; will reconcile");
+            Err(JobError::retry(e))
+        }
+    }
+}
+
+/// The provider took the message: charge it (by the provider's segment count, never more than
+/// was reserved; any excess is recorded as uncharged) and mark it `sent`, together (in a batch
+/// with other jobs' charges).
+pub(super) async fn accepted(
+    s: &Sending<'_>,
+    message: &Message,
+    hold: &Hold,
+    sent: &TwilioMessage,
+) -> Result<(), JobError> {
+    let segments = sent
+        .num_segments
+        .filter(|n| *n > 0)
+        .map_or(message.segments, |n| n as i32);
+    let per_segment = (message.credits / i64::from(message.segments.max(1))).max(1);
+    let actual = i64::from(segments) * per_segment;
+    let charge = actual.min(hold.credits.get());
+    let finish = FinishSend {
+        hold: hold.id,
+        charge: Credits::new(charge).fail()?,
+        provider: s.gateway.name().to_string(),
+        provider_id: sent.sid.clone(),
+        segments,
+        uncharged: actual - charge,
+        price: sent.price.map(|p| p.abs()),
+        price_currency: sent.price_unit.clone(),
+    };
+    let finished = charge_patiently(message.id, || s.steps.finish.run(finish.clone())).await?;
+    finished.map(drop).retry()
+}
+
+/// Runs the charge step of a message the provider has taken until it answers with anything but
+/// a transient database error (a lock timeout, a lost connection, a deadlock or serialization
+/// failure), at most five times, 250 ms doubling to 2 s apart. This run holds the SID: without
+/// these tries, a later run would have to find the message again by listing the provider's. The
+/// step's answer, a business outcome (the hold already committed or released) or an error that
+/// would recur (a constraint, a raised exception), is returned as it is.
+async fn charge_patiently<F, Fut>(message: MessageId, charge: F) -> Result<Finished, JobError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Finished, GroupError>>,
+{
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let error = match charge().await {
+            Ok(Err(LedgerError::Database(e))) if db::transient(&e) => e.to_string(),
+            Err(GroupError::Database(e)) if db::transient(&e) => e.to_string(),
+            Ok(answer) => return Ok(answer),
+            Err(e) => return Err(JobError::retry(e)),
+        };
+        if pause > Duration::from_secs(2) {
+            return Err(JobError::retry(error));
+        }
+        tracing::warn!(%message, %error, "charging a sent message failed; trying again");
+        metrics::send_interruption("charge_retried");
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+    }
+}
+
+/// Releases the hold and fails the message, if the run's attempt is still the message's latest;
+/// false (nothing written) if another run has taken the send over.
+async fn release_and_fail(
+    s: &Sending<'_>,
+    run: &Run<'_>,
+    code: &str,
+    text: &str,
+) -> Result<bool, JobError> {
+    let mut tx = s.pool.begin().await?;
+    // The message's lock first, as the batched send steps take it (message, hold, balance), so
+    // this and a batch holding the same message cannot deadlock.
+    if !store::lock_attempt(&mut tx, run.message.id, run.attempt).await? {
+        taken_over(run.message.id);
+        return Ok(false);
+    }
+    ledger::release(&mut tx, run.hold.id).await.retry()?;
+    store::mark_failed(&mut tx, run.message.id, code, text, Some(s.gateway.name())).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Fails a message that never reached the provider (nothing to release).
+pub(super) async fn fail(
+    s: &Sending<'_>,
+    id: MessageId,
+    code: &str,
+    text: &str,
+    provider: Option<&str>,
+) -> Result<(), JobError> {
+    let mut conn = s.pool.acquire().await?;
+    store::mark_failed(&mut conn, id, code, text, provider).await?;
+    Ok(())
+}
+
+/// Back to `queued`, keeping the hold, for a later attempt (nothing reached the provider);
+/// false (nothing written) if another run has taken the send over.
+async fn back_to_queued(s: &Sending<'_>, run: &Run<'_>) -> Result<bool, JobError> {
+    let mut conn = s.pool.acquire().await?;
+    let ours = store::requeue_attempt(&mut conn, run.message.id, run.attempt).await?;
+    if !ours {
+        taken_over(run.message.id);
+    }
+    Ok(ours)
+}
+
+/// This run stalled past its attempt's window and another run resumed the send: the outcome is
+/// that run's to write.
+fn taken_over(message: MessageId) {
+    metrics::send_interruption("taken_over");
+    tracing::warn!(%message, "another run took this send over; leaving it the outcome");
+}
+
+async fn opt_out(s: &Sending<'_>, company: CompanyId, phone: &str) -> Result<(), JobError> {
+    opt_outs::add(
+        s.pool,
+        company,
+        &E164::from_stored(phone.to_string()),
+        "twilio_21610",
+    )
+    .await?;
+    Ok(())
+}
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::db::testing::Refused;
+    use crate::domain::HoldId;
+
+    /// A charge step that gives these answers in turn; returns what `charge_patiently` made of
+    /// them and how many it asked for.
+    async fn charge_with(
+        answers: Vec<Result<Finished, GroupError>>,
+    ) -> (Result<Finished, JobError>, usize) {
+        let answers = Mutex::new(VecDeque::from(answers));
+        let asked = Mutex::new(0);
+        let result = charge_patiently(MessageId(uuid::Uuid::nil()), || {
+            *asked.lock().unwrap() += 1;
+            let answer = answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("asked once too often");
+            async move { answer }
+        })
+        .await;
+        (result, asked.into_inner().unwrap())
+    }
+
+    fn item_error(code: &'static str) -> Result<Finished, GroupError> {
+        Ok(Err(LedgerError::Database(Refused::error(code))))
+    }
+
+    fn batch_error(code: &'static str) -> Result<Finished, GroupError> {
+        Err(GroupError::Database(std::sync::Arc::new(Refused::error(
+            code,
+        ))))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_tried_again_until_the_step_answers() {
+        let released = Ok(Err(LedgerError::HoldReleased(HoldId(uuid::Uuid::nil()))));
+        let (result, asked) =
+            charge_with(vec![item_error("40001"), batch_error("55P03"), released]).await;
+        assert!(matches!(result, Ok(Err(LedgerError::HoldReleased(_)))));
+        assert_eq!(asked, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_that_would_recur_is_not_tried_again() {
+        let (result, asked) = charge_with(vec![item_error("23505")]).await;
+        assert!(matches!(result, Ok(Err(LedgerError::Database(_)))));
+        assert_eq!(asked, 1);
+        let (result, asked) = charge_with(vec![batch_error("P0001")]).await;
+        assert!(matches!(result, Err(JobError::Retry(_))));
+        assert_eq!(asked, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_run_gives_up_after_five_tries_over_about_four_seconds() {
+        let started = tokio::time::Instant::now();
+        let (result, asked) = charge_with((0..5).map(|_| item_error("55P03")).collect()).await;
+        assert!(matches!(result, Err(JobError::Retry(_))));
+        assert_eq!(asked, 5);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(250 + 500 + 1000 + 2000)
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! The send flow's two joint messages-and-ledger steps, grouped across concurrent sends (group
+//! commit, see `group_commit`): the claim (reserve the credits + mark `sending`,
+//! `ledger::begin_sends`) and the charge (commit the hold + mark `sent`, `ledger::finish_sends`).
+//! Each is one SQL statement per batch (migrations/README.md names their current definitions),
+//! and the only writes of a message's status outside `messages::store`.
+
+use sqlx::PgPool;
+
+use crate::group_commit::{GroupCommit, together_or_alone};
+use crate::ledger::{self, BeginSend, Begun, FinishSend, Finished, LedgerError};
+
+/// The runners of the two steps; cheap to clone (handles).
+#[derive(Clone)]
+pub struct SendSteps {
+    pub begin: GroupCommit<BeginSend, Begun>,
+    pub finish: GroupCommit<FinishSend, Finished>,
+}
+
+impl SendSteps {
+    pub fn start(pool: &PgPool) -> Self {
+        SendSteps {
+            begin: step("send_begin", pool, |pool, items| async move {
+                ledger::begin_sends(&pool, &items).await
+            }),
+            finish: step("send_finish", pool, |pool, items| async move {
+                ledger::finish_sends(&pool, &items).await
+            }),
+        }
+    }
+}
+
+/// One step's runner: every waiting item in one statement, or each alone if PostgreSQL
+/// refused the statement for something an item can cause (`together_or_alone`). Up to 64
+/// messages per statement, one statement at a time: while it runs the next batch forms
+/// (measured: 8-9 messages per batch and ~1.4x the messages/s of three at a time, whose batches
+/// were half the size).
+fn step<I, T, F, Fut>(
+    name: &'static str,
+    pool: &PgPool,
+    statement: F,
+) -> GroupCommit<I, Result<T, LedgerError>>
+where
+    I: Clone + Send + 'static,
+    T: Send + 'static,
+    F: Fn(PgPool, Vec<I>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Vec<Result<T, LedgerError>>, sqlx::Error>> + Send + 'static,
+{
+    const BATCH: usize = 64;
+    const IN_FLIGHT: usize = 1;
+    let pool = pool.clone();
+    GroupCommit::start(name, BATCH, IN_FLIGHT, move |items| {
+        let (pool, statement) = (pool.clone(), statement.clone());
+        async move {
+            let run = |items: Vec<I>| statement(pool.clone(), items);
+            together_or_alone(items, run, |e| Err(LedgerError::Database(e))).await
+        }
+    })
+}
