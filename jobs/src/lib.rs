@@ -51,8 +51,10 @@ pub struct VerifyPurchase {
 /// commit the reservation (accepted) or release it (rejected), and log.
 ///
 /// Guarantee: the message is handed to Twilio at most once and charged at
-/// most once; the `messages` row (its status) is the truth, and a message
-/// already past `queued` makes the job a no-op.
+/// most once; the `messages` row (its status) is the truth. A message that
+/// is `sent` or final makes the job a no-op; a `sending` one (an earlier
+/// run got no answer, or died) is first looked up at Twilio and adopted if
+/// Twilio has it, and only sent again if not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendSms {

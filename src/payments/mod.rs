@@ -60,9 +60,9 @@ impl TryFrom<String> for Method {
     }
 }
 
-/// Where a payment is. It only moves forward: `initiated -> pending -> paid -> credited`
-/// (`credited -> refunded` when the money goes back), or to one of the ends `failed`,
-/// `cancelled`, `expired` before it is paid.
+/// Where a payment is. It only moves forward, by the moves of [`TRANSITIONS`]: `initiated ->
+/// pending -> paid -> credited` (`credited -> refunded` when the money goes back), or to one of
+/// the ends `failed`, `cancelled`, `expired` before it is paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -90,16 +90,9 @@ impl Status {
         }
     }
 
-    /// Whether `self -> to` is a forward move.
+    /// Whether `self -> to` is a move of [`TRANSITIONS`].
     pub fn can_move_to(self, to: Status) -> bool {
-        use Status::*;
-        match self {
-            Initiated => matches!(to, Pending | Paid | Failed | Cancelled | Expired),
-            Pending => matches!(to, Paid | Failed | Cancelled | Expired),
-            Paid => matches!(to, Credited),
-            Credited => matches!(to, Refunded),
-            Failed | Cancelled | Expired | Refunded => false,
-        }
+        TRANSITIONS.contains(&(self, to))
     }
 
     /// Still waiting for money (nothing credited, not ended).
@@ -107,6 +100,27 @@ impl Status {
         matches!(self, Status::Initiated | Status::Pending)
     }
 }
+
+/// Every move a payment's status makes. All but one are written by `store::set_status`, under
+/// the payment's row lock and with a `payment_events` row: the flows (start, M-Pesa callback,
+/// Stripe events, bank approval, verification) ask it for a move. `paid -> credited` is written
+/// by `ledger::credit_purchase`, in the statement that credits the company (one joint step).
+pub const TRANSITIONS: [(Status, Status); 11] = {
+    use Status::*;
+    [
+        (Initiated, Pending),
+        (Initiated, Paid),
+        (Initiated, Failed),
+        (Initiated, Cancelled),
+        (Initiated, Expired),
+        (Pending, Paid),
+        (Pending, Failed),
+        (Pending, Cancelled),
+        (Pending, Expired),
+        (Paid, Credited),
+        (Credited, Refunded),
+    ]
+};
 
 impl TryFrom<String> for Status {
     type Error = String;

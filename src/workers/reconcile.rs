@@ -18,9 +18,9 @@ use serde::Serialize;
 
 use super::Deps;
 use crate::ledger;
-use crate::messages::reports;
+use crate::messages::{MessageStatus, recovery, reports};
 use crate::payments;
-use crate::queue::{NewJob, now_ms};
+use crate::queue::{NewJob, QueueError, now_ms};
 use crate::webhook_events;
 
 #[derive(Debug, Clone, Copy)]
@@ -59,21 +59,26 @@ pub struct Report {
     pub payments_checked: usize,
 }
 
-pub async fn reconcile_once(deps: &Deps, s: &Settings) -> anyhow::Result<Report> {
-    let mut report = Report::default();
-    let secs = |d: Duration| d.as_secs_f64();
+/// Why a pass stopped short: the next pass starts again (every step is idempotent).
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("ledger: {0}")]
+    Ledger(#[from] ledger::LedgerError),
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
 
-    let queued: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "SELECT id FROM messages WHERE status = 'queued' AND updated_at < now() - make_interval(secs => $1)
-         ORDER BY updated_at LIMIT $2",
-    )
-    .bind(secs(s.stale_queued))
-    .bind(s.batch)
-    .fetch_all(&deps.pool)
-    .await?;
-    let jobs: Vec<SendSms> = queued
+pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassError> {
+    let mut report = Report::default();
+
+    let jobs: Vec<SendSms> = recovery::stale_queued(&deps.pool, s.stale_queued, s.batch)
+        .await?
         .iter()
-        .map(|id| SendSms { message_id: *id })
+        .map(|id| SendSms { message_id: id.0 })
         .collect();
     report.requeued = deps
         .queues
@@ -85,21 +90,13 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> anyhow::Result<Report>
 
     // A send job keyed per ten-minute window: at most one reconciliation per message per window,
     // whatever happened to the original job.
-    let sending: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "SELECT id FROM messages WHERE status = 'sending'
-           AND COALESCE(send_attempt_started_at, updated_at) < now() - make_interval(secs => $1)
-         ORDER BY updated_at LIMIT $2",
-    )
-    .bind(secs(s.stale_sending))
-    .bind(s.batch)
-    .fetch_all(&deps.pool)
-    .await?;
+    let sending = recovery::stale_sending(&deps.pool, s.stale_sending, s.batch).await?;
     let window = now_ms() / 600_000;
     let jobs: Vec<NewJob> = sending
         .iter()
         .map(|id| NewJob {
             id: uuid::Uuid::now_v7().to_string(),
-            args: serde_json::to_string(&SendSms { message_id: *id }).expect("serialisable"),
+            args: serde_json::to_string(&SendSms { message_id: id.0 }).expect("serialisable"),
             max_attempts: SendSms::MAX_ATTEMPTS,
             idempotency_key: Some(format!("send_sms:{id}:reconcile:{window}")),
             run_at_ms: None,
@@ -120,13 +117,8 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> anyhow::Result<Report>
     // message locked by someone else is being worked on: skipped, the next pass looks again.
     for hold in ledger::expired_holds(&deps.pool, s.batch).await? {
         let mut tx = deps.pool.begin().await?;
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM messages WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED",
-        )
-        .bind(hold.message_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if matches!(status.as_deref(), Some("queued" | "failed"))
+        let status = recovery::lock_status_unless_busy(&mut tx, hold.message_id).await?;
+        if matches!(status, Some(MessageStatus::Queued | MessageStatus::Failed))
             && !ledger::release(&mut tx, hold.id).await?.replay
         {
             report.holds_released += 1;
@@ -134,22 +126,12 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> anyhow::Result<Report>
         tx.commit().await?;
     }
 
-    let unrefunded: Vec<(uuid::Uuid, String)> = sqlx::query_as(
-        "SELECT m.id, m.status FROM messages m JOIN companies c ON c.id = m.company_id
-         JOIN holds h ON h.message_id = m.id AND h.status = 'committed'
-         WHERE (m.status = 'failed' OR (m.status = 'undelivered' AND c.refund_undelivered))
-           AND m.updated_at < now() - interval '1 minute'
-           AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund')
-         LIMIT $1",
-    )
-    .bind(s.batch)
-    .fetch_all(&deps.pool)
-    .await?;
-    let refunds: Vec<Refund> = unrefunded
-        .iter()
+    let refunds: Vec<Refund> = recovery::unrefunded(&deps.pool, s.batch)
+        .await?
+        .into_iter()
         .map(|(id, status)| Refund {
-            message_id: *id,
-            reason: if status == "failed" {
+            message_id: id.0,
+            reason: if status == MessageStatus::Failed {
                 RefundReason::Failed
             } else {
                 RefundReason::Undelivered
@@ -183,14 +165,7 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> anyhow::Result<Report>
         }
     }
 
-    report.unconfirmed = sqlx::query(
-        "UPDATE messages SET unconfirmed_at = now()
-         WHERE status = 'sent' AND unconfirmed_at IS NULL AND updated_at < now() - make_interval(secs => $1)",
-    )
-    .bind(secs(s.sent_unconfirmed_after))
-    .execute(&deps.pool)
-    .await?
-    .rows_affected();
+    report.unconfirmed = recovery::mark_unconfirmed(&deps.pool, s.sent_unconfirmed_after).await?;
 
     // One check per payment per two-minute window, however many schedulers run.
     let window = now_ms() / 120_000;

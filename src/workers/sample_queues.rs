@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use super::reconcile::PassError;
 use crate::queue::Queues;
 
 /// How long samples are kept.
@@ -15,7 +16,7 @@ pub const KEEP: Duration = Duration::from_secs(24 * 3600);
 
 /// Records the current depth of every queue under the current minute and prunes old samples;
 /// the number of queues sampled.
-pub async fn sample_once(pool: &PgPool, queues: &Queues) -> anyhow::Result<usize> {
+pub async fn sample_once(pool: &PgPool, queues: &Queues) -> Result<usize, PassError> {
     let stats = queues.stats().await?;
     let n = stats.len();
     let (mut names, mut ready, mut in_flight, mut delayed, mut dead) =

@@ -1,0 +1,86 @@
+//! What the reconciler asks of the SMS log: messages that are not final and that nothing may be
+//! working on any more (Redis lost their job, a worker died, a refund was never enqueued).
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+
+use super::MessageStatus;
+use crate::domain::MessageId;
+
+/// `queued` messages untouched for `age`, oldest first.
+pub async fn stale_queued(
+    pool: &PgPool,
+    age: Duration,
+    limit: i64,
+) -> Result<Vec<MessageId>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM messages WHERE status = 'queued' AND updated_at < now() - make_interval(secs => $1)
+         ORDER BY updated_at LIMIT $2",
+    )
+    .bind(age.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// `sending` messages whose latest attempt started `age` ago or more, oldest first.
+pub async fn stale_sending(
+    pool: &PgPool,
+    age: Duration,
+    limit: i64,
+) -> Result<Vec<MessageId>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM messages WHERE status = 'sending'
+           AND COALESCE(send_attempt_started_at, updated_at) < now() - make_interval(secs => $1)
+         ORDER BY updated_at LIMIT $2",
+    )
+    .bind(age.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// The message's status, with its row locked as the send steps lock it, so no send can start on
+/// it until the caller's transaction ends; `None` if another transaction holds it (someone is
+/// working on it) or there is no such message.
+pub async fn lock_status_unless_busy(
+    conn: &mut PgConnection,
+    id: MessageId,
+) -> Result<Option<MessageStatus>, sqlx::Error> {
+    sqlx::query_scalar("SELECT status FROM messages WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Charged messages that failed (or were undelivered, where their company refunds that) a
+/// minute ago or more and have no refund yet, with that status.
+pub async fn unrefunded(
+    pool: &PgPool,
+    limit: i64,
+) -> Result<Vec<(MessageId, MessageStatus)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.id, m.status FROM messages m JOIN companies c ON c.id = m.company_id
+         JOIN holds h ON h.message_id = m.id AND h.status = 'committed'
+         WHERE (m.status = 'failed' OR (m.status = 'undelivered' AND c.refund_undelivered))
+           AND m.updated_at < now() - interval '1 minute'
+           AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund')
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Marks `sent` messages with no final report after `after` as unconfirmed (once); how many.
+pub async fn mark_unconfirmed(pool: &PgPool, after: Duration) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE messages SET unconfirmed_at = now()
+         WHERE status = 'sent' AND unconfirmed_at IS NULL AND updated_at < now() - make_interval(secs => $1)",
+    )
+    .bind(after.as_secs_f64())
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
