@@ -2,15 +2,18 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::domain::{CompanyId, Country};
+use crate::domain::{CompanyId, Country, Currency, TimeZone};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Company {
     pub id: CompanyId,
     pub name: String,
-    pub country: String,
-    pub currency: String,
-    pub timezone: String,
+    #[sqlx(try_from = "String")]
+    pub country: Country,
+    #[sqlx(try_from = "String")]
+    pub currency: Currency,
+    #[sqlx(try_from = "String")]
+    pub timezone: TimeZone,
     pub sms_per_hour: i32,
     pub created_at: DateTime<Utc>,
 }

@@ -14,5 +14,5 @@ pub use ids::{ApiKeyId, CompanyId, HoldId, MessageId, PaymentId, UserId};
 pub use money::{Currency, Money, UnknownCurrency};
 pub use people::{Country, Role, UnknownCountry, UnknownRole};
 pub use phone::{E164, PhoneError};
-pub use quiet_hours::QuietHours;
+pub use quiet_hours::{QuietHours, TimeZone, UnknownTimeZone};
 pub use sms::{BodyError, Encoding, MAX_BODY_CHARS, Segments, SmsBody};

@@ -54,6 +54,13 @@ impl std::str::FromStr for Currency {
     }
 }
 
+impl TryFrom<String> for Currency {
+    type Error = UnknownCurrency;
+    fn try_from(s: String) -> Result<Self, UnknownCurrency> {
+        s.parse()
+    }
+}
+
 impl std::fmt::Display for Currency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.code())

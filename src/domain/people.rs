@@ -49,6 +49,13 @@ impl std::str::FromStr for Country {
     }
 }
 
+impl TryFrom<String> for Country {
+    type Error = UnknownCountry;
+    fn try_from(s: String) -> Result<Self, UnknownCountry> {
+        s.parse()
+    }
+}
+
 /// A user's role. `super_admin` is the platform operator.
 #[derive(
     Debug,

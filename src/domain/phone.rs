@@ -52,11 +52,6 @@ impl E164 {
         Ok(E164(e164))
     }
 
-    /// Trusts a string already stored as E.164 (the database CHECKs the shape).
-    pub fn from_stored(s: String) -> Self {
-        E164(s)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -64,6 +59,23 @@ impl E164 {
     /// Without the `+`, as Daraja wants it (`255754123456`).
     pub fn digits(&self) -> &str {
         &self.0[1..]
+    }
+}
+
+/// A number read back from the database, which CHECKs the E.164 shape when it is written: a
+/// value of another shape is an error, never trusted.
+impl TryFrom<String> for E164 {
+    type Error = PhoneError;
+    fn try_from(s: String) -> Result<Self, PhoneError> {
+        let digits = s.strip_prefix('+').unwrap_or_default();
+        let shaped = (7..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if shaped {
+            Ok(E164(s))
+        } else {
+            Err(PhoneError::Invalid(s))
+        }
     }
 }
 
@@ -94,6 +106,22 @@ fn parse(input: &str, country: Country) -> Result<(phonenumber::PhoneNumber, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_number_of_another_shape_is_refused_not_trusted() {
+        let ok = E164::try_from("+255754123456".to_string()).unwrap();
+        assert_eq!(ok.as_str(), "+255754123456");
+        for bad in [
+            "255754123456",
+            "+0754123456",
+            "+2557541234a6",
+            "+",
+            "+123456",
+            "",
+        ] {
+            assert!(E164::try_from(bad.to_string()).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn local_forms_are_read_in_the_companys_country() {

@@ -1,7 +1,55 @@
 //! Quiet hours: a company's nightly window (in its own time zone) when reminders are held back.
 
-use chrono::{DateTime, Days, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveTime, TimeZone as _, Utc};
 use chrono_tz::Tz;
+
+/// An IANA time zone (`Africa/Dar_es_Salaam`), as a company stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(into = "String")]
+#[schema(value_type = String, example = "Africa/Dar_es_Salaam")]
+pub struct TimeZone(Tz);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown time zone {0:?} (expected an IANA name such as Africa/Dar_es_Salaam)")]
+pub struct UnknownTimeZone(pub String);
+
+impl TimeZone {
+    pub fn tz(self) -> Tz {
+        self.0
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+}
+
+impl std::str::FromStr for TimeZone {
+    type Err = UnknownTimeZone;
+    fn from_str(s: &str) -> Result<Self, UnknownTimeZone> {
+        s.parse()
+            .map(TimeZone)
+            .map_err(|_| UnknownTimeZone(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for TimeZone {
+    type Error = UnknownTimeZone;
+    fn try_from(s: String) -> Result<Self, UnknownTimeZone> {
+        s.parse()
+    }
+}
+
+impl From<TimeZone> for String {
+    fn from(tz: TimeZone) -> String {
+        tz.name().to_string()
+    }
+}
+
+impl std::fmt::Display for TimeZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// A daily window `[start, end)` in local time; it crosses midnight when `start > end`
 /// (the default 21:00-08:00). `start == end` means no quiet hours.
@@ -44,6 +92,18 @@ impl QuietHours {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_time_zone_is_an_error_not_dar_es_salaam() {
+        let nairobi = TimeZone::try_from("Africa/Nairobi".to_string()).unwrap();
+        assert_eq!(nairobi.tz(), chrono_tz::Africa::Nairobi);
+        assert_eq!(
+            serde_json::to_value(nairobi).unwrap(),
+            serde_json::json!("Africa/Nairobi")
+        );
+        let err = TimeZone::try_from("Africa/Atlantis".to_string()).unwrap_err();
+        assert_eq!(err, UnknownTimeZone("Africa/Atlantis".into()));
+    }
 
     fn hours() -> QuietHours {
         QuietHours {

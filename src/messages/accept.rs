@@ -115,7 +115,7 @@ pub async fn accept(
     company: &Company,
     req: AcceptRequest,
 ) -> Result<Acceptance, AcceptError> {
-    let country: Country = company.country.parse().unwrap_or(Country::TZ);
+    let country = company.country;
     let to = E164::parse_sms(&req.to, country)?;
     let body = SmsBody::parse(&req.body)?;
     let segments = body.segments();

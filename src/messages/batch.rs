@@ -17,7 +17,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::accept::rate;
 use crate::accounts::Company;
-use crate::domain::{CompanyId, Country, Currency, E164, SmsBody};
+use crate::domain::{CompanyId, E164, SmsBody};
 use crate::ledger;
 use crate::queue::Queues;
 use crate::templates::{self, Language, Problem, Vars};
@@ -240,7 +240,7 @@ pub async fn prepare(
     company: &Company,
     items: Vec<BatchItem>,
 ) -> Result<Prepared, BatchError> {
-    let country: Country = company.country.parse().unwrap_or(Country::TZ);
+    let country = company.country;
     let mut texts = Texts::new(pool, company);
     let mut rejected = Vec::new();
     let mut valid = Vec::with_capacity(items.len());
@@ -360,7 +360,7 @@ impl<'c> Texts<'c> {
         let ctx = templates::Context {
             language,
             company_name: &self.company.name,
-            currency: self.company.currency.parse().unwrap_or(Currency::USD),
+            currency: self.company.currency,
             payment_link: payment_link.as_deref(),
         };
         Ok(template.render(&vars, &ctx).map_err(|errors| {

@@ -4,11 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use super::MessageStatus;
-use crate::domain::{CompanyId, Credits, MessageId};
+use crate::domain::{CompanyId, Credits, E164, MessageId, TimeZone};
 
 /// A validated message ready to be written as `queued`.
 #[derive(Debug, Clone)]
@@ -48,23 +47,23 @@ pub async fn insert_queued(
 }
 
 /// A message as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Message {
     pub id: MessageId,
     pub company_id: CompanyId,
     #[sqlx(try_from = "String")]
     pub status: MessageStatus,
-    #[sqlx(rename = "to_number")]
-    pub to: String,
+    #[sqlx(rename = "to_number", try_from = "String")]
+    pub to: E164,
     pub body: String,
     pub encoding: String,
     pub segments: i32,
-    pub credits: i64,
+    #[sqlx(try_from = "i64")]
+    pub credits: Credits,
     pub provider: Option<String>,
     pub provider_id: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
-    #[schema(value_type = Option<String>)]
     pub price: Option<Decimal>,
     pub price_currency: Option<String>,
     pub debt_id: Option<uuid::Uuid>,
@@ -72,13 +71,9 @@ pub struct Message {
     /// Whether the message's credits were given back.
     pub refunded: bool,
     pub uncharged_credits: i64,
-    #[serde(skip)]
     pub send_attempt_started_at: Option<DateTime<Utc>>,
-    #[serde(skip)]
     pub respect_quiet_hours: bool,
-    #[serde(skip)]
     pub idempotency_key: Option<String>,
-    #[serde(skip)]
     pub request_hash: Option<Vec<u8>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -103,8 +98,8 @@ pub async fn find(pool: &PgPool, id: MessageId) -> Result<Option<Message>, sqlx:
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SendingRules {
     pub sms_per_hour: i32,
-    /// IANA name (`Africa/Dar_es_Salaam`).
-    pub timezone: String,
+    #[sqlx(try_from = "String")]
+    pub timezone: TimeZone,
     pub quiet_hours_start: chrono::NaiveTime,
     pub quiet_hours_end: chrono::NaiveTime,
 }

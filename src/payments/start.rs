@@ -206,10 +206,9 @@ async fn check(
     req: &PurchaseRequest,
 ) -> Result<Checked, StartError> {
     let mut errors = Vec::new();
-    let home: Option<Country> = company.country.parse().ok();
     let default_currency = match req.method {
         Method::Mpesa => Currency::KES,
-        _ => home.map(Country::currency).unwrap_or(Currency::USD),
+        _ => company.country.currency(),
     };
     let currency = match req.currency.as_deref() {
         None => Some(default_currency),

@@ -2,10 +2,12 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts;
-use crate::domain::MessageId;
+use crate::domain::{CompanyId, Credits, E164, MessageId};
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError, Problem};
 use crate::http::{AppState, idempotency};
@@ -29,10 +31,9 @@ pub struct SendRequest {
 pub struct Queued {
     pub id: MessageId,
     pub status: MessageStatus,
-    /// E.164.
-    pub to: String,
+    pub to: E164,
     pub segments: i32,
-    pub credits: i64,
+    pub credits: Credits,
     /// `GSM-7` or `UCS-2`.
     pub encoding: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -112,18 +113,73 @@ fn refusal(e: AcceptError) -> ApiError {
 /// One of the caller's messages.
 #[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages", params(("id" = String, Path)),
     security(("bearer" = []), ("api_key" = [])), responses(
-    (status = 200, body = Message),
+    (status = 200, body = MessageView),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: CompanyCaller,
     ApiPath(id): ApiPath<MessageId>,
-) -> ApiResult<ApiJson<Message>> {
+) -> ApiResult<ApiJson<MessageView>> {
     messages::store::find_for_company(&state.pool, caller.company, id)
         .await?
-        .map(ApiJson)
+        .map(|m| ApiJson(m.into()))
         .ok_or_else(|| ApiError::not_found(format!("no message {id}")))
+}
+
+/// A message as the API shows it to its company.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Message)]
+pub struct MessageView {
+    pub id: MessageId,
+    pub company_id: CompanyId,
+    pub status: MessageStatus,
+    pub to: E164,
+    pub body: String,
+    pub encoding: String,
+    pub segments: i32,
+    pub credits: Credits,
+    pub provider: Option<String>,
+    pub provider_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub price: Option<Decimal>,
+    pub price_currency: Option<String>,
+    pub debt_id: Option<uuid::Uuid>,
+    pub invoice_number: Option<String>,
+    /// Whether the message's credits were given back.
+    pub refunded: bool,
+    pub uncharged_credits: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        MessageView {
+            id: m.id,
+            company_id: m.company_id,
+            status: m.status,
+            to: m.to,
+            body: m.body,
+            encoding: m.encoding,
+            segments: m.segments,
+            credits: m.credits,
+            provider: m.provider,
+            provider_id: m.provider_id,
+            error_code: m.error_code,
+            error_message: m.error_message,
+            price: m.price,
+            price_currency: m.price_currency,
+            debt_id: m.debt_id,
+            invoice_number: m.invoice_number,
+            refunded: m.refunded,
+            uncharged_credits: m.uncharged_credits,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -141,7 +197,7 @@ pub struct ListQuery {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessagePage {
-    pub messages: Vec<Message>,
+    pub messages: Vec<MessageView>,
     pub next_before: Option<MessageId>,
 }
 
@@ -184,7 +240,7 @@ pub async fn list(
         None
     };
     Ok(ApiJson(MessagePage {
-        messages,
+        messages: messages.into_iter().map(MessageView::from).collect(),
         next_before,
     }))
 }

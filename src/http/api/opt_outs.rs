@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts;
-use crate::domain::{Country, E164};
+use crate::domain::E164;
 use crate::http::AppState;
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Problem};
@@ -22,7 +22,7 @@ async fn number(state: &AppState, caller: &CompanyCaller, raw: &str) -> ApiResul
     let company = accounts::find_company(&state.pool, caller.company)
         .await?
         .ok_or_else(|| ApiError::not_found("no company"))?;
-    let country: Country = company.country.parse().unwrap_or(Country::TZ);
+    let country = company.country;
     E164::parse_sms(raw, country).map_err(|e| ApiError::field("phone", e.to_string()))
 }
 

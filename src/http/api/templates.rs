@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{self, Company};
-use crate::domain::{Country, Currency, E164, Encoding, Segments, SmsBody};
+use crate::domain::{E164, Encoding, Segments, SmsBody};
 use crate::http::AppState;
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiResult, FieldError, Problem};
@@ -182,7 +182,7 @@ pub async fn preview(
             .parse()
             .map_err(|e: templates::UnknownLanguage| ApiError::field("language", e.to_string()))?,
     };
-    let country: Country = company.country.parse().unwrap_or(Country::TZ);
+    let country = company.country;
     let to = req
         .to
         .as_deref()
@@ -197,7 +197,7 @@ pub async fn preview(
     let ctx = templates::Context {
         language,
         company_name: &company.name,
-        currency: company.currency.parse().unwrap_or(Currency::USD),
+        currency: company.currency,
         payment_link: link.as_deref(),
     };
     let text = template.render(&vars, &ctx).map_err(|errors| {

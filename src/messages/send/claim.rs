@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use super::Sending;
 use super::settle::{self, Run};
-use crate::domain::Credits;
 use crate::ledger::{BeginSend, LedgerError};
 use crate::messages::Message;
 use crate::metrics;
@@ -24,14 +23,13 @@ pub(super) async fn claim<'m>(
 ) -> Result<Option<Run<'m>>, JobError> {
     let claiming = Instant::now();
     let attempt = uuid::Uuid::now_v7();
-    let credits = Credits::new(message.credits).fail()?;
     let begun = s
         .steps
         .begin
         .run(BeginSend {
             company: message.company_id,
             message: message.id,
-            credits,
+            credits: message.credits,
             ttl: s.hold_ttl,
             seen: message.send_attempt_started_at,
             attempt,

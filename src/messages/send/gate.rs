@@ -1,7 +1,5 @@
 //! The gate: a message waits for its turn (snoozes), it never fails for it.
 
-use chrono_tz::Tz;
-
 use super::Sending;
 use crate::domain::QuietHours;
 use crate::messages::Message;
@@ -17,10 +15,7 @@ pub(super) async fn wait_for_its_turn(
     rules: &SendingRules,
 ) -> Result<(), JobError> {
     if message.respect_quiet_hours {
-        let tz: Tz = rules
-            .timezone
-            .parse()
-            .unwrap_or(chrono_tz::Africa::Dar_es_Salaam);
+        let tz = rules.timezone.tz();
         let now = (s.clock)();
         let quiet = QuietHours {
             tz,

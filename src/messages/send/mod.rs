@@ -23,7 +23,7 @@ use sqlx::PgPool;
 pub use steps::SendSteps;
 
 use super::store::{self, ForSending};
-use crate::domain::{E164, MessageId};
+use crate::domain::MessageId;
 use crate::providers::SmsGateway;
 use crate::queue::JobError;
 use crate::ratelimit::{Quota, RateLimiter};
@@ -61,9 +61,6 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     let Some(run) = claim::claim(s, &message).await? else {
         return Ok(());
     };
-    let outcome = s
-        .gateway
-        .send(&E164::from_stored(message.to.clone()), &message.body)
-        .await;
+    let outcome = s.gateway.send(&message.to, &message.body).await;
     settle::settle(s, run, outcome, attempt).await
 }

@@ -2,7 +2,6 @@
 
 use super::Sending;
 use super::settle;
-use crate::domain::E164;
 use crate::ledger;
 use crate::messages::store::{self, AttemptAge};
 use crate::messages::{Message, MessageStatus};
@@ -42,8 +41,7 @@ async fn adopt_unanswered(s: &Sending<'_>, message: &Message) -> Result<bool, Jo
         .send_attempt_started_at
         .unwrap_or(message.created_at)
         - chrono::Duration::minutes(1);
-    let to = E164::from_stored(message.to.clone());
-    let found = s.gateway.messages_to(&to, since).await.retry()?;
+    let found = s.gateway.messages_to(&message.to, since).await.retry()?;
     let Some(ours) = found
         .into_iter()
         .find(|m| m.body.as_deref() == Some(message.body.as_str()))

@@ -96,7 +96,7 @@ pub(super) async fn accepted(
         .num_segments
         .filter(|n| *n > 0)
         .map_or(message.segments, |n| n as i32);
-    let per_segment = (message.credits / i64::from(message.segments.max(1))).max(1);
+    let per_segment = (message.credits.get() / i64::from(message.segments.max(1))).max(1);
     let actual = i64::from(segments) * per_segment;
     let charge = actual.min(hold.credits.get());
     let finish = FinishSend {
@@ -194,14 +194,8 @@ fn taken_over(message: MessageId) {
     tracing::warn!(%message, "another run took this send over; leaving it the outcome");
 }
 
-async fn opt_out(s: &Sending<'_>, company: CompanyId, phone: &str) -> Result<(), JobError> {
-    opt_outs::add(
-        s.pool,
-        company,
-        &E164::from_stored(phone.to_string()),
-        "twilio_21610",
-    )
-    .await?;
+async fn opt_out(s: &Sending<'_>, company: CompanyId, phone: &E164) -> Result<(), JobError> {
+    opt_outs::add(s.pool, company, phone, "twilio_21610").await?;
     Ok(())
 }
 #[cfg(test)]

@@ -78,3 +78,20 @@ async fn batch_messages_respect_quiet_hours(pool: PgPool) {
     assert!(h.twilio.requests().is_empty());
     assert_eq!(h.deps.queues.store("sms").stats().await.unwrap().delayed, 2);
 }
+
+/// A time zone the company row holds but nobody knows is an error that stops the send (retried,
+/// and visible), not a silent fall back to Dar es Salaam's night.
+#[sqlx::test]
+async fn an_unknown_stored_time_zone_stops_the_send_instead_of_guessing(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let id = h.accept("0754123456", "Kumbusho la deni").await;
+    sqlx::query("UPDATE companies SET timezone = 'Africa/Atlantis' WHERE id = $1")
+        .bind(h.company.id)
+        .execute(h.pool())
+        .await
+        .unwrap();
+    h.drain(Duration::from_secs(2)).await;
+    assert!(h.twilio.requests().is_empty(), "nothing sent on a guess");
+    assert_eq!(h.message(id).await.status, MessageStatus::Queued);
+    assert_eq!(h.available().await, 10, "nothing reserved");
+}
