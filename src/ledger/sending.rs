@@ -2,7 +2,8 @@
 //! and mark `sent` (SQL functions `send_begin_many` and `send_finish_many`, migrations/0014 and
 //! 0015). One statement runs every item, so a batch costs one round trip and one commit; each item has
 //! exactly the effect (and the idempotency) it would have alone, and an item's refusal does not
-//! touch the others. A database error fails the whole batch, and every caller retries.
+//! touch the others. A database error fails the whole batch, and every caller retries. Given a
+//! connection inside the caller's transaction, a batch is part of it.
 //! The functions lock every row they touch first, in one order, so concurrent batches do not
 //! deadlock on each other.
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
 use super::holds::Outcome;
 use super::{Applied, Hold, LedgerError};
@@ -57,7 +58,10 @@ pub struct FinishSend {
 pub type Finished = Result<Applied<Hold>, LedgerError>;
 
 /// Runs `items` in one statement; the answers are in the order of `items`.
-pub async fn begin_sends(pool: &PgPool, items: &[BeginSend]) -> Result<Vec<Begun>, sqlx::Error> {
+pub async fn begin_sends(
+    conn: &mut PgConnection,
+    items: &[BeginSend],
+) -> Result<Vec<Begun>, sqlx::Error> {
     let rows: Vec<Outcome> =
         sqlx::query_as("SELECT * FROM send_begin_many($1, $2, $3, $4, $5, $6, $7)")
             .bind(items.iter().map(|_| HoldId::new()).collect::<Vec<_>>())
@@ -72,7 +76,7 @@ pub async fn begin_sends(pool: &PgPool, items: &[BeginSend]) -> Result<Vec<Begun
             )
             .bind(items.iter().map(|i| i.seen).collect::<Vec<_>>())
             .bind(items.iter().map(|i| i.attempt).collect::<Vec<_>>())
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
     answers(items, rows, |item, out| match out.outcome.as_str() {
         "settled" | "taken" => Ok(None),
@@ -84,7 +88,7 @@ pub async fn begin_sends(pool: &PgPool, items: &[BeginSend]) -> Result<Vec<Begun
 
 /// Runs `items` in one statement; the answers are in the order of `items`.
 pub async fn finish_sends(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     items: &[FinishSend],
 ) -> Result<Vec<Finished>, sqlx::Error> {
     let rows: Vec<Outcome> =
@@ -112,7 +116,7 @@ pub async fn finish_sends(
                     .map(|i| i.price_currency.as_deref())
                     .collect::<Vec<_>>(),
             )
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
     answers(items, rows, |item, out| {
         out.committed(item.hold, item.charge)

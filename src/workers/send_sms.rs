@@ -34,10 +34,10 @@ impl SendSteps {
     pub fn start(pool: &PgPool) -> Self {
         SendSteps {
             begin: ledger_step("send_begin", pool, |pool, items| async move {
-                ledger::begin_sends(&pool, &items).await
+                ledger::begin_sends(&mut *pool.acquire().await?, &items).await
             }),
             finish: ledger_step("send_finish", pool, |pool, items| async move {
-                ledger::finish_sends(&pool, &items).await
+                ledger::finish_sends(&mut *pool.acquire().await?, &items).await
             }),
         }
     }

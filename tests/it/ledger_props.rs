@@ -300,7 +300,8 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         attempt: uuid::Uuid::now_v7(),
                     });
                 }
-                let answers = ledger::begin_sends(pool, &batch).await.unwrap();
+                let mut conn = pool.acquire().await.unwrap();
+                let answers = ledger::begin_sends(&mut conn, &batch).await.unwrap();
                 // As one reservation after another, in item order.
                 for ((&(c, n), item), answer) in items.iter().zip(&batch).zip(answers) {
                     match answer {
@@ -347,7 +348,8 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         price_currency: None,
                     })
                     .collect();
-                let answers = ledger::finish_sends(pool, &batch).await.unwrap();
+                let mut conn = pool.acquire().await.unwrap();
+                let answers = ledger::finish_sends(&mut conn, &batch).await.unwrap();
                 // As one after another: the first in-range charge of an active hold commits it.
                 for (&(i, actual), answer) in picked.iter().zip(answers) {
                     expect_commit(&mut m, i, actual, answer, step)?;
