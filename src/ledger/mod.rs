@@ -5,8 +5,9 @@
 //! - **Transactional.** Each call takes a connection: alone it runs in its own transaction; on a
 //!   connection inside the caller's transaction (`&mut *tx`) it is part of it (one statement, or
 //!   a savepoint of it for those of several), so it combines with a status change of the message
-//!   or payment and either all of it happens or none. (A concrete `&mut PgConnection` rather than sqlx's generic `Acquire` keeps the
-//!   callers' futures `Send`, which apalis handlers need.)
+//!   or payment and either all of it happens or none. (A concrete `&mut PgConnection` rather
+//!   than sqlx's generic `Acquire` keeps the callers' futures `Send`, which apalis handlers
+//!   need.)
 //! - **Idempotent on its business key** (payment, hold, message, adjustment id): repeating a call
 //!   returns the first outcome with `replay: true` and moves no credits.
 //! - **Safe under concurrent callers**: balance changes are conditional updates of one row, and

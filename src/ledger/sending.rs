@@ -8,6 +8,7 @@
 //! caller retries. The functions lock every row they touch first, in one order, so concurrent
 //! batches do not deadlock on each other. Given a connection inside the caller's transaction,
 //! a batch is part of it.
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
