@@ -1,5 +1,7 @@
 //! Ledger throughput: reserve+commit pairs per second with 16 concurrent tasks, spread over 100
 //! companies and all on one company (the worst case: every pair serialises on one balance row).
+//! A pair is the send job's two ledger steps for one message, each a batch of one
+//! (`ledger::begin_sends`, `ledger::finish_sends`; they also mark the message `sending`, `sent`).
 //!
 //! Run: `scripts/ensure-services && cargo bench --bench ledger` (BENCH_PAIRS=n to change the
 //! work per scenario). Uses its own database, `copcca_sms_bench`, recreated on every run.
@@ -8,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use copcca_sms::domain::{CompanyId, Country, CreditDelta, Credits, MessageId};
+use copcca_sms::ledger::{BeginSend, FinishSend};
 use copcca_sms::{accounts, ledger};
 use sqlx::PgPool;
 
@@ -155,24 +158,38 @@ async fn scenario(pool: &PgPool, companies: usize, pairs: usize) -> anyhow::Resu
             let mut latencies = Vec::new();
             for (company, message) in messages.iter().skip(t).step_by(TASKS) {
                 let began = Instant::now();
-                let hold = ledger::reserve(
-                    &mut pool.acquire().await.unwrap(),
-                    *company,
-                    *message,
-                    Credits::new(1)?,
-                    Duration::from_secs(600),
-                )
-                .await?;
-                ledger::commit(
-                    &mut pool.acquire().await.unwrap(),
-                    hold.value.id,
-                    Credits::new(1)?,
-                )
-                .await?;
+                let begin = BeginSend {
+                    company: *company,
+                    message: *message,
+                    credits: Credits::new(1)?,
+                    ttl: Duration::from_secs(600),
+                    seen: None, // a new message, never attempted
+                    attempt: uuid::Uuid::now_v7(),
+                };
+                let begun = one(ledger::begin_sends(&mut *pool.acquire().await?, &[begin]).await?)?;
+                let hold = begun?.ok_or_else(|| anyhow::anyhow!("message {message} settled"))?;
+                let finish = FinishSend {
+                    hold: hold.value.id,
+                    charge: Credits::new(1)?,
+                    provider: "bench".into(),
+                    provider_id: format!("SM{}", hold.value.id.0.simple()),
+                    segments: 1,
+                    uncharged: 0,
+                    price: None,
+                    price_currency: None,
+                };
+                one(ledger::finish_sends(&mut *pool.acquire().await?, &[finish]).await?)??;
                 latencies.push(began.elapsed());
             }
             anyhow::Ok(latencies)
         }
     })
     .await
+}
+
+/// The answer of a batch of one.
+fn one<A>(answers: Vec<A>) -> anyhow::Result<A> {
+    let [answer] = <[A; 1]>::try_from(answers)
+        .map_err(|a| anyhow::anyhow!("{} answers for one item", a.len()))?;
+    Ok(answer)
 }

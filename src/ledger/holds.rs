@@ -1,8 +1,9 @@
-//! Two-phase charging: reserve credits for a message, then commit (charge) or release them.
-//! Each is one call of a SQL function (migrations/0008), so one round trip: atomic alone, or
-//! part of the caller's transaction when given one.
-
-use std::time::Duration;
+//! Two-phase charging: a hold is reserved for a message, then committed (charged) or released.
+//! Reserving and committing are the send job's steps (`sending`: `send_begin_many` and
+//! `send_finish_many`, one item or many); this module reads their answers into holds and
+//! outcomes, and releases a hold (`ledger_release`, migrations/0008), which the send job's
+//! failure path and the reconciler do one hold at a time: one round trip, atomic alone, or part
+//! of the caller's transaction when given one.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -10,35 +11,8 @@ use sqlx::PgConnection;
 use super::{Applied, Hold, LedgerError};
 use crate::domain::{CompanyId, Credits, HoldId, MessageId};
 
-/// Holds `credits` of `company`'s available credits for `message` until `ttl` from now.
-///
-/// Idempotent on the message: while the message has an active hold, that hold is returned
-/// (`replay`); once it is charged, `AlreadyCharged`. A released hold does not count, so a message
-/// whose hold was released may reserve again. Fails with `InsufficientCredits` and changes nothing
-/// when the balance cannot cover it.
-pub async fn reserve(
-    conn: &mut PgConnection,
-    company: CompanyId,
-    message: MessageId,
-    credits: Credits,
-    ttl: Duration,
-) -> Result<Applied<Hold>, LedgerError> {
-    if credits.is_zero() {
-        return Err(LedgerError::NothingToReserve);
-    }
-    let out: Outcome = sqlx::query_as("SELECT * FROM ledger_reserve($1, $2, $3, $4, $5)")
-        .bind(HoldId::new())
-        .bind(company)
-        .bind(message)
-        .bind(credits.get())
-        .bind(ttl.as_secs_f64())
-        .fetch_one(&mut *conn)
-        .await?;
-    out.reserved(company, message, credits)
-}
-
 impl Outcome {
-    /// What `ledger_reserve` (or `send_begin`) said, for `message`.
+    /// What `send_begin_many` said about reserving `credits` of `company` for `message`.
     pub(super) fn reserved(
         self,
         company: CompanyId,
@@ -64,27 +38,8 @@ impl Outcome {
             other => Err(out.unexpected(other)),
         }
     }
-}
 
-/// Turns the hold into a charge of `actual` credits (1..=reserved) and returns the rest.
-///
-/// Idempotent: committing again with the same `actual` is a replay; with another amount it is
-/// `HoldCommitted`. A released hold cannot be committed (`HoldReleased`). An expired hold can.
-pub async fn commit(
-    conn: &mut PgConnection,
-    hold: HoldId,
-    actual: Credits,
-) -> Result<Applied<Hold>, LedgerError> {
-    let out: Outcome = sqlx::query_as("SELECT * FROM ledger_commit($1, $2)")
-        .bind(hold)
-        .bind(actual.get())
-        .fetch_one(&mut *conn)
-        .await?;
-    out.committed(hold, actual)
-}
-
-impl Outcome {
-    /// What `ledger_commit` (or `send_finish`) said about committing `actual` on `hold`.
+    /// What `send_finish_many` said about committing `actual` on `hold`.
     pub(super) fn committed(
         self,
         hold: HoldId,
@@ -109,8 +64,9 @@ impl Outcome {
     }
 }
 
-/// Voids the hold and returns its credits. Idempotent; a committed hold is `HoldCommitted`
-/// (a charged message gets its credits back through `refund`).
+/// Voids the hold and returns its credits (SQL `ledger_release`). Idempotent; a committed hold is
+/// `HoldCommitted` (a charged message gets its credits back through `refund`). Releasing leaves
+/// the message's status alone.
 pub async fn release(conn: &mut PgConnection, hold: HoldId) -> Result<Applied<Hold>, LedgerError> {
     let out: Outcome = sqlx::query_as("SELECT * FROM ledger_release($1)")
         .bind(hold)
@@ -128,7 +84,8 @@ pub async fn release(conn: &mut PgConnection, hold: HoldId) -> Result<Applied<Ho
     }
 }
 
-/// A row of type `ledger_hold_outcome`: the outcome and, when there is one, the hold.
+/// A row of type `ledger_hold_outcome` (`ledger_release`), or one item's row of the send steps
+/// (the same columns after its position `n`): the outcome and, when there is one, the hold.
 #[derive(sqlx::FromRow)]
 pub(super) struct Outcome {
     pub(super) outcome: String,

@@ -3,10 +3,11 @@
 //!
 //! Guarantees, for every function here:
 //! - **Transactional.** Each call takes a connection: alone it runs in its own transaction; on a
-//!   connection inside the caller's transaction (`&mut *tx`) it runs in a savepoint of it, so it
-//!   combines with a status change of the message or payment and either all of it happens or
-//!   none. (A concrete `&mut PgConnection` rather than sqlx's generic `Acquire` keeps the
-//!   callers' futures `Send`, which apalis handlers need.)
+//!   connection inside the caller's transaction (`&mut *tx`) it is part of it (one statement, or
+//!   a savepoint of it for those of several), so it combines with a status change of the message
+//!   or payment and either all of it happens or none. (A concrete `&mut PgConnection` rather
+//!   than sqlx's generic `Acquire` keeps the callers' futures `Send`, which apalis handlers
+//!   need.)
 //! - **Idempotent on its business key** (payment, hold, message, adjustment id): repeating a call
 //!   returns the first outcome with `replay: true` and moves no credits.
 //! - **Safe under concurrent callers**: balance changes are conditional updates of one row, and
@@ -15,10 +16,12 @@
 //!   reversal is a new entry. The materialised balance and the entries change in one statement:
 //!   `ledger_post` for single operations; the send path's batch functions (`sending`) write the
 //!   same entries for many holds and change each balance row once by their sum.
-//! - **One round trip on the hot path**: reserve, commit and release are single calls of SQL
-//!   functions (migrations/0008_ledger_functions.sql) that return their outcome instead of
-//!   raising, so a refusal writes nothing and never aborts the caller's transaction; the send
-//!   workers' batched versions (migrations/0014_send_steps.sql) are one call per batch.
+//! - **One round trip on the hot path**: reserve and commit are the send job's batch steps
+//!   (`begin_sends` -> SQL `send_begin_many`, `finish_sends` -> `send_finish_many`; one call per
+//!   batch, a single message being a batch of one), release is one call of `ledger_release`.
+//!   They return their outcome instead of raising, so a refusal writes nothing and never aborts
+//!   the caller's transaction. Which migration holds each SQL function's current definition:
+//!   migrations/README.md.
 
 mod adjustments;
 mod audit;
@@ -36,7 +39,7 @@ use crate::domain::{CompanyId, Credits, HoldId, MessageId, PaymentId};
 
 pub use adjustments::{Adjusted, adjust};
 pub use audit::{AuditReport, Violation, audit};
-pub use holds::{commit, release, reserve};
+pub use holds::release;
 pub use purchases::{Credited, Reversed, credit_purchase, reverse_purchase};
 pub use queries::{active_hold, balance, entries, expired_holds};
 pub use refunds::{Refunded, refund};

@@ -1,16 +1,19 @@
-//! The send job's two ledger steps for many messages at once: reserve and mark `sending`; charge
-//! and mark `sent` (SQL functions `send_begin_many` and `send_finish_many`, migrations/0014 and
-//! 0015). One statement runs every item, so a batch costs one round trip and one commit; each item has
-//! exactly the effect (and the idempotency) it would have alone, and an item's refusal does not
-//! touch the others. A database error fails the whole batch, and every caller retries.
-//! The functions lock every row they touch first, in one order, so concurrent batches do not
-//! deadlock on each other.
+//! The send job's two ledger steps, the only way credits are reserved and charged: reserve and
+//! mark the message `sending` (`begin_sends`, SQL `send_begin_many`, migrations/0015); charge
+//! and mark it `sent` (`finish_sends`, SQL `send_finish_many`, migrations/0014). The send
+//! workers call them for many messages at once (group commit); a single reservation or charge is
+//! a batch of one. One statement runs every item, so a batch costs one round trip and one
+//! commit; each item has exactly the effect (and the idempotency) it would have alone, and an
+//! item's refusal does not touch the others. A database error fails the whole batch, and every
+//! caller retries. The functions lock every row they touch first, in one order, so concurrent
+//! batches do not deadlock on each other. Given a connection inside the caller's transaction,
+//! a batch is part of it.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
 use super::holds::Outcome;
 use super::{Applied, Hold, LedgerError};
@@ -34,9 +37,13 @@ pub struct BeginSend {
 }
 
 /// `Ok(None)`: nothing to send, nothing written: the message is no longer queued or sending
-/// (an earlier run settled it), or another run claimed the attempt after this one read it.
-/// Otherwise as [`super::reserve`]: the hold (a replay when the message already had it), or why
-/// not (`InsufficientCredits`, `AlreadyCharged`...).
+/// (an earlier run settled it: sent, failed...), or another run claimed the attempt after this
+/// one read it. `Ok(Some)`: the hold, and the message is now `sending` with this run's attempt;
+/// a replay when the message already had an active hold (no credits move). A released hold does
+/// not count, so a message whose hold was released reserves afresh. Otherwise why not:
+/// `InsufficientCredits` (with what the company had left at the item's turn; nothing written),
+/// `UnknownMessage` (no such message of this company), `AlreadyCharged` (its hold is committed
+/// while the message is still queued or sending).
 pub type Begun = Result<Option<Applied<Hold>>, LedgerError>;
 
 /// Charge `charge` credits on `hold` and mark its message `sent` with the provider's record.
@@ -53,11 +60,18 @@ pub struct FinishSend {
     pub price_currency: Option<String>,
 }
 
-/// As [`super::commit`]; the message is marked `sent` on `committed` and on `replay`.
+/// The hold, committed: charged `charge` (1..=its credits), the rest returned to `available`; an
+/// expired hold can still be committed. A replay when it was already committed for the same
+/// amount (no credits move). Otherwise `HoldCommitted` (for another amount), `HoldReleased`,
+/// `CommitOutOfRange` or `UnknownHold`. The message is marked `sent` on a first commit and on a
+/// replay, if it is still queued or sending.
 pub type Finished = Result<Applied<Hold>, LedgerError>;
 
 /// Runs `items` in one statement; the answers are in the order of `items`.
-pub async fn begin_sends(pool: &PgPool, items: &[BeginSend]) -> Result<Vec<Begun>, sqlx::Error> {
+pub async fn begin_sends(
+    conn: &mut PgConnection,
+    items: &[BeginSend],
+) -> Result<Vec<Begun>, sqlx::Error> {
     let rows: Vec<Outcome> =
         sqlx::query_as("SELECT * FROM send_begin_many($1, $2, $3, $4, $5, $6, $7)")
             .bind(items.iter().map(|_| HoldId::new()).collect::<Vec<_>>())
@@ -72,7 +86,7 @@ pub async fn begin_sends(pool: &PgPool, items: &[BeginSend]) -> Result<Vec<Begun
             )
             .bind(items.iter().map(|i| i.seen).collect::<Vec<_>>())
             .bind(items.iter().map(|i| i.attempt).collect::<Vec<_>>())
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
     answers(items, rows, |item, out| match out.outcome.as_str() {
         "settled" | "taken" => Ok(None),
@@ -84,7 +98,7 @@ pub async fn begin_sends(pool: &PgPool, items: &[BeginSend]) -> Result<Vec<Begun
 
 /// Runs `items` in one statement; the answers are in the order of `items`.
 pub async fn finish_sends(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     items: &[FinishSend],
 ) -> Result<Vec<Finished>, sqlx::Error> {
     let rows: Vec<Outcome> =
@@ -112,7 +126,7 @@ pub async fn finish_sends(
                     .map(|i| i.price_currency.as_deref())
                     .collect::<Vec<_>>(),
             )
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
     answers(items, rows, |item, out| {
         out.committed(item.hold, item.charge)

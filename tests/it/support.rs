@@ -1,14 +1,16 @@
-//! Shared helpers: companies with credits, message and payment rows, the audit, and `spawn_app`.
+//! Shared helpers: companies with credits, message and payment rows, a single reservation and
+//! charge through the send steps, the audit, and `spawn_app`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use copcca_sms::accounts::{self, Company};
 use copcca_sms::config::Config;
-use copcca_sms::domain::{CompanyId, Country, CreditDelta, Credits, MessageId, PaymentId};
+use copcca_sms::domain::{CompanyId, Country, CreditDelta, Credits, HoldId, MessageId, PaymentId};
 use copcca_sms::http::{self, AppState};
 use copcca_sms::ledger;
 use copcca_sms::messages::{NewMessage, insert_queued};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 /// A TZ company holding `credits` available credits (granted by an adjustment).
 pub async fn company_with(pool: &PgPool, credits: i64) -> Company {
@@ -59,6 +61,59 @@ pub async fn paid_payment(pool: &PgPool, company: CompanyId, credits: i64) -> Pa
     .await
     .unwrap();
     id
+}
+
+/// Reserves `credits` of `company` for `message`, held for `ttl`, as a send job's first step does
+/// (`ledger::begin_sends` with one item: the message is marked `sending`): by a run that has just
+/// read the message, so its `seen` is the message's current `send_attempt_started_at`. A database
+/// error of the statement is `LedgerError::Database`.
+pub async fn reserve_one(
+    conn: &mut PgConnection,
+    company: CompanyId,
+    message: MessageId,
+    credits: Credits,
+    ttl: Duration,
+) -> ledger::Begun {
+    let seen: Option<Option<chrono::DateTime<chrono::Utc>>> =
+        sqlx::query_scalar("SELECT send_attempt_started_at FROM messages WHERE id = $1")
+            .bind(message)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let item = ledger::BeginSend {
+        company,
+        message,
+        credits,
+        ttl,
+        seen: seen.flatten(),
+        attempt: uuid::Uuid::now_v7(),
+    };
+    one(ledger::begin_sends(conn, &[item]).await?)
+}
+
+/// Charges `charge` credits on `hold`, as a send job's last step does (`ledger::finish_sends` with
+/// one item: the message is marked `sent`, with a made-up provider record).
+pub async fn commit_one(
+    conn: &mut PgConnection,
+    hold: HoldId,
+    charge: Credits,
+) -> ledger::Finished {
+    let item = ledger::FinishSend {
+        hold,
+        charge,
+        provider: "test".into(),
+        provider_id: format!("SM{}", hold.0.simple()),
+        segments: charge.get() as i32,
+        uncharged: 0,
+        price: None,
+        price_currency: None,
+    };
+    one(ledger::finish_sends(conn, &[item]).await?)
+}
+
+fn one<A>(answers: Vec<A>) -> A {
+    let [answer] =
+        <[A; 1]>::try_from(answers).unwrap_or_else(|a| panic!("{} answers for one item", a.len()));
+    answer
 }
 
 pub async fn available(pool: &PgPool, company: CompanyId) -> i64 {

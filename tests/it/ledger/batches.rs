@@ -77,7 +77,7 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
     );
     let foreign = message(&pool, rich, 1).await;
     let out = ledger::begin_sends(
-        &pool,
+        &mut pool.acquire().await.unwrap(),
         &[
             begin(rich, r1, 2),
             begin(poor, p1, 2),
@@ -124,7 +124,7 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
     // Again, by runs that read the attempt: the held ones are replays of the same holds, and
     // nothing moves.
     let again = ledger::begin_sends(
-        &pool,
+        &mut pool.acquire().await.unwrap(),
         &[
             resume(&pool, rich, r1, 2).await,
             resume(&pool, poor, p1, 2).await,
@@ -142,7 +142,7 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
     let r2_hold = out[4].as_ref().unwrap().as_ref().unwrap().value.id;
     let p1_hold = out[1].as_ref().unwrap().as_ref().unwrap().value.id;
     let done = ledger::finish_sends(
-        &pool,
+        &mut pool.acquire().await.unwrap(),
         &[
             finish(r1_hold.value.id, 1, "SM1"),
             finish(p1_hold, 2, "SM2"),
@@ -176,15 +176,21 @@ async fn a_mixed_batch_gives_each_item_its_own_outcome(pool: PgPool) {
     assert_eq!(status(&pool, r2).await, "sending");
 
     // Finishing again charges nothing more.
-    let again = ledger::finish_sends(&pool, &[finish(r1_hold.value.id, 1, "SM1")])
-        .await
-        .unwrap();
+    let again = ledger::finish_sends(
+        &mut pool.acquire().await.unwrap(),
+        &[finish(r1_hold.value.id, 1, "SM1")],
+    )
+    .await
+    .unwrap();
     assert!(matches!(again[0], Ok(ref a) if a.replay));
     assert_eq!(available(&pool, rich).await, 6);
     // A charged message does not begin again.
-    let charged_again = ledger::begin_sends(&pool, &[resume(&pool, rich, r1, 2).await])
-        .await
-        .unwrap();
+    let charged_again = ledger::begin_sends(
+        &mut pool.acquire().await.unwrap(),
+        &[resume(&pool, rich, r1, 2).await],
+    )
+    .await
+    .unwrap();
     assert!(
         matches!(charged_again[0], Ok(None)),
         "{:?}",
@@ -211,7 +217,11 @@ async fn concurrent_batches_never_overdraw_or_hold_a_message_twice(pool: PgPool)
             let pool = pool.clone();
             let mut batch = items.clone();
             batch.rotate_left(k * 13);
-            tokio::spawn(async move { ledger::begin_sends(&pool, &batch).await.unwrap() })
+            tokio::spawn(async move {
+                ledger::begin_sends(&mut pool.acquire().await.unwrap(), &batch)
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     for t in tasks {
@@ -234,16 +244,21 @@ async fn of_two_runs_that_read_the_same_attempt_only_the_first_sends(pool: PgPoo
     let m = message(&pool, company, 2).await;
     // Both runs read the message while it was queued, never attempted.
     let (first, second) = (begin(company, m, 2), begin(company, m, 2));
-    let claimed = ledger::begin_sends(&pool, &[first]).await.unwrap();
+    let claimed = ledger::begin_sends(&mut pool.acquire().await.unwrap(), &[first])
+        .await
+        .unwrap();
     let hold = claimed[0].as_ref().unwrap().as_ref().unwrap();
     assert!(!hold.replay);
     let started = attempt(&pool, m).await;
     assert!(started.is_some());
 
     // The second, in another batch: the attempt is taken; nothing written, nothing to send.
-    let taken = ledger::begin_sends(&pool, std::slice::from_ref(&second))
-        .await
-        .unwrap();
+    let taken = ledger::begin_sends(
+        &mut pool.acquire().await.unwrap(),
+        std::slice::from_ref(&second),
+    )
+    .await
+    .unwrap();
     assert!(matches!(taken[0], Ok(None)), "{:?}", taken[0]);
     assert_eq!(
         attempt(&pool, m).await,
@@ -260,15 +275,21 @@ async fn of_two_runs_that_read_the_same_attempt_only_the_first_sends(pool: PgPoo
         .execute(&pool)
         .await
         .unwrap();
-    let stale = ledger::begin_sends(&pool, std::slice::from_ref(&second))
-        .await
-        .unwrap();
+    let stale = ledger::begin_sends(
+        &mut pool.acquire().await.unwrap(),
+        std::slice::from_ref(&second),
+    )
+    .await
+    .unwrap();
     assert!(matches!(stale[0], Ok(None)), "{:?}", stale[0]);
     assert_eq!(attempt(&pool, m).await, started);
     // In one batch, the stale item first: the current one still goes ahead.
-    let resumed = ledger::begin_sends(&pool, &[second, resume(&pool, company, m, 2).await])
-        .await
-        .unwrap();
+    let resumed = ledger::begin_sends(
+        &mut pool.acquire().await.unwrap(),
+        &[second, resume(&pool, company, m, 2).await],
+    )
+    .await
+    .unwrap();
     assert!(matches!(resumed[0], Ok(None)), "{:?}", resumed[0]);
     let again = resumed[1].as_ref().unwrap().as_ref().unwrap();
     assert!(again.replay);
@@ -292,7 +313,7 @@ async fn a_batch_stuck_behind_a_long_transaction_gives_up_after_ten_seconds(pool
         .unwrap();
 
     let started = std::time::Instant::now();
-    let err = ledger::begin_sends(&pool, &[begin(company, m, 1)])
+    let err = ledger::begin_sends(&mut pool.acquire().await.unwrap(), &[begin(company, m, 1)])
         .await
         .expect_err("the lock timeout ends the wait");
     let waited = started.elapsed();
@@ -310,7 +331,7 @@ async fn a_batch_stuck_behind_a_long_transaction_gives_up_after_ten_seconds(pool
         (10, "queued".to_string())
     );
     blocker.rollback().await.unwrap();
-    let out = ledger::begin_sends(&pool, &[begin(company, m, 1)])
+    let out = ledger::begin_sends(&mut pool.acquire().await.unwrap(), &[begin(company, m, 1)])
         .await
         .unwrap();
     assert!(matches!(out[0], Ok(Some(_))), "{:?}", out[0]);
@@ -345,9 +366,12 @@ async fn a_run_whose_attempt_was_taken_over_writes_no_outcome(pool: PgPool) {
     let company = company_with(&pool, 10).await.id;
     let m = message(&pool, company, 1).await;
     let first = begin(company, m, 1);
-    ledger::begin_sends(&pool, std::slice::from_ref(&first))
-        .await
-        .unwrap();
+    ledger::begin_sends(
+        &mut pool.acquire().await.unwrap(),
+        std::slice::from_ref(&first),
+    )
+    .await
+    .unwrap();
     let mut conn = pool.acquire().await.unwrap();
     // The first run's attempt is the latest: its retry goes back to `queued`.
     assert!(
@@ -361,9 +385,12 @@ async fn a_run_whose_attempt_was_taken_over_writes_no_outcome(pool: PgPool) {
 
     // A second run resumes it; the first one, late, may no longer write its outcome.
     let second = resume(&pool, company, m, 1).await;
-    ledger::begin_sends(&pool, std::slice::from_ref(&second))
-        .await
-        .unwrap();
+    ledger::begin_sends(
+        &mut pool.acquire().await.unwrap(),
+        std::slice::from_ref(&second),
+    )
+    .await
+    .unwrap();
     assert!(!requeue_attempt(&mut conn, m, first.attempt).await.unwrap());
     assert_eq!(status(&pool, m).await, "sending");
     let mut tx = pool.begin().await.unwrap();

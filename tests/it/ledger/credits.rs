@@ -5,25 +5,20 @@ use copcca_sms::ledger::{self, LedgerError};
 use sqlx::PgPool;
 
 use super::TTL;
+use super::script::{Op::*, Step, Then::*, run};
 use crate::support::*;
 
 #[sqlx::test]
 async fn refund_returns_the_charge_exactly_once(pool: PgPool) {
     let company = company_with(&pool, 10).await.id;
     let m = message(&pool, company, 3).await;
-    let hold = ledger::reserve(
-        &mut pool.acquire().await.unwrap(),
-        company,
-        m,
-        credits(3),
-        TTL,
-    )
-    .await
-    .unwrap()
-    .value;
-    ledger::commit(&mut pool.acquire().await.unwrap(), hold.id, credits(2))
+    let mut conn = pool.acquire().await.unwrap();
+    let hold = reserve_one(&mut conn, company, m, credits(3), TTL)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("a hold")
+        .value;
+    commit_one(&mut conn, hold.id, credits(2)).await.unwrap();
     assert_eq!(available(&pool, company).await, 8);
 
     let tasks: Vec<_> = (0..8)
@@ -50,35 +45,16 @@ async fn refund_returns_the_charge_exactly_once(pool: PgPool) {
 
 #[sqlx::test]
 async fn refund_of_an_uncharged_message_is_refused(pool: PgPool) {
-    let company = company_with(&pool, 10).await.id;
-    let m = message(&pool, company, 1).await;
-    assert!(matches!(
-        ledger::refund(&mut pool.acquire().await.unwrap(), m, "x", "test").await,
-        Err(LedgerError::NotCharged(_))
-    ));
-    let hold = ledger::reserve(
-        &mut pool.acquire().await.unwrap(),
-        company,
-        m,
-        credits(1),
-        TTL,
-    )
-    .await
-    .unwrap()
-    .value;
-    assert!(matches!(
-        ledger::refund(&mut pool.acquire().await.unwrap(), m, "x", "test").await,
-        Err(LedgerError::NotCharged(_))
-    ));
-    ledger::release(&mut pool.acquire().await.unwrap(), hold.id)
-        .await
-        .unwrap();
-    assert!(matches!(
-        ledger::refund(&mut pool.acquire().await.unwrap(), m, "x", "test").await,
-        Err(LedgerError::NotCharged(_))
-    ));
-    assert_eq!(available(&pool, company).await, 10);
-    assert_audit_clean(&pool).await;
+    #[rustfmt::skip]
+    let steps: &[Step] = &[
+        // operation     outcome      available reserved
+        (Refund(0),      NotCharged,  10, 0),
+        (Reserve(0, 1),  Done,         9, 1),
+        (Refund(0),      NotCharged,   9, 1),
+        (Release(0),     Done,        10, 0),
+        (Refund(0),      NotCharged,  10, 0),
+    ];
+    run(&pool, 10, steps).await;
 }
 
 #[sqlx::test]

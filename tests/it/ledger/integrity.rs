@@ -11,13 +11,14 @@ async fn operations_inside_a_caller_transaction_roll_back_with_it(pool: PgPool) 
     let company = company_with(&pool, 5).await.id;
     let m = message(&pool, company, 2).await;
     let mut tx = pool.begin().await.unwrap();
-    ledger::reserve(&mut tx, company, m, credits(2), TTL)
+    reserve_one(&mut tx, company, m, credits(2), TTL)
         .await
-        .unwrap();
-    // A failing operation in the same transaction undoes only itself (a savepoint)...
+        .unwrap()
+        .expect("a hold");
+    // A refused operation in the same transaction writes nothing and aborts nothing...
     let m2 = message(&pool, company, 9).await;
     assert!(
-        ledger::reserve(&mut tx, company, m2, credits(9), TTL)
+        reserve_one(&mut tx, company, m2, credits(9), TTL)
             .await
             .is_err()
     );
@@ -61,7 +62,7 @@ async fn the_database_refuses_a_negative_balance(pool: PgPool) {
 async fn the_audit_notices_tampering(pool: PgPool) {
     let company = company_with(&pool, 5).await.id;
     let m = message(&pool, company, 1).await;
-    ledger::reserve(
+    reserve_one(
         &mut pool.acquire().await.unwrap(),
         company,
         m,
@@ -69,7 +70,8 @@ async fn the_audit_notices_tampering(pool: PgPool) {
         TTL,
     )
     .await
-    .unwrap();
+    .unwrap()
+    .expect("a hold");
     assert_audit_clean(&pool).await;
 
     sqlx::query("UPDATE balances SET available = available + 7 WHERE company_id = $1")

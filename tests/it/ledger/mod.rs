@@ -4,6 +4,7 @@ mod batches;
 mod credits;
 mod holds;
 mod integrity;
+mod script;
 
 use std::time::Duration;
 

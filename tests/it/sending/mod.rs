@@ -25,7 +25,7 @@ use copcca_sms::workers::{self, Deps};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::{TestApp, assert_audit_clean, spawn_app_with};
+use crate::support::{TestApp, assert_audit_clean, reserve_one, spawn_app_with};
 
 pub struct Harness {
     pub app: TestApp,
@@ -186,14 +186,29 @@ impl Harness {
             .unwrap()
     }
 
-    /// Reserves the message's credit as a send step would (a hold of `ttl`), sending nothing.
+    /// Reserves the message's credit as a send step would (a hold of `ttl`), sending nothing:
+    /// the step's attempt is then put back (`requeue_attempt`, as a retry does), so the message
+    /// is `queued` again with its hold.
     pub async fn hold(&self, id: uuid::Uuid, ttl: Duration) -> ledger::Hold {
         let mut conn = self.pool().acquire().await.unwrap();
         let one = copcca_sms::domain::Credits::new(1).unwrap();
-        ledger::reserve(&mut conn, self.company.id, MessageId(id), one, ttl)
+        let hold = reserve_one(&mut conn, self.company.id, MessageId(id), one, ttl)
             .await
             .unwrap()
-            .value
+            .expect("a hold")
+            .value;
+        let attempt: uuid::Uuid =
+            sqlx::query_scalar("SELECT send_attempt_id FROM messages WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        assert!(
+            store::requeue_attempt(&mut conn, MessageId(id), attempt)
+                .await
+                .unwrap()
+        );
+        hold
     }
 }
 

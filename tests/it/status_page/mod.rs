@@ -141,9 +141,9 @@ async fn seed(app: &TestApp) -> Seeded {
     ledger::credit_purchase(&mut conn, payment, "test")
         .await
         .unwrap();
-    // Kilimo has 3 credits held for a message on its way.
+    // Kilimo has 3 credits held for a message on its way (`sending`).
     let waiting = message(pool, kilimo, 3).await;
-    ledger::reserve(
+    reserve_one(
         &mut conn,
         kilimo,
         waiting,
@@ -151,7 +151,8 @@ async fn seed(app: &TestApp) -> Seeded {
         Duration::from_secs(600),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .expect("a hold");
     for ago in [1, 1, 2, 5, 5, 5, 20] {
         sent_message(pool, kilimo, ago, "delivered", None).await;
     }
