@@ -13,7 +13,6 @@ pub mod debts;
 pub mod demo;
 pub mod domain;
 pub mod fakes;
-pub mod group_commit;
 pub mod http;
 pub mod ledger;
 pub mod messages;

@@ -12,8 +12,8 @@ use sqlx::PgPool;
 
 use super::Deps;
 use crate::db;
+use crate::db::group_commit::{GroupCommit, GroupError, together_or_alone};
 use crate::domain::{CompanyId, Credits, E164, MessageId, QuietHours};
-use crate::group_commit::{GroupCommit, GroupError, together_or_alone};
 use crate::ledger::{self, BeginSend, FinishSend, Finished, Hold, LedgerError};
 use crate::messages::store::{self, ForSending, SendingRules};
 use crate::messages::{Message, MessageStatus, opt_outs};

@@ -1,4 +1,7 @@
-//! PostgreSQL: connecting (inside the configured schema), creating the database, migrating.
+//! PostgreSQL: connecting (inside the configured schema), creating the database, migrating;
+//! [`group_commit`] runs concurrent callers' statements as one.
+
+pub mod group_commit;
 
 use std::str::FromStr;
 use std::time::Duration;
