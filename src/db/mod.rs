@@ -1,7 +1,9 @@
 //! PostgreSQL: connecting (inside the configured schema), creating the database, migrating;
-//! [`group_commit`] runs concurrent callers' statements as one.
+//! [`group_commit`] runs concurrent callers' statements as one, [`sqlstate`] tells what an error
+//! says about running a statement again.
 
 pub mod group_commit;
+pub mod sqlstate;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -9,6 +11,11 @@ use std::time::Duration;
 use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool, Postgres};
+
+/// Test support: database errors with a chosen SQLSTATE.
+#[cfg(test)]
+pub(crate) use sqlstate::testing;
+pub use sqlstate::transient;
 
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -41,88 +48,4 @@ pub async fn migrate(url: &str, schema: &str) -> anyhow::Result<PgPool> {
     .await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
-}
-
-/// Whether `e` may go away if the same statement is simply run again: a lost or refused
-/// connection, a serialization failure or deadlock (class 40), a lock timeout, a cancelled
-/// statement, the server restarting or short of resources. Not a constraint violation, a data
-/// error or a raised exception: those answer the same every time.
-pub fn transient(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
-            ["08", "40", "53", "57"]
-                .iter()
-                .any(|class| c.starts_with(class))
-                || c == "55P03"
-        }),
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => true,
-        _ => false,
-    }
-}
-
-/// Test support: database errors with a chosen SQLSTATE, as sqlx reports PostgreSQL's.
-#[cfg(test)]
-pub(crate) mod testing {
-    /// A database error with its SQLSTATE.
-    #[derive(Debug)]
-    pub struct Refused(pub &'static str);
-
-    impl Refused {
-        pub fn error(code: &'static str) -> sqlx::Error {
-            sqlx::Error::Database(Box::new(Refused(code)))
-        }
-    }
-
-    impl std::fmt::Display for Refused {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "refused with SQLSTATE {}", self.0)
-        }
-    }
-
-    impl std::error::Error for Refused {}
-
-    impl sqlx::error::DatabaseError for Refused {
-        fn message(&self) -> &str {
-            "refused"
-        }
-        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-            self
-        }
-        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-            self
-        }
-        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-            self
-        }
-        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
-            Some(self.0.into())
-        }
-        fn kind(&self) -> sqlx::error::ErrorKind {
-            sqlx::error::ErrorKind::Other
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::testing::Refused;
-    use super::*;
-
-    #[test]
-    fn only_errors_that_can_pass_are_transient() {
-        for code in [
-            "40001", "40P01", "55P03", "57014", "57P01", "08006", "53300",
-        ] {
-            assert!(transient(&Refused::error(code)), "{code}");
-        }
-        // Constraint violations, data errors and raised exceptions answer the same every time.
-        for code in ["23505", "23514", "22003", "P0001", "42883"] {
-            assert!(!transient(&Refused::error(code)), "{code}");
-        }
-        assert!(transient(&sqlx::Error::PoolTimedOut));
-        assert!(!transient(&sqlx::Error::PoolClosed));
-        assert!(!transient(&sqlx::Error::Protocol(
-            "unexpected outcome".into()
-        )));
-    }
 }
