@@ -30,9 +30,18 @@ pub async fn connect(url: &str, schema: &str, max_connections: u32) -> Result<Pg
         .await
 }
 
+/// Why migrating failed: the database could not be created or reached, or a migration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
 /// Creates the database named in `url` if it does not exist, then the schema, then applies every
 /// pending migration. Safe to run concurrently from several processes (sqlx takes an advisory lock).
-pub async fn migrate(url: &str, schema: &str) -> anyhow::Result<PgPool> {
+pub async fn migrate(url: &str, schema: &str) -> Result<PgPool, MigrateError> {
     if !Postgres::database_exists(url).await?
         && let Err(e) = Postgres::create_database(url).await
         // Another process may have created it in the meantime.
