@@ -18,7 +18,6 @@ pub mod inbox;
 pub mod ledger;
 pub mod messages;
 pub mod metrics;
-pub mod packages;
 pub mod payments;
 pub mod providers;
 pub mod queue;
