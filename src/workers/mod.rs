@@ -25,7 +25,7 @@ use crate::settings::{self, SettingsError};
 
 pub use refund::refund;
 pub use send_sms::{SendSteps, send_sms};
-pub use sweep::{SweepReport, sweep, sweep_overdue_debts};
+pub use sweep::{sweep, sweep_overdue_debts};
 pub use verify_purchase::verify_purchase;
 
 /// The overdue-debt sweep's cron (for `copcca-sms schedule`).
