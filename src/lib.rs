@@ -9,7 +9,6 @@ pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod db;
-pub mod demo;
 pub mod domain;
 pub mod fakes;
 pub mod http;

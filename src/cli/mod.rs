@@ -1,6 +1,7 @@
 //! The `copcca-sms` command line (DESIGN.md section 1). `anyhow` lives here and nowhere below.
 
 mod admin;
+mod demo;
 mod output;
 
 use std::process::ExitCode;
@@ -86,7 +87,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Migrate => migrate(&config).await,
             Command::Serve => serve(config).await,
-            Command::Demo { json } => crate::demo::run(config, json).await,
+            Command::Demo { json } => demo::run(config, json).await,
             Command::Admin(args) => admin::run(&config, args).await,
             Command::Work => {
                 process_metrics(&config).await?;
@@ -218,7 +219,7 @@ async fn serve_until(
 }
 
 async fn fakes(env_file: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let fakes = crate::demo::FakeProviders::start().await?;
+    let fakes = demo::FakeProviders::start().await?;
     fakes.write_env_file(env_file)?;
     tracing::info!(env_file = %env_file.display(), "fake providers listening");
     shutdown_signal().await;
