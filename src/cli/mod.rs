@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::providers::SmsGateway;
 use crate::queue::Queues;
 use crate::workers::{self, reconcile, sample_queues};
-use crate::{db, http, settings, telemetry};
+use crate::{db, http, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -209,11 +209,7 @@ async fn serve_until(
     let pool = db::connect(&config.database_url, &config.database_schema, 16).await?;
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving");
-    let twilio = settings::effective_twilio(&pool, &config).await?;
-    let payments = crate::payments::PaymentProviders::load(&pool, &config).await?;
-    let mut state = http::AppState::new(pool, config)?;
-    state.twilio_token = twilio.map(|t| t.auth_token);
-    state.payments = payments;
+    let state = http::AppState::load(pool, config).await?;
     http::serve(listener, state, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
