@@ -1,9 +1,14 @@
 //! copcca-sms: the SMS credits and sending service behind COPCCA CRM.
 //!
-//! Layers, from the bottom: foundations ([`domain`], [`config`], [`db`]), capabilities
-//! ([`ledger`], [`accounts`], [`packages`], [`templates`], [`messages`], [`debts`]), interfaces
-//! ([`http`], [`cli`], [`workers`]).
-//! Nothing imports upward.
+//! Layers, from the bottom:
+//! - foundations: [`domain`], [`config`], [`db`] (pool, migrations, group commit, SQLSTATE
+//!   classes), [`metrics`] (the process's series), [`telemetry`];
+//! - capabilities: [`ledger`], [`accounts`], [`templates`], [`messages`], [`payments`] (with
+//!   its packages), [`sweeps`] (with the debts), [`inbox`] (every webhook stored), [`queue`],
+//!   [`ratelimit`], [`settings`], [`providers`] and their [`fakes`];
+//! - interfaces: [`http`], [`workers`], [`cli`] (with the demo).
+//!
+//! Nothing imports upward, and no two modules import each other.
 
 pub mod accounts;
 pub mod cli;
