@@ -1,31 +1,33 @@
 //! copcca-sms: the SMS credits and sending service behind COPCCA CRM.
 //!
-//! Layers, from the bottom: foundations ([`domain`], [`config`], [`db`]), capabilities
-//! ([`ledger`], [`accounts`], [`packages`], [`templates`], [`messages`], [`debts`]), interfaces
-//! ([`http`], [`cli`], [`workers`]).
-//! Nothing imports upward.
+//! Layers, from the bottom:
+//! - foundations: [`domain`], [`config`], [`db`] (pool, migrations, group commit, SQLSTATE
+//!   classes), [`metrics`] (the process's series), [`telemetry`];
+//! - capabilities: [`ledger`], [`accounts`], [`templates`], [`messages`], [`payments`] (with
+//!   its packages), [`sweeps`] (with the debts), [`inbox`] (every webhook stored), [`queue`],
+//!   [`ratelimit`], [`settings`], [`providers`] and their [`fakes`];
+//! - interfaces: [`http`], [`workers`], [`cli`] (with the demo).
+//!
+//! Nothing imports upward, and no two modules import each other.
 
 pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod db;
-pub mod debts;
-pub mod demo;
 pub mod domain;
 pub mod errors;
 pub mod fakes;
-pub mod group_commit;
 pub mod http;
+pub mod inbox;
 pub mod ledger;
 pub mod messages;
 pub mod metrics;
-pub mod packages;
 pub mod payments;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;
 pub mod settings;
+pub mod sweeps;
 pub mod telemetry;
 pub mod templates;
-pub mod webhook_events;
 pub mod workers;

@@ -1,6 +1,7 @@
 //! The `copcca-sms` command line (DESIGN.md section 1). `anyhow` lives here and nowhere below.
 
 mod admin;
+mod demo;
 mod output;
 
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ use crate::config::Config;
 use crate::providers::SmsGateway;
 use crate::queue::Queues;
 use crate::workers::{self, reconcile, sample_queues};
-use crate::{db, http, settings, telemetry};
+use crate::{db, http, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -86,7 +87,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Migrate => migrate(&config).await,
             Command::Serve => serve(config).await,
-            Command::Demo { json } => crate::demo::run(config, json).await,
+            Command::Demo { json } => demo::run(config, json).await,
             Command::Admin(args) => admin::run(&config, args).await,
             Command::Work => {
                 process_metrics(&config).await?;
@@ -208,17 +209,13 @@ async fn serve_until(
     let pool = db::connect(&config.database_url, &config.database_schema, 16).await?;
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving");
-    let twilio = settings::effective_twilio(&pool, &config).await?;
-    let payments = crate::payments::PaymentProviders::load(&pool, &config).await?;
-    let mut state = http::AppState::new(pool, config)?;
-    state.twilio_token = twilio.map(|t| t.auth_token);
-    state.payments = payments;
+    let state = http::AppState::load(pool, config).await?;
     http::serve(listener, state, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn fakes(env_file: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let fakes = crate::demo::FakeProviders::start().await?;
+    let fakes = demo::FakeProviders::start().await?;
     fakes.write_env_file(env_file)?;
     tracing::info!(env_file = %env_file.display(), "fake providers listening");
     shutdown_signal().await;

@@ -26,6 +26,7 @@ use crate::messages::Acceptor;
 use crate::payments::PaymentProviders;
 use crate::queue::Queues;
 use crate::ratelimit::{Quota, RateLimiter};
+use crate::settings::{self, SettingsError};
 pub use auth::JwtKeys;
 pub use metrics::serve_process as serve_process_metrics;
 pub use openapi::ApiDoc;
@@ -50,13 +51,43 @@ pub struct AppState {
     pub acceptor: Acceptor,
 }
 
+/// Why the state could not be built: a bad Redis URL, or operator settings that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+}
+
 impl AppState {
-    pub fn new(pool: PgPool, config: Config) -> anyhow::Result<Self> {
+    /// The state with the providers the environment configures, nothing read from the database
+    /// (tests, benches and the demo).
+    pub fn new(pool: PgPool, config: Config) -> Result<Self, StateError> {
+        let twilio_token = config.twilio.as_ref().map(|t| t.auth_token.clone());
+        let payments = PaymentProviders::from_config(&config);
+        Self::with_providers(pool, config, twilio_token, payments)
+    }
+
+    /// The state `serve` runs: each provider from the environment when it sets it, else from the
+    /// operator's settings.
+    pub async fn load(pool: PgPool, config: Config) -> Result<Self, StateError> {
+        let twilio_token = settings::effective_twilio(&pool, &config)
+            .await?
+            .map(|t| t.auth_token);
+        let payments = PaymentProviders::load(&pool, &config).await?;
+        Self::with_providers(pool, config, twilio_token, payments)
+    }
+
+    fn with_providers(
+        pool: PgPool,
+        config: Config,
+        twilio_token: Option<Secret>,
+        payments: PaymentProviders,
+    ) -> Result<Self, StateError> {
         let redis = redis::Client::open(config.redis_url.as_str())?;
         let queues = Queues::connect_lazy(&config.redis_url, &config.redis_prefix)?;
         let jwt = Arc::new(JwtKeys::new(&config));
-        let twilio_token = config.twilio.as_ref().map(|t| t.auth_token.clone());
-        let payments = PaymentProviders::from_config(&config);
         let api_quota = (config.api_rate_per_second > 0).then(|| Quota {
             count: config.api_rate_per_second,
             period: std::time::Duration::from_secs(1),

@@ -13,8 +13,8 @@ use sqlx::PgPool;
 
 use super::store::{COLUMNS, Message};
 use crate::accounts::Company;
+use crate::db::group_commit::{GroupCommit, GroupError, together_or_alone};
 use crate::domain::{BodyError, CompanyId, Country, E164, MessageId, PhoneError, SmsBody};
-use crate::group_commit::{GroupCommit, GroupError, together_or_alone};
 use crate::queue::Queues;
 
 /// What the caller asked for.

@@ -6,8 +6,8 @@ use sqlx::PgPool;
 
 use super::MessageStatus;
 use super::store::apply_report;
+use crate::inbox;
 use crate::queue::Queues;
-use crate::webhook_events;
 
 /// What a stored report did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub async fn apply(
 ) -> Result<ReportOutcome, sqlx::Error> {
     let Some(next) = MessageStatus::from_twilio(status) else {
         let mut conn = pool.acquire().await?;
-        webhook_events::mark_processed(&mut conn, event).await?;
+        inbox::mark_processed(&mut conn, event).await?;
         return Ok(ReportOutcome::Ignored);
     };
     let mut tx = pool.begin().await?;
@@ -45,7 +45,7 @@ pub async fn apply(
         return Ok(ReportOutcome::Pending);
     }
     let moved = apply_report(&mut tx, sid, next, error_code).await?;
-    webhook_events::mark_processed(&mut tx, event).await?;
+    inbox::mark_processed(&mut tx, event).await?;
     let refund = match moved {
         Some((id, company, _)) => {
             let refund_undelivered: bool =

@@ -8,6 +8,7 @@
 
 mod bank;
 mod mpesa;
+pub mod packages;
 mod providers;
 mod start;
 mod store;

@@ -8,9 +8,9 @@ use sqlx::PgPool;
 use super::start::token_hash;
 use super::store::{self, Payment};
 use super::{Method, PaymentError, Status};
+use crate::inbox;
 use crate::providers::mpesa::StkCallback;
 use crate::queue::Queues;
-use crate::webhook_events;
 
 /// What became of a callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub async fn record_mpesa_callback(
         return reject(pool, &payload, "checkout_mismatch").await;
     }
     let key = format!("{}:{}", callback.checkout_request_id, callback.result_code);
-    let Some(event) = webhook_events::accept(&mut tx, "mpesa", &key, &payload).await? else {
+    let Some(event) = inbox::accept(&mut tx, "mpesa", &key, &payload).await? else {
         return Ok(CallbackOutcome::Duplicate);
     };
     if p.status.is_open() {
@@ -77,7 +77,7 @@ pub async fn record_mpesa_callback(
         );
         store::flag(&mut tx, &mut p, &reason).await?;
     }
-    webhook_events::mark_processed(&mut tx, event).await?;
+    inbox::mark_processed(&mut tx, event).await?;
     tx.commit().await?;
 
     // After the commit: the job reads what was stored. Should Redis refuse, the sweep finds the
@@ -135,6 +135,6 @@ async fn reject(
     reason: &'static str,
 ) -> Result<CallbackOutcome, PaymentError> {
     crate::metrics::webhook_rejected("mpesa", reason);
-    webhook_events::reject(pool, "mpesa", payload, reason).await?;
+    inbox::reject(pool, "mpesa", payload, reason).await?;
     Ok(CallbackOutcome::Rejected(reason))
 }

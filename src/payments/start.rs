@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
+use super::packages;
 use super::store::{self, NewPayment, Payment};
 use super::{Method, PaymentError, PaymentProviders, Status};
 use crate::accounts::Company;
@@ -245,34 +246,21 @@ async fn check(
         (_, None) => None,
     };
 
-    let package: Option<(i64,)> =
-        sqlx::query_as("SELECT credits FROM sms_packages WHERE id = $1 AND active")
-            .bind(&req.package_id)
-            .fetch_optional(pool)
-            .await?;
+    let package = packages::credits(pool, &req.package_id).await?;
     let mut priced = None;
-    match (&package, currency) {
+    match (package, currency) {
         (None, _) => errors.push(("package_id", format!("no package {:?}", req.package_id))),
-        (Some((credits,)), Some(c)) => {
-            let amount: Option<Decimal> = sqlx::query_scalar(
-                "SELECT amount FROM sms_package_prices WHERE package_id = $1 AND currency = $2",
-            )
-            .bind(&req.package_id)
-            .bind(c.code())
-            .fetch_optional(pool)
-            .await?;
-            match amount {
-                None => errors.push((
-                    "currency",
-                    format!("package {:?} is not sold in {c}", req.package_id),
-                )),
-                Some(a) if req.method == Method::Mpesa && !a.fract().is_zero() => errors.push((
-                    "currency",
-                    format!("M-Pesa takes whole shillings; the price {a} {c} is not"),
-                )),
-                Some(a) => priced = Some((*credits, a, c)),
-            }
-        }
+        (Some(credits), Some(c)) => match packages::price(pool, &req.package_id, c).await? {
+            None => errors.push((
+                "currency",
+                format!("package {:?} is not sold in {c}", req.package_id),
+            )),
+            Some(a) if req.method == Method::Mpesa && !a.fract().is_zero() => errors.push((
+                "currency",
+                format!("M-Pesa takes whole shillings; the price {a} {c} is not"),
+            )),
+            Some(a) => priced = Some((credits, a, c)),
+        },
         (Some(_), None) => {}
     }
     if !errors.is_empty() {

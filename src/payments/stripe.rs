@@ -13,10 +13,10 @@ use sqlx::PgPool;
 use super::store::{self, Payment};
 use super::{PaymentError, PaymentProviders, Status};
 use crate::domain::PaymentId;
+use crate::inbox;
 use crate::ledger;
 use crate::providers::stripe::{Event, signature};
 use crate::queue::Queues;
-use crate::webhook_events;
 
 /// Seconds a signed timestamp may be away from now (Stripe's own default tolerance).
 pub const TOLERANCE_SECS: i64 = 300;
@@ -57,14 +57,14 @@ pub async fn handle_stripe_event(
     };
 
     let mut tx = pool.begin().await?;
-    let Some(stored) = webhook_events::accept(&mut tx, "stripe", &event.id, &payload).await? else {
+    let Some(stored) = inbox::accept(&mut tx, "stripe", &event.id, &payload).await? else {
         return Ok(StripeOutcome::Duplicate);
     };
     let outcome = match event.kind.as_str() {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             match session_payment(&mut tx, &event).await? {
                 Some(p) => {
-                    webhook_events::mark_processed(&mut tx, stored).await?;
+                    inbox::mark_processed(&mut tx, stored).await?;
                     tx.commit().await?;
                     let job = VerifyPurchase {
                         payment_id: p.id.0,
@@ -95,7 +95,7 @@ pub async fn handle_stripe_event(
         "charge.refunded" => refunded(&mut tx, &event).await?,
         _ => StripeOutcome::Ignored,
     };
-    webhook_events::mark_processed(&mut tx, stored).await?;
+    inbox::mark_processed(&mut tx, stored).await?;
     tx.commit().await?;
     Ok(outcome)
 }
@@ -227,7 +227,7 @@ async fn reject(
     reason: &'static str,
 ) -> Result<StripeOutcome, PaymentError> {
     crate::metrics::webhook_rejected("stripe", reason);
-    webhook_events::reject(pool, "stripe", payload, reason).await?;
+    inbox::reject(pool, "stripe", payload, reason).await?;
     Ok(StripeOutcome::Rejected(reason))
 }
 

@@ -26,7 +26,7 @@ use crate::settings::{self, SettingsError};
 
 pub use refund::refund;
 pub use send_sms::send_sms;
-pub use sweep::{SweepReport, sweep, sweep_overdue_debts};
+pub use sweep::{sweep, sweep_overdue_debts};
 pub use verify_purchase::verify_purchase;
 
 /// The overdue-debt sweep's cron (for `copcca-sms schedule`).
@@ -55,7 +55,8 @@ pub struct Deps {
 pub type Clock = std::sync::Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
 
 impl Deps {
-    /// The Twilio account from the environment, else from settings, else the demo provider.
+    /// The Twilio account from the environment, else from settings, else the demo provider; the
+    /// payment providers likewise.
     pub async fn load(
         pool: PgPool,
         queues: Queues,
@@ -71,31 +72,86 @@ impl Deps {
             ))),
             None => SmsGateway::Demo,
         };
-        let mut deps = Self::with_gateway(pool, queues, gateway, config.twilio_max_per_second);
-        deps.payments = PaymentProviders::load(&deps.pool, config).await?;
-        Ok(deps)
+        let payments = PaymentProviders::load(&pool, config).await?;
+        Ok(
+            Self::builder(pool, queues, gateway, config.twilio_max_per_second)
+                .payments(payments)
+                .build(),
+        )
     }
 
+    /// Deps that send through `gateway` at most `per_second` messages a second, with the system
+    /// clock and no payment provider.
     pub fn with_gateway(
         pool: PgPool,
         queues: Queues,
         gateway: SmsGateway,
         per_second: u32,
     ) -> Self {
-        let limiter = RateLimiter::new(queues.connection(), queues.prefix());
-        Deps {
-            steps: SendSteps::start(&pool),
+        Self::builder(pool, queues, gateway, per_second).build()
+    }
+
+    /// Deps that send through `gateway` at most `per_second` messages a second; the builder's
+    /// methods set the rest, [`DepsBuilder::build`] makes them.
+    pub fn builder(
+        pool: PgPool,
+        queues: Queues,
+        gateway: SmsGateway,
+        per_second: u32,
+    ) -> DepsBuilder {
+        DepsBuilder {
             pool,
             queues,
             gateway,
-            limiter,
-            account_rate: Quota::per_second(per_second),
-            hold_ttl: Duration::from_secs(3600),
+            per_second,
             clock: std::sync::Arc::new(chrono::Utc::now),
-            // No payment provider until the caller sets them (`load` does, from the config).
-            payments: PaymentProviders::from_config(
-                &Config::from_lookup(|_| None).expect("the defaults are a valid config"),
-            ),
+            payments: None,
+        }
+    }
+}
+
+/// [`Deps`] being put together: what they send through is given, the clock and the payment
+/// providers may be set.
+#[must_use]
+pub struct DepsBuilder {
+    pool: PgPool,
+    queues: Queues,
+    gateway: SmsGateway,
+    per_second: u32,
+    clock: Clock,
+    payments: Option<PaymentProviders>,
+}
+
+impl DepsBuilder {
+    /// The time quiet hours are judged by (by default the system clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Daraja and Stripe, to confirm purchases (by default none).
+    pub fn payments(mut self, payments: PaymentProviders) -> Self {
+        self.payments = Some(payments);
+        self
+    }
+
+    /// The deps, with the send steps' group-commit runners started.
+    pub fn build(self) -> Deps {
+        let limiter = RateLimiter::new(self.queues.connection(), self.queues.prefix());
+        Deps {
+            steps: SendSteps::start(&self.pool),
+            pool: self.pool,
+            queues: self.queues,
+            gateway: self.gateway,
+            limiter,
+            account_rate: Quota::per_second(self.per_second),
+            hold_ttl: Duration::from_secs(3600),
+            clock: self.clock,
+            payments: self.payments.unwrap_or_else(|| {
+                PaymentProviders::from_config(
+                    &Config::from_lookup(|_| None).expect("the defaults are a valid config"),
+                )
+            }),
         }
     }
 }

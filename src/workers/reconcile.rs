@@ -17,11 +17,11 @@ use copcca_jobs::{Job, Refund, RefundReason, SendSms, VerifyPurchase};
 use serde::Serialize;
 
 use super::Deps;
+use crate::inbox;
 use crate::ledger;
 use crate::messages::{MessageStatus, recovery, reports};
 use crate::payments;
 use crate::queue::{NewJob, QueueError, now_ms};
-use crate::webhook_events;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -146,7 +146,7 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
         .filter(|e| e.fresh)
         .count();
 
-    for (event, payload) in webhook_events::unprocessed(&deps.pool, "twilio", 30, s.batch).await? {
+    for (event, payload) in inbox::unprocessed(&deps.pool, "twilio", 30, s.batch).await? {
         let params: Vec<(String, String)> =
             serde_urlencoded::from_str(&payload).unwrap_or_default();
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());

@@ -1,38 +1,13 @@
-//! `SweepOverdueDebts { company_id?, run? }`: for each company with sweeps enabled, the debts
-//! due a reminder are rendered from the `payment_reminder` template in the debt's language and
-//! sent as one batch, through the same code as `POST /v1/messages/batch`.
-//!
-//! Once per run: the debts are claimed (reminder count and time) in the same transaction as
-//! the batch's messages, and a debt already reminded in this run, or within the company's
-//! interval, cannot be claimed again. Two schedulers, a retried job or an operator's re-run
-//! remind nobody twice. Reminders respect quiet hours (the send job holds them until morning).
+//! `SweepOverdueDebts { company_id?, run? }`: one overdue-debt sweep ([`crate::sweeps`]), and
+//! the cron that enqueues one on each tick (for `copcca-sms schedule`).
 
 use apalis::prelude::Data;
-use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use copcca_jobs::{Job, SweepOverdueDebts};
 
 use super::Deps;
-use crate::accounts;
-use crate::debts::{self, DueDebt, SweepSettings};
-use crate::domain::CompanyId;
-use crate::ledger;
-use crate::messages::batch::{self, BatchError, BatchItem, Content, MAX_BATCH, NewBatch};
+use crate::messages::batch::BatchError;
 use crate::queue::{JobError, JobResultExt, QueueError, Queues, cron};
-use crate::templates::{Language, PAYMENT_REMINDER, Vars};
-
-/// What one sweep did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SweepReport {
-    pub run: String,
-    pub companies: usize,
-    /// Reminders written and enqueued.
-    pub reminded: usize,
-    /// Debts due a reminder that could not get one (bad number, opted out, missing value,
-    /// credits short); each is logged with its reason.
-    pub refused: usize,
-    pub batches: Vec<uuid::Uuid>,
-}
+use crate::sweeps::{self, SweepReport};
 
 pub async fn sweep_overdue_debts(job: SweepOverdueDebts, deps: Data<Deps>) -> Result<(), JobError> {
     let report = sweep(&deps, &job).await.retry()?;
@@ -41,115 +16,10 @@ pub async fn sweep_overdue_debts(job: SweepOverdueDebts, deps: Data<Deps>) -> Re
     Ok(())
 }
 
-/// Runs the sweep `job` describes. Safe to run any number of times, concurrently too.
+/// Runs the sweep `job` describes, at the time of `deps`' clock. Safe to run any number of
+/// times, concurrently too.
 pub async fn sweep(deps: &Deps, job: &SweepOverdueDebts) -> Result<SweepReport, BatchError> {
-    let now = (deps.clock)();
-    let run = run_name(job, now);
-    let mut report = SweepReport {
-        run: run.clone(),
-        ..Default::default()
-    };
-    let mut failed = None;
-    for settings in debts::sweeping(&deps.pool, job.company_id.map(CompanyId)).await? {
-        report.companies += 1;
-        // One company's failure must not hold up the others; the retry redoes only what is left.
-        if let Err(e) = sweep_company(deps, &settings, &run, now, &mut report).await {
-            tracing::warn!(company = %settings.company_id, run = %run, error = %e, "sweep failed for company");
-            failed = Some(e);
-        }
-    }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(report),
-    }
-}
-
-/// The job's run, or the current UTC day.
-fn run_name(job: &SweepOverdueDebts, now: DateTime<Utc>) -> String {
-    job.run
-        .clone()
-        .unwrap_or_else(|| format!("day:{}", now.date_naive()))
-}
-
-async fn sweep_company(
-    deps: &Deps,
-    settings: &SweepSettings,
-    run: &str,
-    now: DateTime<Utc>,
-    report: &mut SweepReport,
-) -> Result<(), BatchError> {
-    let Some(company) = accounts::find_company(&deps.pool, settings.company_id).await? else {
-        return Ok(());
-    };
-    let tz: Tz = settings
-        .timezone
-        .parse()
-        .unwrap_or(chrono_tz::Africa::Dar_es_Salaam);
-    let today = now.with_timezone(&tz).date_naive();
-    let due = debts::due(&deps.pool, settings, today, now, MAX_BATCH).await?;
-    if due.is_empty() {
-        return Ok(());
-    }
-    let items = due.iter().map(reminder).collect();
-    let mut prepared = batch::prepare(&deps.pool, &company, items).await?;
-    prepared.annotate_rejected(|r| format!("debt {}: {}", due[r.index].id, r.detail));
-    let available = ledger::balance(&deps.pool, company.id)
-        .await?
-        .available
-        .get();
-    prepared.fit_credits(available, true)?;
-
-    let mut tx = deps.pool.begin().await?;
-    let claimed = debts::claim(&mut tx, settings, &prepared.debt_ids(), run, now).await?;
-    prepared.retain_debts(&claimed);
-    for r in prepared.rejected() {
-        tracing::warn!(company = %company.id, run, code = %r.code, detail = %r.detail, "debt not reminded");
-    }
-    report.refused += prepared.rejected().len();
-    if prepared.accepted() == 0 {
-        return Ok(()); // nothing of ours to write; the transaction rolls back
-    }
-    let header = NewBatch {
-        allow_partial: true,
-        idempotency_key: None,
-        sender: "sweep",
-        sweep_run: Some(run),
-    };
-    let written = batch::write(&mut tx, company.id, &prepared, &header)
-        .await?
-        .expect("a batch without an idempotency key cannot conflict");
-    tx.commit().await?;
-    batch::enqueue(&deps.queues, &written).await;
-    tracing::info!(company = %company.id, run, batch = %written.batch_id, reminders = written.message_ids.len(), "debts reminded");
-    report.reminded += written.message_ids.len();
-    report.batches.push(written.batch_id);
-    Ok(())
-}
-
-/// The reminder of one debt: the `payment_reminder` template in the debt's language, with the
-/// debt's values (the company fills in its name, and its payment link if the debt has none).
-fn reminder(debt: &DueDebt) -> BatchItem {
-    let mut vars = Vars::new();
-    vars.insert("customer_name".into(), debt.customer_name.clone());
-    vars.insert("amount".into(), debt.amount.to_string());
-    vars.insert("currency".into(), debt.currency.clone());
-    vars.insert("due_date".into(), debt.due_date.to_string());
-    if let Some(n) = &debt.invoice_number {
-        vars.insert("invoice_number".into(), n.clone());
-    }
-    if let Some(l) = &debt.payment_link {
-        vars.insert("payment_link".into(), l.clone());
-    }
-    BatchItem {
-        to: debt.phone.clone(),
-        content: Content::Template {
-            name: PAYMENT_REMINDER.into(),
-            language: debt.language.parse().unwrap_or(Language::En),
-            vars,
-        },
-        debt_id: Some(debt.id),
-        invoice_number: debt.invoice_number.clone(),
-    }
+    sweeps::sweep(&deps.pool, &deps.queues, job, (deps.clock)()).await
 }
 
 /// Enqueues a sweep of every company on each tick of `schedule` (cron, seconds first, UTC)

@@ -5,7 +5,7 @@ use axum::extract::State;
 use crate::http::AppState;
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiJson, ApiResult, Problem};
-use crate::packages::{Package, list_packages};
+use crate::payments::packages::{Package, list_packages};
 
 /// The credit packages on sale, with prices per currency.
 #[utoipa::path(get, path = "/v1/packages", tag = "credits", security(("bearer" = []), ("api_key" = [])), responses(

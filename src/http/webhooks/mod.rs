@@ -1,5 +1,5 @@
 //! Provider webhooks. Each is verified before anything is believed, stored (accepted or
-//! rejected, see `webhook_events`), and answered quickly.
+//! rejected, see `inbox`), and answered quickly.
 
 pub(crate) mod mpesa;
 pub(crate) mod stripe;

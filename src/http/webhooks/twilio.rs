@@ -11,7 +11,7 @@ use crate::http::problem::{ApiError, ApiResult};
 use crate::messages::opt_outs::{self, Keyword};
 use crate::messages::reports;
 use crate::providers::twilio::signature;
-use crate::{metrics, webhook_events};
+use crate::{inbox, metrics};
 
 type Params = Vec<(String, String)>;
 
@@ -26,7 +26,7 @@ async fn verified(
     let payload = String::from_utf8_lossy(body).into_owned();
     let reject = async |status: StatusCode, code: &'static str, reason: &str| -> ApiError {
         metrics::webhook_rejected("twilio", code);
-        if let Err(e) = webhook_events::reject(&state.pool, "twilio", &payload, reason).await {
+        if let Err(e) = inbox::reject(&state.pool, "twilio", &payload, reason).await {
             return ApiError::internal(e);
         }
         ApiError::new(status, code, reason)
@@ -108,7 +108,7 @@ pub async fn status(
     };
     let mut conn = state.pool.acquire().await?;
     let Some(event) =
-        webhook_events::accept(&mut conn, "twilio", &format!("{sid}:{status}"), &payload).await?
+        inbox::accept(&mut conn, "twilio", &format!("{sid}:{status}"), &payload).await?
     else {
         return Ok(StatusCode::NO_CONTENT); // a repeat
     };
@@ -143,7 +143,7 @@ pub async fn inbound(
     };
     let mut conn = state.pool.acquire().await?;
     let Some(event) =
-        webhook_events::accept(&mut conn, "twilio", &format!("{sid}:inbound"), &payload).await?
+        inbox::accept(&mut conn, "twilio", &format!("{sid}:inbound"), &payload).await?
     else {
         return Ok(StatusCode::NO_CONTENT);
     };
@@ -157,14 +157,14 @@ pub async fn inbound(
             Keyword::Start => opt_outs::remove(&state.pool, company, &phone).await?,
         };
     }
-    webhook_events::mark_processed(&mut conn, event).await?;
+    inbox::mark_processed(&mut conn, event).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// A signed request without the fields its kind needs: stored as a rejection, answered 400.
 async fn missing_fields(state: &AppState, payload: &str, detail: &'static str) -> ApiError {
     metrics::webhook_rejected("twilio", "missing_fields");
-    if let Err(e) = webhook_events::reject(&state.pool, "twilio", payload, detail).await {
+    if let Err(e) = inbox::reject(&state.pool, "twilio", payload, detail).await {
         return ApiError::internal(e);
     }
     ApiError::new(StatusCode::BAD_REQUEST, "missing_fields", detail)

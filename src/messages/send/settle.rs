@@ -11,8 +11,8 @@ use copcca_jobs::{Job, SendSms};
 
 use super::Sending;
 use crate::db;
+use crate::db::group_commit::GroupError;
 use crate::domain::{CompanyId, Credits, E164, MessageId};
-use crate::group_commit::GroupError;
 use crate::ledger::{self, FinishSend, Finished, Hold, LedgerError};
 use crate::messages::{Message, opt_outs, store};
 use crate::metrics;

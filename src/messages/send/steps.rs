@@ -1,12 +1,12 @@
 //! The send flow's two joint messages-and-ledger steps, grouped across concurrent sends (group
-//! commit, see `group_commit`): the claim (reserve the credits + mark `sending`,
+//! commit, see `db::group_commit`): the claim (reserve the credits + mark `sending`,
 //! `ledger::begin_sends`) and the charge (commit the hold + mark `sent`, `ledger::finish_sends`).
 //! Each is one SQL statement per batch (migrations/README.md names their current definitions),
 //! and the only writes of a message's status outside `messages::store`.
 
 use sqlx::PgPool;
 
-use crate::group_commit::{GroupCommit, together_or_alone};
+use crate::db::group_commit::{GroupCommit, together_or_alone};
 use crate::ledger::{self, BeginSend, Begun, FinishSend, Finished, LedgerError};
 
 /// The runners of the two steps; cheap to clone (handles).
@@ -20,10 +20,10 @@ impl SendSteps {
     pub fn start(pool: &PgPool) -> Self {
         SendSteps {
             begin: step("send_begin", pool, |pool, items| async move {
-                ledger::begin_sends(&pool, &items).await
+                ledger::begin_sends(&mut *pool.acquire().await?, &items).await
             }),
             finish: step("send_finish", pool, |pool, items| async move {
-                ledger::finish_sends(&pool, &items).await
+                ledger::finish_sends(&mut *pool.acquire().await?, &items).await
             }),
         }
     }

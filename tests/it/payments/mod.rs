@@ -12,7 +12,7 @@ use copcca_sms::accounts::{self, Company};
 use copcca_sms::domain::{Country, PaymentId, Role};
 use copcca_sms::fakes::daraja::{self, FakeDaraja};
 use copcca_sms::fakes::stripe::{self as fake_stripe, FakeStripe};
-use copcca_sms::payments::{self, Payment};
+use copcca_sms::payments::{self, Payment, PaymentProviders};
 use copcca_sms::queue::Queues;
 use copcca_sms::workers::{Deps, reconcile};
 use serde_json::Value;
@@ -59,14 +59,17 @@ impl Harness {
         let queues = Queues::connect(&crate::queue::redis_url(), &prefix)
             .await
             .unwrap();
-        let mut deps = Deps::with_gateway(
+        let deps = Deps::builder(
             pool.clone(),
             queues,
             copcca_sms::providers::SmsGateway::Demo,
             1_000,
-        );
-        deps.payments = app.state.payments.clone();
-        deps.payments.mpesa_recheck = Duration::from_millis(100);
+        )
+        .payments(PaymentProviders {
+            mpesa_recheck: Duration::from_millis(100),
+            ..app.state.payments.clone()
+        })
+        .build();
         let company = accounts::create_company(&pool, "Duka la Mama", country)
             .await
             .unwrap();

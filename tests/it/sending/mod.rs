@@ -67,14 +67,15 @@ impl Harness {
         let queues = Queues::connect(&crate::queue::redis_url(), &prefix)
             .await
             .unwrap();
-        let mut deps = Deps::with_gateway(
+        let deps = Deps::builder(
             pool.clone(),
             queues,
             SmsGateway::Twilio(Box::new(client)),
             1_000,
-        );
+        )
         // Mid-morning in Dar es Salaam, whatever time the tests run: outside quiet hours.
-        deps.clock = clock_at(10, 0);
+        .clock(clock_at(10, 0))
+        .build();
         let company =
             accounts::create_company(&pool, "Duka la Mama", copcca_sms::domain::Country::TZ)
                 .await

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::render::esc;
+use super::html::esc;
 
 const WIDTH: f64 = 560.0;
 const HEIGHT: f64 = 220.0;

@@ -8,6 +8,7 @@
 
 mod chart;
 mod data;
+mod html;
 mod render;
 mod session;
 

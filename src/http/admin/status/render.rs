@@ -9,23 +9,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::chart::{LineChart, Series};
 use super::data::{MINUTES, Snapshot};
+use super::html::esc;
 use crate::queue::QUEUES;
-
-/// Escapes text for HTML content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A queue's line keeps its colour whichever queues have samples (in the order of `QUEUES`).
 const QUEUE_COLORS: [&str; 4] = ["#9333ea", "#2563eb", "#ea580c", "#0891b2"];
@@ -287,18 +272,4 @@ fn dead_letters(html: &mut String, s: &Snapshot) {
         }
     }
     html.push_str("</section>");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            esc(r#"<b>"A&B's"</b>"#),
-            "&lt;b&gt;&quot;A&amp;B&#39;s&quot;&lt;/b&gt;"
-        );
-        assert_eq!(esc("Kilimo Ltd"), "Kilimo Ltd");
-    }
 }

@@ -15,6 +15,7 @@ use crate::fakes::daraja::FakeDaraja;
 use crate::fakes::stripe::FakeStripe;
 use crate::fakes::twilio::FakeTwilio;
 use crate::http::{self, AppState};
+use crate::payments::PaymentProviders;
 use crate::providers::SmsGateway;
 use crate::queue::{ConsumerConfig, Queues, RetryPolicy};
 use crate::{db, workers};
@@ -85,14 +86,17 @@ impl Stack {
         });
 
         let queues = Queues::connect(&config.redis_url, &prefix).await?;
-        let mut deps = workers::Deps::with_gateway(
+        let deps = workers::Deps::builder(
             pool.clone(),
             queues.clone(),
             SmsGateway::Twilio(Box::new(twilio.client(&config.public_url))),
             config.twilio_max_per_second,
-        );
-        deps.payments = state.payments.clone();
-        deps.payments.mpesa_recheck = Duration::from_millis(200);
+        )
+        .payments(PaymentProviders {
+            mpesa_recheck: Duration::from_millis(200),
+            ..state.payments.clone()
+        })
+        .build();
         let mut consumer = ConsumerConfig::new(RetryPolicy::new(
             8,
             Duration::from_millis(50),

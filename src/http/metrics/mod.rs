@@ -1,6 +1,8 @@
 //! `GET /metrics`: the fleet's figures (queues, messages, credits, payments) read now, and this
 //! process's counters and latency histograms, in OpenMetrics text for Prometheus.
 
+mod fleet;
+
 use std::time::Instant;
 
 use axum::Router;
@@ -22,7 +24,7 @@ pub fn routes() -> Router<AppState> {
     (status = 200, body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
 ))]
 pub async fn scrape(State(state): State<AppState>) -> Response {
-    let fleet = metrics::fleet::snapshot(&state.pool, &state.queues).await;
+    let fleet = fleet::snapshot(&state.pool, &state.queues).await;
     let mut registry = metrics::registry();
     fleet.register(&mut registry);
     metrics::register_process(&mut registry);

@@ -6,6 +6,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::domain::Currency;
+
 /// A package as the API shows it: prices per currency as decimal strings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Package {
@@ -43,4 +45,27 @@ pub async fn list_packages(pool: &PgPool) -> Result<Vec<Package>, sqlx::Error> {
         }
     }
     Ok(packages)
+}
+
+/// The credits of package `id`; `None` when no active package has that id.
+pub async fn credits(pool: &PgPool, id: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT credits FROM sms_packages WHERE id = $1 AND active")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The price of package `id` in `currency`; `None` when it is not sold in that currency.
+pub async fn price(
+    pool: &PgPool,
+    id: &str,
+    currency: Currency,
+) -> Result<Option<Decimal>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT amount FROM sms_package_prices WHERE package_id = $1 AND currency = $2",
+    )
+    .bind(id)
+    .bind(currency.code())
+    .fetch_optional(pool)
+    .await
 }

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::sqlstate::caused_by_an_item;
+
 type Reply<O> = oneshot::Sender<Result<O, Arc<sqlx::Error>>>;
 
 /// A handle to a running group-commit runner; cheap to clone. The runner stops when the last
@@ -135,16 +137,6 @@ where
         }
         other => other,
     }
-}
-
-/// SQLSTATE classes an item of a statement can cause: data exceptions (22), integrity
-/// constraints (23), transaction rollbacks such as deadlocks (40), PL/pgSQL raises (P0).
-fn caused_by_an_item(e: &dyn sqlx::error::DatabaseError) -> bool {
-    e.code().is_none_or(|c| {
-        ["22", "23", "40", "P0"]
-            .iter()
-            .any(|class| c.starts_with(class))
-    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! Every webhook received is stored, accepted or not: accepted ones deduplicated on the
-//! provider's key, rejected ones with the reason (a logged rejection, never a silent drop).
+//! The webhook inbox (table `webhook_events`): every webhook received is stored, accepted or not:
+//! accepted ones deduplicated on the provider's key, rejected ones with the reason (a logged
+//! rejection, never a silent drop). The webhook handlers write it; the reconciler reads back the
+//! events whose subject had not arrived yet.
 
 use sqlx::{PgConnection, PgPool};
 

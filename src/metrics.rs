@@ -3,15 +3,15 @@
 //! - **process** series, counted where things happen in this process: webhook rejections,
 //!   provider call latencies, HTTP requests. Record them with the free functions below from any
 //!   module; they live for the life of the process.
-//! - **fleet** series (`fleet.rs`), computed at scrape time from PostgreSQL and Redis: queue
-//!   depths, messages by status, credits, payments. They describe the whole deployment, so only
-//!   the HTTP process serves them; `work` and `schedule` serve their process series on
-//!   `METRICS_ADDR` when it is set.
+//! - **fleet** series, computed at scrape time from PostgreSQL and Redis: queue depths, messages
+//!   by status, credits, payments. They describe the whole deployment, so only the HTTP process
+//!   serves them (`http::metrics`, which reads them); `work` and `schedule` serve their process
+//!   series on `METRICS_ADDR` when it is set.
+//!
+//! This module is a foundation: any module may record here, and it imports none of them.
 //!
 //! Every label value comes from a small closed set (providers, operations, reasons, route
 //! templates), never from request data, so series stay few.
-
-pub mod fleet;
 
 use std::sync::LazyLock;
 use std::time::Duration;
