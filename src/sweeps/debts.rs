@@ -11,15 +11,16 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool, Row};
 
-use crate::domain::CompanyId;
+use crate::domain::{CompanyId, TimeZone};
 
 /// A company's sweep settings (`companies.sweep_*`).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SweepSettings {
     pub company_id: CompanyId,
-    pub timezone: String,
+    #[sqlx(try_from = "String")]
+    pub timezone: TimeZone,
     /// A debt is swept once it is overdue by at least this many days (N).
     pub min_overdue_days: i32,
     /// ...and was not reminded within this many days (M).
@@ -33,14 +34,27 @@ pub async fn sweeping(
     pool: &PgPool,
     company: Option<CompanyId>,
 ) -> Result<Vec<SweepSettings>, sqlx::Error> {
-    sqlx::query_as(
+    let rows = sqlx::query(
         "SELECT id AS company_id, timezone, sweep_min_overdue_days AS min_overdue_days,
                 sweep_interval_days AS interval_days, sweep_max_reminders AS max_reminders
          FROM companies WHERE sweep_enabled AND ($1::uuid IS NULL OR id = $1) ORDER BY id",
     )
     .bind(company)
     .fetch_all(pool)
-    .await
+    .await?;
+    // One company's unreadable settings (a time zone nobody knows) must not stop everyone's
+    // sweep, nor be guessed: it is skipped, loudly.
+    Ok(rows
+        .iter()
+        .filter_map(|row| match SweepSettings::from_row(row) {
+            Ok(settings) => Some(settings),
+            Err(e) => {
+                let company: Option<CompanyId> = row.try_get("company_id").ok();
+                tracing::error!(alert = true, ?company, error = %e, "sweep skips a company whose settings do not decode");
+                None
+            }
+        })
+        .collect())
 }
 
 /// A debt due a reminder.

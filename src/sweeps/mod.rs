@@ -11,7 +11,6 @@
 pub mod debts;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use copcca_jobs::SweepOverdueDebts;
 use sqlx::PgPool;
 
@@ -81,11 +80,7 @@ async fn sweep_company(
     let Some(company) = accounts::find_company(pool, settings.company_id).await? else {
         return Ok(());
     };
-    let tz: Tz = settings
-        .timezone
-        .parse()
-        .unwrap_or(chrono_tz::Africa::Dar_es_Salaam);
-    let today = now.with_timezone(&tz).date_naive();
+    let today = now.with_timezone(&settings.timezone.tz()).date_naive();
     let due = debts::due(pool, settings, today, now, MAX_BATCH).await?;
     if due.is_empty() {
         return Ok(());

@@ -439,3 +439,38 @@ async fn an_operator_sweeps_on_demand_from_the_cli(pool: PgPool) {
     assert_eq!(h.twilio.messages().len(), 1);
     h.audit_clean().await;
 }
+
+/// A company whose stored time zone nobody knows is skipped by the sweep (and logged), neither
+/// swept on Dar es Salaam's calendar nor stopping the sweep of every other company.
+#[sqlx::test]
+async fn a_company_with_an_unknown_time_zone_is_skipped_and_the_rest_are_swept(pool: PgPool) {
+    let h = Harness::new(pool, 50).await;
+    enable_sweeps(&h, 3, 7, 2).await;
+    let ours = h.insert(h.debt("Asha Mwinyi", "0754000001", 10)).await;
+    let lost = accounts::create_company(
+        h.pool(),
+        "Duka la Atlantis",
+        copcca_sms::domain::Country::TZ,
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE companies SET sweep_enabled = true, sweep_min_overdue_days = 3, sweep_interval_days = 7,
+                sweep_max_reminders = 2, timezone = 'Africa/Atlantis' WHERE id = $1",
+    )
+    .bind(lost.id)
+    .execute(h.pool())
+    .await
+    .unwrap();
+    let theirs = h
+        .insert(NewDebt {
+            company: lost.id,
+            ..h.debt("Juma Hamisi", "0754000002", 10)
+        })
+        .await;
+
+    let report = workers::sweep(&h.deps, &run("cron:7")).await.unwrap();
+    assert_eq!((report.companies, report.reminded), (1, 1), "{report:?}");
+    assert_eq!(h.reminders(ours).await, (1, 1));
+    assert_eq!(h.reminders(theirs).await, (0, 0));
+}
