@@ -12,4 +12,4 @@ pub mod store;
 pub use accept::{AcceptError, AcceptRequest, Acceptance, Acceptor, accept};
 pub(crate) use accept::{home_rate, rate};
 pub use status::MessageStatus;
-pub use store::{Message, NewMessage, insert_queued};
+pub use store::{Message, MessageView, NewMessage, insert_queued};

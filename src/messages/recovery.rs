@@ -14,14 +14,7 @@ pub async fn stale_queued(
     age: Duration,
     limit: i64,
 ) -> Result<Vec<MessageId>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM messages WHERE status = 'queued' AND updated_at < now() - make_interval(secs => $1)
-         ORDER BY updated_at LIMIT $2",
-    )
-    .bind(age.as_secs_f64())
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    oldest(pool, "status = 'queued' AND updated_at", age, limit).await
 }
 
 /// `sending` messages whose latest attempt started `age` ago or more, oldest first.
@@ -30,11 +23,21 @@ pub async fn stale_sending(
     age: Duration,
     limit: i64,
 ) -> Result<Vec<MessageId>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM messages WHERE status = 'sending'
-           AND COALESCE(send_attempt_started_at, updated_at) < now() - make_interval(secs => $1)
-         ORDER BY updated_at LIMIT $2",
-    )
+    let since = "status = 'sending' AND COALESCE(send_attempt_started_at, updated_at)";
+    oldest(pool, since, age, limit).await
+}
+
+/// The messages whose `<status and time>` condition `since` is more than `age` ago, oldest first.
+async fn oldest(
+    pool: &PgPool,
+    since: &'static str,
+    age: Duration,
+    limit: i64,
+) -> Result<Vec<MessageId>, sqlx::Error> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM messages WHERE {since} < now() - make_interval(secs => $1)
+         ORDER BY updated_at LIMIT $2"
+    )))
     .bind(age.as_secs_f64())
     .bind(limit)
     .fetch_all(pool)

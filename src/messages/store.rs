@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use super::MessageStatus;
@@ -46,9 +47,29 @@ pub async fn insert_queued(
     Ok(id)
 }
 
-/// A message as stored.
+/// A message as stored: what its company sees of it (`view`, also through `Deref`) and the send
+/// flow's own bookkeeping.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Message {
+    #[sqlx(flatten)]
+    pub view: MessageView,
+    pub send_attempt_started_at: Option<DateTime<Utc>>,
+    pub respect_quiet_hours: bool,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<Vec<u8>>,
+}
+
+impl std::ops::Deref for Message {
+    type Target = MessageView;
+    fn deref(&self) -> &MessageView {
+        &self.view
+    }
+}
+
+/// A message as the API shows it to its company.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Message)]
+pub struct MessageView {
     pub id: MessageId,
     pub company_id: CompanyId,
     #[sqlx(try_from = "String")]
@@ -64,6 +85,7 @@ pub struct Message {
     pub provider_id: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    #[schema(value_type = Option<String>)]
     pub price: Option<Decimal>,
     pub price_currency: Option<String>,
     pub debt_id: Option<uuid::Uuid>,
@@ -71,10 +93,6 @@ pub struct Message {
     /// Whether the message's credits were given back.
     pub refunded: bool,
     pub uncharged_credits: i64,
-    pub send_attempt_started_at: Option<DateTime<Utc>>,
-    pub respect_quiet_hours: bool,
-    pub idempotency_key: Option<String>,
-    pub request_hash: Option<Vec<u8>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -2,16 +2,14 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts;
-use crate::domain::{CompanyId, Credits, E164, MessageId};
+use crate::domain::{Credits, E164, MessageId};
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError, Problem};
 use crate::http::{AppState, idempotency};
-use crate::messages::{self, AcceptError, AcceptRequest, Message, MessageStatus};
+use crate::messages::{self, AcceptError, AcceptRequest, MessageStatus, MessageView};
 use crate::telemetry::{self, Subject};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -71,7 +69,7 @@ pub async fn create(
     let accepted = messages::accept(&state.acceptor, &state.pool, &company, request)
         .await
         .map_err(refusal)?;
-    let m = accepted.message;
+    let m = accepted.message.view;
     telemetry::record_subject(Subject::Message(m.id));
     let response_headers = idempotency::replayed(accepted.replay);
     let body = Queued {
@@ -123,63 +121,8 @@ pub async fn get_one(
 ) -> ApiResult<ApiJson<MessageView>> {
     messages::store::find_for_company(&state.pool, caller.company, id)
         .await?
-        .map(|m| ApiJson(m.into()))
+        .map(|m| ApiJson(m.view))
         .ok_or_else(|| ApiError::not_found(format!("no message {id}")))
-}
-
-/// A message as the API shows it to its company.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = Message)]
-pub struct MessageView {
-    pub id: MessageId,
-    pub company_id: CompanyId,
-    pub status: MessageStatus,
-    pub to: E164,
-    pub body: String,
-    pub encoding: String,
-    pub segments: i32,
-    pub credits: Credits,
-    pub provider: Option<String>,
-    pub provider_id: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    #[schema(value_type = Option<String>)]
-    pub price: Option<Decimal>,
-    pub price_currency: Option<String>,
-    pub debt_id: Option<uuid::Uuid>,
-    pub invoice_number: Option<String>,
-    /// Whether the message's credits were given back.
-    pub refunded: bool,
-    pub uncharged_credits: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Message> for MessageView {
-    fn from(m: Message) -> Self {
-        MessageView {
-            id: m.id,
-            company_id: m.company_id,
-            status: m.status,
-            to: m.to,
-            body: m.body,
-            encoding: m.encoding,
-            segments: m.segments,
-            credits: m.credits,
-            provider: m.provider,
-            provider_id: m.provider_id,
-            error_code: m.error_code,
-            error_message: m.error_message,
-            price: m.price,
-            price_currency: m.price_currency,
-            debt_id: m.debt_id,
-            invoice_number: m.invoice_number,
-            refunded: m.refunded,
-            uncharged_credits: m.uncharged_credits,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -240,7 +183,7 @@ pub async fn list(
         None
     };
     Ok(ApiJson(MessagePage {
-        messages: messages.into_iter().map(MessageView::from).collect(),
+        messages: messages.into_iter().map(|m| m.view).collect(),
         next_before,
     }))
 }

@@ -10,7 +10,7 @@ async fn sent(h: &Harness) -> (uuid::Uuid, String) {
     h.drain(DRAIN).await;
     let m = h.message(id).await;
     assert_eq!(m.status, MessageStatus::Sent);
-    (id, m.provider_id.unwrap())
+    (id, m.view.provider_id.unwrap())
 }
 
 #[sqlx::test]

@@ -118,7 +118,7 @@ async fn with_no_account_the_demo_provider_logs_messages_as_sent(pool: PgPool) {
         (m.status, m.provider.as_deref()),
         (MessageStatus::Sent, Some("demo"))
     );
-    assert!(m.provider_id.unwrap().starts_with("DM"));
+    assert!(m.view.provider_id.unwrap().starts_with("DM"));
     assert!(h.twilio.requests().is_empty(), "nothing left the machine");
     assert_eq!(h.available().await, 4, "charged as for real");
     h.audit_clean().await;
