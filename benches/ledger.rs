@@ -165,6 +165,7 @@ async fn scenario(pool: &PgPool, companies: usize, pairs: usize) -> anyhow::Resu
                     ttl: Duration::from_secs(600),
                     seen: None, // a new message, never attempted
                     attempt: uuid::Uuid::now_v7(),
+                    account: None,
                 };
                 let begun = one(ledger::begin_sends(&mut *pool.acquire().await?, &[begin]).await?)?;
                 let hold = begun?.ok_or_else(|| anyhow::anyhow!("message {message} settled"))?;

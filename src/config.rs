@@ -5,6 +5,7 @@
 //! A malformed value stops start-up with a [`ConfigError`] naming the variable.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use url::Url;
 
@@ -79,6 +80,10 @@ pub struct Config {
     pub twilio: Option<TwilioEnv>,
     /// The account/sender's send rate, held fleet-wide.
     pub twilio_max_per_second: u32,
+    /// How the sends and callbacks of the Twilio account are timed.
+    pub twilio_timing: TwilioTiming,
+    /// How often every running process looks for changed operator settings.
+    pub settings_reload: Duration,
     /// When `schedule` enqueues the overdue-debt sweep: cron with seconds first, in UTC.
     pub sweep_cron: String,
     pub stripe_secret_key: Option<Secret>,
@@ -93,6 +98,21 @@ pub struct Config {
     /// Where Stripe Checkout sends the buyer back to (`{CHECKOUT_SESSION_ID}` is Stripe's).
     pub checkout_success_url: String,
     pub checkout_cancel_url: String,
+}
+
+/// How the sends and callbacks of the Twilio account are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TwilioTiming {
+    /// `ValidityPeriod` of every send: a message Twilio could not hand on within it fails (30036)
+    /// and is refunded, instead of arriving hours late.
+    pub validity: Duration,
+    /// After an auth token rotation, callbacks signed with the previous token are accepted this
+    /// long (Twilio signs with the token in force when it sends, and does not retry).
+    pub token_grace: Duration,
+    /// A send that got no answer and that Twilio's list does not show is held (unconfirmed, shown
+    /// to the operator) this long after its attempt began, and only then sent again. By default
+    /// the validity period plus ten minutes: by then Twilio has sent it or dropped it.
+    pub resend_unanswered_after: Duration,
 }
 
 /// Bank details shown to a company paying by transfer.
@@ -276,6 +296,34 @@ impl Config {
             }
         };
 
+        let secs = |k: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
+            number(k, &default.to_string(), range).map(|n| Duration::from_secs(n.into()))
+        };
+        let validity = secs("TWILIO_VALIDITY_PERIOD_SECS", 3600, 1..=36_000)?;
+        let twilio_timing = TwilioTiming {
+            validity,
+            token_grace: secs("TWILIO_TOKEN_GRACE_SECS", 86_400, 0..=30 * 86_400)?,
+            resend_unanswered_after: secs(
+                "TWILIO_RESEND_UNANSWERED_AFTER_SECS",
+                validity.as_secs() as u32 + 600,
+                1..=7 * 86_400,
+            )?,
+        };
+        let settings_reload = match var("SETTINGS_RELOAD_MS") {
+            None => Duration::from_secs(5),
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (50..=10_000).contains(n))
+                .map(Duration::from_millis)
+                .ok_or_else(|| {
+                    bad(
+                        "SETTINGS_RELOAD_MS",
+                        "must be a number of milliseconds between 50 and 10000".into(),
+                    )
+                })?,
+        };
+
         let checkout_success_url = or(
             "CHECKOUT_SUCCESS_URL",
             &format!("{public_url}billing/success?session_id={{CHECKOUT_SESSION_ID}}"),
@@ -324,6 +372,8 @@ impl Config {
                         "must be a number between 1 and 10000".into(),
                     )
                 })?,
+            twilio_timing,
+            settings_reload,
             sweep_cron: {
                 // 06:00 UTC is 09:00 in Dar es Salaam and Nairobi (EAT, no daylight saving).
                 let expr = or("SWEEP_CRON", "0 0 6 * * *");

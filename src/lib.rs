@@ -19,6 +19,7 @@ pub mod errors;
 pub mod fakes;
 pub mod http;
 pub mod inbox;
+pub mod live;
 pub mod ledger;
 pub mod messages;
 pub mod metrics;

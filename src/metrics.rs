@@ -19,6 +19,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -54,6 +55,11 @@ struct InterruptionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderOnly {
+    provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: String,
     route: String,
@@ -81,6 +87,8 @@ struct Process {
     promote_scans: Family<QueueLabels, Counter>,
     group_batches: Histograms<StepLabels>,
     send_interruptions: Family<InterruptionLabels, Counter>,
+    sending_paused: Family<ProviderOnly, Gauge>,
+    previous_token_callbacks: Family<ProviderOnly, Counter>,
 }
 
 static PROCESS: LazyLock<Process> = LazyLock::new(|| Process {
@@ -90,6 +98,8 @@ static PROCESS: LazyLock<Process> = LazyLock::new(|| Process {
     promote_scans: Family::default(),
     group_batches: Family::new_with_constructor(batch_histogram),
     send_interruptions: Family::default(),
+    sending_paused: Family::default(),
+    previous_token_callbacks: Family::default(),
 });
 
 /// Counts a webhook refused before it was believed. `reason` is a stable code such as
@@ -166,6 +176,28 @@ pub fn send_interruption(kind: &str) {
         .inc();
 }
 
+/// Whether this process last saw sending through `provider` paused because the provider
+/// refused our credentials (1) or not (0).
+pub fn sending_paused(provider: &str, paused: bool) {
+    PROCESS
+        .sending_paused
+        .get_or_create(&ProviderOnly {
+            provider: provider.to_string(),
+        })
+        .set(i64::from(paused));
+}
+
+/// Counts a callback accepted because it was signed with the previous credentials, within the
+/// grace period after a rotation.
+pub fn previous_token_callback(provider: &str) {
+    PROCESS
+        .previous_token_callbacks
+        .get_or_create(&ProviderOnly {
+            provider: provider.to_string(),
+        })
+        .inc();
+}
+
 /// The value of one of this process's series, named with its labels exactly as rendered
 /// (`copcca_send_interruptions_total{kind="taken_over"}`); `None` if it has no sample yet.
 pub fn process_series(series: &str) -> Option<f64> {
@@ -210,6 +242,16 @@ pub fn register_process(registry: &mut Registry) {
         "send_interruptions",
         "Detours of send job runs, by kind: claim_too_late and taken_over (one per run), charge_retried (one per try again)",
         p.send_interruptions.clone(),
+    );
+    registry.register(
+        "sending_paused",
+        "1 while sending through the provider is paused because it refused our credentials (20003 / HTTP 401), as this process last saw",
+        p.sending_paused.clone(),
+    );
+    registry.register(
+        "callbacks_previous_token",
+        "Callbacks accepted with the previous credentials, within the grace period after a rotation",
+        p.previous_token_callbacks.clone(),
     );
 }
 

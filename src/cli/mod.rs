@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use std::future::Future;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, Environment};
 use crate::providers::SmsGateway;
 use crate::queue::Queues;
 use crate::workers::{self, reconcile, sample_queues};
@@ -103,6 +103,10 @@ pub fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        Err(e) if e.is::<NoSmsProvider>() => {
+            eprintln!("error: {e}");
+            ExitCode::from(78)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -126,14 +130,35 @@ async fn process_metrics(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `work` in production with no SMS provider: it would charge for messages it never sends.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "COPCCA_ENV=production and no SMS provider is configured: set TWILIO_ACCOUNT_SID, \
+     TWILIO_AUTH_TOKEN and TWILIO_FROM, or store the account in settings \
+     (`copcca-sms admin set-twilio`, readable with SETTINGS_KEY); the demo provider only pretends to send"
+)]
+pub struct NoSmsProvider;
+
 async fn deps(config: &Config) -> anyhow::Result<workers::Deps> {
     let pool = db::connect(&config.database_url, &config.database_schema, 16).await?;
     let queues = Queues::connect(&config.redis_url, &config.redis_prefix).await?;
-    let deps = workers::Deps::load(pool, queues, config).await?;
-    if matches!(deps.gateway, SmsGateway::Demo) {
-        tracing::warn!(
-            "no Twilio account configured: demo mode, messages are logged as sent and nothing leaves"
-        );
+    Ok(workers::Deps::load(pool, queues, config).await?)
+}
+
+/// The workers' deps; in production, only with a real SMS provider.
+async fn sending_deps(config: &Config) -> anyhow::Result<workers::Deps> {
+    let deps = deps(config).await?;
+    let providers = deps.providers.current();
+    match &providers.sms {
+        SmsGateway::Demo if config.environment == Environment::Production => {
+            return Err(NoSmsProvider.into());
+        }
+        SmsGateway::Demo => tracing::warn!(
+            "provider: demo (no Twilio account configured): messages are logged as sent, charged, and nothing leaves the machine"
+        ),
+        SmsGateway::Twilio(c) => {
+            tracing::info!(account = c.account_sid(), "provider: twilio")
+        }
     }
     Ok(deps)
 }
@@ -142,7 +167,7 @@ async fn work(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
-    let deps = deps(&config).await?;
+    let deps = sending_deps(&config).await?;
     tracing::info!("workers running: sms, refunds, purchases, sweeps");
     workers::run(deps, workers::consumer_config(), 32, shutdown).await?;
     Ok(ExitCode::SUCCESS)
@@ -171,6 +196,8 @@ async fn schedule(config: Config, shutdown: impl Future<Output = ()>) -> anyhow:
 
 /// serve + work + schedule in one process, stopped together by one signal.
 async fn run_all(config: Config) -> anyhow::Result<ExitCode> {
+    // Refuse before anything starts, rather than serve without workers.
+    drop(sending_deps(&config).await?);
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

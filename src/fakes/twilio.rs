@@ -36,6 +36,8 @@ pub enum Behaviour {
     SlowServerError(u16, Duration),
     /// Creates the message, then answers only after this long (the client gives up first).
     Hang(Duration),
+    /// Creates the message, then answers with a body cut short (the answer is lost on the way).
+    AcceptAndDropAnswer,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +47,10 @@ pub struct FakeMessage {
     pub body: String,
     pub num_segments: u32,
     pub status_callback: Option<String>,
+    pub validity_period: Option<String>,
     pub created: chrono::DateTime<Utc>,
+    /// Twilio's status: `queued` until it is handed on (`set_status`, or a callback).
+    pub status: String,
 }
 
 #[derive(Default)]
@@ -55,6 +60,12 @@ struct Inner {
     lists: Vec<Vec<(String, String)>>,
     messages: Vec<FakeMessage>,
     segments_override: Option<u32>,
+    /// The account's auth token now (Twilio's primary token; `rotate_token` changes it).
+    token: String,
+}
+
+fn current_token(inner: &Mutex<Inner>) -> String {
+    inner.lock().expect("lock").token.clone()
 }
 
 #[derive(Clone)]
@@ -67,7 +78,10 @@ pub struct FakeTwilio {
 impl FakeTwilio {
     /// Starts the fake on a free loopback port.
     pub async fn start() -> std::io::Result<Self> {
-        let inner = Arc::new(Mutex::new(Inner::default()));
+        let inner = Arc::new(Mutex::new(Inner {
+            token: AUTH_TOKEN.into(),
+            ..Inner::default()
+        }));
         let app = Router::new()
             .route(
                 "/2010-04-01/Accounts/{sid}/Messages.json",
@@ -102,6 +116,20 @@ impl FakeTwilio {
     /// Queues behaviours for the next create requests, in order; then it accepts again.
     pub fn script(&self, behaviours: impl IntoIterator<Item = Behaviour>) {
         self.inner.lock().expect("lock").script.extend(behaviours);
+    }
+
+    /// Rotates the account's auth token, as an operator promoting a new primary token in
+    /// Twilio's console: requests with the old one get 20003, callbacks are signed with the new.
+    pub fn rotate_token(&self, token: &str) {
+        self.inner.lock().expect("lock").token = token.into();
+    }
+
+    /// Sets a created message's status, as Twilio moves it (`queued` -> `sent`...).
+    pub fn set_status(&self, sid: &str, status: &str) {
+        let mut inner = self.inner.lock().expect("lock");
+        if let Some(m) = inner.messages.iter_mut().find(|m| m.sid == sid) {
+            m.status = status.into();
+        }
     }
 
     /// Reports this many segments for every message, whatever the body.
@@ -159,7 +187,8 @@ impl FakeTwilio {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
-        let sig = signature::compute(AUTH_TOKEN, &url, &owned);
+        self.set_status(sid, status);
+        let sig = signature::compute(&current_token(&self.inner), &url, &owned);
         let resp = self
             .http
             .post(&url)
@@ -192,7 +221,7 @@ impl FakeTwilio {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let sig = signature::compute(AUTH_TOKEN, url, &owned);
+        let sig = signature::compute(&current_token(&self.inner), url, &owned);
         let resp = self
             .http
             .post(url)
@@ -212,10 +241,11 @@ fn error(status: u16, code: i64, message: &str) -> Response {
     (StatusCode::from_u16(status).expect("status"), Json(body)).into_response()
 }
 
-fn authorised(headers: &HeaderMap, sid: &str) -> bool {
+fn authorised(inner: &Mutex<Inner>, headers: &HeaderMap, sid: &str) -> bool {
+    let token = current_token(inner);
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
+        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{token}"))
     );
     sid == ACCOUNT_SID
         && headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
@@ -245,7 +275,7 @@ async fn create(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    if !authorised(&headers, &sid) {
+    if !authorised(&inner, &headers, &sid) {
         return error(401, 20003, "Authenticate");
     }
     let params: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
@@ -268,6 +298,11 @@ async fn create(
             "The concatenated message body exceeds the 1600 character limit.",
         );
     }
+    if let Some(v) = get("ValidityPeriod")
+        && !v.parse::<u32>().is_ok_and(|n| (1..=36_000).contains(&n))
+    {
+        return error(400, 21624, "Invalid validity period value");
+    }
     if let Some((code, message)) = magic(&to) {
         return error(400, code, message);
     }
@@ -284,7 +319,7 @@ async fn create(
             }
             return error(status, 20500, "Internal Server Error");
         }
-        Behaviour::Accept | Behaviour::Hang(_) => {}
+        Behaviour::Accept | Behaviour::Hang(_) | Behaviour::AcceptAndDropAnswer => {}
     }
     let segments = inner
         .lock()
@@ -297,20 +332,29 @@ async fn create(
         body: text,
         num_segments: segments,
         status_callback: get("StatusCallback"),
+        validity_period: get("ValidityPeriod"),
         created: Utc::now(),
+        status: "queued".into(),
     };
     inner.lock().expect("lock").messages.push(message.clone());
     if let Behaviour::Hang(d) = behaviour {
         tokio::time::sleep(d).await;
+    }
+    if behaviour == Behaviour::AcceptAndDropAnswer {
+        let mut cut = resource(&message, "queued").to_string();
+        cut.truncate(cut.len() / 2);
+        return (StatusCode::CREATED, cut).into_response();
     }
     (StatusCode::CREATED, Json(resource(&message, "queued"))).into_response()
 }
 
 fn resource(m: &FakeMessage, status: &str) -> Value {
     let date = m.created.to_rfc2822();
+    // A message Twilio still holds in its queue has not been sent: no date_sent.
+    let sent = (!matches!(status, "queued" | "accepted" | "scheduled")).then(|| date.clone());
     json!({
         "account_sid": ACCOUNT_SID, "api_version": "2010-04-01", "body": m.body,
-        "date_created": date, "date_sent": date, "date_updated": date, "direction": "outbound-api",
+        "date_created": date, "date_sent": sent, "date_updated": date, "direction": "outbound-api",
         "error_code": null, "error_message": null, "from": FROM, "messaging_service_sid": null,
         "num_media": "0", "num_segments": m.num_segments.to_string(), "price": null, "price_unit": "USD",
         "sid": m.sid, "status": status, "to": m.to,
@@ -324,24 +368,60 @@ async fn list(
     headers: HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
-    if !authorised(&headers, &sid) {
+    if !authorised(&inner, &headers, &sid) {
         return error(401, 20003, "Authenticate");
     }
-    let to = q.iter().find(|(k, _)| k == "To").map(|(_, v)| v.clone());
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let to = get("To");
+    // As Twilio: `DateSent>` (a day, YYYY-MM-DD) keeps messages sent on or after it, so a
+    // message still queued (no date_sent) is left out; newest first; paged.
+    let sent_since = get("DateSent>")
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+    let page_size: usize = get("PageSize")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50)
+        .clamp(1, 1000);
+    let page: usize = get("Page").and_then(|n| n.parse().ok()).unwrap_or(0);
     let mut inner = inner.lock().expect("lock");
     inner.lists.push(q.clone());
-    let messages: Vec<Value> = inner
+    let matching: Vec<Value> = inner
         .messages
         .iter()
         .rev()
         .filter(|m| to.as_ref().is_none_or(|t| *t == m.to))
-        .map(|m| resource(m, "sent"))
+        .filter(|m| {
+            sent_since.is_none_or(|day| {
+                m.status != "queued" && m.created.date_naive() >= day
+            })
+        })
+        .map(|m| resource(m, &m.status))
         .collect();
-    Json(json!({ "messages": messages, "page": 0, "page_size": 100 })).into_response()
+    let start = (page * page_size).min(matching.len());
+    let end = (start + page_size).min(matching.len());
+    let next = (end < matching.len()).then(|| {
+        format!(
+            "/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json?To={}&PageSize={page_size}&Page={}",
+            to.as_deref().map(urlencode).unwrap_or_default(),
+            page + 1
+        )
+    });
+    Json(json!({
+        "messages": matching[start..end], "page": page, "page_size": page_size,
+        "next_page_uri": next,
+    }))
+    .into_response()
 }
 
-async fn account(Path(sid): Path<String>, headers: HeaderMap) -> Response {
-    if !authorised(&headers, sid.trim_end_matches(".json")) {
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+async fn account(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorised(&inner, &headers, sid.trim_end_matches(".json")) {
         return error(401, 20003, "Authenticate");
     }
     Json(json!({ "sid": ACCOUNT_SID, "status": "active", "friendly_name": "fake" })).into_response()

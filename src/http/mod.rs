@@ -21,12 +21,13 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::config::{Config, Secret};
+use crate::config::Config;
+use crate::live::{LiveProviders, Providers};
 use crate::messages::Acceptor;
-use crate::payments::PaymentProviders;
+use crate::providers::pause::AuthPauses;
 use crate::queue::Queues;
 use crate::ratelimit::{Quota, RateLimiter};
-use crate::settings::{self, SettingsError};
+use crate::settings::SettingsError;
 pub use auth::JwtKeys;
 pub use metrics::serve_process as serve_process_metrics;
 pub use openapi::ApiDoc;
@@ -40,10 +41,11 @@ pub struct AppState {
     pub queues: Queues,
     pub config: Arc<Config>,
     pub jwt: Arc<JwtKeys>,
-    /// Verifies `X-Twilio-Signature`; without it every Twilio webhook is refused.
-    pub twilio_token: Option<Secret>,
-    /// Daraja, Stripe and the bank account, for purchases and their webhooks.
-    pub payments: PaymentProviders,
+    /// The providers in force (Twilio's callback tokens, Daraja, Stripe, the bank account),
+    /// reloaded when the operator's settings change.
+    pub providers: LiveProviders,
+    /// Fleet-wide pauses of accounts whose credentials the provider refused (status page).
+    pub pauses: AuthPauses,
     /// Per-company request budget of the `/v1` API, fleet-wide; `None` when turned off.
     pub api_quota: Option<Quota>,
     pub api_limiter: RateLimiter,
@@ -64,26 +66,21 @@ impl AppState {
     /// The state with the providers the environment configures, nothing read from the database
     /// (tests, benches and the demo).
     pub fn new(pool: PgPool, config: Config) -> Result<Self, StateError> {
-        let twilio_token = config.twilio.as_ref().map(|t| t.auth_token.clone());
-        let payments = PaymentProviders::from_config(&config);
-        Self::with_providers(pool, config, twilio_token, payments)
+        let providers = LiveProviders::fixed(Providers::from_config(&config));
+        Self::with_providers(pool, config, providers)
     }
 
     /// The state `serve` runs: each provider from the environment when it sets it, else from the
-    /// operator's settings.
+    /// operator's settings, kept current as the settings change.
     pub async fn load(pool: PgPool, config: Config) -> Result<Self, StateError> {
-        let twilio_token = settings::effective_twilio(&pool, &config)
-            .await?
-            .map(|t| t.auth_token);
-        let payments = PaymentProviders::load(&pool, &config).await?;
-        Self::with_providers(pool, config, twilio_token, payments)
+        let providers = LiveProviders::start(pool.clone(), Arc::new(config.clone())).await?;
+        Self::with_providers(pool, config, providers)
     }
 
     fn with_providers(
         pool: PgPool,
         config: Config,
-        twilio_token: Option<Secret>,
-        payments: PaymentProviders,
+        providers: LiveProviders,
     ) -> Result<Self, StateError> {
         let redis = redis::Client::open(config.redis_url.as_str())?;
         let queues = Queues::connect_lazy(&config.redis_url, &config.redis_prefix)?;
@@ -95,6 +92,7 @@ impl AppState {
         });
         let api_limiter = RateLimiter::new(queues.connection(), queues.prefix());
         let acceptor = Acceptor::start(pool.clone(), queues.clone());
+        let pauses = AuthPauses::new(queues.connection(), queues.prefix());
         Ok(AppState {
             acceptor,
             pool,
@@ -102,8 +100,8 @@ impl AppState {
             queues,
             config: Arc::new(config),
             jwt,
-            twilio_token,
-            payments,
+            providers,
+            pauses,
             api_quota,
             api_limiter,
         })

@@ -1,5 +1,5 @@
 //! The send job's two ledger steps, the only way credits are reserved and charged: reserve and
-//! mark the message `sending` (`begin_sends`, SQL `send_begin_many`, migrations/0015); charge
+//! mark the message `sending` (`begin_sends`, SQL `send_begin_many`, migrations/0018); charge
 //! and mark it `sent` (`finish_sends`, SQL `send_finish_many`, migrations/0014). The send
 //! workers call them for many messages at once (group commit); a single reservation or charge is
 //! a batch of one. One statement runs every item, so a batch costs one round trip and one
@@ -34,6 +34,9 @@ pub struct BeginSend {
     /// This run's attempt, recorded on the message with the claim: writing the attempt's outcome
     /// is fenced on it (`messages::store::requeue_attempt`, `lock_attempt`).
     pub attempt: uuid::Uuid,
+    /// The provider account the attempt goes through (a Twilio account SID), recorded on the
+    /// message: an unanswered send is looked up at that account.
+    pub account: Option<String>,
 }
 
 /// `Ok(None)`: nothing to send, nothing written: the message is no longer queued or sending
@@ -73,7 +76,7 @@ pub async fn begin_sends(
     items: &[BeginSend],
 ) -> Result<Vec<Begun>, sqlx::Error> {
     let rows: Vec<Outcome> =
-        sqlx::query_as("SELECT * FROM send_begin_many($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query_as("SELECT * FROM send_begin_many($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(items.iter().map(|_| HoldId::new()).collect::<Vec<_>>())
             .bind(items.iter().map(|i| i.company).collect::<Vec<_>>())
             .bind(items.iter().map(|i| i.message).collect::<Vec<_>>())
@@ -86,6 +89,7 @@ pub async fn begin_sends(
             )
             .bind(items.iter().map(|i| i.seen).collect::<Vec<_>>())
             .bind(items.iter().map(|i| i.attempt).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.account.as_deref()).collect::<Vec<_>>())
             .fetch_all(&mut *conn)
             .await?;
     answers(items, rows, |item, out| match out.outcome.as_str() {

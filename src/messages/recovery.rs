@@ -87,3 +87,19 @@ pub async fn mark_unconfirmed(pool: &PgPool, after: Duration) -> Result<u64, sql
     .await?
     .rows_affected())
 }
+
+/// Messages sent through Twilio account `account` whose outcome is unknown (`sending`): only
+/// that account can say what became of them. A message without a recorded account was claimed
+/// by a worker older than migration 0018 and went through the account in force.
+pub async fn unresolved_on_account(
+    conn: &mut PgConnection,
+    account: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM messages
+         WHERE status = 'sending' AND (provider_account = $1 OR provider_account IS NULL)",
+    )
+    .bind(account)
+    .fetch_one(conn)
+    .await
+}

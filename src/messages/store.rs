@@ -54,6 +54,8 @@ pub struct Message {
     #[sqlx(flatten)]
     pub view: MessageView,
     pub send_attempt_started_at: Option<DateTime<Utc>>,
+    /// The provider account its latest attempt went through (recorded by the claim).
+    pub provider_account: Option<String>,
     pub respect_quiet_hours: bool,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<Vec<u8>>,
@@ -100,7 +102,7 @@ pub struct MessageView {
 pub(super) const COLUMNS: &str = "m.id, m.company_id, m.status, m.to_number, m.body, m.encoding, m.segments, m.credits,
     m.provider, m.provider_id, m.error_code, m.error_message, m.price, m.price_currency, m.debt_id,
     m.invoice_number, EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund') AS refunded,
-    m.uncharged_credits, m.send_attempt_started_at, m.respect_quiet_hours, m.idempotency_key, m.request_hash,
+    m.uncharged_credits, m.send_attempt_started_at, m.provider_account, m.respect_quiet_hours, m.idempotency_key, m.request_hash,
     m.created_at, m.updated_at";
 
 pub async fn find(pool: &PgPool, id: MessageId) -> Result<Option<Message>, sqlx::Error> {
@@ -295,4 +297,60 @@ pub async fn owner_of_provider_id(
         .bind(provider_id)
         .fetch_optional(pool)
         .await
+}
+
+/// What a provider id the message did not know yet (an answer or a callback that came after
+/// its run gave up on it) did to the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LateSid {
+    /// Recorded on the `queued` or `sending` message: its next run charges it for this send
+    /// (reserving again if its hold was released) and never sends it again.
+    Adopted,
+    /// The message had failed (its hold released, so nothing was charged), yet the provider
+    /// took it: recorded on it with its credits as uncharged, for the operator.
+    Unbilled,
+    /// Nothing to do: the message already has a provider id, or another message has this one.
+    Known,
+}
+
+/// Records `sid`, a send of message `id` that the provider took, on the message if it has
+/// none (see [`LateSid`]).
+pub async fn record_late_sid(
+    conn: &mut PgConnection,
+    id: MessageId,
+    sid: &str,
+) -> Result<LateSid, sqlx::Error> {
+    let updated: Result<Option<MessageStatus>, sqlx::Error> = sqlx::query_scalar(
+        "UPDATE messages SET provider_id = $2,
+             uncharged_credits = uncharged_credits + CASE WHEN status = 'failed' THEN credits ELSE 0 END,
+             updated_at = now()
+         WHERE id = $1 AND provider_id IS NULL AND status IN ('queued', 'sending', 'failed')
+           AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.provider_id = $2)
+         RETURNING status",
+    )
+    .bind(id)
+    .bind(sid)
+    .fetch_optional(conn)
+    .await;
+    match updated {
+        Ok(Some(MessageStatus::Failed)) => Ok(LateSid::Unbilled),
+        Ok(Some(_)) => Ok(LateSid::Adopted),
+        Ok(None) => Ok(LateSid::Known),
+        // Another message took this id meanwhile (the unique index).
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(LateSid::Known),
+        Err(e) => Err(e),
+    }
+}
+
+/// Marks a `sending` message as unanswered (once): its send got no answer and the provider's
+/// list does not show it.
+pub async fn mark_unanswered(pool: &PgPool, id: MessageId) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE messages SET unanswered_since = now()
+         WHERE id = $1 AND status = 'sending' AND unanswered_since IS NULL",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

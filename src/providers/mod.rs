@@ -2,12 +2,13 @@
 //! signatures); tests and the demo point them at the loopback fakes in `crate::fakes`.
 
 pub mod mpesa;
+pub mod pause;
 pub mod stripe;
 pub mod twilio;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{E164, Segments};
+use crate::domain::{E164, MessageId, Segments};
 use twilio::{TwilioClient, TwilioError, TwilioMessage};
 
 /// Where messages go: the central Twilio account, or, with none configured, the demo provider,
@@ -24,6 +25,33 @@ impl SmsGateway {
         match self {
             SmsGateway::Twilio(_) => "twilio",
             SmsGateway::Demo => "demo",
+        }
+    }
+
+    /// The provider account messages go through (a Twilio account SID); none for the demo.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            SmsGateway::Twilio(c) => Some(c.account_sid()),
+            SmsGateway::Demo => None,
+        }
+    }
+
+    /// The fingerprint of the credentials in use (`pause::fingerprint`).
+    pub fn credentials(&self) -> Option<String> {
+        match self {
+            SmsGateway::Twilio(c) => Some(pause::fingerprint(
+                c.account_sid(),
+                c.auth_token().expose(),
+            )),
+            SmsGateway::Demo => None,
+        }
+    }
+
+    /// Checks that the provider accepts our credentials (the demo always does).
+    pub async fn check_credentials(&self) -> Result<(), TwilioError> {
+        match self {
+            SmsGateway::Twilio(c) => c.check_account().await,
+            SmsGateway::Demo => Ok(()),
         }
     }
 
@@ -45,9 +73,15 @@ impl SmsGateway {
         }
     }
 
-    pub async fn send(&self, to: &E164, body: &str) -> Result<TwilioMessage, TwilioError> {
+    /// Sends `message`'s `body` to `to`.
+    pub async fn send(
+        &self,
+        message: MessageId,
+        to: &E164,
+        body: &str,
+    ) -> Result<TwilioMessage, TwilioError> {
         match self {
-            SmsGateway::Twilio(c) => c.send(to, body).await,
+            SmsGateway::Twilio(c) => c.send(message, to, body).await,
             SmsGateway::Demo => {
                 tracing::info!(to = %to, "demo provider: message logged as sent, nothing left the machine");
                 Ok(TwilioMessage {

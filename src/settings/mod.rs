@@ -16,9 +16,9 @@ use crate::config::Secret;
 
 pub use cipher::Cipher;
 pub use providers::{
-    MpesaSettings, Source, StripeSettings, TwilioSettings, effective_mpesa, effective_stripe,
-    effective_twilio, mpesa, mpesa_in_force, set_mpesa, set_stripe, set_twilio, stripe,
-    stripe_in_force, twilio, twilio_in_force,
+    MpesaSettings, PreviousToken, Source, StripeSettings, TwilioSettings, effective_mpesa,
+    effective_stripe, effective_twilio, mpesa, mpesa_in_force, set_mpesa, set_stripe, set_twilio,
+    stripe, stripe_in_force, twilio, twilio_in_force, twilio_previous_token,
 };
 pub use rotate::{Rotation, rotate_key};
 
@@ -31,6 +31,13 @@ pub enum SettingsError {
     /// The environment sets some of a provider's credentials but not all.
     #[error("{0} is required when the provider's other variables are set")]
     IncompleteEnv(&'static str),
+    /// The Twilio account would change while sends through the current one are unresolved:
+    /// they can only be looked up with that account's credentials.
+    #[error(
+        "{unresolved} messages sent through Twilio account {account} are still unresolved; \
+         change the account once they are final (GET /admin/status shows them)"
+    )]
+    AccountInUse { account: String, unresolved: i64 },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -118,6 +125,16 @@ pub async fn last_written(pool: &PgPool, category: &str) -> Result<Option<Writte
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|(at, by)| Written { at, by }))
+}
+
+/// A value that changes whenever any setting is written: running processes poll it to know
+/// when to rebuild their providers (the table is a few dozen rows).
+pub async fn version(pool: &PgPool) -> Result<(Option<DateTime<Utc>>, i64), SettingsError> {
+    Ok(
+        sqlx::query_as("SELECT max(updated_at), count(*) FROM system_settings")
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// Shows at most the last four characters of a secret, and none of a short one.

@@ -48,7 +48,7 @@ pub struct MpesaSettings {
 
 /// Reads every `<provider>.<field>`; `None` unless all are stored.
 async fn load(
-    pool: &PgPool,
+    pool: impl sqlx::PgExecutor<'_>,
     cipher: Option<&Cipher>,
     provider: &str,
     fields: &[&str],
@@ -84,20 +84,22 @@ async fn store(
     actor: &str,
 ) -> Result<(), SettingsError> {
     let mut tx = pool.begin().await?;
+    store_in(&mut tx, cipher, provider, fields, actor).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn store_in(
+    tx: &mut sqlx::PgConnection,
+    cipher: &Cipher,
+    provider: &str,
+    fields: &[(&str, &str, bool)],
+    actor: &str,
+) -> Result<(), SettingsError> {
     for (field, value, secret) in fields {
         let name = format!("{provider}.{field}");
-        put_in(
-            &mut tx,
-            Some(cipher),
-            &name,
-            value,
-            *secret,
-            provider,
-            actor,
-        )
-        .await?;
+        put_in(&mut *tx, Some(cipher), &name, value, *secret, provider, actor).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -134,7 +136,7 @@ const TWILIO: [&str; 3] = ["account_sid", "from", "auth_token"];
 
 /// The Twilio account stored in settings.
 pub async fn twilio(
-    pool: &PgPool,
+    pool: impl sqlx::PgExecutor<'_>,
     cipher: Option<&Cipher>,
 ) -> Result<Option<TwilioSettings>, SettingsError> {
     Ok(load(pool, cipher, "twilio", &TWILIO)
@@ -146,18 +148,79 @@ pub async fn twilio(
         }))
 }
 
+/// The auth token the stored account had before its latest rotation, and when it was rotated:
+/// callbacks signed with it are accepted for a grace period (`TwilioTiming::token_grace`).
+#[derive(Debug, Clone)]
+pub struct PreviousToken {
+    pub token: Secret,
+    pub rotated_at: chrono::DateTime<chrono::Utc>,
+}
+
+const PREVIOUS: [&str; 2] = ["previous_auth_token", "rotated_at"];
+
+/// Stores the Twilio account. A new auth token keeps the one it replaces as the previous token
+/// (with the time of the rotation). A new account SID is refused while messages sent through
+/// the stored account are unresolved: only that account can say what became of them.
 pub async fn set_twilio(
     pool: &PgPool,
     cipher: &Cipher,
     t: &TwilioSettings,
     actor: &str,
 ) -> Result<(), SettingsError> {
+    let mut tx = pool.begin().await?;
+    // One writer at a time: the rotation reads what it replaces.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('settings.twilio'))")
+        .execute(&mut *tx)
+        .await?;
+    let before = unless_no_key(twilio(&mut *tx, Some(cipher)).await)?;
+    if let Some(before) = &before {
+        if before.account_sid != t.account_sid {
+            let unresolved =
+                crate::messages::recovery::unresolved_on_account(&mut tx, &before.account_sid)
+                    .await?;
+            if unresolved > 0 {
+                return Err(SettingsError::AccountInUse {
+                    account: before.account_sid.clone(),
+                    unresolved,
+                });
+            }
+        }
+        if before.auth_token.expose() != t.auth_token.expose() {
+            let now = chrono::Utc::now().to_rfc3339();
+            let previous = [
+                ("previous_auth_token", before.auth_token.expose(), true),
+                ("rotated_at", now.as_str(), false),
+            ];
+            store_in(&mut tx, cipher, "twilio", &previous, actor).await?;
+        }
+    }
     let fields = [
         ("account_sid", t.account_sid.as_str(), false),
         ("from", t.from.as_str(), false),
         ("auth_token", t.auth_token.expose(), true),
     ];
-    store(pool, cipher, "twilio", &fields, actor).await
+    store_in(&mut tx, cipher, "twilio", &fields, actor).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The stored account's previous auth token, if it was ever rotated in settings.
+pub async fn twilio_previous_token(
+    pool: &PgPool,
+    cipher: Option<&Cipher>,
+) -> Result<Option<PreviousToken>, SettingsError> {
+    let Some(mut m) = unless_no_key(load(pool, cipher, "twilio", &PREVIOUS).await)? else {
+        return Ok(None);
+    };
+    let rotated_at = take(&mut m, "rotated_at");
+    let Ok(rotated_at) = chrono::DateTime::parse_from_rfc3339(rotated_at.expose()) else {
+        tracing::warn!("twilio.rotated_at is not a timestamp; the previous token is not accepted");
+        return Ok(None);
+    };
+    Ok(Some(PreviousToken {
+        token: take(&mut m, "previous_auth_token"),
+        rotated_at: rotated_at.with_timezone(&chrono::Utc),
+    }))
 }
 
 /// The Twilio account in force and where it comes from: the environment's when set (it wins),

@@ -15,14 +15,17 @@ use apalis::prelude::*;
 use copcca_jobs::{Refund, SendSms, SweepOverdueDebts, VerifyPurchase};
 use sqlx::PgPool;
 
-use crate::config::Config;
+use std::sync::Arc;
+
+use crate::config::{Config, TwilioTiming};
+use crate::live::{LiveProviders, Providers};
 use crate::messages::send::SendSteps;
 use crate::payments::PaymentProviders;
 use crate::providers::SmsGateway;
-use crate::providers::twilio::{Sender, TwilioClient};
+use crate::providers::pause::AuthPauses;
 use crate::queue::{ConsumerConfig, Queues, RetryPolicy, worker_name};
 use crate::ratelimit::{Quota, RateLimiter};
-use crate::settings::{self, SettingsError};
+use crate::settings::SettingsError;
 
 pub use refund::refund;
 pub use send_sms::send_sms;
@@ -37,7 +40,12 @@ pub use sweep::schedule as schedule_sweeps;
 pub struct Deps {
     pub pool: PgPool,
     pub queues: Queues,
-    pub gateway: SmsGateway,
+    /// The SMS gateway and the payment providers in force (reloaded when settings change).
+    pub providers: LiveProviders,
+    /// Fleet-wide pauses of accounts whose credentials the provider refused.
+    pub pauses: AuthPauses,
+    /// ValidityPeriod, the token grace, when an unanswered send may be sent again.
+    pub twilio_timing: TwilioTiming,
     pub limiter: RateLimiter,
     /// The Twilio account/sender's fleet-wide send rate.
     pub account_rate: Quota,
@@ -45,8 +53,6 @@ pub struct Deps {
     pub hold_ttl: Duration,
     /// The time quiet hours are judged by (tests set it; otherwise the system clock).
     pub clock: Clock,
-    /// Daraja and Stripe, to confirm purchases.
-    pub payments: PaymentProviders,
     /// The send job's reserve and charge steps, grouped across concurrent jobs.
     pub steps: SendSteps,
 }
@@ -55,29 +61,28 @@ pub struct Deps {
 pub type Clock = std::sync::Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
 
 impl Deps {
-    /// The Twilio account from the environment, else from settings, else the demo provider; the
-    /// payment providers likewise.
+    /// The providers in force (the environment's, else the operator's settings, else the demo
+    /// provider), kept current as settings change.
     pub async fn load(
         pool: PgPool,
         queues: Queues,
         config: &Config,
     ) -> Result<Self, SettingsError> {
-        let gateway = match settings::effective_twilio(&pool, config).await? {
-            Some(t) => SmsGateway::Twilio(Box::new(TwilioClient::new(
-                config.twilio_api_base.clone(),
-                &t.account_sid,
-                t.auth_token,
-                Sender::parse(&t.from),
-                &config.public_url,
-            ))),
-            None => SmsGateway::Demo,
-        };
-        let payments = PaymentProviders::load(&pool, config).await?;
+        let providers = LiveProviders::start(pool.clone(), Arc::new(config.clone())).await?;
         Ok(
-            Self::builder(pool, queues, gateway, config.twilio_max_per_second)
-                .payments(payments)
+            Self::builder(pool, queues, SmsGateway::Demo, config.twilio_max_per_second)
+                .live(providers)
+                .timing(config.twilio_timing)
                 .build(),
         )
+    }
+
+    /// From now on, the providers in force as `change` leaves them (tests; in production a
+    /// settings change does this).
+    pub fn change_providers(&mut self, change: impl FnOnce(&mut Providers)) {
+        let mut providers = (*self.providers.current()).clone();
+        change(&mut providers);
+        self.providers = LiveProviders::fixed(providers);
     }
 
     /// Deps that send through `gateway` at most `per_second` messages a second, with the system
@@ -106,6 +111,10 @@ impl Deps {
             per_second,
             clock: std::sync::Arc::new(chrono::Utc::now),
             payments: None,
+            live: None,
+            timing: Config::from_lookup(|_| None)
+                .expect("the defaults are a valid config")
+                .twilio_timing,
         }
     }
 }
@@ -120,6 +129,8 @@ pub struct DepsBuilder {
     per_second: u32,
     clock: Clock,
     payments: Option<PaymentProviders>,
+    live: Option<LiveProviders>,
+    timing: TwilioTiming,
 }
 
 impl DepsBuilder {
@@ -135,23 +146,40 @@ impl DepsBuilder {
         self
     }
 
+    /// Providers kept current from settings, instead of the given gateway and payments.
+    pub fn live(mut self, providers: LiveProviders) -> Self {
+        self.live = Some(providers);
+        self
+    }
+
+    /// ValidityPeriod, the token grace, when an unanswered send is sent again (by default the
+    /// configuration's defaults).
+    pub fn timing(mut self, timing: TwilioTiming) -> Self {
+        self.timing = timing;
+        self
+    }
+
     /// The deps, with the send steps' group-commit runners started.
     pub fn build(self) -> Deps {
         let limiter = RateLimiter::new(self.queues.connection(), self.queues.prefix());
+        let payments = self.payments.unwrap_or_else(|| {
+            PaymentProviders::from_config(
+                &Config::from_lookup(|_| None).expect("the defaults are a valid config"),
+            )
+        });
         Deps {
             steps: SendSteps::start(&self.pool),
+            pauses: AuthPauses::new(self.queues.connection(), self.queues.prefix()),
             pool: self.pool,
             queues: self.queues,
-            gateway: self.gateway,
+            providers: self
+                .live
+                .unwrap_or_else(|| LiveProviders::fixed(Providers::with_sms(self.gateway, payments))),
+            twilio_timing: self.timing,
             limiter,
             account_rate: Quota::per_second(self.per_second),
             hold_ttl: Duration::from_secs(3600),
             clock: self.clock,
-            payments: self.payments.unwrap_or_else(|| {
-                PaymentProviders::from_config(
-                    &Config::from_lookup(|_| None).expect("the defaults are a valid config"),
-                )
-            }),
         }
     }
 }

@@ -7,21 +7,27 @@ use copcca_jobs::SendSms;
 use super::Deps;
 use crate::domain::MessageId;
 use crate::messages::send::{self, Sending};
+use crate::providers::SmsGateway;
 use crate::queue::JobError;
 use crate::telemetry::{self, Subject};
 
 pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Result<(), JobError> {
     let id = MessageId(job.message_id);
     telemetry::record_subject(Subject::Message(id));
-    send::send(&deps.sending(), id, attempt.current() as u32).await
+    // One snapshot of the providers for the whole run: one send, one account.
+    let providers = deps.providers.current();
+    send::send(&deps.sending(&providers.sms), id, attempt.current() as u32).await
 }
 
 impl Deps {
-    /// What the send flow needs, borrowed from the workers' dependencies.
-    pub fn sending(&self) -> Sending<'_> {
+    /// What the send flow needs, borrowed from the workers' dependencies and a snapshot of the
+    /// providers in force.
+    pub fn sending<'a>(&'a self, gateway: &'a SmsGateway) -> Sending<'a> {
         Sending {
             pool: &self.pool,
-            gateway: &self.gateway,
+            gateway,
+            pauses: &self.pauses,
+            resend_unanswered_after: self.twilio_timing.resend_unanswered_after,
             limiter: &self.limiter,
             account_rate: self.account_rate,
             hold_ttl: self.hold_ttl,

@@ -15,7 +15,7 @@ use crate::telemetry::{self, Subject};
 pub async fn verify_purchase(job: VerifyPurchase, deps: Data<Deps>) -> Result<(), JobError> {
     let payment = PaymentId(job.payment_id);
     telemetry::record_subject(Subject::Payment(payment));
-    match payments::verify(&deps.pool, &deps.payments, payment).await? {
+    match payments::verify(&deps.pool, &deps.providers.current().payments, payment).await? {
         Verified::Waiting {
             recheck_in: Some(after),
         } => Err(JobError::Snooze(after)),

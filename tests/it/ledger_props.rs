@@ -310,6 +310,7 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         ttl,
                         seen: None, // a new message, never attempted
                         attempt: uuid::Uuid::now_v7(),
+                        account: None,
                     });
                 }
                 let mut conn = pool.acquire().await.unwrap();

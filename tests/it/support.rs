@@ -86,6 +86,7 @@ pub async fn reserve_one(
         ttl,
         seen: seen.flatten(),
         attempt: uuid::Uuid::now_v7(),
+        account: None,
     };
     one(ledger::begin_sends(conn, &[item]).await?)
 }

@@ -94,7 +94,7 @@ impl Stack {
         )
         .payments(PaymentProviders {
             mpesa_recheck: Duration::from_millis(200),
-            ..state.payments.clone()
+            ..state.providers.current().payments.clone()
         })
         .build();
         let mut consumer = ConsumerConfig::new(RetryPolicy::new(

@@ -34,6 +34,9 @@ impl From<SettingsError> for ApiError {
                 "settings_incomplete_environment",
                 e.to_string(),
             ),
+            SettingsError::AccountInUse { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "account_in_use", e.to_string())
+            }
             SettingsError::Database(db) => ApiError::internal(db),
         }
     }
@@ -146,12 +149,16 @@ pub async fn get_twilio(
 
 /// Stores the central Twilio account after Twilio accepts the credentials
 /// (`GET /2010-04-01/Accounts/{sid}.json`). Refused credentials are not stored (422
-/// `credentials_refused`); Twilio unreachable: 502 `provider_unavailable`.
+/// `credentials_refused`); Twilio unreachable: 502 `provider_unavailable`. A new auth token
+/// keeps the old one for callbacks for `TWILIO_TOKEN_GRACE_SECS`; a new account SID while the
+/// stored account has unresolved sends: 409 `account_in_use`. Every running process uses the
+/// new credentials within `SETTINGS_RELOAD_MS`.
 #[utoipa::path(put, path = "/admin/settings/twilio", tag = "admin", request_body = TwilioRequest,
     security(("bearer" = [])), responses(
     (status = 200, body = TwilioView),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json", description = "account_in_use: the stored account still has unresolved sends"),
     (status = 422, body = Problem, content_type = "application/problem+json", description = "validation_failed or credentials_refused"),
     (status = 502, body = Problem, content_type = "application/problem+json", description = "provider_unavailable"),
     (status = 503, body = Problem, content_type = "application/problem+json", description = "settings_key_missing"),
@@ -196,7 +203,8 @@ pub async fn put_twilio(
     .check_account()
     .await
     .map_err(|e| match e {
-        TwilioError::Refused { code, message, .. } => ApiError::new(
+        TwilioError::Refused { code, message, .. }
+        | TwilioError::CredentialsRefused { code, message, .. } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "credentials_refused",
             format!("Twilio refused these credentials: {code} {message}"),

@@ -123,7 +123,7 @@ pub async fn create(
     };
     let started = payments::start_purchase(
         &state.pool,
-        &state.payments,
+        &state.providers.current().payments,
         &company,
         &request,
         &caller.caller.principal.actor(),
@@ -140,7 +140,7 @@ pub async fn create(
     Ok((
         status,
         idempotency::replayed(started.replay),
-        ApiJson(PurchaseView::of(started.payment, &state.payments.bank)),
+        ApiJson(PurchaseView::of(started.payment, &state.providers.current().payments.bank)),
     ))
 }
 
@@ -197,7 +197,7 @@ pub async fn get_one(
 ) -> ApiResult<ApiJson<PurchaseView>> {
     payments::find_for_company(&state.pool, caller.company, id)
         .await?
-        .map(|p| ApiJson(PurchaseView::of(p, &state.payments.bank)))
+        .map(|p| ApiJson(PurchaseView::of(p, &state.providers.current().payments.bank)))
         .ok_or_else(|| ApiError::not_found(format!("no purchase {id}")))
 }
 
@@ -237,7 +237,7 @@ pub async fn list(
     let list = payments::list_for_company(&state.pool, caller.company, status, limit).await?;
     Ok(ApiJson(
         list.into_iter()
-            .map(|p| PurchaseView::of(p, &state.payments.bank))
+            .map(|p| PurchaseView::of(p, &state.providers.current().payments.bank))
             .collect(),
     ))
 }

@@ -27,7 +27,7 @@ pub async fn event(
     let outcome = payments::handle_stripe_event(
         &state.pool,
         &state.queues,
-        &state.payments,
+        &state.providers.current().payments,
         signature,
         &body,
     )

@@ -33,6 +33,7 @@ pub(super) async fn claim<'m>(
             ttl: s.hold_ttl,
             seen: message.send_attempt_started_at,
             attempt,
+            account: s.gateway.account().map(str::to_string),
         })
         .await
         .retry()?;

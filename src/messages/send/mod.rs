@@ -25,6 +25,7 @@ pub use steps::SendSteps;
 use super::store::{self, ForSending};
 use crate::domain::MessageId;
 use crate::providers::SmsGateway;
+use crate::providers::pause::AuthPauses;
 use crate::queue::JobError;
 use crate::ratelimit::{Quota, RateLimiter};
 
@@ -33,6 +34,11 @@ use crate::ratelimit::{Quota, RateLimiter};
 pub struct Sending<'a> {
     pub pool: &'a PgPool,
     pub gateway: &'a SmsGateway,
+    /// Fleet-wide pauses of accounts whose credentials the provider refused.
+    pub pauses: &'a AuthPauses,
+    /// How long an unanswered send that the provider's list does not show waits before it is
+    /// sent again (`TwilioTiming::resend_unanswered_after`).
+    pub resend_unanswered_after: Duration,
     pub limiter: &'a RateLimiter,
     /// The provider account/sender's fleet-wide send rate.
     pub account_rate: Quota,
@@ -61,6 +67,6 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     let Some(run) = claim::claim(s, &message).await? else {
         return Ok(());
     };
-    let outcome = s.gateway.send(&message.to, &message.body).await;
+    let outcome = s.gateway.send(message.id, &message.to, &message.body).await;
     settle::settle(s, run, outcome, attempt).await
 }

@@ -52,6 +52,13 @@ pub(super) async fn settle(
                 .await
                 .map(drop)
         }
+        Err(TwilioError::CredentialsRefused { code, message: text, .. }) => {
+            credentials_refused(s, &format!("{code} {text}")).await?;
+            if !back_to_queued(s, &run).await? {
+                return Ok(());
+            }
+            Err(JobError::Snooze(super::gate::PAUSED_RETRY))
+        }
         Err(TwilioError::RateLimited { retry_after }) => {
             if !back_to_queued(s, &run).await? {
                 return Ok(());
@@ -110,7 +117,42 @@ pub(super) async fn accepted(
         price_currency: sent.price_unit.clone(),
     };
     let finished = charge_patiently(message.id, || s.steps.finish.run(finish.clone())).await?;
-    finished.map(drop).retry()
+    match finished {
+        Ok(_) => Ok(()),
+        // The provider took it, but the hold is gone: released by a run that had taken the send
+        // over and failed it, or by the reconciler once the message was back in the queue. Keep
+        // the id on the message, never send it again: its next run reserves again and charges
+        // it, or a failed message records the credits as uncharged.
+        Err(LedgerError::HoldReleased(_)) => {
+            let mut conn = s.pool.acquire().await?;
+            let late = store::record_late_sid(&mut conn, message.id, &sent.sid).await?;
+            tracing::warn!(message = %message.id, sid = %sent.sid, ?late, "the provider took a message whose hold was released");
+            metrics::send_interruption("success_after_release");
+            match late {
+                store::LateSid::Adopted => Err(JobError::retry(format!(
+                    "message {} is charged again for its send {}",
+                    message.id, sent.sid
+                ))),
+                store::LateSid::Unbilled | store::LateSid::Known => Ok(()),
+            }
+        }
+        Err(e) => Err(JobError::retry(e)),
+    }
+}
+
+/// The provider refused our credentials: pause sending through this account fleet-wide (it
+/// resumes by itself once credentials work, see `providers::pause`).
+async fn credentials_refused(s: &Sending<'_>, reason: &str) -> Result<(), JobError> {
+    let (Some(account), Some(credentials)) = (s.gateway.account(), s.gateway.credentials()) else {
+        return Ok(());
+    };
+    tracing::error!(alert = true, %account, %reason,
+        "operator action needed: Twilio refused our credentials; sending is paused until they work (rotate them in settings)");
+    s.pauses
+        .pause(account, &credentials, reason)
+        .await
+        .retry()?;
+    Ok(())
 }
 
 /// Runs the charge step of a message the provider has taken until it answers with anything but

@@ -9,7 +9,10 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::config::Secret;
-use crate::domain::E164;
+use crate::domain::{E164, MessageId};
+
+/// The StatusCallback URL's query parameter naming the message.
+pub const CALLBACK_MESSAGE_PARAM: &str = "message";
 
 /// Who the message is from: a number / alphanumeric sender id, or a Messaging Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,9 @@ pub struct TwilioClient {
     status_callback: Url,
     /// The longest a request can take, connection included (reqwest's overall timeout).
     timeout: Duration,
+    /// `ValidityPeriod` of every message: past it Twilio fails the message (30036) instead
+    /// of delivering it late.
+    validity: Duration,
 }
 
 /// The parts of Twilio's Message resource we use. `num_segments` and `price` come as strings.
@@ -90,6 +96,15 @@ pub enum TwilioError {
         code: i64,
         message: String,
     },
+    /// 401 / 20003: Twilio does not accept our account SID and auth token (a rotation that has
+    /// not reached us, or a suspended key). Nothing was created; nothing is wrong with the
+    /// message.
+    #[error("twilio refused our credentials ({status}) {code}: {message}")]
+    CredentialsRefused {
+        status: u16,
+        code: i64,
+        message: String,
+    },
     /// 429 / 20429: wait (for `Retry-After` when given).
     #[error("twilio rate limited us")]
     RateLimited { retry_after: Option<Duration> },
@@ -105,6 +120,9 @@ pub enum TwilioError {
 }
 
 const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Twilio's "Authenticate" error: our credentials were refused.
+const AUTHENTICATE: i64 = 20003;
 
 impl TwilioClient {
     pub fn new(
@@ -130,7 +148,15 @@ impl TwilioClient {
             sender,
             status_callback,
             timeout: TIMEOUT,
+            validity: Duration::from_secs(3600),
         }
+    }
+
+    /// Messages that Twilio could not hand on within `validity` fail (30036) rather than
+    /// arrive late (by default an hour).
+    pub fn with_validity(mut self, validity: Duration) -> Self {
+        self.validity = validity;
+        self
     }
 
     /// Shorter timeouts, for tests that make Twilio hang.
@@ -169,16 +195,38 @@ impl TwilioClient {
             .expect("valid path")
     }
 
-    /// `POST /2010-04-01/Accounts/{sid}/Messages.json`.
-    pub async fn send(&self, to: &E164, body: &str) -> Result<TwilioMessage, TwilioError> {
-        timed("messages.create", self.create(to, body)).await
+    /// The StatusCallback URL of `message`: it names the message, so that a callback for a
+    /// send whose answer never reached us still finds its message (and adopts its SID).
+    pub fn status_callback_of(&self, message: MessageId) -> Url {
+        let mut url = self.status_callback.clone();
+        url.query_pairs_mut()
+            .append_pair(CALLBACK_MESSAGE_PARAM, &message.to_string());
+        url
     }
 
-    async fn create(&self, to: &E164, body: &str) -> Result<TwilioMessage, TwilioError> {
+    /// `POST /2010-04-01/Accounts/{sid}/Messages.json` for `message`.
+    pub async fn send(
+        &self,
+        message: MessageId,
+        to: &E164,
+        body: &str,
+    ) -> Result<TwilioMessage, TwilioError> {
+        timed("messages.create", self.create(message, to, body)).await
+    }
+
+    async fn create(
+        &self,
+        message: MessageId,
+        to: &E164,
+        body: &str,
+    ) -> Result<TwilioMessage, TwilioError> {
+        let callback = self.status_callback_of(message);
+        let validity = self.validity.as_secs().to_string();
         let mut form = vec![
             ("To", to.as_str()),
             ("Body", body),
-            ("StatusCallback", self.status_callback.as_str()),
+            ("StatusCallback", callback.as_str()),
+            ("ValidityPeriod", validity.as_str()),
         ];
         match &self.sender {
             Sender::From(f) => form.push(("From", f)),
@@ -219,7 +267,10 @@ impl TwilioClient {
         Err(error_from(status, None, &text))
     }
 
-    /// Messages to `to` created since `since` (`GET Messages.json?To=..&DateSent>=..`), newest first.
+    /// Messages to `to` created since `since`, newest first: `GET Messages.json?To=..`, page
+    /// after page until a page reaches back before `since` (at most [`LIST_PAGES`] pages). No
+    /// `DateSent` filter: Twilio leaves out a message it still holds in its queue (it has no
+    /// date_sent yet), which is exactly the message an unanswered send may have created.
     pub async fn messages_to(
         &self,
         to: &E164,
@@ -236,40 +287,60 @@ impl TwilioClient {
         #[derive(Deserialize)]
         struct Page {
             messages: Vec<TwilioMessage>,
+            #[serde(default)]
+            next_page_uri: Option<String>,
         }
-        let day = since.format("%Y-%m-%d").to_string();
-        let response = self
-            .http
-            .get(self.messages_url())
-            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
-            .query(&[
-                ("To", to.as_str()),
-                ("DateSent>", day.as_str()),
-                ("PageSize", "100"),
-            ])
-            .send()
-            .await
-            .map_err(classify_send_error)?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| TwilioError::Ambiguous(e.to_string()))?;
-        if !status.is_success() {
-            return Err(error_from(status.as_u16(), None, &text));
+        // Clocks differ: Twilio's date_created may be a little before our attempt's start.
+        let from = since - chrono::Duration::seconds(5);
+        let mut url = self.messages_url();
+        url.query_pairs_mut()
+            .append_pair("To", to.as_str())
+            .append_pair("PageSize", "100");
+        let mut found = Vec::new();
+        for _ in 0..LIST_PAGES {
+            let response = self
+                .http
+                .get(url.clone())
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+                .send()
+                .await
+                .map_err(classify_send_error)?;
+            let status = response.status();
+            let text = response
+                .text()
+                .await
+                .map_err(|e| TwilioError::Ambiguous(e.to_string()))?;
+            if !status.is_success() {
+                return Err(error_from(status.as_u16(), None, &text));
+            }
+            let page: Page = serde_json::from_str(&text)
+                .map_err(|e| TwilioError::Ambiguous(format!("unreadable list: {e}")))?;
+            let reached_back = page
+                .messages
+                .iter()
+                .any(|m| m.date_created.is_some_and(|d| d < from));
+            found.extend(
+                page.messages
+                    .into_iter()
+                    .filter(|m| m.date_created.is_none_or(|d| d >= from)),
+            );
+            match page.next_page_uri {
+                Some(next) if !reached_back => {
+                    url = self.base.join(&next).map_err(|e| {
+                        TwilioError::Ambiguous(format!("unusable next_page_uri: {e}"))
+                    })?;
+                }
+                _ => return Ok(found),
+            }
         }
-        let page: Page = serde_json::from_str(&text)
-            .map_err(|e| TwilioError::Ambiguous(format!("unreadable list: {e}")))?;
-        Ok(page
-            .messages
-            .into_iter()
-            .filter(|m| {
-                m.date_created
-                    .is_none_or(|d| d >= since - chrono::Duration::seconds(5))
-            })
-            .collect())
+        Err(TwilioError::Ambiguous(format!(
+            "more than {LIST_PAGES} pages of messages to {to}: the lookup is incomplete"
+        )))
     }
 }
+
+/// The most pages of a number's messages an unanswered send's lookup reads (100 each).
+pub const LIST_PAGES: usize = 10;
 
 /// Runs one API call and records its latency and outcome (`crate::metrics::provider_call`).
 async fn timed<T>(
@@ -281,6 +352,7 @@ async fn timed<T>(
     let status = match &result {
         Ok(_) => "ok",
         Err(TwilioError::Refused { .. }) => "refused",
+        Err(TwilioError::CredentialsRefused { .. }) => "credentials_refused",
         Err(TwilioError::RateLimited { .. }) => "rate_limited",
         Err(TwilioError::Server { .. }) => "server_error",
         Err(TwilioError::NotSent(_)) => "not_sent",
@@ -325,6 +397,13 @@ fn error_from(status: u16, retry_after: Option<Duration>, text: &str) -> TwilioE
     }
     if status >= 500 {
         return TwilioError::Server { status };
+    }
+    if status == 401 || body.as_ref().is_some_and(|b| b.code == AUTHENTICATE) {
+        return TwilioError::CredentialsRefused {
+            status,
+            code: body.as_ref().map_or(AUTHENTICATE, |b| b.code),
+            message: body.map_or_else(|| "Authenticate".into(), |b| b.message),
+        };
     }
     match body {
         Some(b) => TwilioError::Refused {
@@ -416,7 +495,11 @@ mod tests {
         ));
         assert!(matches!(
             error_from(401, None, r#"{"code":20003,"message":"Authenticate"}"#),
-            TwilioError::Refused { code: 20003, .. }
+            TwilioError::CredentialsRefused { code: 20003, .. }
+        ));
+        assert!(matches!(
+            error_from(401, None, "<html>Unauthorized</html>"),
+            TwilioError::CredentialsRefused { status: 401, .. }
         ));
     }
 

@@ -9,6 +9,10 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
+use chrono::{DateTime, Utc};
+
+use crate::config::Secret;
+
 fn mac(token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
     let mut sorted: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (k, v) in params {
@@ -29,6 +33,45 @@ fn mac(token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
 /// The signature Twilio would send for this request.
 pub fn compute(token: &str, url: &str, params: &[(String, String)]) -> String {
     STANDARD.encode(mac(token, url, params).finalize().into_bytes())
+}
+
+/// The tokens a callback may be signed with: the account's auth token in force and, for a
+/// grace period after a rotation, the one it replaced (Twilio signs with the token in force
+/// when it sends, callbacks for messages sent before the rotation can arrive after it, and
+/// Twilio does not retry a refused callback).
+#[derive(Clone)]
+pub struct CallbackKeys {
+    pub current: Secret,
+    /// The previous token and until when it is accepted.
+    pub previous: Option<(Secret, DateTime<Utc>)>,
+}
+
+/// Which token a valid signature was made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedWith {
+    Current,
+    Previous,
+}
+
+impl CallbackKeys {
+    /// The token `signature` was made with, if it is one accepted at `now`.
+    pub fn verify(
+        &self,
+        url: &str,
+        params: &[(String, String)],
+        signature: &str,
+        now: DateTime<Utc>,
+    ) -> Option<SignedWith> {
+        if validate(self.current.expose(), url, params, signature) {
+            return Some(SignedWith::Current);
+        }
+        match &self.previous {
+            Some((token, until)) if now < *until && validate(token.expose(), url, params, signature) => {
+                Some(SignedWith::Previous)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// True when `signature` is valid for the URL in any of its port forms.
@@ -81,6 +124,26 @@ fn with_default_port(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_previous_token_is_accepted_until_its_grace_ends_and_never_after() {
+        let url = "https://sms.example.com/webhooks/twilio/status";
+        let p = params(&[("MessageSid", "SM1"), ("MessageStatus", "delivered")]);
+        let now = Utc::now();
+        let keys = CallbackKeys {
+            current: Secret::new("new-token"),
+            previous: Some((Secret::new("old-token"), now + chrono::Duration::hours(1))),
+        };
+        let by_new = compute("new-token", url, &p);
+        let by_old = compute("old-token", url, &p);
+        let by_other = compute("other-token", url, &p);
+        assert_eq!(keys.verify(url, &p, &by_new, now), Some(SignedWith::Current));
+        assert_eq!(keys.verify(url, &p, &by_old, now), Some(SignedWith::Previous));
+        assert_eq!(keys.verify(url, &p, &by_other, now), None);
+        let later = now + chrono::Duration::hours(1);
+        assert_eq!(keys.verify(url, &p, &by_old, later), None, "the grace is over");
+        assert_eq!(keys.verify(url, &p, &by_new, later), Some(SignedWith::Current));
+    }
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

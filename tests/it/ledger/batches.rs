@@ -17,6 +17,7 @@ fn begin(company: CompanyId, message: MessageId, n: i64) -> BeginSend {
         ttl: TTL,
         seen: None,
         attempt: uuid::Uuid::now_v7(),
+        account: None,
     }
 }
 
@@ -397,5 +398,34 @@ async fn a_run_whose_attempt_was_taken_over_writes_no_outcome(pool: PgPool) {
     assert!(!lock_attempt(&mut tx, m, first.attempt).await.unwrap());
     assert!(lock_attempt(&mut tx, m, second.attempt).await.unwrap());
     tx.rollback().await.unwrap();
+    assert_audit_clean(&pool).await;
+}
+
+#[sqlx::test]
+async fn workers_of_the_release_before_0018_still_claim_through_the_seven_argument_signature(
+    pool: PgPool,
+) {
+    let company = company_with(&pool, 10).await.id;
+    let m = message(&pool, company, 2).await;
+    let outcome: String = sqlx::query_scalar(
+        "SELECT outcome FROM send_begin_many(ARRAY[$1], ARRAY[$2], ARRAY[$3], ARRAY[2::bigint],
+                                             ARRAY[60::float8], ARRAY[NULL::timestamptz], ARRAY[$4])",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(company)
+    .bind(m)
+    .bind(uuid::Uuid::now_v7())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(outcome, "reserved");
+    let account: Option<String> =
+        sqlx::query_scalar("SELECT provider_account FROM messages WHERE id = $1")
+            .bind(m)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(account, None, "the old signature records no account");
+    assert_eq!(status(&pool, m).await, "sending");
     assert_audit_clean(&pool).await;
 }

@@ -67,7 +67,7 @@ impl Harness {
         )
         .payments(PaymentProviders {
             mpesa_recheck: Duration::from_millis(100),
-            ..app.state.payments.clone()
+            ..app.state.providers.current().payments.clone()
         })
         .build();
         let company = accounts::create_company(&pool, "Duka la Mama", country)

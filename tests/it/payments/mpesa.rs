@@ -323,9 +323,8 @@ async fn a_query_failing_at_expiry_expires_and_flags_without_credit(pool: PgPool
         .no_callback()
         .failing_queries(1_000, QueryFault::Hang(Duration::from_secs(1)))]);
     let (unanswered, third) = pushed(&h).await;
-    h.deps.payments.mpesa = Some(std::sync::Arc::new(
-        h.daraja.client().with_timeout(Duration::from_millis(300)),
-    ));
+    let mpesa = std::sync::Arc::new(h.daraja.client().with_timeout(Duration::from_millis(300)));
+    h.deps.change_providers(|p| p.payments.mpesa = Some(mpesa));
     h.expire(&[unavailable, unanswered]).await;
     let report = h.sweep().await;
     assert_eq!(report.payments_checked, 2);
@@ -380,17 +379,16 @@ async fn a_query_failing_at_expiry_leaves_a_payment_credited_meanwhile_unflagged
         .no_callback()
         .failing_queries(1, QueryFault::Hang(Duration::from_secs(1)))]);
     let (id, _) = pushed(&h).await;
-    h.deps.payments.mpesa = Some(std::sync::Arc::new(
-        h.daraja.client().with_timeout(Duration::from_millis(500)),
-    ));
+    let mpesa = std::sync::Arc::new(h.daraja.client().with_timeout(Duration::from_millis(500)));
+    h.deps.change_providers(|p| p.payments.mpesa = Some(mpesa));
     h.expire(&[id]).await;
 
     // One run reads the open payment and waits on its query...
-    let (pool, providers) = (h.pool().clone(), h.deps.payments.clone());
+    let (pool, providers) = (h.pool().clone(), h.deps.providers.current().payments.clone());
     let first = tokio::spawn(async move { payments::verify(&pool, &providers, id).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     // ...while another run's query confirms the payment, and it is credited.
-    let second = payments::verify(h.pool(), &h.deps.payments, id)
+    let second = payments::verify(h.pool(), &h.deps.providers.current().payments, id)
         .await
         .unwrap();
     assert!(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use copcca_sms::domain::{Country, E164};
+use copcca_sms::domain::{Country, E164, MessageId};
 use copcca_sms::fakes::twilio::Behaviour;
 use copcca_sms::messages::MessageStatus;
 use sqlx::PgPool;
@@ -31,7 +31,7 @@ async fn a_worker_dying_between_twilios_201_and_the_commit_charges_once(pool: Pg
     mark_sending(&mut conn, id, Duration::from_secs(60)).await;
     let to = E164::parse_sms("0754123456", Country::TZ).unwrap();
     let client = h.twilio.client(&h.app.state.config.public_url);
-    client.send(&to, "Reminder").await.unwrap();
+    client.send(MessageId(id), &to, "Reminder").await.unwrap();
 
     h.drain(DRAIN).await; // the job accept() enqueued runs now, as a redelivery would
     h.assert_sent_once(id, 9).await;
@@ -52,7 +52,7 @@ async fn a_redelivered_job_waits_for_the_run_still_sending_instead_of_sending_ag
     let client = h.twilio.client(&h.app.state.config.public_url);
     let in_flight = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        client.send(&to, "Reminder").await.unwrap()
+        client.send(MessageId(id), &to, "Reminder").await.unwrap()
     });
 
     // The job accept() enqueued runs now, as the redelivery would: Twilio has nothing yet, and
