@@ -16,8 +16,9 @@ pub enum ReportOutcome {
     Applied(MessageStatus),
     /// Stale, repeated or out of order: the message is already further along.
     Ignored,
-    /// No message has this provider id yet (the report beat our own commit): kept for the
-    /// reconciler to apply later.
+    /// No charged message has this provider id yet (the report beat our own commit, or the
+    /// message learnt its SID late and is not charged yet): kept for the reconciler to apply
+    /// later.
     Pending,
 }
 
@@ -36,8 +37,12 @@ pub async fn apply(
         return Ok(ReportOutcome::Ignored);
     };
     let mut tx = pool.begin().await?;
-    let known: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM messages WHERE provider_id = $1)")
+    // A message that has the SID but is not charged yet (`store::record_late_sid`) waits for
+    // its charge like one that has no SID yet: the report is applied once it is `sent`.
+    let known: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE provider_id = $1
+                         AND status NOT IN ('queued', 'sending'))",
+    )
             .bind(sid)
             .fetch_one(&mut *tx)
             .await?;

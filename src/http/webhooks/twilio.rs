@@ -5,11 +5,14 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 
-use crate::domain::{Country, E164};
+use copcca_jobs::SendSms;
+
+use crate::domain::{Country, E164, MessageId};
 use crate::http::AppState;
 use crate::http::problem::{ApiError, ApiResult};
 use crate::messages::opt_outs::{self, Keyword};
-use crate::messages::reports;
+use crate::messages::{MessageStatus, reports, store};
+use crate::providers::twilio::CALLBACK_MESSAGE_PARAM;
 use crate::providers::twilio::signature::SignedWith;
 use crate::{inbox, metrics};
 
@@ -84,6 +87,15 @@ async fn verified(
     Ok((params, payload))
 }
 
+/// The message a status callback's URL names (`TwilioClient::status_callback_of`).
+fn callback_message(uri: &Uri) -> Option<MessageId> {
+    let query = uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == CALLBACK_MESSAGE_PARAM)
+        .and_then(|(_, v)| v.parse::<uuid::Uuid>().ok())
+        .map(MessageId)
+}
+
 fn param<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
     params
         .iter()
@@ -121,6 +133,17 @@ pub async fn status(
     else {
         return Ok(StatusCode::NO_CONTENT); // a repeat
     };
+    // The StatusCallback URL names the message: a report for a SID we never heard back about
+    // gives the message its SID, and its send job charges it instead of sending again.
+    if let Some(message) = callback_message(&uri)
+        && !matches!(MessageStatus::from_twilio(status), None | Some(MessageStatus::Failed))
+        && store::record_late_sid(&mut conn, message, sid).await? == store::LateSid::Adopted
+    {
+        tracing::info!(%message, %sid, "a status callback named a send we never heard back about");
+        if let Err(e) = state.queues.enqueue_bulk(&[SendSms { message_id: message.0 }], None).await {
+            tracing::warn!(%message, error = %e, "could not enqueue its charge; the reconciler will");
+        }
+    }
     drop(conn);
     reports::apply(
         &state.pool,

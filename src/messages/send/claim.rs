@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::Sending;
 use super::settle::{self, Run};
 use crate::ledger::{BeginSend, LedgerError};
-use crate::messages::Message;
+use crate::messages::{Message, store};
 use crate::metrics;
 use crate::queue::{JobError, JobResultExt};
 
@@ -16,7 +16,7 @@ use crate::queue::{JobError, JobResultExt};
 ///
 /// Another run resumes this attempt once it is older than three `longest_send`s, trusting that
 /// the request started within the first. A claim that took longer (lock waits, a starved
-/// process) sends nothing: the message stays `sending`, and a later run resumes it.
+/// process) sends nothing: the message goes back to `queued`, and a later run sends it.
 pub(super) async fn claim<'m>(
     s: &Sending<'_>,
     message: &'m Message,
@@ -49,6 +49,10 @@ pub(super) async fn claim<'m>(
     };
     if claiming.elapsed() >= s.gateway.longest_send() {
         metrics::send_interruption("claim_too_late");
+        // Nothing left for the provider: back to the queue (the hold stays), so the next run
+        // sends without first looking for an unanswered send (unless another run took over).
+        let mut conn = s.pool.acquire().await?;
+        store::requeue_attempt(&mut conn, message.id, attempt).await?;
         return Err(JobError::retry(format!(
             "claimed message {} too late to send within its attempt's window",
             message.id
