@@ -103,3 +103,13 @@ pub async fn unresolved_on_account(
     .fetch_one(conn)
     .await
 }
+
+/// How many `sending` messages are held as unanswered (their send got no answer and the
+/// provider's list does not show them).
+pub async fn unanswered(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE status = 'sending' AND unanswered_since IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await
+}

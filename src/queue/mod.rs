@@ -115,6 +115,20 @@ impl Queues {
             .remove(0))
     }
 
+    /// Enqueues `job` now under the idempotency key `key` instead of its own: a follow-up that
+    /// must run even while a job under the usual key waits (snoozed, or retrying), once per
+    /// `key`.
+    pub async fn enqueue_as<J: Job>(&self, job: &J, key: &str) -> Result<Enqueued, QueueError> {
+        let new = NewJob {
+            id: uuid::Uuid::now_v7().to_string(),
+            args: serde_json::to_string(job)?,
+            max_attempts: J::MAX_ATTEMPTS,
+            idempotency_key: Some(key.to_string()),
+            run_at_ms: None,
+        };
+        Ok(self.store(J::QUEUE).enqueue(&[new]).await?.remove(0))
+    }
+
     /// Enqueues many jobs of one kind in as few round trips as the script chunking allows,
     /// to run no earlier than `run_at_ms` when given.
     pub async fn enqueue_bulk<J: Job>(

@@ -140,7 +140,9 @@ pub async fn status(
         && store::record_late_sid(&mut conn, message, sid).await? == store::LateSid::Adopted
     {
         tracing::info!(%message, %sid, "a status callback named a send we never heard back about");
-        if let Err(e) = state.queues.enqueue_bulk(&[SendSms { message_id: message.0 }], None).await {
+        let job = SendSms { message_id: message.0 };
+        let key = format!("send_sms:{message}:late_sid:{sid}");
+        if let Err(e) = state.queues.enqueue_as(&job, &key).await {
             tracing::warn!(%message, error = %e, "could not enqueue its charge; the reconciler will");
         }
     }

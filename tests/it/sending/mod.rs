@@ -5,6 +5,7 @@ mod accepting;
 mod batches;
 mod callbacks;
 mod flows;
+mod operations;
 mod opt_outs;
 mod quiet_hours;
 mod recovery;

@@ -81,6 +81,8 @@ pub struct Snapshot {
     pub failures: Vec<Failure>,
     /// The latest dead letters of all queues, newest first, or why Redis could not tell.
     pub dead_letters: Result<Vec<(&'static str, DeadLetter)>, String>,
+    /// What needs the operator now (a paused account, unanswered sends), shown first.
+    pub alerts: Vec<String>,
 }
 
 /// Reads everything the page shows as of `at`.
@@ -98,6 +100,7 @@ pub async fn gather(pool: &PgPool, queues: &Queues, at: DateTime<Utc>) -> sqlx::
         send_rate: send_rate(pool, window_start, last_minute).await?,
         failures: failures(pool).await?,
         dead_letters: within(dead_letters(queues)).await,
+        alerts: Vec::new(),
     })
 }
 

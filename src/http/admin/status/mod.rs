@@ -45,7 +45,8 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Re
         Viewer::Login(token) => return login(&state, &token),
     };
     tracing::debug!(actor = %admin.0.principal.actor(), "status page viewed");
-    let snapshot = data::gather(&state.pool, &state.queues, chrono::Utc::now()).await?;
+    let mut snapshot = data::gather(&state.pool, &state.queues, chrono::Utc::now()).await?;
+    snapshot.alerts = alerts(&state).await?;
     let html = render::page(&snapshot);
     Ok((
         [
@@ -89,4 +90,30 @@ fn login(state: &AppState, token: &str) -> ApiResult<Response> {
         ],
     )
         .into_response())
+}
+
+/// What the operator must see first: sending paused because the provider refuses our
+/// credentials, and sends held as unanswered.
+async fn alerts(state: &AppState) -> ApiResult<Vec<String>> {
+    let mut alerts = Vec::new();
+    if let Some(account) = state.providers.current().sms.account() {
+        match state.pauses.status(account).await {
+            Ok(Some(p)) => alerts.push(format!(
+                "Sending is paused: Twilio refused our credentials for account {account} since {} UTC ({}). \
+                 Store working credentials (PUT /admin/settings/twilio); sending resumes by itself.",
+                p.since.format("%Y-%m-%d %H:%M:%S"),
+                p.reason
+            )),
+            Ok(None) => {}
+            Err(e) => alerts.push(format!("Whether sending is paused is unknown: Redis: {e}")),
+        }
+    }
+    let unanswered = crate::messages::recovery::unanswered(&state.pool).await?;
+    if unanswered > 0 {
+        alerts.push(format!(
+            "{unanswered} sends got no answer and are not in Twilio's list: held, and sent again \
+             only after TWILIO_RESEND_UNANSWERED_AFTER_SECS (check them in Twilio's console)."
+        ));
+    }
+    Ok(alerts)
 }

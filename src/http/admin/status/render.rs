@@ -22,6 +22,7 @@ const STYLE: &str = "
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#111827;background:#f9fafb}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .muted{color:#6b7280}.error{color:#b91c1c;font-weight:600}
+.alert{background:#fef2f2;border:1px solid #fca5a5;color:#991b1b;padding:8px 12px;margin:12px 0;font-weight:600}
 table{border-collapse:collapse;background:#fff;min-width:480px}
 th,td{border:1px solid #e5e7eb;padding:4px 10px;text-align:left;vertical-align:top}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -41,6 +42,9 @@ pub fn page(s: &Snapshot) -> String {
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="60"><meta name="viewport" content="width=device-width, initial-scale=1"><title>copcca-sms status</title><style>{STYLE}</style></head><body><h1>copcca-sms status</h1><p class="muted">As of {at} (UTC); refreshes every minute.</p>"#,
         at = time(s.at),
     );
+    for alert in &s.alerts {
+        let _ = write!(html, r#"<div class="alert" role="alert">{}</div>"#, esc(alert));
+    }
     queues(&mut html, s);
     charts(&mut html, s);
     balances(&mut html, s);
