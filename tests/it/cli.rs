@@ -290,3 +290,34 @@ async fn dead_letters_are_listed_shown_and_redriven_from_the_cli() {
     let stats = json(&run(&["admin", "--json", "jobs", "stats"]));
     assert_eq!(stats["queues"]["sms"]["ready"], 1);
 }
+
+#[sqlx::test]
+async fn in_production_work_and_run_refuse_to_start_without_an_sms_provider(pool: PgPool) {
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for command in ["work", "run"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_copcca-sms"))
+            .arg(command)
+            .env("DATABASE_URL", database_url(&db))
+            .env("COPCCA_ENV", "production")
+            .env("JWT_SECRET", "a-production-jwt-secret-of-enough-length-0123456789")
+            .env(
+                "SETTINGS_KEY",
+                "0001020304050607080910111213141516171819202122232425262728293031",
+            )
+            .env_remove("TWILIO_ACCOUNT_SID")
+            .env_remove("TWILIO_AUTH_TOKEN")
+            .env_remove("TWILIO_FROM")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{command}: {stderr}");
+        assert!(
+            stderr.contains("no SMS provider") && stderr.contains("TWILIO_ACCOUNT_SID"),
+            "{command}: {stderr}"
+        );
+    }
+}
