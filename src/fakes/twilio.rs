@@ -375,8 +375,8 @@ async fn list(
     let to = get("To");
     // As Twilio: `DateSent>` (a day, YYYY-MM-DD) keeps messages sent on or after it, so a
     // message still queued (no date_sent) is left out; newest first; paged.
-    let sent_since = get("DateSent>")
-        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+    let sent_since =
+        get("DateSent>").and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
     let page_size: usize = get("PageSize")
         .and_then(|n| n.parse().ok())
         .unwrap_or(50)
@@ -390,9 +390,7 @@ async fn list(
         .rev()
         .filter(|m| to.as_ref().is_none_or(|t| *t == m.to))
         .filter(|m| {
-            sent_since.is_none_or(|day| {
-                m.status != "queued" && m.created.date_naive() >= day
-            })
+            sent_since.is_none_or(|day| m.status != "queued" && m.created.date_naive() >= day)
         })
         .map(|m| resource(m, &m.status))
         .collect();

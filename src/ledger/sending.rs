@@ -89,7 +89,12 @@ pub async fn begin_sends(
             )
             .bind(items.iter().map(|i| i.seen).collect::<Vec<_>>())
             .bind(items.iter().map(|i| i.attempt).collect::<Vec<_>>())
-            .bind(items.iter().map(|i| i.account.as_deref()).collect::<Vec<_>>())
+            .bind(
+                items
+                    .iter()
+                    .map(|i| i.account.as_deref())
+                    .collect::<Vec<_>>(),
+            )
             .fetch_all(&mut *conn)
             .await?;
     answers(items, rows, |item, out| match out.outcome.as_str() {

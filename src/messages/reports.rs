@@ -43,9 +43,9 @@ pub async fn apply(
         "SELECT EXISTS (SELECT 1 FROM messages WHERE provider_id = $1
                          AND status NOT IN ('queued', 'sending'))",
     )
-            .bind(sid)
-            .fetch_one(&mut *tx)
-            .await?;
+    .bind(sid)
+    .fetch_one(&mut *tx)
+    .await?;
     if !known {
         return Ok(ReportOutcome::Pending);
     }

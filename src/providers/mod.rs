@@ -39,10 +39,9 @@ impl SmsGateway {
     /// The fingerprint of the credentials in use (`pause::fingerprint`).
     pub fn credentials(&self) -> Option<String> {
         match self {
-            SmsGateway::Twilio(c) => Some(pause::fingerprint(
-                c.account_sid(),
-                c.auth_token().expose(),
-            )),
+            SmsGateway::Twilio(c) => {
+                Some(pause::fingerprint(c.account_sid(), c.auth_token().expose()))
+            }
             SmsGateway::Demo => None,
         }
     }

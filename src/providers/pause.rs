@@ -48,8 +48,11 @@ pub fn fingerprint(account: &str, token: &str) -> String {
 pub struct AuthPauses {
     conn: ConnectionManager,
     prefix: String,
-    seen: Arc<Mutex<HashMap<String, (Instant, Option<Paused>)>>>,
+    seen: Arc<Mutex<HashMap<String, LastRead>>>,
 }
+
+/// When this process last read an account's pause, and what it found.
+type LastRead = (Instant, Option<Paused>);
 
 impl AuthPauses {
     pub fn new(conn: ConnectionManager, prefix: &str) -> Self {

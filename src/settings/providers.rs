@@ -98,7 +98,16 @@ async fn store_in(
 ) -> Result<(), SettingsError> {
     for (field, value, secret) in fields {
         let name = format!("{provider}.{field}");
-        put_in(&mut *tx, Some(cipher), &name, value, *secret, provider, actor).await?;
+        put_in(
+            &mut *tx,
+            Some(cipher),
+            &name,
+            value,
+            *secret,
+            provider,
+            actor,
+        )
+        .await?;
     }
     Ok(())
 }

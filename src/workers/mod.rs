@@ -172,9 +172,9 @@ impl DepsBuilder {
             pauses: AuthPauses::new(self.queues.connection(), self.queues.prefix()),
             pool: self.pool,
             queues: self.queues,
-            providers: self
-                .live
-                .unwrap_or_else(|| LiveProviders::fixed(Providers::with_sms(self.gateway, payments))),
+            providers: self.live.unwrap_or_else(|| {
+                LiveProviders::fixed(Providers::with_sms(self.gateway, payments))
+            }),
             twilio_timing: self.timing,
             limiter,
             account_rate: Quota::per_second(self.per_second),

@@ -302,7 +302,10 @@ async fn in_production_work_and_run_refuse_to_start_without_an_sms_provider(pool
             .arg(command)
             .env("DATABASE_URL", database_url(&db))
             .env("COPCCA_ENV", "production")
-            .env("JWT_SECRET", "a-production-jwt-secret-of-enough-length-0123456789")
+            .env(
+                "JWT_SECRET",
+                "a-production-jwt-secret-of-enough-length-0123456789",
+            )
             .env(
                 "SETTINGS_KEY",
                 "0001020304050607080910111213141516171819202122232425262728293031",

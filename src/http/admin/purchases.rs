@@ -69,7 +69,10 @@ pub async fn approve(
     if let Err(e) = state.queues.enqueue(&job).await {
         tracing::error!(payment = %id, error = %e, "verify job not enqueued; the sweep will pick it up");
     }
-    Ok(ApiJson(PurchaseView::of(payment, &state.providers.current().payments.bank)))
+    Ok(ApiJson(PurchaseView::of(
+        payment,
+        &state.providers.current().payments.bank,
+    )))
 }
 
 /// Rejects a bank transfer that will not be honoured; the payment becomes `failed`.
@@ -92,7 +95,10 @@ pub async fn reject(
     let payment = payments::reject_transfer(&state.pool, id, &req.reason, &admin.principal.actor())
         .await
         .map_err(refusal)?;
-    Ok(ApiJson(PurchaseView::of(payment, &state.providers.current().payments.bank)))
+    Ok(ApiJson(PurchaseView::of(
+        payment,
+        &state.providers.current().payments.bank,
+    )))
 }
 
 fn refusal(e: PaymentError) -> ApiError {

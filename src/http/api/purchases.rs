@@ -140,7 +140,10 @@ pub async fn create(
     Ok((
         status,
         idempotency::replayed(started.replay),
-        ApiJson(PurchaseView::of(started.payment, &state.providers.current().payments.bank)),
+        ApiJson(PurchaseView::of(
+            started.payment,
+            &state.providers.current().payments.bank,
+        )),
     ))
 }
 
@@ -197,7 +200,12 @@ pub async fn get_one(
 ) -> ApiResult<ApiJson<PurchaseView>> {
     payments::find_for_company(&state.pool, caller.company, id)
         .await?
-        .map(|p| ApiJson(PurchaseView::of(p, &state.providers.current().payments.bank)))
+        .map(|p| {
+            ApiJson(PurchaseView::of(
+                p,
+                &state.providers.current().payments.bank,
+            ))
+        })
         .ok_or_else(|| ApiError::not_found(format!("no purchase {id}")))
 }
 

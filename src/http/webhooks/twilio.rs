@@ -73,7 +73,9 @@ async fn verified(
         Some(SignedWith::Previous) => {
             // Signed before Twilio's primary token changed, or a rotation not yet made there.
             metrics::previous_token_callback("twilio");
-            tracing::info!("Twilio callback signed with the previous auth token, within its grace period");
+            tracing::info!(
+                "Twilio callback signed with the previous auth token, within its grace period"
+            );
         }
         None => {
             return Err(reject(
@@ -136,11 +138,16 @@ pub async fn status(
     // The StatusCallback URL names the message: a report for a SID we never heard back about
     // gives the message its SID, and its send job charges it instead of sending again.
     if let Some(message) = callback_message(&uri)
-        && !matches!(MessageStatus::from_twilio(status), None | Some(MessageStatus::Failed))
+        && !matches!(
+            MessageStatus::from_twilio(status),
+            None | Some(MessageStatus::Failed)
+        )
         && store::record_late_sid(&mut conn, message, sid).await? == store::LateSid::Adopted
     {
         tracing::info!(%message, %sid, "a status callback named a send we never heard back about");
-        let job = SendSms { message_id: message.0 };
+        let job = SendSms {
+            message_id: message.0,
+        };
         let key = format!("send_sms:{message}:late_sid:{sid}");
         if let Err(e) = state.queues.enqueue_as(&job, &key).await {
             tracing::warn!(%message, error = %e, "could not enqueue its charge; the reconciler will");

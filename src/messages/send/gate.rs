@@ -55,7 +55,12 @@ async fn while_credentials_refused(s: &Sending<'_>) -> Result<(), JobError> {
     let (Some(account), Some(credentials)) = (s.gateway.account(), s.gateway.credentials()) else {
         return Ok(());
     };
-    if s.pauses.holding(account, &credentials).await.retry()?.is_none() {
+    if s.pauses
+        .holding(account, &credentials)
+        .await
+        .retry()?
+        .is_none()
+    {
         return Ok(());
     }
     if s.pauses.take_probe(account).await.retry()? {

@@ -52,7 +52,11 @@ pub(super) async fn settle(
                 .await
                 .map(drop)
         }
-        Err(TwilioError::CredentialsRefused { code, message: text, .. }) => {
+        Err(TwilioError::CredentialsRefused {
+            code,
+            message: text,
+            ..
+        }) => {
             credentials_refused(s, &format!("{code} {text}")).await?;
             if !back_to_queued(s, &run).await? {
                 return Ok(());

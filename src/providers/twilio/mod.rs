@@ -3,7 +3,9 @@
 mod client;
 pub mod signature;
 
-pub use client::{CALLBACK_MESSAGE_PARAM, LIST_PAGES, Sender, TwilioClient, TwilioError, TwilioMessage};
+pub use client::{
+    CALLBACK_MESSAGE_PARAM, LIST_PAGES, Sender, TwilioClient, TwilioError, TwilioMessage,
+};
 
 /// Codes that mean our account or sender is misconfigured: the operator must act. (20003, our
 /// credentials refused, is not a refusal of the message: `TwilioError::CredentialsRefused`.)

@@ -66,7 +66,9 @@ impl CallbackKeys {
             return Some(SignedWith::Current);
         }
         match &self.previous {
-            Some((token, until)) if now < *until && validate(token.expose(), url, params, signature) => {
+            Some((token, until))
+                if now < *until && validate(token.expose(), url, params, signature) =>
+            {
                 Some(SignedWith::Previous)
             }
             _ => None,
@@ -137,12 +139,25 @@ mod tests {
         let by_new = compute("new-token", url, &p);
         let by_old = compute("old-token", url, &p);
         let by_other = compute("other-token", url, &p);
-        assert_eq!(keys.verify(url, &p, &by_new, now), Some(SignedWith::Current));
-        assert_eq!(keys.verify(url, &p, &by_old, now), Some(SignedWith::Previous));
+        assert_eq!(
+            keys.verify(url, &p, &by_new, now),
+            Some(SignedWith::Current)
+        );
+        assert_eq!(
+            keys.verify(url, &p, &by_old, now),
+            Some(SignedWith::Previous)
+        );
         assert_eq!(keys.verify(url, &p, &by_other, now), None);
         let later = now + chrono::Duration::hours(1);
-        assert_eq!(keys.verify(url, &p, &by_old, later), None, "the grace is over");
-        assert_eq!(keys.verify(url, &p, &by_new, later), Some(SignedWith::Current));
+        assert_eq!(
+            keys.verify(url, &p, &by_old, later),
+            None,
+            "the grace is over"
+        );
+        assert_eq!(
+            keys.verify(url, &p, &by_new, later),
+            Some(SignedWith::Current)
+        );
     }
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -384,7 +384,10 @@ async fn a_query_failing_at_expiry_leaves_a_payment_credited_meanwhile_unflagged
     h.expire(&[id]).await;
 
     // One run reads the open payment and waits on its query...
-    let (pool, providers) = (h.pool().clone(), h.deps.providers.current().payments.clone());
+    let (pool, providers) = (
+        h.pool().clone(),
+        h.deps.providers.current().payments.clone(),
+    );
     let first = tokio::spawn(async move { payments::verify(&pool, &providers, id).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     // ...while another run's query confirms the payment, and it is credited.

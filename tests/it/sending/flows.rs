@@ -57,11 +57,18 @@ async fn a_message_is_sent_and_charged_once(pool: PgPool) {
     // The callback URL names the message, so a callback for an unanswered send finds it.
     assert_eq!(
         get("StatusCallback"),
-        Some(format!("{}/webhooks/twilio/status?message={id}", h.app.base))
+        Some(format!(
+            "{}/webhooks/twilio/status?message={id}",
+            h.app.base
+        ))
     );
     // A late reminder expires at Twilio (30036) rather than arriving hours late.
     assert_eq!(get("ValidityPeriod").as_deref(), Some("3600"));
-    assert_eq!(m.provider_account.as_deref(), Some(copcca_sms::fakes::twilio::ACCOUNT_SID), "the account it went through");
+    assert_eq!(
+        m.provider_account.as_deref(),
+        Some(copcca_sms::fakes::twilio::ACCOUNT_SID),
+        "the account it went through"
+    );
 
     // Read back through the API, and invisible to another company.
     let got: Value = h

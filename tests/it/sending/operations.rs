@@ -163,7 +163,11 @@ async fn a_token_rotation_pauses_sending_instead_of_failing_and_the_new_token_re
     );
     let id = d.accept("Reminder").await;
     d.drain_for(Duration::from_secs(2)).await;
-    assert_eq!(d.status(id).await, MessageStatus::Queued, "not failed: snoozed");
+    assert_eq!(
+        d.status(id).await,
+        MessageStatus::Queued,
+        "not failed: snoozed"
+    );
     let pause = d
         .deps
         .pauses
@@ -220,13 +224,27 @@ async fn a_pause_lifts_by_itself_when_the_provider_accepts_the_credentials_again
     d.twilio.rotate_token(NEW_TOKEN);
     let id = d.accept("Reminder").await;
     d.drain_for(Duration::from_secs(1)).await;
-    assert!(d.deps.pauses.status(fake::ACCOUNT_SID).await.unwrap().is_some());
+    assert!(
+        d.deps
+            .pauses
+            .status(fake::ACCOUNT_SID)
+            .await
+            .unwrap()
+            .is_some()
+    );
     // The operator undoes the rotation at Twilio; our settings never changed. The next probe
     // (one per 30 s fleet-wide; the first is due now) finds the credentials working.
     d.twilio.rotate_token(fake::AUTH_TOKEN);
     d.drain_for(Duration::from_secs(20)).await;
     assert_eq!(d.status(id).await, MessageStatus::Sent);
-    assert!(d.deps.pauses.status(fake::ACCOUNT_SID).await.unwrap().is_none());
+    assert!(
+        d.deps
+            .pauses
+            .status(fake::ACCOUNT_SID)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_audit_clean(d.pool()).await;
 }
 
@@ -257,13 +275,19 @@ async fn callbacks_signed_with_the_previous_token_count_during_the_grace_and_not
     .await;
     assert!(reached < Duration::from_secs(10));
     assert_eq!(
-        d.twilio.callback(&sids[0], "delivered", None).await.unwrap(),
+        d.twilio
+            .callback(&sids[0], "delivered", None)
+            .await
+            .unwrap(),
         204,
         "signed with the previous token, within the grace"
     );
     d.twilio.rotate_token(NEW_TOKEN);
     assert_eq!(
-        d.twilio.callback(&sids[1], "delivered", None).await.unwrap(),
+        d.twilio
+            .callback(&sids[1], "delivered", None)
+            .await
+            .unwrap(),
         204,
         "signed with the new token"
     );
@@ -289,7 +313,14 @@ async fn callbacks_signed_with_the_previous_token_count_during_the_grace_and_not
             .is_some_and(|k| k.current.expose() == NEW_TOKEN)
     })
     .await;
-    assert_eq!(strict.twilio.callback(&sid, "delivered", None).await.unwrap(), 403);
+    assert_eq!(
+        strict
+            .twilio
+            .callback(&sid, "delivered", None)
+            .await
+            .unwrap(),
+        403
+    );
     assert_eq!(strict.status(id).await, MessageStatus::Sent, "unchanged");
 }
 
@@ -310,7 +341,10 @@ async fn the_account_cannot_change_while_it_has_unresolved_sends(pool: PgPool) {
     let other = "AC00000000000000000000000000000002";
     let refused = store_twilio(d.pool(), &d.cipher, other, fake::AUTH_TOKEN).await;
     assert!(
-        matches!(refused, Err(SettingsError::AccountInUse { unresolved: 1, .. })),
+        matches!(
+            refused,
+            Err(SettingsError::AccountInUse { unresolved: 1, .. })
+        ),
         "{refused:?}"
     );
     let stored = settings::twilio(d.pool(), Some(&d.cipher))
@@ -359,7 +393,10 @@ async fn an_unanswered_send_twilio_still_queues_is_found_and_never_sent_twice(po
     h.reconcile(Duration::from_secs(3600)).await;
     h.drain(DRAIN).await;
     assert!(
-        h.twilio.lists().iter().all(|q| !q.iter().any(|(k, _)| k == "DateSent>")),
+        h.twilio
+            .lists()
+            .iter()
+            .all(|q| !q.iter().any(|(k, _)| k == "DateSent>")),
         "the lookup does not filter on DateSent"
     );
     h.assert_sent_once(id, 9).await;
@@ -368,8 +405,10 @@ async fn an_unanswered_send_twilio_still_queues_is_found_and_never_sent_twice(po
 #[sqlx::test]
 async fn two_identical_unanswered_sends_each_adopt_their_own_sid(pool: PgPool) {
     let h = Harness::new(pool, 10).await;
-    h.twilio
-        .script([Behaviour::AcceptAndDropAnswer, Behaviour::AcceptAndDropAnswer]);
+    h.twilio.script([
+        Behaviour::AcceptAndDropAnswer,
+        Behaviour::AcceptAndDropAnswer,
+    ]);
     let a = h.accept("0754123456", "Same words").await;
     let b = h.accept("0754123456", "Same words").await;
     h.drain(Duration::from_secs(2)).await;
@@ -385,7 +424,10 @@ async fn two_identical_unanswered_sends_each_adopt_their_own_sid(pool: PgPool) {
     h.drain(DRAIN).await;
     assert_eq!(h.twilio.messages().len(), 2, "nothing sent again");
     let (ma, mb) = (h.message(a).await, h.message(b).await);
-    assert_eq!((ma.status, mb.status), (MessageStatus::Sent, MessageStatus::Sent));
+    assert_eq!(
+        (ma.status, mb.status),
+        (MessageStatus::Sent, MessageStatus::Sent)
+    );
     assert_ne!(ma.provider_id, mb.provider_id, "each its own SID");
     assert_eq!(h.available().await, 8);
     h.audit_clean().await;
@@ -402,7 +444,10 @@ async fn an_unanswered_send_twilio_does_not_show_is_held_until_its_deadline(pool
     h.hold(id, Duration::from_secs(3600)).await;
     mark_sending(&mut conn, id, Duration::from_secs(120)).await;
     h.drain(Duration::from_secs(3)).await;
-    assert!(h.twilio.requests().is_empty(), "not sent again before its deadline");
+    assert!(
+        h.twilio.requests().is_empty(),
+        "not sent again before its deadline"
+    );
     let (status, unanswered): (MessageStatus, Option<chrono::DateTime<chrono::Utc>>) =
         sqlx::query_as("SELECT status, unanswered_since FROM messages WHERE id = $1")
             .bind(id)
@@ -432,7 +477,10 @@ async fn a_late_callback_gives_an_unanswered_send_its_sid_and_it_is_charged_not_
     assert_eq!(h.twilio.callback(&sid, "sent", None).await.unwrap(), 204);
     h.drain(DRAIN).await;
     h.reconcile(Duration::from_secs(3600)).await;
-    assert_eq!(h.twilio.callback(&sid, "delivered", None).await.unwrap(), 204);
+    assert_eq!(
+        h.twilio.callback(&sid, "delivered", None).await.unwrap(),
+        204
+    );
     assert!(h.twilio.lists().is_empty(), "no lookup needed");
     let m = h.message(id).await;
     assert_eq!(m.status, MessageStatus::Delivered);
@@ -454,13 +502,12 @@ async fn a_success_after_the_hold_was_released_is_charged_and_never_resent(pool:
     let meddle = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(800)).await;
         let mut tx = pool.begin().await.unwrap();
-        let hold: uuid::Uuid = sqlx::query_scalar(
-            "SELECT id FROM holds WHERE message_id = $1 AND status = 'active'",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+        let hold: uuid::Uuid =
+            sqlx::query_scalar("SELECT id FROM holds WHERE message_id = $1 AND status = 'active'")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
         sqlx::query("UPDATE messages SET status = 'queued', send_attempt_id = NULL WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -484,10 +531,19 @@ async fn an_expired_reminder_is_failed_and_refunded(pool: PgPool) {
     let sid = h.twilio.messages()[0].sid.clone();
     assert_eq!(h.available().await, 9);
     // Twilio held it past its ValidityPeriod: failed, 30036.
-    assert_eq!(h.twilio.callback(&sid, "failed", Some("30036")).await.unwrap(), 204);
+    assert_eq!(
+        h.twilio
+            .callback(&sid, "failed", Some("30036"))
+            .await
+            .unwrap(),
+        204
+    );
     h.drain(DRAIN).await;
     let m = h.message(id).await;
-    assert_eq!((m.status, m.error_code.as_deref()), (MessageStatus::Failed, Some("30036")));
+    assert_eq!(
+        (m.status, m.error_code.as_deref()),
+        (MessageStatus::Failed, Some("30036"))
+    );
     assert!(m.refunded);
     assert_eq!(h.available().await, 10, "refunded");
     h.audit_clean().await;

@@ -105,7 +105,10 @@ async fn a_claim_that_waited_past_its_window_sends_nothing_and_a_later_run_sends
     // The late claim sent nothing and put the message back in the queue: the next run sent
     // it, with nothing to look up first.
     assert!(interruptions("claim_too_late") > late_claims);
-    assert!(h.twilio.lists().is_empty(), "nothing unanswered to look for");
+    assert!(
+        h.twilio.lists().is_empty(),
+        "nothing unanswered to look for"
+    );
     h.assert_sent_once(id, 9).await;
 }
 

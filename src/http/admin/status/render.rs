@@ -43,7 +43,11 @@ pub fn page(s: &Snapshot) -> String {
         at = time(s.at),
     );
     for alert in &s.alerts {
-        let _ = write!(html, r#"<div class="alert" role="alert">{}</div>"#, esc(alert));
+        let _ = write!(
+            html,
+            r#"<div class="alert" role="alert">{}</div>"#,
+            esc(alert)
+        );
     }
     queues(&mut html, s);
     charts(&mut html, s);
