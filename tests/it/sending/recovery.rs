@@ -379,3 +379,34 @@ async fn after_a_redis_flush_messages_waiting_for_the_morning_do_not_hide_others
     );
     h.audit_clean().await;
 }
+
+/// A batch's messages share one `updated_at` (one transaction): the reconciler's pages go
+/// through them by id too, each message once, none skipped at a page's edge.
+#[sqlx::test]
+async fn the_stale_reads_page_through_messages_of_one_instant_each_once(pool: PgPool) {
+    use copcca_sms::messages::recovery::StaleMessages;
+
+    let company = crate::support::company_with(&pool, 0).await;
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(crate::support::message(&pool, company.id, 1).await);
+    }
+    sqlx::query("UPDATE messages SET updated_at = now() - interval '1 hour'")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let mut stale = StaleMessages::queued(Duration::from_secs(60));
+    let mut pages = Vec::new();
+    while let Some(page) = stale.next_page(&pool, 5).await.unwrap() {
+        pages.push(page);
+    }
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [5, 5, 2]);
+    let mut read: Vec<_> = pages.concat();
+    read.sort_by_key(|id| id.0);
+    ids.sort_by_key(|id| id.0);
+    assert_eq!(read, ids);
+    // None of them is `sending`.
+    let mut sending = StaleMessages::sending(Duration::ZERO);
+    assert!(sending.next_page(&pool, 5).await.unwrap().is_none());
+}
