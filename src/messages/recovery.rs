@@ -3,45 +3,83 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::MessageStatus;
 use crate::domain::MessageId;
 
-/// `queued` messages untouched for `age`, oldest first.
-pub async fn stale_queued(
-    pool: &PgPool,
-    age: Duration,
-    limit: i64,
-) -> Result<Vec<MessageId>, sqlx::Error> {
-    oldest(pool, "status = 'queued' AND updated_at", age, limit).await
-}
-
-/// `sending` messages whose latest attempt started `age` ago or more, oldest first.
-pub async fn stale_sending(
-    pool: &PgPool,
-    age: Duration,
-    limit: i64,
-) -> Result<Vec<MessageId>, sqlx::Error> {
-    let since = "status = 'sending' AND COALESCE(send_attempt_started_at, updated_at)";
-    oldest(pool, since, age, limit).await
-}
-
-/// The messages whose `<status and time>` condition `since` is more than `age` ago, oldest first.
-async fn oldest(
-    pool: &PgPool,
+/// One of the reconciler's reads of messages that may have lost their job, read a page at a time
+/// in `updated_at` order to the end: a pass looks at every such message, so messages that are
+/// legitimately waiting (quiet hours, quotas: their jobs are alive in Redis, and enqueueing them
+/// again is a no-op) can never fill the pass and hide, from one pass to the next, the messages
+/// (any company's) whose job Redis lost.
+pub struct StaleMessages {
+    /// The `<status and time>` condition that makes a message stale, compared with the cutoff.
     since: &'static str,
     age: Duration,
-    limit: i64,
-) -> Result<Vec<MessageId>, sqlx::Error> {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT id FROM messages WHERE {since} < now() - make_interval(secs => $1)
-         ORDER BY updated_at LIMIT $2"
-    )))
-    .bind(age.as_secs_f64())
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    /// The last message of the previous page; `None` before the first.
+    after: Option<(DateTime<Utc>, MessageId)>,
+    finished: bool,
+}
+
+impl StaleMessages {
+    /// `queued` messages untouched for `age`.
+    pub fn queued(age: Duration) -> Self {
+        Self::new("status = 'queued' AND updated_at", age)
+    }
+
+    /// `sending` messages whose latest attempt started `age` ago or more.
+    pub fn sending(age: Duration) -> Self {
+        Self::new(
+            "status = 'sending' AND COALESCE(send_attempt_started_at, updated_at)",
+            age,
+        )
+    }
+
+    fn new(since: &'static str, age: Duration) -> Self {
+        StaleMessages {
+            since,
+            age,
+            after: None,
+            finished: false,
+        }
+    }
+
+    /// The next (up to) `limit` of them, oldest first; `None` once they have all been read.
+    pub async fn next_page(
+        &mut self,
+        pool: &PgPool,
+        limit: i64,
+    ) -> Result<Option<Vec<MessageId>>, sqlx::Error> {
+        if self.finished {
+            return Ok(None);
+        }
+        // The cursor as a range on `updated_at` too, so the index starts where the page does.
+        let after = match self.after {
+            Some(_) => "AND updated_at >= $3 AND (updated_at, id) > ($3, $4)",
+            None => "",
+        };
+        let sql = format!(
+            "SELECT id, updated_at FROM messages
+             WHERE {} < now() - make_interval(secs => $1) {after}
+             ORDER BY updated_at, id LIMIT $2",
+            self.since
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(self.age.as_secs_f64())
+            .bind(limit);
+        if let Some((at, id)) = self.after {
+            query = query.bind(at).bind(id);
+        }
+        let page: Vec<(MessageId, DateTime<Utc>)> = query.fetch_all(pool).await?;
+        self.finished = (page.len() as i64) < limit;
+        match page.last() {
+            Some(&(id, at)) => self.after = Some((at, id)),
+            None => return Ok(None),
+        }
+        Ok(Some(page.into_iter().map(|(id, _)| id).collect()))
+    }
 }
 
 /// The message's status, with its row locked as the send steps lock it, so no send can start on

@@ -346,13 +346,23 @@ impl QueueStore {
             .key(&self.keys.delayed_data)
             .key(&self.keys.dead);
         inv.arg(GROUP).arg(consumer).arg(items.len());
+        let mut slot = 4;
         for (entry, settle) in items {
             let (action, job, at) = match settle {
                 Settle::Done => ("done", String::new(), 0),
                 Settle::Later { at_ms, job } => ("later", to_json(job, None), *at_ms),
                 Settle::Dead { job, error, at_ms } => ("dead", to_json(job, Some(error)), *at_ms),
             };
-            inv.arg(entry).arg(action).arg(job).arg(at);
+            // A dead job's idempotency key is released (if it still names the job).
+            let idem_slot = match settle {
+                Settle::Dead { job, .. } if !job.idem.is_empty() => {
+                    inv.key(&job.idem);
+                    slot += 1;
+                    slot
+                }
+                _ => 0,
+            };
+            inv.arg(entry).arg(action).arg(job).arg(at).arg(idem_slot);
         }
         let reply: Vec<i64> = inv.invoke_async(&mut self.conn.clone()).await?;
         Ok(reply.into_iter().map(|r| r == 1).collect())
@@ -432,12 +442,24 @@ impl QueueStore {
             .find_map(|e| dead_letter(e.id, &e.map)))
     }
 
-    /// Sends a dead letter back to the queue with a fresh attempt count; its job id, if it existed.
+    /// Sends a dead letter back to the queue with a fresh attempt count, holding its idempotency
+    /// key again unless another job took it meanwhile; its job id, if it existed.
     pub async fn redrive(&self, entry: &str) -> redis::RedisResult<Option<String>> {
+        let Some(letter) = self.dead_letter(entry).await? else {
+            return Ok(None);
+        };
+        // The script checks the key against the letter it reads, so any key of this queue will
+        // do for a letter without one.
+        let idem = match letter.job.idem.as_str() {
+            "" => &self.keys.dead,
+            key => key,
+        };
         REDRIVE
             .key(&self.keys.dead)
             .key(&self.keys.stream)
+            .key(idem)
             .arg(entry)
+            .arg(self.idempotency_ttl.as_millis() as u64)
             .invoke_async(&mut self.conn.clone())
             .await
     }

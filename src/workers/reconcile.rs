@@ -1,7 +1,9 @@
 //! The reconciler (run by `schedule`): PostgreSQL is the truth, Redis may forget. Each pass
 //! finds what is not final and makes sure something will finish it:
-//! - messages left `queued` (the enqueue failed, or Redis lost the job) are enqueued again
-//!   (deduplicated: a job still waiting in Redis is not doubled);
+//! - messages left `queued` (the enqueue failed, Redis lost the job, or the job ran out of
+//!   attempts and was dead-lettered, which released its idempotency key) are enqueued again
+//!   (deduplicated: a job still waiting in Redis is not doubled); every such message each pass,
+//!   a page at a time, so messages legitimately waiting never hide lost ones;
 //! - messages left `sending` (a send without an answer, a worker that died) get a send job, which
 //!   asks Twilio before anything is resent;
 //! - expired holds of messages that never reached Twilio are released;
@@ -19,9 +21,10 @@ use serde::Serialize;
 use super::Deps;
 use crate::inbox;
 use crate::ledger;
-use crate::messages::{MessageStatus, recovery, reports};
+use crate::messages::recovery::{self, StaleMessages};
+use crate::messages::{MessageStatus, reports};
 use crate::payments;
-use crate::queue::{NewJob, QueueError, now_ms};
+use crate::queue::{Enqueued, NewJob, QueueError, now_ms};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -33,6 +36,8 @@ pub struct Settings {
     pub sent_unconfirmed_after: Duration,
     /// An open M-Pesa payment (or a paid, uncredited one) quiet this long is checked.
     pub stale_payment: Duration,
+    /// Rows per read: the stale-message reads go through every stale message this many at a
+    /// time; the other reads take at most this many per pass.
     pub batch: i64,
 }
 
@@ -75,41 +80,31 @@ pub enum PassError {
 pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassError> {
     let mut report = Report::default();
 
-    let jobs: Vec<SendSms> = recovery::stale_queued(&deps.pool, s.stale_queued, s.batch)
-        .await?
-        .iter()
-        .map(|id| SendSms { message_id: id.0 })
-        .collect();
-    report.requeued = deps
-        .queues
-        .enqueue_bulk(&jobs, None)
-        .await?
-        .iter()
-        .filter(|e| e.fresh)
-        .count();
+    // Every stale message, a page at a time: enqueueing one whose job is alive (waiting for
+    // quiet hours to end, say) is a no-op, and no number of those can hide a lost one.
+    let mut queued = StaleMessages::queued(s.stale_queued);
+    while let Some(page) = queued.next_page(&deps.pool, s.batch).await? {
+        let jobs: Vec<SendSms> = page.iter().map(|id| SendSms { message_id: id.0 }).collect();
+        report.requeued += fresh(&deps.queues.enqueue_bulk(&jobs, None).await?);
+    }
 
     // A send job keyed per ten-minute window: at most one reconciliation per message per window,
     // whatever happened to the original job.
-    let sending = recovery::stale_sending(&deps.pool, s.stale_sending, s.batch).await?;
     let window = now_ms() / 600_000;
-    let jobs: Vec<NewJob> = sending
-        .iter()
-        .map(|id| NewJob {
-            id: uuid::Uuid::now_v7().to_string(),
-            args: serde_json::to_string(&SendSms { message_id: id.0 }).expect("serialisable"),
-            max_attempts: SendSms::MAX_ATTEMPTS,
-            idempotency_key: Some(format!("send_sms:{id}:reconcile:{window}")),
-            run_at_ms: None,
-        })
-        .collect();
-    report.reconciling = deps
-        .queues
-        .store(SendSms::QUEUE)
-        .enqueue(&jobs)
-        .await?
-        .iter()
-        .filter(|e| e.fresh)
-        .count();
+    let mut sending = StaleMessages::sending(s.stale_sending);
+    while let Some(page) = sending.next_page(&deps.pool, s.batch).await? {
+        let jobs: Vec<NewJob> = page
+            .iter()
+            .map(|id| NewJob {
+                id: uuid::Uuid::now_v7().to_string(),
+                args: serde_json::to_string(&SendSms { message_id: id.0 }).expect("serialisable"),
+                max_attempts: SendSms::MAX_ATTEMPTS,
+                idempotency_key: Some(format!("send_sms:{id}:reconcile:{window}")),
+                run_at_ms: None,
+            })
+            .collect();
+        report.reconciling += fresh(&deps.queues.store(SendSms::QUEUE).enqueue(&jobs).await?);
+    }
 
     // Holds past expiry whose message never reached Twilio (still queued, or failed). The
     // message is locked while its status is read and the hold released, as the send steps lock
@@ -138,13 +133,7 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
             },
         })
         .collect();
-    report.refunds = deps
-        .queues
-        .enqueue_bulk(&refunds, None)
-        .await?
-        .iter()
-        .filter(|e| e.fresh)
-        .count();
+    report.refunds = fresh(&deps.queues.enqueue_bulk(&refunds, None).await?);
 
     for (event, payload) in inbox::unprocessed(&deps.pool, "twilio", 30, s.batch).await? {
         let params: Vec<(String, String)> =
@@ -177,14 +166,13 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
             trigger: format!("sweep:{window}"),
         })
         .collect();
-    report.payments_checked = deps
-        .queues
-        .enqueue_bulk(&checks, None)
-        .await?
-        .iter()
-        .filter(|e| e.fresh)
-        .count();
+    report.payments_checked = fresh(&deps.queues.enqueue_bulk(&checks, None).await?);
     Ok(report)
+}
+
+/// How many of these enqueues made a new job (the rest found theirs still live).
+fn fresh(enqueued: &[Enqueued]) -> usize {
+    enqueued.iter().filter(|e| e.fresh).count()
 }
 
 /// Runs a pass every `every` until `shutdown`.

@@ -10,6 +10,7 @@ pub mod observability;
 mod payments;
 mod payments_mpesa_client;
 mod payments_stripe_client;
+mod proxy;
 pub mod queue;
 mod sending;
 mod status_page;

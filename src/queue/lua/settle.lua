@@ -1,14 +1,19 @@
 -- Settle finished entries of one consumer: ack and delete each, and either drop it (done),
 -- schedule it again (retry or snooze, with its next run time kept in Redis) or dead-letter it.
+-- A dead-lettered job gives up its idempotency key if the key still names it: the key stops
+-- duplicates of a live job, and a dead job is not live, so the reconciler's next enqueue of the
+-- same work must go through (PostgreSQL still says it is not done). A finished job keeps its
+-- key: it guards producers that must not repeat done work (a sweep run, a duplicate callback).
 -- An entry whose lease this consumer lost (another consumer claimed it) is left alone.
--- KEYS: 1 stream, 2 delayed zset, 3 delayed data hash, 4 dead stream
--- ARGV: 1 group, 2 consumer, 3 n, then per entry: entry_id, action (done|later|dead), job_json, at_ms
+-- KEYS: 1 stream, 2 delayed zset, 3 delayed data hash, 4 dead stream, 5.. idempotency keys
+-- ARGV: 1 group, 2 consumer, 3 n, then per entry:
+--       entry_id, action (done|later|dead), job_json, at_ms, idem_slot (index into KEYS, 0 = none)
 -- Returns per entry: 1 settled, 0 lease lost.
 local group, me, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local out = {}
 for i = 0, n - 1 do
-  local b = 4 + i * 4
-  local entry, action, job, at = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  local b = 4 + i * 5
+  local entry, action, job, at, slot = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], tonumber(ARGV[b + 4])
   local p = redis.call('XPENDING', KEYS[1], group, entry, entry, 1)
   if #p == 1 and p[1][2] == me then
     redis.call('XACK', KEYS[1], group, entry)
@@ -21,6 +26,9 @@ for i = 0, n - 1 do
       local j = cjson.decode(job)
       redis.call('XADD', KEYS[4], '*', 'id', j.id, 'args', j.args, 'attempt', j.attempt, 'max', j.max,
         'idem', j.idem, 'enq', j.enq, 'error', j.error, 'failed_at', at)
+      if slot > 0 and redis.call('GET', KEYS[slot]) == j.id then
+        redis.call('DEL', KEYS[slot])
+      end
     end
     out[#out + 1] = 1
   else

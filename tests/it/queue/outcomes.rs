@@ -159,3 +159,74 @@ async fn an_undecodable_job_is_dead_lettered_and_the_worker_goes_on() {
     let dead = store.dead_letters(None, 10).await.unwrap();
     assert!(dead[0].error.contains("undecodable"), "{}", dead[0].error);
 }
+
+/// A dead job is not live: its idempotency key no longer turns away the same work (the
+/// reconciler's next enqueue of a message PostgreSQL still has `queued`). A finished job keeps
+/// its key, and a re-driven dead letter takes its key back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_job_gives_up_its_idempotency_key_and_a_done_job_keeps_it() {
+    let queues = queues().await;
+    let store = queues.store(QUEUE);
+    let keyed = |n: u64, mode: &str, key: &str| NewJob {
+        idempotency_key: Some(key.into()),
+        ..new_job(&TestJob {
+            n,
+            mode: mode.into(),
+            ..Default::default()
+        })
+    };
+    store
+        .enqueue(&[keyed(1, "broken", "work:1"), keyed(2, "ok", "work:2")])
+        .await
+        .unwrap();
+    let worker = start_worker(&queues, "w", fast_config(), 2);
+    wait_for(Duration::from_secs(5), "one dead, one done", async || {
+        let s = store.stats().await.unwrap();
+        s.dead == 1 && s.ready + s.in_flight + s.delayed == 0
+    })
+    .await;
+
+    // The same work enqueued again: the dead job's key is free, the done job's is not.
+    let again = store
+        .enqueue(&[keyed(1, "broken", "work:1"), keyed(2, "ok", "work:2")])
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|e| e.fresh).collect::<Vec<_>>(),
+        [true, false]
+    );
+    wait_for(
+        Duration::from_secs(5),
+        "the second try dead too",
+        async || store.stats().await.unwrap().dead == 2,
+    )
+    .await;
+    assert_eq!(worker.probe.runs_of(2).len(), 1, "done work is not redone");
+
+    // Re-driven, the first dead letter holds its key again: a third enqueue is turned away.
+    worker.probe.fixed.store(true, Ordering::SeqCst);
+    let first = store.dead_letters(None, 1).await.unwrap().remove(0);
+    assert_eq!(
+        store.redrive(&first.entry).await.unwrap(),
+        Some(first.job.id.clone())
+    );
+    let third = store
+        .enqueue(&[keyed(1, "broken", "work:1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        third[0],
+        copcca_sms::queue::Enqueued {
+            id: first.job.id.clone(),
+            fresh: false
+        }
+    );
+    let probe = worker.probe.clone();
+    wait_for(
+        Duration::from_secs(5),
+        "the re-driven job done",
+        async || probe.done.load(Ordering::SeqCst) == 2,
+    )
+    .await;
+    worker.stop().await;
+}

@@ -7,6 +7,7 @@ mod callbacks;
 mod flows;
 mod operations;
 mod opt_outs;
+mod outage;
 mod quiet_hours;
 mod recovery;
 mod settings;
@@ -47,6 +48,17 @@ impl Harness {
         credits: i64,
         timeout: Option<Duration>,
     ) -> Self {
+        Self::with_worker_pool(pool.clone(), pool, credits, timeout).await
+    }
+
+    /// As `with_client_timeout`, with the workers (and the reconciler) on `worker_pool`, the API
+    /// and the test's own reads on `pool`.
+    pub async fn with_worker_pool(
+        pool: PgPool,
+        worker_pool: PgPool,
+        credits: i64,
+        timeout: Option<Duration>,
+    ) -> Self {
         let twilio = FakeTwilio::start().await.unwrap();
         let prefix = format!("send-{}", uuid::Uuid::new_v4().simple());
         let base = twilio.base.to_string();
@@ -69,7 +81,7 @@ impl Harness {
             .await
             .unwrap();
         let deps = Deps::builder(
-            pool.clone(),
+            worker_pool,
             queues,
             SmsGateway::Twilio(Box::new(client)),
             1_000,
@@ -105,7 +117,7 @@ impl Harness {
     }
 
     pub fn pool(&self) -> &PgPool {
-        &self.deps.pool
+        &self.app.state.pool
     }
 
     /// `POST /v1/messages`; returns the status and the body.

@@ -290,3 +290,126 @@ async fn the_reconciler_leaves_an_expired_hold_alone_once_a_send_has_started_on_
     assert_eq!(h.available().await, 9);
     h.audit_clean().await;
 }
+
+/// After a Redis flush, every company's lost messages are enqueued again within two passes,
+/// however many messages another company has waiting for the morning: more than a page of the
+/// reconciler's reads here.
+#[sqlx::test]
+async fn after_a_redis_flush_messages_waiting_for_the_morning_do_not_hide_others_lost(
+    pool: PgPool,
+) {
+    let mut h = Harness::new(pool, 20).await;
+    h.deps.clock = clock_at(22, 30);
+    // This company's reminders wait for 08:00 in the delayed set.
+    let mut waiting = Vec::new();
+    for i in 0..12 {
+        waiting.push(h.accept(&format!("07541234{i:02}"), "Kumbusho").await);
+    }
+    h.drain(Duration::from_secs(2)).await;
+    assert_eq!(
+        h.deps.queues.store("sms").stats().await.unwrap().delayed,
+        12
+    );
+    // Another company's one-time codes, sent at any hour, accepted afterwards.
+    let other = accounts::create_company(h.pool(), "Zahanati", Country::TZ)
+        .await
+        .unwrap();
+    let mut conn = h.pool().acquire().await.unwrap();
+    ledger::adjust(
+        &mut conn,
+        uuid::Uuid::now_v7(),
+        other.id,
+        CreditDelta::new(5).unwrap(),
+        "test",
+        "test",
+    )
+    .await
+    .unwrap();
+    let token = h.app.token(Some(other.id), Role::Member).await;
+    let mut codes = Vec::new();
+    for i in 0..3 {
+        let r = h
+            .app
+            .client
+            .post(h.app.url("/v1/messages"))
+            .bearer_auth(&token)
+            .json(&json!({"to": format!("07551234{i:02}"), "body": "Code 4821", "quiet_hours": false}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let v: Value = r.json().await.unwrap();
+        codes.push(v["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
+    }
+    // Redis loses this deployment's keys before any worker ran the codes.
+    let mut redis = h.deps.queues.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*{}*", h.deps.queues.prefix()))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    // Two passes reading five messages at a time, the workers running after each.
+    let settings = workers::reconcile::Settings {
+        stale_queued: Duration::ZERO,
+        batch: 5,
+        ..Default::default()
+    };
+    let mut requeued = 0;
+    for _ in 0..2 {
+        requeued += workers::reconcile::reconcile_once(&h.deps, &settings)
+            .await
+            .unwrap()
+            .requeued;
+        h.drain(Duration::from_secs(3)).await;
+    }
+    assert_eq!(requeued, 15, "every lost message enqueued once");
+    for id in codes {
+        assert_eq!(h.message(id).await.status, MessageStatus::Sent);
+    }
+    // The reminders are still waiting for the morning, each with its job again.
+    for id in waiting {
+        assert_eq!(h.message(id).await.status, MessageStatus::Queued);
+    }
+    assert_eq!(
+        h.deps.queues.store("sms").stats().await.unwrap().delayed,
+        12
+    );
+    h.audit_clean().await;
+}
+
+/// A batch's messages share one `updated_at` (one transaction): the reconciler's pages go
+/// through them by id too, each message once, none skipped at a page's edge.
+#[sqlx::test]
+async fn the_stale_reads_page_through_messages_of_one_instant_each_once(pool: PgPool) {
+    use copcca_sms::messages::recovery::StaleMessages;
+
+    let company = crate::support::company_with(&pool, 0).await;
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(crate::support::message(&pool, company.id, 1).await);
+    }
+    sqlx::query("UPDATE messages SET updated_at = now() - interval '1 hour'")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let mut stale = StaleMessages::queued(Duration::from_secs(60));
+    let mut pages = Vec::new();
+    while let Some(page) = stale.next_page(&pool, 5).await.unwrap() {
+        pages.push(page);
+    }
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [5, 5, 2]);
+    let mut read: Vec<_> = pages.concat();
+    read.sort_by_key(|id| id.0);
+    ids.sort_by_key(|id| id.0);
+    assert_eq!(read, ids);
+    // None of them is `sending`.
+    let mut sending = StaleMessages::sending(Duration::ZERO);
+    assert!(sending.next_page(&pool, 5).await.unwrap().is_none());
+}
