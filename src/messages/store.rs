@@ -120,6 +120,9 @@ pub struct SendingRules {
     pub timezone: TimeZone,
     pub quiet_hours_start: chrono::NaiveTime,
     pub quiet_hours_end: chrono::NaiveTime,
+    /// Whether the recipient is on the company's opt-out list now (a STOP may have come in
+    /// while the message was queued): the message must not go.
+    pub recipient_opted_out: bool,
 }
 
 /// What the send job reads first: the message, its company's rules, and how long ago (by the
@@ -151,7 +154,9 @@ pub async fn find_for_sending(
 ) -> Result<Option<ForSending>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS}, c.sms_per_hour, c.timezone, c.quiet_hours_start, c.quiet_hours_end,
-                EXTRACT(EPOCH FROM now() - m.send_attempt_started_at)::float8 AS attempt_age
+                EXTRACT(EPOCH FROM now() - m.send_attempt_started_at)::float8 AS attempt_age,
+                EXISTS (SELECT 1 FROM opt_outs o WHERE o.company_id = m.company_id
+                                                   AND o.phone = m.to_number) AS recipient_opted_out
          FROM messages m JOIN companies c ON c.id = m.company_id WHERE m.id = $1"
     )))
     .bind(id)
@@ -231,6 +236,26 @@ pub async fn lock_attempt(
     .fetch_optional(conn)
     .await?;
     Ok(ours == Some(true))
+}
+
+/// Locks the message (as the send steps do, before its hold) and says whether it is still
+/// `queued` or `sending` with the latest attempt started at `seen`, as a run read it before its
+/// claim (`None`: never attempted): no other run has claimed it since. The caller writes its
+/// outcome in the same transaction only if so.
+pub async fn lock_unclaimed(
+    conn: &mut PgConnection,
+    id: MessageId,
+    seen: Option<DateTime<Utc>>,
+) -> Result<bool, sqlx::Error> {
+    let unclaimed: Option<bool> = sqlx::query_scalar(
+        "SELECT status IN ('queued', 'sending') AND send_attempt_started_at IS NOT DISTINCT FROM $2
+         FROM messages WHERE id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(id)
+    .bind(seen)
+    .fetch_optional(conn)
+    .await?;
+    Ok(unclaimed == Some(true))
 }
 
 /// Any non-final state -> `failed`, with the reason (a provider code or our own).

@@ -1,6 +1,6 @@
 //! Sending one message (DESIGN.md section 5): the flow the `SendSms` job runs, step by step.
 //!
-//! previous attempt? -> gate (quiet hours, rate limits) -> claim (reserve + `sending`) -> the
+//! previous attempt? -> gate (quiet hours, rate limits) -> claim (opted out? reserve + `sending`) -> the
 //! provider -> settle (charge + `sent`, or release + `failed`, or back to `queued` for a retry,
 //! or stay `sending` when the answer never came).
 //!
@@ -58,7 +58,7 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
         return Ok(());
     }
     gate::wait_for_its_turn(s, &message, &rules).await?;
-    let Some(run) = claim::claim(s, &message).await? else {
+    let Some(run) = claim::claim(s, &message, &rules).await? else {
         return Ok(());
     };
     let outcome = s.gateway.send(&message.to, &message.body).await;

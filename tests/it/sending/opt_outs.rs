@@ -1,5 +1,8 @@
-//! Opt-outs: by API, by inbound STOP / START, refused at accept time.
+//! Opt-outs: by API, by inbound STOP / START, refused at accept time and again at send time.
 
+use std::time::Duration;
+
+use copcca_sms::messages::MessageStatus;
 use sqlx::PgPool;
 
 use super::*;
@@ -151,4 +154,52 @@ async fn the_api_adds_lists_and_removes_opt_outs(pool: PgPool) {
     assert_eq!(r.status(), 204);
     let (status, _) = h.send(json!({"to": "0754123456", "body": "x"}), None).await;
     assert_eq!(status, 202);
+}
+
+#[sqlx::test]
+async fn a_stop_while_a_message_is_queued_fails_it_at_send_time_uncharged(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    // Accepted while the recipients could still be messaged.
+    let plain = h.accept("0754123456", "Reminder").await;
+    let held = h.accept("0754654321", "Reminder").await;
+    // The second one waits for a retry on the credit its earlier attempt reserved.
+    h.hold(held, Duration::from_secs(600)).await;
+    assert_eq!(h.available().await, 9);
+    // Then the first recipient replies STOP; the company opts the second one out.
+    let inbound = h.app.url("/webhooks/twilio/inbound");
+    let stop = h.twilio.inbound(&inbound, "+255754123456", "STOP").await;
+    assert_eq!(stop.unwrap(), 204);
+    let r = h
+        .app
+        .client
+        .post(h.app.url("/v1/opt-outs"))
+        .bearer_auth(&h.token)
+        .json(&json!({"phone": "0754654321"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    h.drain(DRAIN).await;
+    for id in [plain, held] {
+        let m = h.message(id).await;
+        assert_eq!(
+            (m.status, m.error_code.as_deref()),
+            (MessageStatus::Failed, Some("opted_out")),
+            "{id}"
+        );
+        assert!(!m.refunded, "nothing was charged, so nothing is refunded");
+    }
+    assert!(h.twilio.requests().is_empty(), "nothing sent");
+    assert_eq!(
+        h.available().await,
+        10,
+        "nothing charged, the hold released"
+    );
+    assert_eq!(
+        h.deps.queues.store("sms").stats().await.unwrap().dead,
+        0,
+        "not retried"
+    );
+    h.audit_clean().await;
 }
