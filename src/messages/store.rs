@@ -3,7 +3,6 @@
 //! `ledger::finish_sends`: `sent`), and is a move of `status::TRANSITIONS`.
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
@@ -66,7 +65,9 @@ impl std::ops::Deref for Message {
     }
 }
 
-/// A message as the API shows it to its company.
+/// A message as the API shows it to its company: what it costs the company is `credits`; what
+/// the provider charged the platform (`messages.price`, recorded with the charge) is the
+/// operator's business and not part of it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[schema(as = Message)]
 pub struct MessageView {
@@ -85,9 +86,6 @@ pub struct MessageView {
     pub provider_id: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
-    #[schema(value_type = Option<String>)]
-    pub price: Option<Decimal>,
-    pub price_currency: Option<String>,
     pub debt_id: Option<uuid::Uuid>,
     pub invoice_number: Option<String>,
     /// Whether the message's credits were given back.
@@ -98,7 +96,7 @@ pub struct MessageView {
 }
 
 pub(super) const COLUMNS: &str = "m.id, m.company_id, m.status, m.to_number, m.body, m.encoding, m.segments, m.credits,
-    m.provider, m.provider_id, m.error_code, m.error_message, m.price, m.price_currency, m.debt_id,
+    m.provider, m.provider_id, m.error_code, m.error_message, m.debt_id,
     m.invoice_number, EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund') AS refunded,
     m.uncharged_credits, m.send_attempt_started_at, m.respect_quiet_hours, m.idempotency_key, m.request_hash,
     m.created_at, m.updated_at";
