@@ -22,8 +22,8 @@ pub struct OptOut {
 /// cannot remove them.
 const BY_THE_RECIPIENT: [&str; 2] = ["inbound_stop", "twilio_21610"];
 
-/// Adds `phone`; false when it was already on the list. The recipient's opt-out replaces one
-/// made another way, so that the company can no longer remove it.
+/// Adds `phone`; false when nothing changed (it was on the list already). The recipient's
+/// opt-out replaces one made another way (true), so that the company can no longer remove it.
 pub async fn add(
     pool: &PgPool,
     company: CompanyId,
