@@ -1,9 +1,14 @@
 //! Phone numbers in E.164, read with libphonenumber's metadata (the `phonenumber` crate).
 //! Local forms are read in the company's country: `0754123456` is +255754123456 for a TZ company
 //! and +254754123456 for a KE one (PROTOCOLS.md section 6); we never guess.
+//!
+//! Which numbers of the home markets are mobile is ours to keep current (`HOME_MOBILE`): the
+//! crate's newest release embeds older metadata that refuses numbers in service today.
 
-use phonenumber::metadata::DATABASE;
-use phonenumber::{Mode, Type};
+use std::sync::LazyLock;
+
+use phonenumber::Mode;
+use regex::Regex;
 use serde::Serialize;
 
 use super::Country;
@@ -30,26 +35,20 @@ impl E164 {
     /// A number that can receive SMS: valid, and for the home markets (TZ, KE) a mobile number
     /// (Twilio refuses landlines with 21635). Local forms are read in `country`.
     pub fn parse_sms(input: &str, country: Country) -> Result<Self, PhoneError> {
-        let (number, e164) = parse(input, country)?;
-        let home = matches!(number.code().value(), 255 | 254);
-        let kind = number.number_type(&DATABASE);
-        if home && !matches!(kind, Type::Mobile | Type::FixedLineOrMobile) {
-            return Err(PhoneError::NotMobile(e164));
+        let read = parse(input, country)?;
+        match read.kind {
+            Kind::Mobile | Kind::Other => Ok(E164(read.e164)),
+            Kind::HomeNotMobile => Err(PhoneError::NotMobile(read.e164)),
         }
-        Ok(E164(e164))
     }
 
     /// A mobile number of `country` itself (M-Pesa pays only from a local wallet).
     pub fn parse_mobile_in(input: &str, country: Country) -> Result<Self, PhoneError> {
-        let (number, e164) = parse(input, country)?;
-        let code = match country {
-            Country::TZ => 255,
-            Country::KE => 254,
-        };
-        if number.code().value() != code || number.number_type(&DATABASE) != Type::Mobile {
-            return Err(PhoneError::NotMobile(e164));
+        let read = parse(input, country)?;
+        if read.code != country_code(country) || read.kind != Kind::Mobile {
+            return Err(PhoneError::NotMobile(read.e164));
         }
-        Ok(E164(e164))
+        Ok(E164(read.e164))
     }
 
     pub fn as_str(&self) -> &str {
@@ -85,7 +84,49 @@ impl std::fmt::Display for E164 {
     }
 }
 
-fn parse(input: &str, country: Country) -> Result<(phonenumber::PhoneNumber, String), PhoneError> {
+/// The mobile ranges of the home markets, by country calling code: their national significant
+/// numbers, as libphonenumber 9.0.43 has them (PROTOCOLS.md section 6). The `phonenumber`
+/// crate's newest release (0.3.10) embeds 9.0.33, where Tanzania's mobile numbers are
+/// `(?:6[1-35-9]|7[013-9])\d{7}` (no 60, 72) and Kenya's lack 13[5-9], 146 and 18: numbers in
+/// service there would be refused. For these two countries this table decides; when the crate
+/// carries newer metadata, compare and drop it.
+static HOME_MOBILE: LazyLock<[(u64, Regex); 2]> = LazyLock::new(|| {
+    let nsn = |pattern: &str| Regex::new(&format!("^(?:{pattern})$")).expect("a valid pattern");
+    [
+        (255, nsn(r"(?:6[0-35-9]|7\d)\d{7}")),
+        (
+            254,
+            nsn(r"(?:1(?:0[0-8]|[18]\d|2[014]|3[05-9]|4[0-6])|7\d\d)\d{6}"),
+        ),
+    ]
+});
+
+fn country_code(country: Country) -> u64 {
+    match country {
+        Country::TZ => 255,
+        Country::KE => 254,
+    }
+}
+
+/// What a number is, for sending to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A mobile number of a home market.
+    Mobile,
+    /// A valid number of a home market that is not mobile (a landline, a premium number).
+    HomeNotMobile,
+    /// A valid number elsewhere (the crate's metadata decides; Twilio's test numbers among them).
+    Other,
+}
+
+/// A valid number: its calling code, E.164 form and kind.
+struct Read {
+    code: u64,
+    e164: String,
+    kind: Kind,
+}
+
+fn parse(input: &str, country: Country) -> Result<Read, PhoneError> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
         return Err(PhoneError::Empty);
@@ -96,11 +137,23 @@ fn parse(input: &str, country: Country) -> Result<(phonenumber::PhoneNumber, Str
     };
     let number = phonenumber::parse(Some(region), trimmed)
         .map_err(|_| PhoneError::Unreadable(trimmed.to_string()))?;
+    let code = u64::from(number.code().value());
     let e164 = number.format().mode(Mode::E164).to_string();
-    if !number.is_valid() {
-        return Err(PhoneError::Invalid(e164));
-    }
-    Ok((number, e164))
+    let home_mobile = HOME_MOBILE
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, mobile)| {
+            let nsn = e164.strip_prefix(&format!("+{code}")).unwrap_or_default();
+            mobile.is_match(nsn)
+        });
+    let kind = match home_mobile {
+        Some(true) => Kind::Mobile,
+        // The crate's metadata still says which other numbers exist (landlines and the like).
+        Some(false) if number.is_valid() => Kind::HomeNotMobile,
+        None if number.is_valid() => Kind::Other,
+        _ => return Err(PhoneError::Invalid(e164)),
+    };
+    Ok(Read { code, e164, kind })
 }
 
 #[cfg(test)]
@@ -175,6 +228,88 @@ mod tests {
             E164::parse_sms("0222123456", Country::TZ),
             Err(PhoneError::NotMobile(_))
         ));
+    }
+
+    /// Each edge of the home markets' mobile ranges in libphonenumber 9.0.43 (`HOME_MOBILE`),
+    /// with a number just outside it.
+    #[test]
+    fn home_mobile_ranges_are_those_of_current_numbering_data() {
+        let mobile = [
+            // Tanzania: 60-63, 65-69, 70-79 (60 and 72 are missing from the crate's 9.0.33).
+            "+255601234567",
+            "+255612345678",
+            "+255631234567",
+            "+255651234567",
+            "+255691234567",
+            "+255701234567",
+            "+255721234567",
+            "+255791234567",
+            // Kenya: 100-108, 11x, 120/121/124, 130, 135-139, 140-146, 18x, 7xx.
+            "+254100123456",
+            "+254108123456",
+            "+254110123456",
+            "+254119123456",
+            "+254120123456",
+            "+254124123456",
+            "+254130123456",
+            "+254135123456",
+            "+254139123456",
+            "+254140123456",
+            "+254146123456",
+            "+254180123456",
+            "+254189123456",
+            "+254700123456",
+            "+254799123456",
+        ];
+        for n in mobile {
+            assert_eq!(
+                E164::parse_sms(n, Country::TZ).map(|e| e.0),
+                Ok(n.into()),
+                "{n}"
+            );
+            let local = E164::parse_mobile_in(
+                n,
+                if n.starts_with("+255") {
+                    Country::TZ
+                } else {
+                    Country::KE
+                },
+            );
+            assert!(local.is_ok(), "{n}: {local:?}");
+        }
+        assert_eq!(
+            E164::parse_sms("0721234567", Country::TZ).unwrap().as_str(),
+            "+255721234567"
+        );
+        assert_eq!(
+            E164::parse_sms("0601234567", Country::TZ).unwrap().as_str(),
+            "+255601234567"
+        );
+        let not_mobile = [
+            "+255641234567", // 64 is not mobile
+            "+255801234567",
+            "+255222123456", // Dar es Salaam's fixed network
+            "+25572123456",  // one digit short
+            "+2557212345678",
+            "+254109123456",
+            "+254122123456",
+            "+254131123456",
+            "+254147123456",
+            "+254150123456",
+            "+254201234567", // Nairobi's fixed network
+            "+25470012345",
+        ];
+        for n in not_mobile {
+            let read = E164::parse_sms(n, Country::TZ);
+            assert!(
+                matches!(read, Err(PhoneError::Invalid(_) | PhoneError::NotMobile(_))),
+                "{n}: {read:?}"
+            );
+        }
+        assert_eq!(
+            E164::parse_sms("+255222123456", Country::TZ),
+            Err(PhoneError::NotMobile("+255222123456".into()))
+        );
     }
 
     #[test]

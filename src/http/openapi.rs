@@ -43,6 +43,7 @@ use super::problem::ApiJson;
         super::webhooks::mpesa::callback,
         super::webhooks::stripe::event,
         super::admin::adjustments::create,
+        super::admin::opt_outs::remove,
         super::admin::purchases::approve,
         super::admin::purchases::reject,
         super::admin::settings::get_twilio,

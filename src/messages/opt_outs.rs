@@ -1,5 +1,7 @@
 //! A company's opt-out list: numbers that must not receive its messages. Added by the API, by an
-//! inbound STOP / UNSUBSCRIBE / ACHA reply, or by Twilio error 21610; removed by the API or START.
+//! inbound STOP / UNSUBSCRIBE / ACHA reply, or by Twilio error 21610 (the recipient's STOP at
+//! Twilio); removed by START or an operator, and by the company unless the recipient made it
+//! (the recipient's own choice is not the company's to undo).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,23 +18,34 @@ pub struct OptOut {
     pub created_at: DateTime<Utc>,
 }
 
-/// Adds `phone`; false when it was already on the list.
+/// The sources of the recipient's own opt-outs (its STOP, to us or to Twilio): the company
+/// cannot remove them.
+const BY_THE_RECIPIENT: [&str; 2] = ["inbound_stop", "twilio_21610"];
+
+/// Adds `phone`; false when nothing changed (it was on the list already). The recipient's
+/// opt-out replaces one made another way (true), so that the company can no longer remove it.
 pub async fn add(
     pool: &PgPool,
     company: CompanyId,
     phone: &E164,
     source: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("INSERT INTO opt_outs (company_id, phone, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-        .bind(company)
-        .bind(phone.as_str())
-        .bind(source)
-        .execute(pool)
-        .await?;
+    let done = sqlx::query(
+        "INSERT INTO opt_outs (company_id, phone, source) VALUES ($1, $2, $3)
+         ON CONFLICT (company_id, phone) DO UPDATE SET source = EXCLUDED.source
+             WHERE EXCLUDED.source = ANY ($4) AND opt_outs.source <> ALL ($4)",
+    )
+    .bind(company)
+    .bind(phone.as_str())
+    .bind(source)
+    .bind(&BY_THE_RECIPIENT[..])
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Removes `phone`; false when it was not on the list.
+/// Removes `phone`, whoever made the opt-out (the recipient's START, an operator); false when it
+/// was not on the list.
 pub async fn remove(pool: &PgPool, company: CompanyId, phone: &E164) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM opt_outs WHERE company_id = $1 AND phone = $2")
         .bind(company)
@@ -40,6 +53,63 @@ pub async fn remove(pool: &PgPool, company: CompanyId, phone: &E164) -> Result<b
         .execute(pool)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// What a company's request to remove an opt-out came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompanyRemoval {
+    Removed,
+    NotListed,
+    /// Kept: the recipient made it (`source`); only its START or an operator removes it.
+    ByTheRecipient {
+        source: String,
+    },
+}
+
+/// Removes `phone` at the company's request, unless the recipient made the opt-out.
+pub async fn remove_for_company(
+    pool: &PgPool,
+    company: CompanyId,
+    phone: &E164,
+) -> Result<CompanyRemoval, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let source: Option<String> = sqlx::query_scalar(
+        "SELECT source FROM opt_outs WHERE company_id = $1 AND phone = $2 FOR UPDATE",
+    )
+    .bind(company)
+    .bind(phone.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    match source {
+        None => Ok(CompanyRemoval::NotListed),
+        Some(source) if BY_THE_RECIPIENT.contains(&source.as_str()) => {
+            Ok(CompanyRemoval::ByTheRecipient { source })
+        }
+        Some(_) => {
+            sqlx::query("DELETE FROM opt_outs WHERE company_id = $1 AND phone = $2")
+                .bind(company)
+                .bind(phone.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(CompanyRemoval::Removed)
+        }
+    }
+}
+
+/// One opt-out of the company's list.
+pub async fn find(
+    pool: &PgPool,
+    company: CompanyId,
+    phone: &E164,
+) -> Result<Option<OptOut>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT phone, source, created_at FROM opt_outs WHERE company_id = $1 AND phone = $2",
+    )
+    .bind(company)
+    .bind(phone.as_str())
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn list(

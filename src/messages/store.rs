@@ -3,7 +3,6 @@
 //! `ledger::finish_sends`: `sent`), and is a move of `status::TRANSITIONS`.
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
@@ -68,7 +67,9 @@ impl std::ops::Deref for Message {
     }
 }
 
-/// A message as the API shows it to its company.
+/// A message as the API shows it to its company: what it costs the company is `credits`; what
+/// the provider charged the platform (`messages.price`, recorded with the charge) is the
+/// operator's business and not part of it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[schema(as = Message)]
 pub struct MessageView {
@@ -87,9 +88,6 @@ pub struct MessageView {
     pub provider_id: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
-    #[schema(value_type = Option<String>)]
-    pub price: Option<Decimal>,
-    pub price_currency: Option<String>,
     pub debt_id: Option<uuid::Uuid>,
     pub invoice_number: Option<String>,
     /// Whether the message's credits were given back.
@@ -100,7 +98,7 @@ pub struct MessageView {
 }
 
 pub(super) const COLUMNS: &str = "m.id, m.company_id, m.status, m.to_number, m.body, m.encoding, m.segments, m.credits,
-    m.provider, m.provider_id, m.error_code, m.error_message, m.price, m.price_currency, m.debt_id,
+    m.provider, m.provider_id, m.error_code, m.error_message, m.debt_id,
     m.invoice_number, EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund') AS refunded,
     m.uncharged_credits, m.send_attempt_started_at, m.provider_account, m.respect_quiet_hours, m.idempotency_key, m.request_hash,
     m.created_at, m.updated_at";
@@ -122,6 +120,9 @@ pub struct SendingRules {
     pub timezone: TimeZone,
     pub quiet_hours_start: chrono::NaiveTime,
     pub quiet_hours_end: chrono::NaiveTime,
+    /// Whether the recipient is on the company's opt-out list now (a STOP may have come in
+    /// while the message was queued): the message must not go.
+    pub recipient_opted_out: bool,
 }
 
 /// What the send job reads first: the message, its company's rules, and how long ago (by the
@@ -153,7 +154,9 @@ pub async fn find_for_sending(
 ) -> Result<Option<ForSending>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS}, c.sms_per_hour, c.timezone, c.quiet_hours_start, c.quiet_hours_end,
-                EXTRACT(EPOCH FROM now() - m.send_attempt_started_at)::float8 AS attempt_age
+                EXTRACT(EPOCH FROM now() - m.send_attempt_started_at)::float8 AS attempt_age,
+                EXISTS (SELECT 1 FROM opt_outs o WHERE o.company_id = m.company_id
+                                                   AND o.phone = m.to_number) AS recipient_opted_out
          FROM messages m JOIN companies c ON c.id = m.company_id WHERE m.id = $1"
     )))
     .bind(id)
@@ -233,6 +236,26 @@ pub async fn lock_attempt(
     .fetch_optional(conn)
     .await?;
     Ok(ours == Some(true))
+}
+
+/// Locks the message (as the send steps do, before its hold) and says whether it is still
+/// `queued` or `sending` with the latest attempt started at `seen`, as a run read it before its
+/// claim (`None`: never attempted): no other run has claimed it since. The caller writes its
+/// outcome in the same transaction only if so.
+pub async fn lock_unclaimed(
+    conn: &mut PgConnection,
+    id: MessageId,
+    seen: Option<DateTime<Utc>>,
+) -> Result<bool, sqlx::Error> {
+    let unclaimed: Option<bool> = sqlx::query_scalar(
+        "SELECT status IN ('queued', 'sending') AND send_attempt_started_at IS NOT DISTINCT FROM $2
+         FROM messages WHERE id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(id)
+    .bind(seen)
+    .fetch_optional(conn)
+    .await?;
+    Ok(unclaimed == Some(true))
 }
 
 /// Any non-final state -> `failed`, with the reason (a provider code or our own).

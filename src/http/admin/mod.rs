@@ -1,6 +1,7 @@
 //! The operator API (super_admin only), and its status page at `/admin`.
 
 pub(crate) mod adjustments;
+pub(crate) mod opt_outs;
 pub(crate) mod purchases;
 pub(crate) mod settings;
 pub(crate) mod status;
@@ -14,6 +15,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(status::page))
         .route("/companies/{id}/adjustments", post(adjustments::create))
+        .route(
+            "/companies/{id}/opt-outs/{phone}",
+            axum::routing::delete(opt_outs::remove),
+        )
         .route("/purchases/{id}/approve", post(purchases::approve))
         .route("/purchases/{id}/reject", post(purchases::reject))
         .route(

@@ -5,11 +5,11 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts;
-use crate::domain::E164;
+use crate::domain::{CompanyId, E164};
 use crate::http::AppState;
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Problem};
-use crate::messages::opt_outs::{self, OptOut};
+use crate::messages::opt_outs::{self, CompanyRemoval, OptOut};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -18,8 +18,9 @@ pub struct OptOutRequest {
     pub phone: String,
 }
 
-async fn number(state: &AppState, caller: &CompanyCaller, raw: &str) -> ApiResult<E164> {
-    let company = accounts::find_company(&state.pool, caller.company)
+/// `raw` read as a number of `company`'s country (404 for an unknown company, 422 for no number).
+pub(crate) async fn number(state: &AppState, company: CompanyId, raw: &str) -> ApiResult<E164> {
+    let company = accounts::find_company(&state.pool, company)
         .await?
         .ok_or_else(|| ApiError::not_found("no company"))?;
     let country = company.country;
@@ -37,15 +38,11 @@ pub async fn add(
     caller: CompanyCaller,
     ApiJson(req): ApiJson<OptOutRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<OptOut>)> {
-    let phone = number(&state, &caller, &req.phone).await?;
+    let phone = number(&state, caller.company, &req.phone).await?;
     let added = opt_outs::add(&state.pool, caller.company, &phone, "api").await?;
-    let row: OptOut = sqlx::query_as(
-        "SELECT phone, source, created_at FROM opt_outs WHERE company_id = $1 AND phone = $2",
-    )
-    .bind(caller.company)
-    .bind(phone.as_str())
-    .fetch_one(&state.pool)
-    .await?;
+    let row = opt_outs::find(&state.pool, caller.company, &phone)
+        .await?
+        .ok_or_else(|| ApiError::internal("an opt-out just added is gone"))?;
     Ok((
         if added {
             StatusCode::CREATED
@@ -56,10 +53,13 @@ pub async fn add(
     ))
 }
 
-/// Removes a number from the caller's opt-out list.
+/// Removes a number from the caller's opt-out list, unless the recipient opted out itself (its
+/// STOP): that only the recipient's START, or an operator, undoes.
 #[utoipa::path(delete, path = "/v1/opt-outs/{phone}", tag = "opt-outs", params(("phone" = String, Path)),
     security(("bearer" = []), ("api_key" = [])), responses(
     (status = 204), (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json",
+     description = "opted_out_by_recipient: the recipient's own STOP, which only its START or an operator undoes"),
     (status = 422, body = Problem, content_type = "application/problem+json",
      description = "validation_failed: the path is not a phone number"),
 ))]
@@ -68,13 +68,19 @@ pub async fn remove(
     caller: CompanyCaller,
     ApiPath(phone): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let phone = number(&state, &caller, &phone).await?;
-    if opt_outs::remove(&state.pool, caller.company, &phone).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!(
+    let phone = number(&state, caller.company, &phone).await?;
+    match opt_outs::remove_for_company(&state.pool, caller.company, &phone).await? {
+        CompanyRemoval::Removed => Ok(StatusCode::NO_CONTENT),
+        CompanyRemoval::NotListed => Err(ApiError::not_found(format!(
             "{phone} is not on the opt-out list"
-        )))
+        ))),
+        CompanyRemoval::ByTheRecipient { source } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "opted_out_by_recipient",
+            format!(
+                "{phone} opted out itself ({source}); only its START reply, or the operator, removes it"
+            ),
+        )),
     }
 }
 

@@ -1,18 +1,22 @@
 //! The claim: reserve the message's credits and mark it `sending` in one step, claiming the
-//! send attempt (a compare-and-set on the message's latest attempt; migrations/0015).
+//! send attempt (a compare-and-set on the message's latest attempt; migrations/0015). A message
+//! whose recipient has opted out since it was accepted, or whose company cannot pay for it, is
+//! failed here instead, before anything reaches the provider.
 
 use std::time::Instant;
 
 use super::Sending;
-use super::settle::{self, Run};
-use crate::ledger::{BeginSend, LedgerError};
-use crate::messages::{Message, store};
+use super::settle::Run;
+use crate::ledger::{self, BeginSend, LedgerError};
+use crate::messages::Message;
+use crate::messages::store::{self, SendingRules};
 use crate::metrics;
 use crate::queue::{JobError, JobResultExt};
 
 /// This run's claimed attempt, or `None` when there is nothing to send: settled by an earlier
-/// run, claimed by another run since this one read the message (that run sends it), or
-/// insufficient credits (the message fails, nothing charged, no retry).
+/// run, claimed by another run since this one read the message (that run sends it), the
+/// recipient opted out (the message fails, its hold if any released), or insufficient credits
+/// (the message fails, nothing charged, no retry).
 ///
 /// Another run resumes this attempt once it is older than three `longest_send`s, trusting that
 /// the request started within the first. A claim that took longer (lock waits, a starved
@@ -20,7 +24,13 @@ use crate::queue::{JobError, JobResultExt};
 pub(super) async fn claim<'m>(
     s: &Sending<'_>,
     message: &'m Message,
+    rules: &SendingRules,
 ) -> Result<Option<Run<'m>>, JobError> {
+    if rules.recipient_opted_out {
+        let detail = format!("{} opted out after the message was accepted", message.to);
+        fail_unclaimed(s, message, "opted_out", &detail).await?;
+        return Ok(None);
+    }
     let claiming = Instant::now();
     let attempt = uuid::Uuid::now_v7();
     let begun = s
@@ -42,7 +52,7 @@ pub(super) async fn claim<'m>(
         Ok(None) | Err(LedgerError::AlreadyCharged { .. }) => return Ok(None),
         Err(LedgerError::InsufficientCredits { needed, available }) => {
             let detail = format!("{needed} credits needed, {available} available");
-            settle::fail(s, message.id, "insufficient_credits", &detail, None).await?;
+            fail_unclaimed(s, message, "insufficient_credits", &detail).await?;
             return Ok(None);
         }
         Err(e) => return Err(JobError::retry(e)),
@@ -63,4 +73,32 @@ pub(super) async fn claim<'m>(
         hold,
         attempt,
     }))
+}
+
+/// Fails a message this run did not send, releasing its hold if it has one (a retry keeps the
+/// hold while the message waits in `queued`), only if no other run has started an attempt since
+/// this one read the message: the failure is decided on what this run read, and a run that has
+/// claimed the message since (after a top-up, say) owns its outcome. Nothing is written then.
+async fn fail_unclaimed(
+    s: &Sending<'_>,
+    message: &Message,
+    code: &str,
+    text: &str,
+) -> Result<(), JobError> {
+    // Read before the lock: a hold made since would come with a new attempt, which the fence
+    // below refuses.
+    let hold = ledger::active_hold(s.pool, message.id).await.retry()?;
+    let mut tx = s.pool.begin().await?;
+    // The message's lock first, as the send steps take it (message, hold, balance).
+    if !store::lock_unclaimed(&mut tx, message.id, message.send_attempt_started_at).await? {
+        metrics::send_interruption("taken_over");
+        tracing::warn!(message = %message.id, code, "another run claimed this message; leaving it the outcome");
+        return Ok(());
+    }
+    if let Some(hold) = hold {
+        ledger::release(&mut tx, hold.id).await.retry()?;
+    }
+    store::mark_failed(&mut tx, message.id, code, text, None).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Sending one message (DESIGN.md section 5): the flow the `SendSms` job runs, step by step.
 //!
-//! previous attempt? -> gate (quiet hours, rate limits) -> claim (reserve + `sending`) -> the
+//! previous attempt? -> gate (quiet hours, rate limits) -> claim (opted out? reserve + `sending`) -> the
 //! provider -> settle (charge + `sent`, or release + `failed`, or back to `queued` for a retry,
 //! or stay `sending` when the answer never came).
 //!
@@ -60,11 +60,11 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     } = store::find_for_sending(s.pool, id)
         .await?
         .ok_or_else(|| JobError::fail(format!("no message {id}")))?;
-    if previous::settled(s, &message, attempt_age).await? {
+    if previous::settled(s, &message, &rules, attempt_age).await? {
         return Ok(());
     }
     gate::wait_for_its_turn(s, &message, &rules).await?;
-    let Some(run) = claim::claim(s, &message).await? else {
+    let Some(run) = claim::claim(s, &message, &rules).await? else {
         return Ok(());
     };
     let outcome = s.gateway.send(message.id, &message.to, &message.body).await;

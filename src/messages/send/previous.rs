@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::settle;
 use super::{Sending, claim};
 use crate::ledger;
-use crate::messages::store::{self, AttemptAge};
+use crate::messages::store::{self, AttemptAge, SendingRules};
 use crate::messages::{Message, MessageStatus};
 use crate::providers::twilio::TwilioMessage;
 use crate::queue::{JobError, JobResultExt};
@@ -27,11 +27,12 @@ const LOOK_AGAIN: Duration = Duration::from_secs(120);
 pub(super) async fn settled(
     s: &Sending<'_>,
     message: &Message,
+    rules: &SendingRules,
     attempt_age: AttemptAge,
 ) -> Result<bool, JobError> {
     match message.status {
         MessageStatus::Queued | MessageStatus::Sending if message.provider_id.is_some() => {
-            charge_late_send(s, message).await.map(|()| true)
+            charge_late_send(s, message, rules).await.map(|()| true)
         }
         MessageStatus::Queued => Ok(false),
         MessageStatus::Sending => {
@@ -52,9 +53,18 @@ pub(super) async fn settled(
 /// The provider took this message, and we learnt its id after the run that sent it had given
 /// up (`store::record_late_sid`): charge it for that send, reserving again if its hold was
 /// released meanwhile.
-async fn charge_late_send(s: &Sending<'_>, message: &Message) -> Result<(), JobError> {
+async fn charge_late_send(
+    s: &Sending<'_>,
+    message: &Message,
+    rules: &SendingRules,
+) -> Result<(), JobError> {
     let sid = message.provider_id.clone().expect("checked by the caller");
-    let Some(run) = claim::claim(s, message).await? else {
+    // The provider already has it: an opt-out since cannot unsend it.
+    let rules = SendingRules {
+        recipient_opted_out: false,
+        ..rules.clone()
+    };
+    let Some(run) = claim::claim(s, message, &rules).await? else {
         return Ok(()); // settled meanwhile, or no credits left (the claim failed it)
     };
     tracing::info!(message = %message.id, %sid, "charging a send the provider took after its run gave up");

@@ -209,19 +209,6 @@ async fn release_and_fail(
     Ok(true)
 }
 
-/// Fails a message that never reached the provider (nothing to release).
-pub(super) async fn fail(
-    s: &Sending<'_>,
-    id: MessageId,
-    code: &str,
-    text: &str,
-    provider: Option<&str>,
-) -> Result<(), JobError> {
-    let mut conn = s.pool.acquire().await?;
-    store::mark_failed(&mut conn, id, code, text, provider).await?;
-    Ok(())
-}
-
 /// Back to `queued`, keeping the hold, for a later attempt (nothing reached the provider);
 /// false (nothing written) if another run has taken the send over.
 async fn back_to_queued(s: &Sending<'_>, run: &Run<'_>) -> Result<bool, JobError> {

@@ -275,3 +275,37 @@ async fn a_company_over_its_hourly_quota_waits_rather_than_fails(pool: PgPool) {
     );
     assert_eq!(h.available().await, 8);
 }
+
+#[sqlx::test]
+async fn a_company_sees_its_credits_not_the_providers_price(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let id = h.accept("0754123456", "Reminder").await;
+    h.drain(DRAIN).await;
+    // What Twilio charged the platform, as its records give it.
+    sqlx::query("UPDATE messages SET price = 0.0075, price_currency = 'USD' WHERE id = $1")
+        .bind(id)
+        .execute(h.pool())
+        .await
+        .unwrap();
+
+    let get = |path: String| {
+        let req = h.app.client.get(h.app.url(&path)).bearer_auth(&h.token);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let one = get(format!("/v1/messages/{id}")).await;
+    let listed = get("/v1/messages".to_string()).await;
+    for m in [&one, &listed["messages"][0]] {
+        assert_eq!(
+            (m["status"].as_str(), m["credits"].as_i64()),
+            (Some("sent"), Some(1)),
+            "{m}"
+        );
+        for field in ["price", "price_currency"] {
+            assert!(m.get(field).is_none(), "{field} shown to the company: {m}");
+        }
+    }
+    let doc = get("/openapi.json".to_string()).await;
+    let schema = &doc["components"]["schemas"]["Message"]["properties"];
+    assert!(schema["credits"].is_object(), "{schema}");
+    assert!(schema.get("price").is_none() && schema.get("price_currency").is_none());
+}

@@ -413,3 +413,73 @@ async fn the_stale_reads_page_through_messages_of_one_instant_each_once(pool: Pg
     let mut sending = StaleMessages::sending(Duration::ZERO);
     assert!(sending.next_page(&pool, 5).await.unwrap().is_none());
 }
+
+#[sqlx::test]
+async fn a_run_refused_for_credits_leaves_the_message_to_a_run_that_claimed_it_since(pool: PgPool) {
+    use copcca_sms::db::group_commit::GroupCommit;
+    use copcca_sms::domain::{CreditDelta, Credits};
+    use copcca_sms::ledger::{BeginSend, LedgerError};
+
+    let mut h = Harness::new(pool, 0).await;
+    let id = h.accept("0754123456", "Reminder").await;
+    // The real claim step, which finds no credits for the job's run. Between that answer and
+    // the run's next write, the company tops up and another run of the message's job (a
+    // redelivery) claims the message, as the step lets it: the message is its to send now.
+    let company = h.company.id;
+    let steps_pool = h.pool().clone();
+    h.deps.steps.begin = GroupCommit::start("send_begin", 64, 1, move |items: Vec<BeginSend>| {
+        let pool = steps_pool.clone();
+        async move {
+            let mut conn = pool.acquire().await?;
+            let answers = ledger::begin_sends(&mut conn, &items).await?;
+            if answers
+                .iter()
+                .any(|a| matches!(a, Err(LedgerError::InsufficientCredits { .. })))
+            {
+                let ten = CreditDelta::new(10).unwrap();
+                ledger::adjust(
+                    &mut conn,
+                    uuid::Uuid::now_v7(),
+                    company,
+                    ten,
+                    "top-up",
+                    "test",
+                )
+                .await
+                .unwrap();
+                let one = Credits::new(1).unwrap();
+                let ttl = Duration::from_secs(600);
+                reserve_one(&mut conn, company, MessageId(id), one, ttl)
+                    .await
+                    .unwrap()
+                    .expect("the other run claims the message");
+            }
+            Ok(answers)
+        }
+    });
+    h.drain(DRAIN).await;
+
+    // The refused run wrote nothing: the message is the other run's, `sending` on its hold.
+    let m = h.message(id).await;
+    assert_eq!(
+        (m.status, m.error_code.as_deref()),
+        (MessageStatus::Sending, None)
+    );
+    assert!(h.twilio.requests().is_empty());
+    // The other run's send goes through and is charged; the message is `sent`, not `failed`.
+    let hold = ledger::active_hold(h.pool(), MessageId(id))
+        .await
+        .unwrap()
+        .expect("the other run's hold");
+    let mut conn = h.pool().acquire().await.unwrap();
+    crate::support::commit_one(
+        &mut conn,
+        hold.id,
+        copcca_sms::domain::Credits::new(1).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.message(id).await.status, MessageStatus::Sent);
+    assert_eq!(h.available().await, 9);
+    h.audit_clean().await;
+}
