@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::Secret;
+use crate::config::{PublicUrl, Secret};
 use crate::domain::E164;
 
 /// Who the message is from: a number / alphanumeric sender id, or a Messaging Service.
@@ -112,16 +112,14 @@ impl TwilioClient {
         account_sid: &str,
         auth_token: Secret,
         sender: Sender,
-        public_url: &Url,
+        public_url: &PublicUrl,
     ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(TIMEOUT)
             .build()
             .expect("reqwest client");
-        let status_callback = public_url
-            .join("/webhooks/twilio/status")
-            .expect("public URL joins");
+        let status_callback = public_url.route("/webhooks/twilio/status");
         TwilioClient {
             http,
             base,

@@ -46,20 +46,32 @@ impl Harness {
         credits: i64,
         timeout: Option<Duration>,
     ) -> Self {
+        Self::build(pool, credits, timeout, &[]).await
+    }
+
+    /// With more configuration variables for the service (`PUBLIC_URL`, limits).
+    pub async fn with_env(pool: PgPool, credits: i64, env: &[(&str, &str)]) -> Self {
+        Self::build(pool, credits, None, env).await
+    }
+
+    async fn build(
+        pool: PgPool,
+        credits: i64,
+        timeout: Option<Duration>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let twilio = FakeTwilio::start().await.unwrap();
         let prefix = format!("send-{}", uuid::Uuid::new_v4().simple());
         let base = twilio.base.to_string();
-        let app = spawn_app_with(
-            pool.clone(),
-            &[
-                ("REDIS_PREFIX", &prefix),
-                ("TWILIO_ACCOUNT_SID", fake::ACCOUNT_SID),
-                ("TWILIO_AUTH_TOKEN", fake::AUTH_TOKEN),
-                ("TWILIO_FROM", fake::FROM),
-                ("TWILIO_API_BASE", &base),
-            ],
-        )
-        .await;
+        let mut vars = vec![
+            ("REDIS_PREFIX", prefix.as_str()),
+            ("TWILIO_ACCOUNT_SID", fake::ACCOUNT_SID),
+            ("TWILIO_AUTH_TOKEN", fake::AUTH_TOKEN),
+            ("TWILIO_FROM", fake::FROM),
+            ("TWILIO_API_BASE", &base),
+        ];
+        vars.extend_from_slice(env);
+        let app = spawn_app_with(pool.clone(), &vars).await;
         let mut client = twilio.client(&app.state.config.public_url);
         if let Some(t) = timeout {
             client = client.with_timeout(t);
