@@ -55,12 +55,12 @@ async fn main() -> anyhow::Result<()> {
             .map(|(_, v)| v.to_string())
     })?;
     let state = AppState::new(pool.clone(), config)?;
-    tokio::spawn(http::serve(listener, state, std::future::pending()));
+    tokio::spawn(http::serve(listener, state.clone(), std::future::pending()));
     let queues = Queues::connect(&redis, &prefix).await?;
     let deps = Deps::with_gateway(
         pool.clone(),
         queues.clone(),
-        SmsGateway::Twilio(Box::new(twilio.client(&url::Url::parse(&public)?))),
+        SmsGateway::Twilio(Box::new(twilio.client(&state.config.public_url))),
         1_000_000,
     );
 

@@ -30,6 +30,58 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The service's public base (`PUBLIC_URL`), which may carry a path (`https://host/sms/`, behind a
+/// proxy that strips it). Every URL handed to a provider or a browser is built by
+/// [`PublicUrl::route`], and the Twilio signature check rebuilds the requested URL with it, so
+/// they all keep that path alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(Url);
+
+impl PublicUrl {
+    /// `http(s)://` without a query or fragment (they would end up inside every callback URL).
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let url = Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("must be an http:// or https:// URL".into());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("must not have a query or a fragment".into());
+        }
+        Ok(PublicUrl(url))
+    }
+
+    /// The public URL of this service's route `path_and_query` (as the router sees it, starting
+    /// with `/`): the base, its path kept, then the route. `https://host/sms/` and
+    /// `/webhooks/twilio/status` give `https://host/sms/webhooks/twilio/status`.
+    pub fn route(&self, path_and_query: &str) -> Url {
+        let base = self.0.as_str().trim_end_matches('/');
+        let route = path_and_query.trim_start_matches('/');
+        Url::parse(&format!("{base}/{route}")).expect("a URL base and a route path make a URL")
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.scheme() == "https"
+    }
+}
+
+impl std::fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where the client address that ingress limits are keyed by comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAddress {
+    /// The TCP peer (no proxy in front, or one that does not say who called).
+    Peer,
+    /// A header our proxies append to (`X-Forwarded-For`): the entry `hops` from the right,
+    /// the address the outermost of our `hops` proxies saw. Entries further left are written
+    /// by the caller and never believed. Without the header (a request that bypassed the
+    /// proxies), the peer.
+    Header { name: String, hops: usize },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
     Development,
@@ -50,7 +102,8 @@ pub struct TwilioEnv {
     pub from: String,
 }
 
-#[derive(Debug, Clone)]
+/// `Debug` is written out below: it prints no secret, nor the passwords of connection URLs.
+#[derive(Clone)]
 pub struct Config {
     pub environment: Environment,
     pub database_url: String,
@@ -60,13 +113,23 @@ pub struct Config {
     /// Prefix of every Redis key this deployment uses.
     pub redis_prefix: String,
     pub bind_addr: SocketAddr,
-    /// Base of the callback URLs given to providers.
-    pub public_url: Url,
+    /// Base of the callback URLs given to providers (see [`PublicUrl::route`]).
+    pub public_url: PublicUrl,
     pub jwt_secret: Secret,
     pub jwt_audience: String,
     /// AES-256-GCM key for provider secrets at rest.
     pub settings_key: Option<[u8; 32]>,
     pub max_body_bytes: usize,
+    /// Webhook requests per second each client address may make to `/webhooks` in this process
+    /// (0: no limit), and how many at once above it.
+    pub webhook_rate_per_second: u32,
+    pub webhook_rate_burst: u32,
+    /// Where the client address of a request comes from.
+    pub client_address: ClientAddress,
+    /// How long rejected webhooks are kept (the reconciler deletes older ones).
+    pub rejected_webhook_retention: std::time::Duration,
+    /// How long `/metrics` serves the same PostgreSQL figures before reading them again.
+    pub metrics_cache: std::time::Duration,
     /// Requests per second each company may make to `/v1` (0: no limit), held fleet-wide.
     pub api_rate_per_second: u32,
     /// Requests a company may make at once above that rate.
@@ -197,7 +260,8 @@ impl Config {
         let bind_addr = or("BIND_ADDR", "127.0.0.1:8080")
             .parse()
             .map_err(|e| bad("BIND_ADDR", format!("not a socket address: {e}")))?;
-        let public_url = parse_url("PUBLIC_URL", &or("PUBLIC_URL", "http://127.0.0.1:8080"))?;
+        let public_url = PublicUrl::parse(&or("PUBLIC_URL", "http://127.0.0.1:8080"))
+            .map_err(|problem| bad("PUBLIC_URL", problem))?;
 
         let jwt_secret = match var("JWT_SECRET") {
             Some(s) if s.len() < MIN_JWT_SECRET_BYTES => {
@@ -250,6 +314,34 @@ impl Config {
         };
         let api_rate_per_second = number("API_RATE_PER_SECOND", "20", 0..=100_000)?;
         let api_rate_burst = number("API_RATE_BURST", "40", 1..=1_000_000)?;
+        let webhook_rate_per_second = number("WEBHOOK_RATE_PER_SECOND", "50", 0..=100_000)?;
+        let webhook_rate_burst = number("WEBHOOK_RATE_BURST", "500", 1..=1_000_000)?;
+        let client_address = match var("TRUSTED_PROXY_HEADER") {
+            None => ClientAddress::Peer,
+            Some(name) => {
+                if !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
+                    return Err(bad(
+                        "TRUSTED_PROXY_HEADER",
+                        format!("{name:?} is not a header name"),
+                    ));
+                }
+                ClientAddress::Header {
+                    name: name.to_ascii_lowercase(),
+                    hops: number("TRUSTED_PROXY_HOPS", "1", 1..=10)? as usize,
+                }
+            }
+        };
+        let rejected_webhook_retention = std::time::Duration::from_secs(
+            u64::from(number("REJECTED_WEBHOOK_RETENTION_DAYS", "30", 1..=3650)?) * 86_400,
+        );
+        let metrics_cache = std::time::Duration::from_secs(u64::from(number(
+            "METRICS_CACHE_SECS",
+            "30",
+            0..=3600,
+        )?));
         let metrics_addr = var("METRICS_ADDR")
             .map(|a| {
                 a.parse()
@@ -326,11 +418,13 @@ impl Config {
 
         let checkout_success_url = or(
             "CHECKOUT_SUCCESS_URL",
-            &format!("{public_url}billing/success?session_id={{CHECKOUT_SESSION_ID}}"),
+            public_url
+                .route("/billing/success?session_id={CHECKOUT_SESSION_ID}")
+                .as_str(),
         );
         let checkout_cancel_url = or(
             "CHECKOUT_CANCEL_URL",
-            &format!("{public_url}billing/cancel"),
+            public_url.route("/billing/cancel").as_str(),
         );
 
         Ok(Config {
@@ -345,6 +439,11 @@ impl Config {
             jwt_audience,
             settings_key,
             max_body_bytes,
+            webhook_rate_per_second,
+            webhook_rate_burst,
+            client_address,
+            rejected_webhook_retention,
+            metrics_cache,
             api_rate_per_second,
             api_rate_burst,
             metrics_addr,
@@ -405,6 +504,120 @@ impl Config {
     /// True when the built-in development JWT secret is in use (start-up warns).
     pub fn uses_dev_jwt_secret(&self) -> bool {
         self.jwt_secret.expose() == DEV_JWT_SECRET
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so that a new field does not compile until it is decided here how it
+        // prints. Secrets print as `Secret(***)`, the settings key as `***`, and a password
+        // inside a URL as `***`.
+        let Config {
+            environment,
+            database_url,
+            database_schema,
+            redis_url,
+            redis_prefix,
+            bind_addr,
+            public_url,
+            jwt_secret,
+            jwt_audience,
+            settings_key,
+            max_body_bytes,
+            webhook_rate_per_second,
+            webhook_rate_burst,
+            client_address,
+            rejected_webhook_retention,
+            metrics_cache,
+            api_rate_per_second,
+            api_rate_burst,
+            metrics_addr,
+            log_format,
+            twilio_api_base,
+            stripe_api_base,
+            mpesa_api_base,
+            twilio,
+            twilio_max_per_second,
+            twilio_timing,
+            settings_reload,
+            sweep_cron,
+            stripe_secret_key,
+            stripe_webhook_secret,
+            mpesa_consumer_key,
+            mpesa_consumer_secret,
+            mpesa_shortcode,
+            mpesa_passkey,
+            mpesa_callback_token,
+            bank,
+            checkout_success_url,
+            checkout_cancel_url,
+        } = self;
+        f.debug_struct("Config")
+            .field("environment", environment)
+            .field("database_url", &without_password(database_url))
+            .field("database_schema", database_schema)
+            .field("redis_url", &without_password(redis_url))
+            .field("redis_prefix", redis_prefix)
+            .field("bind_addr", bind_addr)
+            .field("public_url", &without_password(public_url.0.as_str()))
+            .field("jwt_secret", jwt_secret)
+            .field("jwt_audience", jwt_audience)
+            .field("settings_key", &settings_key.map(|_| "***"))
+            .field("max_body_bytes", max_body_bytes)
+            .field("webhook_rate_per_second", webhook_rate_per_second)
+            .field("webhook_rate_burst", webhook_rate_burst)
+            .field("client_address", client_address)
+            .field("rejected_webhook_retention", rejected_webhook_retention)
+            .field("metrics_cache", metrics_cache)
+            .field("api_rate_per_second", api_rate_per_second)
+            .field("api_rate_burst", api_rate_burst)
+            .field("metrics_addr", metrics_addr)
+            .field("log_format", log_format)
+            .field(
+                "twilio_api_base",
+                &without_password(twilio_api_base.as_str()),
+            )
+            .field(
+                "stripe_api_base",
+                &without_password(stripe_api_base.as_str()),
+            )
+            .field("mpesa_api_base", &without_password(mpesa_api_base.as_str()))
+            .field("twilio", twilio)
+            .field("twilio_max_per_second", twilio_max_per_second)
+            .field("twilio_timing", twilio_timing)
+            .field("settings_reload", settings_reload)
+            .field("sweep_cron", sweep_cron)
+            .field("stripe_secret_key", stripe_secret_key)
+            .field("stripe_webhook_secret", stripe_webhook_secret)
+            .field("mpesa_consumer_key", mpesa_consumer_key)
+            .field("mpesa_consumer_secret", mpesa_consumer_secret)
+            .field("mpesa_shortcode", mpesa_shortcode)
+            .field("mpesa_passkey", mpesa_passkey)
+            .field("mpesa_callback_token", mpesa_callback_token)
+            .field("bank", bank)
+            .field(
+                "checkout_success_url",
+                &without_password(checkout_success_url),
+            )
+            .field(
+                "checkout_cancel_url",
+                &without_password(checkout_cancel_url),
+            )
+            .finish()
+    }
+}
+
+/// `url` with the password of its user info (`postgres://app:PASSWORD@db/...`) replaced by `***`;
+/// a value that does not parse as a URL is not printed at all.
+fn without_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(not a URL)".into(),
     }
 }
 
@@ -536,8 +749,146 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_not_printed_by_debug() {
-        let c = config(&[("JWT_SECRET", "a-very-secret-value-that-is-long-enough")]).unwrap();
-        assert!(!format!("{c:?}").contains("a-very-secret-value"));
+    fn debug_prints_no_secret_of_any_kind() {
+        let key = "9c".repeat(32);
+        let secrets = [
+            (
+                "DATABASE_URL",
+                "postgres://app:DbPassw0rdNeverShown@db:5432/sms",
+                "DbPassw0rdNeverShown",
+            ),
+            (
+                "REDIS_URL",
+                "rediss://default:RedisPassNeverShown@cache:6380",
+                "RedisPassNeverShown",
+            ),
+            (
+                "JWT_SECRET",
+                "jwt-secret-never-shown-0123456789abcdef",
+                "jwt-secret-never-shown",
+            ),
+            ("SETTINGS_KEY", key.as_str(), key.as_str()),
+            (
+                "TWILIO_ACCOUNT_SID",
+                "AC0123456789abcdef0123456789abcdef",
+                "AC0123456789abcdef",
+            ),
+            (
+                "TWILIO_AUTH_TOKEN",
+                "TwilioTokenNeverShown",
+                "TwilioTokenNeverShown",
+            ),
+            ("TWILIO_FROM", "COPCCA", "COPCCA"),
+            (
+                "STRIPE_SECRET_KEY",
+                "sk_live_NeverShown",
+                "sk_live_NeverShown",
+            ),
+            (
+                "STRIPE_WEBHOOK_SECRET",
+                "whsec_NeverShown",
+                "whsec_NeverShown",
+            ),
+            (
+                "MPESA_CONSUMER_KEY",
+                "MpesaKeyNeverShown",
+                "MpesaKeyNeverShown",
+            ),
+            (
+                "MPESA_CONSUMER_SECRET",
+                "MpesaSecretNeverShown",
+                "MpesaSecretNeverShown",
+            ),
+            (
+                "MPESA_PASSKEY",
+                "MpesaPasskeyNeverShown",
+                "MpesaPasskeyNeverShown",
+            ),
+            (
+                "MPESA_CALLBACK_TOKEN",
+                "MpesaCallbackNeverShown",
+                "MpesaCallbackNeverShown",
+            ),
+            (
+                "STRIPE_API_BASE",
+                "https://proxy:StripeProxyPassNeverShown@stripe.example",
+                "StripeProxyPassNeverShown",
+            ),
+        ];
+        let vars: Vec<(&str, &str)> = secrets.iter().map(|(k, v, _)| (*k, *v)).collect();
+        let c = config(&vars).unwrap();
+        let printed = format!("{c:?}");
+        let not_secret = ["TWILIO_ACCOUNT_SID", "TWILIO_FROM"];
+        for (var, _, secret) in secrets.iter().filter(|(k, ..)| !not_secret.contains(k)) {
+            assert!(!printed.contains(secret), "{var} printed: {printed}");
+        }
+        // The key's bytes, in the form an array prints.
+        let bytes = format!("{:?}", c.settings_key.unwrap());
+        assert!(
+            !printed.contains(&bytes[1..40]),
+            "SETTINGS_KEY printed: {printed}"
+        );
+        // What is not secret still reads.
+        assert!(
+            printed.contains("postgres://app:***@db:5432/sms"),
+            "{printed}"
+        );
+        assert!(printed.contains("AC0123456789abcdef"));
+    }
+
+    #[test]
+    fn a_public_url_with_a_path_keeps_it_in_every_route() {
+        for base in ["https://host.example/sms/", "https://host.example/sms"] {
+            let url = PublicUrl::parse(base).unwrap();
+            assert_eq!(
+                url.route("/webhooks/twilio/status").as_str(),
+                "https://host.example/sms/webhooks/twilio/status"
+            );
+            assert_eq!(
+                url.route("/webhooks/twilio/status?m=1").as_str(),
+                "https://host.example/sms/webhooks/twilio/status?m=1"
+            );
+        }
+        let bare = PublicUrl::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            bare.route("/webhooks/mpesa/abc").as_str(),
+            "http://127.0.0.1:8080/webhooks/mpesa/abc"
+        );
+        let c = config(&[("PUBLIC_URL", "https://host.example/sms/")]).unwrap();
+        assert_eq!(
+            c.checkout_success_url,
+            "https://host.example/sms/billing/success?session_id={CHECKOUT_SESSION_ID}"
+        );
+        assert_eq!(
+            c.checkout_cancel_url,
+            "https://host.example/sms/billing/cancel"
+        );
+        for bad in ["https://h/?a=1", "https://h/#x", "ftp://h/"] {
+            assert_eq!(
+                config(&[("PUBLIC_URL", bad)]).unwrap_err().var,
+                "PUBLIC_URL"
+            );
+        }
+    }
+
+    #[test]
+    fn the_client_address_is_the_peer_unless_a_proxy_header_is_trusted() {
+        assert_eq!(config(&[]).unwrap().client_address, ClientAddress::Peer);
+        let c = config(&[("TRUSTED_PROXY_HEADER", "X-Forwarded-For")]).unwrap();
+        assert_eq!(
+            c.client_address,
+            ClientAddress::Header {
+                name: "x-forwarded-for".into(),
+                hops: 1
+            }
+        );
+        let err = config(&[("TRUSTED_PROXY_HEADER", "bad header")]).unwrap_err();
+        assert_eq!(err.var, "TRUSTED_PROXY_HEADER");
+        let err = config(&[
+            ("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
+            ("TRUSTED_PROXY_HOPS", "0"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "TRUSTED_PROXY_HOPS");
     }
 }

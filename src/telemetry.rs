@@ -1,5 +1,7 @@
 //! Logging: human-readable by default, JSON lines with `LOG_FORMAT=json`; level from `RUST_LOG`.
 
+use std::borrow::Cow;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -44,4 +46,44 @@ pub fn record_subject(subject: Subject) {
         Subject::Batch(id) => span.record("batch_id", tracing::field::display(id)),
         Subject::Payment(id) => span.record("payment_id", tracing::field::display(id)),
     };
+}
+
+/// Paths whose segment after the prefix is a credential: the M-Pesa callback token (an
+/// unsigned callback is believed for the payment whose URL it came to).
+const SECRET_PATHS: [&str; 1] = ["/webhooks/mpesa/"];
+
+/// A request path as it may be logged: the credential in it, if any, replaced by `***`.
+pub fn redacted_path(path: &str) -> Cow<'_, str> {
+    for prefix in SECRET_PATHS {
+        if let Some(rest) = path.strip_prefix(prefix)
+            && !rest.is_empty()
+        {
+            let tail = rest.find('/').map_or("", |i| &rest[i..]);
+            return Cow::Owned(format!("{prefix}***{tail}"));
+        }
+    }
+    Cow::Borrowed(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_path;
+
+    #[test]
+    fn the_mpesa_callback_token_is_not_in_a_logged_path() {
+        assert_eq!(
+            redacted_path("/webhooks/mpesa/Zm9vYmFy-token_0123"),
+            "/webhooks/mpesa/***"
+        );
+        assert_eq!(
+            redacted_path("/webhooks/mpesa/tok/extra"),
+            "/webhooks/mpesa/***/extra"
+        );
+        assert_eq!(redacted_path("/webhooks/mpesa/"), "/webhooks/mpesa/");
+        assert_eq!(
+            redacted_path("/webhooks/twilio/status"),
+            "/webhooks/twilio/status"
+        );
+        assert_eq!(redacted_path("/v1/messages/abc"), "/v1/messages/abc");
+    }
 }

@@ -183,7 +183,10 @@ async fn schedule(config: Config, shutdown: impl Future<Output = ()>) -> anyhow:
     let (_, _, sweeps) = tokio::join!(
         reconcile::run(
             deps,
-            reconcile::Settings::default(),
+            reconcile::Settings {
+                rejected_webhooks_kept: config.rejected_webhook_retention,
+                ..Default::default()
+            },
             Duration::from_secs(30),
             stop.clone(),
         ),

@@ -16,7 +16,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::config::Secret;
+use crate::config::{PublicUrl, Secret};
 use crate::domain::Segments;
 use crate::providers::twilio::{Sender, TwilioClient, signature};
 
@@ -103,7 +103,7 @@ impl FakeTwilio {
     }
 
     /// A client of this fake, whose callbacks go to `public_url`.
-    pub fn client(&self, public_url: &Url) -> TwilioClient {
+    pub fn client(&self, public_url: &PublicUrl) -> TwilioClient {
         TwilioClient::new(
             self.base.clone(),
             ACCOUNT_SID,

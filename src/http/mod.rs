@@ -51,6 +51,10 @@ pub struct AppState {
     pub api_limiter: RateLimiter,
     /// Writes accepted messages in groups (one insert and one commit per batch of requests).
     pub acceptor: Acceptor,
+    /// The per-address flood limit of `/webhooks`, in this process.
+    pub webhook_flood: webhooks::FloodLimit,
+    /// The PostgreSQL figures of `/metrics`, kept between scrapes.
+    pub fleet_tables: metrics::TableCache,
 }
 
 /// Why the state could not be built: a bad Redis URL, or operator settings that cannot be read.
@@ -93,7 +97,11 @@ impl AppState {
         let api_limiter = RateLimiter::new(queues.connection(), queues.prefix());
         let acceptor = Acceptor::start(pool.clone(), queues.clone());
         let pauses = AuthPauses::new(queues.connection(), queues.prefix());
+        let webhook_flood = webhooks::FloodLimit::new(&config);
+        let fleet_tables = metrics::TableCache::new(config.metrics_cache);
         Ok(AppState {
+            webhook_flood,
+            fleet_tables,
             acceptor,
             pool,
             redis,
@@ -118,7 +126,14 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::routes())
         .nest("/v1", api::routes())
         .nest("/admin", admin::routes())
-        .nest("/webhooks", webhooks::routes())
+        // Flood-limited per client address before any handler reads a body or the database.
+        .nest(
+            "/webhooks",
+            webhooks::routes().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                webhooks::flood::limit,
+            )),
+        )
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .route_layer(axum::middleware::from_fn(metrics::record))
@@ -131,7 +146,7 @@ pub fn router(state: AppState) -> Router {
                     let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
                     // What the request created, recorded by its handler (`record_subject`), so that
                     // its line links the request id to the message, batch or payment.
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id,
+                    tracing::info_span!("http", method = %req.method(), path = %crate::telemetry::redacted_path(req.uri().path()), request_id = %id,
                                         message_id = tracing::field::Empty, batch_id = tracing::field::Empty,
                                         payment_id = tracing::field::Empty)
                 })
@@ -149,7 +164,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // With the peer's address: the webhook flood limit is keyed by it.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

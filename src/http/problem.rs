@@ -104,16 +104,22 @@ impl ApiError {
     /// 429: the caller's company is over its request rate; `Retry-After` (whole seconds, at least
     /// 1) says when to come back, and so does the problem's `retry_after` member.
     pub fn rate_limited(wait: std::time::Duration) -> Self {
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self::too_many("for this company", wait)
+    }
+
+    /// 429 as [`ApiError::rate_limited`], for a client address over the webhook rate.
+    pub fn webhook_flood(wait: std::time::Duration) -> Self {
+        Self::too_many("from this address", wait)
+    }
+
+    fn too_many(whose: &str, wait: std::time::Duration) -> Self {
+        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!(
-                "too many requests for this company; retry in {} s",
-                secs.max(1)
-            ),
+            format!("too many requests {whose}; retry in {secs} s"),
         )
-        .with("retry_after", secs.max(1))
+        .with("retry_after", secs)
     }
 
     /// A failure of ours: logged in full, answered without detail.

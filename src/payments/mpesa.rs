@@ -42,24 +42,24 @@ pub async fn record_mpesa_callback(
             .await?
     };
     let Some(id) = found else {
-        return reject(pool, &payload, "unknown_token").await;
+        return reject(pool, body, "unknown_token").await;
     };
     let Ok(callback) = StkCallback::parse(body) else {
-        return reject(pool, &payload, "malformed").await;
+        return reject(pool, body, "malformed").await;
     };
 
     let mut tx = pool.begin().await?;
     let mut p = store::lock(&mut tx, id).await?;
     if p.method != Method::Mpesa {
         drop(tx);
-        return reject(pool, &payload, "not_mpesa").await;
+        return reject(pool, body, "not_mpesa").await;
     }
     if p.provider_ref
         .as_deref()
         .is_some_and(|r| r != callback.checkout_request_id)
     {
         drop(tx);
-        return reject(pool, &payload, "checkout_mismatch").await;
+        return reject(pool, body, "checkout_mismatch").await;
     }
     let key = format!("{}:{}", callback.checkout_request_id, callback.result_code);
     let Some(event) = inbox::accept(&mut tx, "mpesa", &key, &payload).await? else {
@@ -131,10 +131,10 @@ async fn adopt(
 
 async fn reject(
     pool: &PgPool,
-    payload: &str,
+    body: &[u8],
     reason: &'static str,
 ) -> Result<CallbackOutcome, PaymentError> {
     crate::metrics::webhook_rejected("mpesa", reason);
-    inbox::reject(pool, "mpesa", payload, reason).await?;
+    inbox::reject(pool, "mpesa", body, reason).await?;
     Ok(CallbackOutcome::Rejected(reason))
 }

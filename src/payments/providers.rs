@@ -4,11 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use url::Url;
-
 use sqlx::PgPool;
 
-use crate::config::{BankAccount, Config, Secret};
+use crate::config::{BankAccount, Config, PublicUrl, Secret};
 use crate::providers::mpesa::DarajaClient;
 use crate::providers::stripe::StripeClient;
 use crate::settings::{self, MpesaSettings, SettingsError, StripeSettings};
@@ -21,7 +19,7 @@ pub struct PaymentProviders {
     pub stripe_webhook_secret: Option<Secret>,
     pub bank: BankAccount,
     /// Base of the M-Pesa callback URLs.
-    pub public_url: Url,
+    pub public_url: PublicUrl,
     pub checkout_success_url: String,
     pub checkout_cancel_url: String,
     /// How soon to ask M-Pesa again about a push it is still processing.

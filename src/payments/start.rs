@@ -138,13 +138,10 @@ pub async fn start_purchase(
     let payment = match req.method {
         Method::BankTransfer => payment,
         Method::Mpesa => {
-            let url = providers
-                .public_url
-                .join(&format!(
-                    "webhooks/mpesa/{}",
-                    token.expect("mpesa has a token")
-                ))
-                .expect("token is URL-safe");
+            let url = providers.public_url.route(&format!(
+                "/webhooks/mpesa/{}",
+                token.expect("mpesa has a token")
+            ));
             start_mpesa(
                 pool,
                 providers,

@@ -43,17 +43,17 @@ pub async fn handle_stripe_event(
 ) -> Result<StripeOutcome, PaymentError> {
     let payload = String::from_utf8_lossy(body);
     let Some(secret) = providers.stripe_webhook_secret.as_ref() else {
-        return reject(pool, &payload, "not_configured").await;
+        return reject(pool, body, "not_configured").await;
     };
     let Some(header) = signature_header else {
-        return reject(pool, &payload, "missing_signature").await;
+        return reject(pool, body, "missing_signature").await;
     };
     let now = chrono::Utc::now().timestamp();
     if let Err(e) = signature::verify(header, body, secret.expose(), now, TOLERANCE_SECS) {
-        return reject(pool, &payload, e.reason()).await;
+        return reject(pool, body, e.reason()).await;
     }
     let Ok(event) = serde_json::from_slice::<Event>(body) else {
-        return reject(pool, &payload, "malformed").await;
+        return reject(pool, body, "malformed").await;
     };
 
     let mut tx = pool.begin().await?;
@@ -223,11 +223,11 @@ fn refunded_credits(credits: i64, amount: i64, amount_refunded: i64, full: bool)
 
 async fn reject(
     pool: &PgPool,
-    payload: &str,
+    body: &[u8],
     reason: &'static str,
 ) -> Result<StripeOutcome, PaymentError> {
     crate::metrics::webhook_rejected("stripe", reason);
-    inbox::reject(pool, "stripe", payload, reason).await?;
+    inbox::reject(pool, "stripe", body, reason).await?;
     Ok(StripeOutcome::Rejected(reason))
 }
 

@@ -125,8 +125,7 @@ async fn verify_mpesa(
             } else {
                 let receipt = p.callback_receipt.clone();
                 let amount = p.callback_amount.unwrap_or(p.amount);
-                mark_paid(&mut tx, &mut p, receipt.as_deref(), amount, "mpesa").await?;
-                credit(&mut tx, &mut p, "verify_purchase").await?
+                pay_and_credit(&mut tx, &mut p, receipt.as_deref(), amount, "mpesa").await?
             }
         }
         StkQuery::Completed {
@@ -227,8 +226,7 @@ async fn verify_card(
                     p.payment_intent = Some(pi.clone());
                 }
                 let amount = p.amount;
-                mark_paid(&mut tx, &mut p, Some(&receipt), amount, "stripe").await?;
-                credit(&mut tx, &mut p, "verify_purchase").await?
+                pay_and_credit(&mut tx, &mut p, Some(&receipt), amount, "stripe").await?
             } else {
                 let reason = format!(
                     "amount mismatch: Stripe session {} shows {:?} {:?}, the payment asked {} {}",
@@ -248,15 +246,17 @@ async fn verify_card(
     Ok(v)
 }
 
-/// The provider confirmed the money: record the proof and move to `paid`. A receipt already
-/// used by another payment means one payment is being passed off as two: flag, do not credit.
-async fn mark_paid(
+/// The provider confirmed the money: record the proof, move to `paid` and credit. A receipt
+/// already used by another payment means one payment is being passed off as two: the payment is
+/// flagged and ended `failed` in the caller's transaction, so the flag is kept and no sweep asks
+/// about it again; nothing is credited.
+async fn pay_and_credit(
     tx: &mut PgConnection,
     p: &mut Payment,
     receipt: Option<&str>,
     amount: Decimal,
     actor: &str,
-) -> Result<(), PaymentError> {
+) -> Result<Verified, PaymentError> {
     if let Some(r) = receipt {
         let other: Option<PaymentId> =
             sqlx::query_scalar("SELECT id FROM payments WHERE receipt = $1 AND id <> $2")
@@ -267,7 +267,7 @@ async fn mark_paid(
         if let Some(other) = other {
             let reason = format!("receipt {r} already credited payment {other}");
             store::flag(tx, p, &reason).await?;
-            return Err(PaymentError::Invalid(reason));
+            return end_locked(tx, p, Status::Failed, &reason).await;
         }
     }
     sqlx::query(
@@ -287,7 +287,8 @@ async fn mark_paid(
         actor,
         serde_json::json!({ "receipt": receipt, "amount": amount.to_string() }),
     )
-    .await
+    .await?;
+    credit(tx, p, "verify_purchase").await
 }
 
 /// Credits a `paid` payment (idempotent on the payment).

@@ -11,7 +11,8 @@
 //! - delivery reports that arrived before their message had its SID are applied;
 //! - `sent` messages silent for too long are marked unconfirmed;
 //! - open payments are checked with their provider (an M-Pesa push whose callback never came,
-//!   a checkout past its expiry) and paid ones not yet credited get their `VerifyPurchase`.
+//!   a checkout past its expiry) and paid ones not yet credited get their `VerifyPurchase`;
+//! - rejected webhooks past their retention are deleted.
 
 use std::time::Duration;
 
@@ -36,6 +37,8 @@ pub struct Settings {
     pub sent_unconfirmed_after: Duration,
     /// An open M-Pesa payment (or a paid, uncredited one) quiet this long is checked.
     pub stale_payment: Duration,
+    /// Rejected webhooks older than this are deleted (`REJECTED_WEBHOOK_RETENTION_DAYS`).
+    pub rejected_webhooks_kept: Duration,
     /// Rows per read: the stale-message reads go through every stale message this many at a
     /// time; the other reads take at most this many per pass.
     pub batch: i64,
@@ -48,6 +51,7 @@ impl Default for Settings {
             stale_sending: Duration::from_secs(300),
             sent_unconfirmed_after: Duration::from_secs(72 * 3600),
             stale_payment: Duration::from_secs(90),
+            rejected_webhooks_kept: Duration::from_secs(30 * 86_400),
             batch: 1_000,
         }
     }
@@ -62,6 +66,7 @@ pub struct Report {
     pub reports_applied: usize,
     pub unconfirmed: u64,
     pub payments_checked: usize,
+    pub rejected_webhooks_pruned: u64,
 }
 
 /// Why a pass stopped short: the next pass starts again (every step is idempotent).
@@ -167,6 +172,9 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
         })
         .collect();
     report.payments_checked = fresh(&deps.queues.enqueue_bulk(&checks, None).await?);
+
+    report.rejected_webhooks_pruned =
+        inbox::prune_rejected(&deps.pool, s.rejected_webhooks_kept, s.batch).await?;
     Ok(report)
 }
 

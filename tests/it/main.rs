@@ -4,6 +4,7 @@
 pub mod cli;
 mod demo;
 mod http_api;
+mod ingress;
 mod ledger;
 mod ledger_props;
 pub mod observability;

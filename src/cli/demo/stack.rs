@@ -71,7 +71,7 @@ impl Stack {
             daraja,
             stripe,
         } = fakes;
-        stripe.set_webhook_url(public.join("webhooks/stripe")?);
+        stripe.set_webhook_url(config.public_url.route("/webhooks/stripe"));
 
         let state = AppState::new(pool.clone(), config.clone())?;
         let (stop_http, http_stopped) = oneshot::channel::<()>();

@@ -1,9 +1,12 @@
-//! Series that describe the whole deployment, read at scrape time: queue depths from Redis,
-//! messages, credits and payments from PostgreSQL. Each is a handful of aggregate queries; the
-//! ledger and message aggregates scan their tables, which is fine to a few million rows (a rollup
-//! table would be the next step beyond).
+//! Series that describe the whole deployment: queue depths from Redis, read at every scrape (a
+//! few O(1) commands), and messages, credits and payments from PostgreSQL. Those are aggregate
+//! queries whose ledger and message parts scan their tables, so they are not run per scrape:
+//! [`TableCache`] keeps their result and reads them again at most once per `METRICS_CACHE_SECS`
+//! in this process, however many scrapers ask (a rollup table would be the next step beyond).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -65,6 +68,15 @@ pub struct Snapshot {
     /// (queue, state) -> jobs; state is ready, in_flight, delayed or dead. Empty when Redis
     /// did not answer.
     pub queue_jobs: BTreeMap<(String, String), i64>,
+    /// Empty when PostgreSQL did not answer.
+    pub tables: Tables,
+    /// Whether each source answered (`postgres`, `redis`).
+    pub sources_up: BTreeMap<String, bool>,
+}
+
+/// The figures read from PostgreSQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tables {
     pub messages: BTreeMap<String, i64>,
     /// Credits moved, by operation, since the beginning.
     pub ledger_credits: BTreeMap<String, i64>,
@@ -72,13 +84,43 @@ pub struct Snapshot {
     pub balances: BTreeMap<String, i64>,
     /// (method, state) -> payments.
     pub payments: BTreeMap<(String, String), i64>,
-    /// Whether each source answered (`postgres`, `redis`).
-    pub sources_up: BTreeMap<String, bool>,
 }
 
-/// Reads the figures. A source that fails is reported down and its series left out; the scrape
-/// itself never fails for it.
-pub async fn snapshot(pool: &PgPool, queues: &Queues) -> Snapshot {
+/// The last [`Tables`] read and when, shared by the scrapes of one process. A failed read is
+/// not kept: the next scrape tries again.
+#[derive(Clone)]
+pub struct TableCache {
+    ttl: Duration,
+    last: Arc<tokio::sync::Mutex<Option<(Instant, Tables)>>>,
+}
+
+impl TableCache {
+    /// Figures at most `ttl` old (zero: read at every scrape).
+    pub fn new(ttl: Duration) -> Self {
+        TableCache {
+            ttl,
+            last: Arc::default(),
+        }
+    }
+
+    /// The kept figures while fresh, else read now. Scrapes that come while a read is running
+    /// wait for it and take its result: one read at a time.
+    async fn get(&self, pool: &PgPool) -> Result<Tables, sqlx::Error> {
+        let mut last = self.last.lock().await;
+        if let Some((at, tables)) = last.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return Ok(tables.clone());
+        }
+        let tables = from_postgres(pool).await?;
+        *last = Some((Instant::now(), tables.clone()));
+        Ok(tables)
+    }
+}
+
+/// Reads the figures (the PostgreSQL ones through `cache`). A source that fails is reported
+/// down and its series left out; the scrape itself never fails for it.
+pub async fn snapshot(pool: &PgPool, queues: &Queues, cache: &TableCache) -> Snapshot {
     let mut s = Snapshot::default();
     let redis = tokio::time::timeout(std::time::Duration::from_secs(3), queues.stats()).await;
     match redis {
@@ -105,8 +147,11 @@ pub async fn snapshot(pool: &PgPool, queues: &Queues) -> Snapshot {
             s.sources_up.insert("redis".into(), false);
         }
     }
-    match from_postgres(pool, &mut s).await {
-        Ok(()) => s.sources_up.insert("postgres".into(), true),
+    match cache.get(pool).await {
+        Ok(tables) => {
+            s.tables = tables;
+            s.sources_up.insert("postgres".into(), true)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "metrics: database figures unavailable");
             s.sources_up.insert("postgres".into(), false)
@@ -115,7 +160,8 @@ pub async fn snapshot(pool: &PgPool, queues: &Queues) -> Snapshot {
     s
 }
 
-async fn from_postgres(pool: &PgPool, s: &mut Snapshot) -> Result<(), sqlx::Error> {
+async fn from_postgres(pool: &PgPool) -> Result<Tables, sqlx::Error> {
+    let mut s = Tables::default();
     for status in MessageStatus::ALL {
         s.messages.insert(status.as_str().into(), 0);
     }
@@ -150,7 +196,7 @@ async fn from_postgres(pool: &PgPool, s: &mut Snapshot) -> Result<(), sqlx::Erro
             .await?;
     s.payments
         .extend(rows.into_iter().map(|(m, st, n)| ((m, st), n)));
-    Ok(())
+    Ok(s)
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -203,7 +249,7 @@ impl Snapshot {
         );
 
         let messages = Family::<StatusLabels, Gauge>::default();
-        for (status, n) in &self.messages {
+        for (status, n) in &self.tables.messages {
             let labels = StatusLabels {
                 status: status.clone(),
             };
@@ -212,7 +258,7 @@ impl Snapshot {
         registry.register("messages", "Messages by status", messages);
 
         let ledger = Family::<OperationLabels, Counter>::default();
-        for (op, n) in &self.ledger_credits {
+        for (op, n) in &self.tables.ledger_credits {
             let labels = OperationLabels {
                 operation: op.clone(),
             };
@@ -225,7 +271,7 @@ impl Snapshot {
         );
 
         let balances = Family::<BucketLabels, Gauge>::default();
-        for (bucket, n) in &self.balances {
+        for (bucket, n) in &self.tables.balances {
             let labels = BucketLabels {
                 bucket: bucket.clone(),
             };
@@ -238,7 +284,7 @@ impl Snapshot {
         );
 
         let payments = Family::<PaymentLabels, Gauge>::default();
-        for ((method, state), n) in &self.payments {
+        for ((method, state), n) in &self.tables.payments {
             let labels = PaymentLabels {
                 method: method.clone(),
                 state: state.clone(),

@@ -1,7 +1,10 @@
-//! `GET /metrics`: the fleet's figures (queues, messages, credits, payments) read now, and this
-//! process's counters and latency histograms, in OpenMetrics text for Prometheus.
+//! `GET /metrics`: the fleet's figures (queues read now; messages, credits, payments at most
+//! `METRICS_CACHE_SECS` old), and this process's counters and latency histograms, in
+//! OpenMetrics text for Prometheus.
 
 mod fleet;
+
+pub use fleet::TableCache;
 
 use std::time::Instant;
 
@@ -24,7 +27,7 @@ pub fn routes() -> Router<AppState> {
     (status = 200, body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
 ))]
 pub async fn scrape(State(state): State<AppState>) -> Response {
-    let fleet = fleet::snapshot(&state.pool, &state.queues).await;
+    let fleet = fleet::snapshot(&state.pool, &state.queues, &state.fleet_tables).await;
     let mut registry = metrics::registry();
     fleet.register(&mut registry);
     metrics::register_process(&mut registry);

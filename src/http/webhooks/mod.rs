@@ -1,6 +1,7 @@
 //! Provider webhooks. Each is verified before anything is believed, stored (accepted or
 //! rejected, see `inbox`), and answered quickly.
 
+pub(crate) mod flood;
 pub(crate) mod mpesa;
 pub(crate) mod stripe;
 pub(crate) mod twilio;
@@ -9,6 +10,7 @@ use axum::Router;
 use axum::routing::post;
 
 use super::AppState;
+pub use flood::FloodLimit;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -29,7 +29,7 @@ async fn verified(
     let payload = String::from_utf8_lossy(body).into_owned();
     let reject = async |status: StatusCode, code: &'static str, reason: &str| -> ApiError {
         metrics::webhook_rejected("twilio", code);
-        if let Err(e) = inbox::reject(&state.pool, "twilio", &payload, reason).await {
+        if let Err(e) = inbox::reject(&state.pool, "twilio", body, reason).await {
             return ApiError::internal(e);
         }
         ApiError::new(status, code, reason)
@@ -62,13 +62,10 @@ async fn verified(
         )
         .await);
     };
-    // The URL Twilio requested: our public base and the raw path and query as received.
-    let public = state.config.public_url.as_str().trim_end_matches('/');
-    let url = format!(
-        "{public}{}",
-        uri.path_and_query().map_or(uri.path(), |pq| pq.as_str())
-    );
-    match keys.verify(&url, &params, sig, chrono::Utc::now()) {
+    // The URL Twilio requested, built as the callback URL given to it was.
+    let url =
+        (state.config.public_url).route(uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()));
+    match keys.verify(url.as_str(), &params, sig, chrono::Utc::now()) {
         Some(SignedWith::Current) => {}
         Some(SignedWith::Previous) => {
             // Signed before Twilio's primary token changed, or a rotation not yet made there.
@@ -205,7 +202,7 @@ pub async fn inbound(
 /// A signed request without the fields its kind needs: stored as a rejection, answered 400.
 async fn missing_fields(state: &AppState, payload: &str, detail: &'static str) -> ApiError {
     metrics::webhook_rejected("twilio", "missing_fields");
-    if let Err(e) = inbox::reject(&state.pool, "twilio", payload, detail).await {
+    if let Err(e) = inbox::reject(&state.pool, "twilio", payload.as_bytes(), detail).await {
         return ApiError::internal(e);
     }
     ApiError::new(StatusCode::BAD_REQUEST, "missing_fields", detail)

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::Secret;
+use crate::config::{PublicUrl, Secret};
 use crate::domain::{E164, MessageId};
 
 /// The StatusCallback URL's query parameter naming the message.
@@ -130,16 +130,14 @@ impl TwilioClient {
         account_sid: &str,
         auth_token: Secret,
         sender: Sender,
-        public_url: &Url,
+        public_url: &PublicUrl,
     ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(TIMEOUT)
             .build()
             .expect("reqwest client");
-        let status_callback = public_url
-            .join("/webhooks/twilio/status")
-            .expect("public URL joins");
+        let status_callback = public_url.route("/webhooks/twilio/status");
         TwilioClient {
             http,
             base,

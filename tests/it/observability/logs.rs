@@ -14,6 +14,8 @@ use sqlx::PgPool;
 use super::{Service, eventually, json_lines};
 
 const JWT_SECRET: &str = "observability-test-jwt-secret-0123456789";
+/// The shape of a payment's callback token (32 random bytes, base64url).
+const MPESA_CALLBACK_TOKEN: &str = "kq3VZr8x0NeverLoggedCallbackToken0000000000";
 const SETTINGS_KEY: &str = "5f4dcc3b5aa765d61d8327deb882cf995f4dcc3b5aa765d61d8327deb882cf99";
 
 /// A field of the event's spans (the current one or any parent).
@@ -184,6 +186,15 @@ async fn secrets_never_appear_in_answers_or_logs(pool: PgPool) {
     );
     let (status, _) = call(http.get(run.url("/metrics")), &mut answers).await;
     assert_eq!(status, 200);
+    // An M-Pesa callback URL's token is its credential: its request's lines show the path
+    // without it.
+    let (status, _) = call(
+        http.post(run.url(&format!("/webhooks/mpesa/{MPESA_CALLBACK_TOKEN}")))
+            .body("{}"),
+        &mut answers,
+    )
+    .await;
+    assert_eq!(status, 404);
     lines.extend(run.stop().await);
 
     // The logs were really captured, as JSON, and say what happened.
@@ -207,6 +218,7 @@ async fn secrets_never_appear_in_answers_or_logs(pool: PgPool) {
         JWT_SECRET,
         admin_jwt.as_str(),
         member_jwt.as_str(),
+        MPESA_CALLBACK_TOKEN,
     ] {
         let hidden = &secret[..secret.len() - 4];
         assert!(

@@ -120,11 +120,38 @@ async fn metrics_show_queues_messages_credits_payments_and_provider_calls(pool: 
     assert!(text.contains("# TYPE copcca_provider_request_duration_seconds histogram"));
     assert!(text.contains("# TYPE copcca_ledger_credits counter"));
 
-    // Jobs waiting show as depth.
+    // Jobs waiting show as depth at once; the database figures are those of the first scrape
+    // until METRICS_CACHE_SECS (30 s here) have passed.
     h.accept("0754123999", "Habari tena").await;
     let (_, m) = scrape(&h.app.client, h.app.url("/metrics")).await;
     assert_eq!(m[r#"copcca_queue_jobs{queue="sms",state="ready"}"#], 1.0);
-    assert_eq!(m[r#"copcca_messages{status="queued"}"#], 1.0);
+    assert_eq!(m[r#"copcca_messages{status="queued"}"#], 0.0);
+    assert_eq!(m[r#"copcca_messages{status="sent"}"#], 3.0);
+}
+
+#[sqlx::test]
+async fn scrapes_within_the_cache_period_read_the_tables_once(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), &[("METRICS_CACHE_SECS", "2")]).await;
+    let company =
+        copcca_sms::accounts::create_company(&pool, "Duka", copcca_sms::domain::Country::TZ)
+            .await
+            .unwrap();
+    let paid = r#"copcca_payments{method="bank_transfer",state="paid"}"#;
+    let (_, first) = scrape(&app.client, app.url("/metrics")).await;
+    assert_eq!(first[paid], 0.0);
+    paid_payment(&pool, company.id, 100).await;
+    // Concurrent scrapes too: all of them are answered from the one read.
+    let scrapes =
+        futures::future::join_all((0..5).map(|_| scrape(&app.client, app.url("/metrics")))).await;
+    for (_, m) in &scrapes {
+        assert_eq!(
+            m[paid], 0.0,
+            "the table changed, the figures are the cached ones"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (_, later) = scrape(&app.client, app.url("/metrics")).await;
+    assert_eq!(later[paid], 1.0, "read again once the period is over");
 }
 
 #[sqlx::test]

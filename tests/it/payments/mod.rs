@@ -36,25 +36,28 @@ impl Harness {
     /// A company of `country` with no credits, the API with Daraja and Stripe pointed at the
     /// fakes, and the workers' dependencies.
     pub async fn new(pool: PgPool, country: Country) -> Self {
+        Self::with_env(pool, country, &[]).await
+    }
+
+    /// With more configuration variables for the service (`PUBLIC_URL`).
+    pub async fn with_env(pool: PgPool, country: Country, env: &[(&str, &str)]) -> Self {
         let daraja = FakeDaraja::start().await.unwrap();
         let stripe = FakeStripe::start().await.unwrap();
         let prefix = format!("pay-{}", uuid::Uuid::new_v4().simple());
         let (daraja_base, stripe_base) = (daraja.base.to_string(), stripe.base.to_string());
-        let app = spawn_app_with(
-            pool.clone(),
-            &[
-                ("REDIS_PREFIX", &prefix),
-                ("MPESA_API_BASE", &daraja_base),
-                ("MPESA_CONSUMER_KEY", daraja::CONSUMER_KEY),
-                ("MPESA_CONSUMER_SECRET", daraja::CONSUMER_SECRET),
-                ("MPESA_SHORTCODE", daraja::SHORTCODE),
-                ("MPESA_PASSKEY", daraja::PASSKEY),
-                ("STRIPE_API_BASE", &stripe_base),
-                ("STRIPE_SECRET_KEY", fake_stripe::SECRET_KEY),
-                ("STRIPE_WEBHOOK_SECRET", fake_stripe::WEBHOOK_SECRET),
-            ],
-        )
-        .await;
+        let mut vars = vec![
+            ("REDIS_PREFIX", prefix.as_str()),
+            ("MPESA_API_BASE", &daraja_base),
+            ("MPESA_CONSUMER_KEY", daraja::CONSUMER_KEY),
+            ("MPESA_CONSUMER_SECRET", daraja::CONSUMER_SECRET),
+            ("MPESA_SHORTCODE", daraja::SHORTCODE),
+            ("MPESA_PASSKEY", daraja::PASSKEY),
+            ("STRIPE_API_BASE", &stripe_base),
+            ("STRIPE_SECRET_KEY", fake_stripe::SECRET_KEY),
+            ("STRIPE_WEBHOOK_SECRET", fake_stripe::WEBHOOK_SECRET),
+        ];
+        vars.extend_from_slice(env);
+        let app = spawn_app_with(pool.clone(), &vars).await;
         stripe.set_webhook_url(app.url("/webhooks/stripe").parse().unwrap());
         let queues = Queues::connect(&crate::queue::redis_url(), &prefix)
             .await

@@ -202,6 +202,44 @@ async fn a_callback_with_another_amount_is_flagged_not_credited(pool: PgPool) {
     h.audit_clean().await;
 }
 
+/// A callback carrying the receipt of a payment already credited (a replayed or forged receipt):
+/// the payment is flagged and ended, the flag kept, nothing credited, and no sweep asks again.
+#[sqlx::test]
+async fn a_receipt_that_credited_another_payment_is_flagged_and_ends_the_payment(pool: PgPool) {
+    let h = Harness::new(pool, Country::KE).await;
+    let (first, first_checkout) = pushed(&h).await;
+    h.drain().await;
+    let credited = h.payment(first).await;
+    assert_eq!(credited.status, Status::Credited);
+    let receipt = credited.receipt.unwrap();
+
+    h.daraja
+        .script([PushScript::new(PushOutcome::Paid).no_callback()]);
+    let (second, checkout) = pushed(&h).await;
+    // The first push's callback, renamed to the second push: a paid push with a reused receipt.
+    let reused = h
+        .daraja
+        .callback_body(&first_checkout)
+        .unwrap()
+        .replace(&first_checkout, &checkout);
+    assert!(reused.contains(&receipt));
+    let url = h.daraja.pushes()[1].callback_url.clone();
+    assert_eq!(h.daraja.post_callback(&url, &reused).await.unwrap(), 200);
+    h.drain().await;
+
+    let p = h.payment(second).await;
+    assert_eq!(p.status, Status::Failed, "{:?}", p.failure_reason);
+    let flag = p.flagged_reason.expect("the flag is kept");
+    assert!(
+        flag.contains(&receipt) && flag.contains(&first.to_string()),
+        "{flag}"
+    );
+    assert_eq!(p.receipt, None);
+    assert_eq!(h.available().await, 100, "only the first payment's credits");
+    assert_eq!(h.sweep().await.payments_checked, 0, "not checked again");
+    h.audit_clean().await;
+}
+
 #[sqlx::test]
 async fn the_same_callback_ten_times_at_once_credits_once(pool: PgPool) {
     let h = Harness::new(pool, Country::KE).await;

@@ -48,7 +48,7 @@ impl Harness {
         credits: i64,
         timeout: Option<Duration>,
     ) -> Self {
-        Self::with_worker_pool(pool.clone(), pool, credits, timeout).await
+        Self::build(pool.clone(), pool, credits, timeout, &[]).await
     }
 
     /// As `with_client_timeout`, with the workers (and the reconciler) on `worker_pool`, the API
@@ -59,20 +59,33 @@ impl Harness {
         credits: i64,
         timeout: Option<Duration>,
     ) -> Self {
+        Self::build(pool, worker_pool, credits, timeout, &[]).await
+    }
+
+    /// With more configuration variables for the service (`PUBLIC_URL`, limits).
+    pub async fn with_env(pool: PgPool, credits: i64, env: &[(&str, &str)]) -> Self {
+        Self::build(pool.clone(), pool, credits, None, env).await
+    }
+
+    async fn build(
+        pool: PgPool,
+        worker_pool: PgPool,
+        credits: i64,
+        timeout: Option<Duration>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let twilio = FakeTwilio::start().await.unwrap();
         let prefix = format!("send-{}", uuid::Uuid::new_v4().simple());
         let base = twilio.base.to_string();
-        let app = spawn_app_with(
-            pool.clone(),
-            &[
-                ("REDIS_PREFIX", &prefix),
-                ("TWILIO_ACCOUNT_SID", fake::ACCOUNT_SID),
-                ("TWILIO_AUTH_TOKEN", fake::AUTH_TOKEN),
-                ("TWILIO_FROM", fake::FROM),
-                ("TWILIO_API_BASE", &base),
-            ],
-        )
-        .await;
+        let mut vars = vec![
+            ("REDIS_PREFIX", prefix.as_str()),
+            ("TWILIO_ACCOUNT_SID", fake::ACCOUNT_SID),
+            ("TWILIO_AUTH_TOKEN", fake::AUTH_TOKEN),
+            ("TWILIO_FROM", fake::FROM),
+            ("TWILIO_API_BASE", &base),
+        ];
+        vars.extend_from_slice(env);
+        let app = spawn_app_with(pool.clone(), &vars).await;
         let mut client = twilio.client(&app.state.config.public_url);
         if let Some(t) = timeout {
             client = client.with_timeout(t);

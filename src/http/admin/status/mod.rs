@@ -75,7 +75,7 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Re
 
 /// 303 to `/admin` with the (already checked) token kept in the session cookie.
 fn login(state: &AppState, token: &str) -> ApiResult<Response> {
-    let secure = state.config.public_url.scheme() == "https";
+    let secure = state.config.public_url.is_https();
     let cookie = session::session_cookie(token, secure)?;
     Ok((
         StatusCode::SEE_OTHER,
