@@ -90,13 +90,14 @@ impl Providers {
                 payments,
             };
         };
-        let grace = chrono::Duration::from_std(config.twilio_timing.token_grace)
-            .unwrap_or(chrono::Duration::zero());
         let twilio_callbacks = Some(CallbackKeys {
             current: t.auth_token.clone(),
             previous: previous
                 .filter(|p| p.token.expose() != t.auth_token.expose())
-                .map(|p| (p.token, p.rotated_at + grace)),
+                .map(|p| {
+                    let until = p.accepted_until(config.twilio_timing.token_grace);
+                    (p.token, until)
+                }),
         });
         let client = TwilioClient::new(
             config.twilio_api_base.clone(),

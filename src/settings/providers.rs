@@ -165,6 +165,13 @@ pub struct PreviousToken {
     pub rotated_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl PreviousToken {
+    /// Until when callbacks signed with it are accepted, `grace` after the rotation.
+    pub fn accepted_until(&self, grace: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+        self.rotated_at + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::zero())
+    }
+}
+
 const PREVIOUS: [&str; 2] = ["previous_auth_token", "rotated_at"];
 
 /// Stores the Twilio account. A new auth token keeps the one it replaces as the previous token

@@ -252,7 +252,7 @@ async fn twilio_callbacks_work_under_a_public_url_with_a_path(pool: PgPool) {
     let message = &h.twilio.messages()[0];
     assert_eq!(
         message.status_callback.as_deref(),
-        Some(format!("{public}webhooks/twilio/status").as_str()),
+        Some(format!("{public}webhooks/twilio/status?message={id}").as_str()),
         "the callback URL keeps PUBLIC_URL's path"
     );
     // Twilio signs the URL it was given and posts it through the proxy: accepted.

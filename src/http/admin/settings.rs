@@ -118,17 +118,31 @@ pub struct TwilioView {
     pub auth_token: Option<String>,
     /// The last write to the stored settings (which the environment may override).
     pub stored: Option<Stored>,
+    /// Until when callbacks signed with the token before the latest rotation are accepted;
+    /// null when none is (no rotation, or its grace is over).
+    pub previous_token_accepted_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 async fn twilio_view(state: &AppState) -> ApiResult<TwilioView> {
     let in_force = settings::twilio_in_force(&state.pool, &state.config).await?;
     let (source, t) = in_force.map_or((None, None), |(s, t)| (Some(s), Some(t)));
+    let previous_token_accepted_until = match source {
+        Some(Source::Settings) => {
+            let cipher = state.config.settings_key.as_ref().map(Cipher::new);
+            settings::twilio_previous_token(&state.pool, cipher.as_ref())
+                .await?
+                .map(|p| p.accepted_until(state.config.twilio_timing.token_grace))
+                .filter(|until| *until > chrono::Utc::now())
+        }
+        _ => None,
+    };
     Ok(TwilioView {
         source,
         account_sid: t.as_ref().map(|t| t.account_sid.clone()),
         from: t.as_ref().map(|t| t.from.clone()),
         auth_token: t.as_ref().map(|t| mask(t.auth_token.expose())),
         stored: stored(state, "twilio").await?,
+        previous_token_accepted_until,
     })
 }
 
