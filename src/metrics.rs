@@ -164,7 +164,10 @@ pub fn group_commit_batch(step: &str, items: usize) {
 /// Counts a detour of a send job run, by `kind`:
 /// - `claim_too_late`: its claim came too late to send within the attempt's window; it sent
 ///   nothing and a later run resumes the message (many of these: lock waits or a starved process);
-/// - `taken_over`: it stalled past its attempt's window and another run had resumed the send;
+/// - `taken_over`: it stalled past its attempt's window and another run had resumed the send,
+///   or another run claimed the message between this run's read and its failing it;
+/// - `success_after_release`: the provider took a message whose hold had been released (the
+///   message keeps the SID and is charged again, or records it as uncharged);
 /// - `charge_retried`: charging a message Twilio had taken failed on a transient database error
 ///   and was tried again in the run (one count per try again, up to four per run).
 pub fn send_interruption(kind: &str) {
@@ -240,7 +243,7 @@ pub fn register_process(registry: &mut Registry) {
     );
     registry.register(
         "send_interruptions",
-        "Detours of send job runs, by kind: claim_too_late and taken_over (one per run), charge_retried (one per try again)",
+        "Detours of send job runs, by kind: claim_too_late, taken_over and success_after_release (one per run), charge_retried (one per try again)",
         p.send_interruptions.clone(),
     );
     registry.register(

@@ -85,7 +85,7 @@ impl Modify for Security {
 /// The answers any endpoint can give without saying so in its own annotation, added to every
 /// operation that lacks them, so the document describes every response the service sends: 401
 /// where credentials are needed, 403 on `/v1` (no company) and `/admin`, 429 with `Retry-After`
-/// on `/v1`, 404 where the path holds an id, 422 where there is a query, the body failures (400, 413, 415, 422) where there
+/// on `/v1` (per company) and `/webhooks` (per client address), 404 where the path holds an id, 422 where there is a query, the body failures (400, 413, 415, 422) where there
 /// is a body, and problem+json as the content of every error response.
 struct CommonResponses;
 
@@ -123,6 +123,12 @@ fn add_common(path: &str, op: &mut Operation) {
     }
     if path.starts_with("/admin") {
         wanted.push(("403", "forbidden: not the platform operator"));
+    }
+    if path.starts_with("/webhooks") {
+        wanted.push((
+            "429",
+            "rate_limited: too many requests from this client address",
+        ));
     }
     if path.contains('{') {
         wanted.push(("404", "not_found (also a malformed id)"));
