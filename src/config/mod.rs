@@ -9,66 +9,10 @@ use std::time::Duration;
 
 use url::Url;
 
-/// A secret string: `Debug` never prints it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+mod redacted;
+mod values;
 
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself; call only where it is handed to a signer or a provider.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// The service's public base (`PUBLIC_URL`), which may carry a path (`https://host/sms/`, behind a
-/// proxy that strips it). Every URL handed to a provider or a browser is built by
-/// [`PublicUrl::route`], and the Twilio signature check rebuilds the requested URL with it, so
-/// they all keep that path alike.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicUrl(Url);
-
-impl PublicUrl {
-    /// `http(s)://` without a query or fragment (they would end up inside every callback URL).
-    pub fn parse(value: &str) -> Result<Self, String> {
-        let url = Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err("must be an http:// or https:// URL".into());
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err("must not have a query or a fragment".into());
-        }
-        Ok(PublicUrl(url))
-    }
-
-    /// The public URL of this service's route `path_and_query` (as the router sees it, starting
-    /// with `/`): the base, its path kept, then the route. `https://host/sms/` and
-    /// `/webhooks/twilio/status` give `https://host/sms/webhooks/twilio/status`.
-    pub fn route(&self, path_and_query: &str) -> Url {
-        let base = self.0.as_str().trim_end_matches('/');
-        let route = path_and_query.trim_start_matches('/');
-        Url::parse(&format!("{base}/{route}")).expect("a URL base and a route path make a URL")
-    }
-
-    pub fn is_https(&self) -> bool {
-        self.0.scheme() == "https"
-    }
-}
-
-impl std::fmt::Display for PublicUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use values::{PublicUrl, Secret};
 
 /// Where the client address that ingress limits are keyed by comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -507,120 +451,6 @@ impl Config {
     }
 }
 
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Destructured, so that a new field does not compile until it is decided here how it
-        // prints. Secrets print as `Secret(***)`, the settings key as `***`, and a password
-        // inside a URL as `***`.
-        let Config {
-            environment,
-            database_url,
-            database_schema,
-            redis_url,
-            redis_prefix,
-            bind_addr,
-            public_url,
-            jwt_secret,
-            jwt_audience,
-            settings_key,
-            max_body_bytes,
-            webhook_rate_per_second,
-            webhook_rate_burst,
-            client_address,
-            rejected_webhook_retention,
-            metrics_cache,
-            api_rate_per_second,
-            api_rate_burst,
-            metrics_addr,
-            log_format,
-            twilio_api_base,
-            stripe_api_base,
-            mpesa_api_base,
-            twilio,
-            twilio_max_per_second,
-            twilio_timing,
-            settings_reload,
-            sweep_cron,
-            stripe_secret_key,
-            stripe_webhook_secret,
-            mpesa_consumer_key,
-            mpesa_consumer_secret,
-            mpesa_shortcode,
-            mpesa_passkey,
-            mpesa_callback_token,
-            bank,
-            checkout_success_url,
-            checkout_cancel_url,
-        } = self;
-        f.debug_struct("Config")
-            .field("environment", environment)
-            .field("database_url", &without_password(database_url))
-            .field("database_schema", database_schema)
-            .field("redis_url", &without_password(redis_url))
-            .field("redis_prefix", redis_prefix)
-            .field("bind_addr", bind_addr)
-            .field("public_url", &without_password(public_url.0.as_str()))
-            .field("jwt_secret", jwt_secret)
-            .field("jwt_audience", jwt_audience)
-            .field("settings_key", &settings_key.map(|_| "***"))
-            .field("max_body_bytes", max_body_bytes)
-            .field("webhook_rate_per_second", webhook_rate_per_second)
-            .field("webhook_rate_burst", webhook_rate_burst)
-            .field("client_address", client_address)
-            .field("rejected_webhook_retention", rejected_webhook_retention)
-            .field("metrics_cache", metrics_cache)
-            .field("api_rate_per_second", api_rate_per_second)
-            .field("api_rate_burst", api_rate_burst)
-            .field("metrics_addr", metrics_addr)
-            .field("log_format", log_format)
-            .field(
-                "twilio_api_base",
-                &without_password(twilio_api_base.as_str()),
-            )
-            .field(
-                "stripe_api_base",
-                &without_password(stripe_api_base.as_str()),
-            )
-            .field("mpesa_api_base", &without_password(mpesa_api_base.as_str()))
-            .field("twilio", twilio)
-            .field("twilio_max_per_second", twilio_max_per_second)
-            .field("twilio_timing", twilio_timing)
-            .field("settings_reload", settings_reload)
-            .field("sweep_cron", sweep_cron)
-            .field("stripe_secret_key", stripe_secret_key)
-            .field("stripe_webhook_secret", stripe_webhook_secret)
-            .field("mpesa_consumer_key", mpesa_consumer_key)
-            .field("mpesa_consumer_secret", mpesa_consumer_secret)
-            .field("mpesa_shortcode", mpesa_shortcode)
-            .field("mpesa_passkey", mpesa_passkey)
-            .field("mpesa_callback_token", mpesa_callback_token)
-            .field("bank", bank)
-            .field(
-                "checkout_success_url",
-                &without_password(checkout_success_url),
-            )
-            .field(
-                "checkout_cancel_url",
-                &without_password(checkout_cancel_url),
-            )
-            .finish()
-    }
-}
-
-/// `url` with the password of its user info (`postgres://app:PASSWORD@db/...`) replaced by `***`;
-/// a value that does not parse as a URL is not printed at all.
-fn without_password(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "(not a URL)".into(),
-    }
-}
-
 fn bad(var: &'static str, problem: String) -> ConfigError {
     ConfigError { var, problem }
 }
@@ -661,11 +491,11 @@ pub fn parse_settings_key(value: &str) -> Result<[u8; 32], String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    pub(super) fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -746,129 +576,6 @@ mod tests {
         assert_eq!((c.api_rate_per_second, c.api_rate_burst), (20, 40));
         let off = config(&[("API_RATE_PER_SECOND", "0")]).unwrap();
         assert_eq!(off.api_rate_per_second, 0);
-    }
-
-    #[test]
-    fn debug_prints_no_secret_of_any_kind() {
-        let key = "9c".repeat(32);
-        let secrets = [
-            (
-                "DATABASE_URL",
-                "postgres://app:DbPassw0rdNeverShown@db:5432/sms",
-                "DbPassw0rdNeverShown",
-            ),
-            (
-                "REDIS_URL",
-                "rediss://default:RedisPassNeverShown@cache:6380",
-                "RedisPassNeverShown",
-            ),
-            (
-                "JWT_SECRET",
-                "jwt-secret-never-shown-0123456789abcdef",
-                "jwt-secret-never-shown",
-            ),
-            ("SETTINGS_KEY", key.as_str(), key.as_str()),
-            (
-                "TWILIO_ACCOUNT_SID",
-                "AC0123456789abcdef0123456789abcdef",
-                "AC0123456789abcdef",
-            ),
-            (
-                "TWILIO_AUTH_TOKEN",
-                "TwilioTokenNeverShown",
-                "TwilioTokenNeverShown",
-            ),
-            ("TWILIO_FROM", "COPCCA", "COPCCA"),
-            (
-                "STRIPE_SECRET_KEY",
-                "sk_live_NeverShown",
-                "sk_live_NeverShown",
-            ),
-            (
-                "STRIPE_WEBHOOK_SECRET",
-                "whsec_NeverShown",
-                "whsec_NeverShown",
-            ),
-            (
-                "MPESA_CONSUMER_KEY",
-                "MpesaKeyNeverShown",
-                "MpesaKeyNeverShown",
-            ),
-            (
-                "MPESA_CONSUMER_SECRET",
-                "MpesaSecretNeverShown",
-                "MpesaSecretNeverShown",
-            ),
-            (
-                "MPESA_PASSKEY",
-                "MpesaPasskeyNeverShown",
-                "MpesaPasskeyNeverShown",
-            ),
-            (
-                "MPESA_CALLBACK_TOKEN",
-                "MpesaCallbackNeverShown",
-                "MpesaCallbackNeverShown",
-            ),
-            (
-                "STRIPE_API_BASE",
-                "https://proxy:StripeProxyPassNeverShown@stripe.example",
-                "StripeProxyPassNeverShown",
-            ),
-        ];
-        let vars: Vec<(&str, &str)> = secrets.iter().map(|(k, v, _)| (*k, *v)).collect();
-        let c = config(&vars).unwrap();
-        let printed = format!("{c:?}");
-        let not_secret = ["TWILIO_ACCOUNT_SID", "TWILIO_FROM"];
-        for (var, _, secret) in secrets.iter().filter(|(k, ..)| !not_secret.contains(k)) {
-            assert!(!printed.contains(secret), "{var} printed: {printed}");
-        }
-        // The key's bytes, in the form an array prints.
-        let bytes = format!("{:?}", c.settings_key.unwrap());
-        assert!(
-            !printed.contains(&bytes[1..40]),
-            "SETTINGS_KEY printed: {printed}"
-        );
-        // What is not secret still reads.
-        assert!(
-            printed.contains("postgres://app:***@db:5432/sms"),
-            "{printed}"
-        );
-        assert!(printed.contains("AC0123456789abcdef"));
-    }
-
-    #[test]
-    fn a_public_url_with_a_path_keeps_it_in_every_route() {
-        for base in ["https://host.example/sms/", "https://host.example/sms"] {
-            let url = PublicUrl::parse(base).unwrap();
-            assert_eq!(
-                url.route("/webhooks/twilio/status").as_str(),
-                "https://host.example/sms/webhooks/twilio/status"
-            );
-            assert_eq!(
-                url.route("/webhooks/twilio/status?m=1").as_str(),
-                "https://host.example/sms/webhooks/twilio/status?m=1"
-            );
-        }
-        let bare = PublicUrl::parse("http://127.0.0.1:8080").unwrap();
-        assert_eq!(
-            bare.route("/webhooks/mpesa/abc").as_str(),
-            "http://127.0.0.1:8080/webhooks/mpesa/abc"
-        );
-        let c = config(&[("PUBLIC_URL", "https://host.example/sms/")]).unwrap();
-        assert_eq!(
-            c.checkout_success_url,
-            "https://host.example/sms/billing/success?session_id={CHECKOUT_SESSION_ID}"
-        );
-        assert_eq!(
-            c.checkout_cancel_url,
-            "https://host.example/sms/billing/cancel"
-        );
-        for bad in ["https://h/?a=1", "https://h/#x", "ftp://h/"] {
-            assert_eq!(
-                config(&[("PUBLIC_URL", bad)]).unwrap_err().var,
-                "PUBLIC_URL"
-            );
-        }
     }
 
     #[test]
