@@ -37,11 +37,9 @@ impl SmsGateway {
     }
 
     /// The fingerprint of the credentials in use (`pause::fingerprint`).
-    pub fn credentials(&self) -> Option<String> {
+    pub fn credentials(&self) -> Option<&str> {
         match self {
-            SmsGateway::Twilio(c) => {
-                Some(pause::fingerprint(c.account_sid(), c.auth_token().expose()))
-            }
+            SmsGateway::Twilio(c) => Some(c.credentials()),
             SmsGateway::Demo => None,
         }
     }

@@ -56,7 +56,7 @@ async fn while_credentials_refused(s: &Sending<'_>) -> Result<(), JobError> {
         return Ok(());
     };
     if s.pauses
-        .holding(account, &credentials)
+        .holding(account, credentials)
         .await
         .retry()?
         .is_none()
@@ -66,7 +66,7 @@ async fn while_credentials_refused(s: &Sending<'_>) -> Result<(), JobError> {
     if s.pauses.take_probe(account).await.retry()? {
         match s.gateway.check_credentials().await {
             Ok(()) => {
-                s.pauses.lift(account, &credentials).await.retry()?;
+                s.pauses.lift(account, credentials).await.retry()?;
                 tracing::warn!(%account, "Twilio accepts our credentials again: sending resumes");
                 return Ok(());
             }

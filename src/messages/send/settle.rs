@@ -152,10 +152,7 @@ async fn credentials_refused(s: &Sending<'_>, reason: &str) -> Result<(), JobErr
     };
     tracing::error!(alert = true, %account, %reason,
         "operator action needed: Twilio refused our credentials; sending is paused until they work (rotate them in settings)");
-    s.pauses
-        .pause(account, &credentials, reason)
-        .await
-        .retry()?;
+    s.pauses.pause(account, credentials, reason).await.retry()?;
     Ok(())
 }
 

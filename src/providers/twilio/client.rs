@@ -44,6 +44,9 @@ pub struct TwilioClient {
     base: Url,
     account_sid: String,
     auth_token: Secret,
+    /// Which credentials these are (`pause::fingerprint`), computed once: the send gate asks
+    /// for it on every send.
+    credentials: String,
     sender: Sender,
     status_callback: Url,
     /// The longest a request can take, connection included (reqwest's overall timeout).
@@ -142,6 +145,7 @@ impl TwilioClient {
             http,
             base,
             account_sid: account_sid.to_string(),
+            credentials: crate::providers::pause::fingerprint(account_sid, auth_token.expose()),
             auth_token,
             sender,
             status_callback,
@@ -182,6 +186,11 @@ impl TwilioClient {
 
     pub fn auth_token(&self) -> &Secret {
         &self.auth_token
+    }
+
+    /// The fingerprint of the account SID and auth token (`pause::fingerprint`).
+    pub fn credentials(&self) -> &str {
+        &self.credentials
     }
 
     fn messages_url(&self) -> Url {
