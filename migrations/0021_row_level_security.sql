@@ -97,6 +97,16 @@ BEGIN
                       WHERE n.nspname = 'auth' AND p.proname = 'uid') THEN
         RETURN;
     END IF;
+    -- The policies call auth.uid() (through crm_company_id, with this role's rights). The schema
+    -- is checked first: naming a function in a schema without USAGE is itself an error.
+    IF NOT has_schema_privilege('auth', 'USAGE') THEN
+        RAISE WARNING 'this role has no USAGE on schema auth (GRANT USAGE ON SCHEMA auth TO %): the CRM is not given the compatibility views', current_user;
+        RETURN;
+    END IF;
+    IF NOT has_function_privilege('auth.uid()', 'EXECUTE') THEN
+        RAISE WARNING 'this role cannot execute auth.uid(): the CRM is not given the compatibility views';
+        RETURN;
+    END IF;
     IF current_setting('server_version_num')::int < 150000 THEN
         RAISE WARNING 'PostgreSQL before 15 has no security_invoker views: the CRM is not given the compatibility views';
         RETURN;

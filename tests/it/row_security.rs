@@ -250,6 +250,58 @@ async fn a_crm_user_sees_only_its_companys_rows_through_the_views(pool: PgPool) 
 }
 
 #[sqlx::test(migrations = false)]
+async fn the_services_own_role_owns_the_tables_and_is_not_filtered(pool: PgPool) {
+    // As in production: the service migrates as a role of its own, not a superuser (a superuser
+    // would pass RLS whatever the migration did).
+    pool.execute(SUPABASE).await.unwrap();
+    pool.execute(
+        r#"DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'copcca_sms_service') THEN
+                CREATE ROLE copcca_sms_service NOLOGIN;
+            END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END
+        $$;
+        GRANT USAGE, CREATE ON SCHEMA public TO copcca_sms_service;
+        GRANT USAGE ON SCHEMA auth TO copcca_sms_service;"#,
+    )
+    .await
+    .unwrap();
+    let mut service = session_as(&pool, "copcca_sms_service", None).await;
+    MIGRATOR.run(&mut service).await.unwrap();
+    let (a, user_a) = tenant(&pool, 30).await;
+    let (b, _) = tenant(&pool, 70).await;
+    let mut ab = vec![a.id, b.id];
+    ab.sort();
+
+    for view in VIEWS {
+        let mut seen =
+            companies_seen(&mut service, &format!("SELECT company_id FROM {view}")).await;
+        seen.dedup();
+        assert_eq!(seen, ab, "{view} as the service's role");
+    }
+    let touched = sqlx::query("UPDATE balances SET updated_at = now()")
+        .execute(&mut service)
+        .await
+        .unwrap();
+    assert_eq!(
+        touched.rows_affected(),
+        2,
+        "RLS does not apply to the tables' owner"
+    );
+
+    let mut crm = session_as(&pool, "authenticated", Some(user_a)).await;
+    for view in VIEWS {
+        let seen = companies_seen(&mut crm, &format!("SELECT company_id FROM {view}")).await;
+        assert!(
+            !seen.is_empty() && seen.iter().all(|c| *c == a.id),
+            "{view}: {seen:?}"
+        );
+    }
+}
+
+#[sqlx::test(migrations = false)]
 async fn a_crm_user_reads_no_table_and_writes_nothing(pool: PgPool) {
     supabase_database(&pool).await;
     let (a, user_a) = tenant(&pool, 30).await;
