@@ -51,7 +51,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Development: start the fake Twilio, Daraja and Stripe on loopback ports, write the
     /// environment that points `serve` at them to a file, and run until stopped
-    /// (scripts/api-fuzz uses it).
+    /// (scripts/api-fuzz and the TypeScript client's tests use it). The fake Stripe posts its
+    /// events to `PUBLIC_URL`'s `/webhooks/stripe`.
     #[command(hide = true)]
     Fakes {
         /// Where to write the `NAME=value` lines, once every fake is listening.
@@ -98,7 +99,7 @@ pub fn main() -> ExitCode {
                 schedule(config, shutdown_signal()).await
             }
             Command::Run => run_all(config).await,
-            Command::Fakes { env_file } => fakes(&env_file).await,
+            Command::Fakes { env_file } => fakes(&config, &env_file).await,
         }
     });
     match result {
@@ -244,8 +245,12 @@ async fn serve_until(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn fakes(env_file: &std::path::Path) -> anyhow::Result<ExitCode> {
+async fn fakes(config: &Config, env_file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let fakes = demo::FakeProviders::start().await?;
+    // Where the operator would point Stripe's dashboard.
+    fakes
+        .stripe
+        .set_webhook_url(config.public_url.route("webhooks/stripe"));
     fakes.write_env_file(env_file)?;
     tracing::info!(env_file = %env_file.display(), "fake providers listening");
     shutdown_signal().await;

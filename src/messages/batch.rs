@@ -517,7 +517,6 @@ pub struct BatchReport {
     pub batch_id: uuid::Uuid,
     pub total: i32,
     pub accepted: i32,
-    #[schema(value_type = Object)]
     pub by_status: std::collections::BTreeMap<String, i64>,
     pub credits_charged: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,

@@ -133,19 +133,24 @@ pub struct FakeStripe {
 impl FakeStripe {
     /// Starts the fake on a free loopback port.
     pub async fn start() -> std::io::Result<Self> {
-        let inner = Shared::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = Url::parse(&format!("http://{}", listener.local_addr()?)).expect("loopback URL");
+        let fake = FakeStripe {
+            base,
+            inner: Shared::default(),
+            http: reqwest::Client::new(),
+        };
         let app = Router::new()
             .route("/v1/checkout/sessions", post(create))
             .route("/v1/checkout/sessions/{id}", get(retrieve))
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = Url::parse(&format!("http://{}", listener.local_addr()?)).expect("loopback URL");
+            .with_state(fake.inner.clone())
+            .merge(
+                Router::new()
+                    .route(DRIVER_COMPLETE, post(drive_complete))
+                    .with_state(fake.clone()),
+            );
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Ok(FakeStripe {
-            base,
-            inner,
-            http: reqwest::Client::new(),
-        })
+        Ok(fake)
     }
 
     /// A client of this fake with its secret key.
@@ -381,6 +386,26 @@ impl FakeStripe {
                 statuses.push(self.post_signed(&body).await);
             }
             statuses
+        }
+    }
+}
+
+/// The one test driver served over HTTP, for tests in another process than the fake's (the
+/// TypeScript client's, against `copcca-sms fakes`): the customer pays on the hosted checkout page
+/// of session `{id}`, as [`FakeStripe::complete`] with `paid`, and the fake posts the signed
+/// `checkout.session.completed` to its webhook URL. Not part of Stripe's API. Answers the
+/// delivery (`{event_id, status}`: what the webhook answered), 404 for an unknown session, 409
+/// for one that is no longer open.
+pub const DRIVER_COMPLETE: &str = "/_fake/checkout/sessions/{id}/pay";
+
+async fn drive_complete(State(fake): State<FakeStripe>, Path(id): Path<String>) -> Response {
+    match fake.session(&id) {
+        None => StatusCode::NOT_FOUND.into_response(),
+        Some(s) if s.status != "open" => StatusCode::CONFLICT.into_response(),
+        Some(_) => {
+            let delivery = fake.complete(&id, true).await;
+            axum::Json(json!({"event_id": delivery.event_id, "status": delivery.status}))
+                .into_response()
         }
     }
 }
