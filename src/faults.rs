@@ -37,6 +37,8 @@ points! {
         "a status report applied to its message (`failed`, `undelivered`...) / its `Refund` enqueued";
     REFUND_AFTER_REFUND = "refund.after_refund",
         "the refund (or the release of an uncharged hold) / the refund job acknowledged";
+    PURCHASE_AFTER_CALLBACK = "purchase.after_callback",
+        "an M-Pesa callback or a Stripe completion event stored / its `VerifyPurchase` enqueued";
     PURCHASE_AFTER_CONFIRM = "purchase.after_confirm",
         "M-Pesa's or Stripe's confirmation received / `paid` and the credit written";
     PURCHASE_AFTER_CREDIT = "purchase.after_credit",

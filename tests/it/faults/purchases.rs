@@ -2,6 +2,7 @@
 
 use copcca_sms::domain::{Country, PaymentId};
 use copcca_sms::fakes::daraja;
+use copcca_sms::fakes::stripe as fake_stripe;
 use copcca_sms::faults;
 use copcca_sms::payments::Status;
 use serde_json::json;
@@ -43,6 +44,58 @@ async fn credited_once(h: &Harness, id: PaymentId, credits: i64) {
         vec![("purchase".to_string(), credits)]
     );
     h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn stopped_after_storing_a_stripe_event_its_redelivery_gets_the_payment_credited(
+    pool: PgPool,
+) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (status, v) = h
+        .purchase(json!({"package_id": "business", "method": "card"}), None)
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let id: PaymentId = v["id"].as_str().unwrap().parse().unwrap();
+    let session = h.payment(id).await.provider_ref.unwrap();
+
+    let (port, base) = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let stripe = h.stripe.base.to_string();
+    let env = [
+        ("PUBLIC_URL", base.as_str()),
+        ("BIND_ADDR", &addr),
+        ("STRIPE_API_BASE", &stripe),
+        ("STRIPE_SECRET_KEY", fake_stripe::SECRET_KEY),
+        ("STRIPE_WEBHOOK_SECRET", fake_stripe::WEBHOOK_SECRET),
+    ];
+    let serve = Crashing::start(
+        h.pool(),
+        &h.deps,
+        "serve",
+        faults::PURCHASE_AFTER_CALLBACK,
+        &env,
+    )
+    .await;
+    serving(&base).await;
+    h.stripe
+        .set_webhook_url(format!("{base}/webhooks/stripe").parse().unwrap());
+    let delivery = h.stripe.complete(&session, true).await;
+    assert_eq!(delivery.status, 0, "serve died answering");
+    serve.crashed().await;
+    assert_eq!(h.payment(id).await.status, Status::Pending);
+
+    // Unanswered, Stripe sends the event again (to another serve of the fleet): a duplicate,
+    // whose check is enqueued again because the payment is still open. The reconciler would
+    // look at the payment only once its session had expired, an hour on.
+    h.stripe
+        .set_webhook_url(h.app.url("/webhooks/stripe").parse().unwrap());
+    assert_eq!(
+        h.stripe.redeliver(&delivery.event_id, 2, false).await,
+        [200, 200]
+    );
+    h.sweep().await;
+    fresh_worker(&h.deps, &["purchases"]).await;
+    credited_once(&h, id, 500).await;
 }
 
 #[sqlx::test]
