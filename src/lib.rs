@@ -2,7 +2,8 @@
 //!
 //! Layers, from the bottom:
 //! - foundations: [`domain`], [`config`], [`db`] (pool, migrations, group commit, SQLSTATE
-//!   classes), [`metrics`] (the process's series), [`telemetry`];
+//!   classes), [`metrics`] (the process's series), [`telemetry`], [`faults`] (the named failure
+//!   points, compiled in only with the `failpoints` feature);
 //! - capabilities: [`ledger`], [`accounts`], [`templates`], [`messages`], [`payments`] (with
 //!   its packages), [`sweeps`] (with the debts), [`inbox`] (every webhook stored), [`queue`],
 //!   [`ratelimit`], [`settings`], [`providers`] and their [`fakes`];
@@ -17,6 +18,7 @@ pub mod db;
 pub mod domain;
 pub mod errors;
 pub mod fakes;
+pub mod faults;
 pub mod http;
 pub mod inbox;
 pub mod ledger;

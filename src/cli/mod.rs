@@ -71,6 +71,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(78);
         }
     };
+    let long_running = matches!(
+        cli.command,
+        Command::Serve | Command::Work | Command::Schedule | Command::Run
+    );
     let quiet = matches!(cli.command, Command::Demo { .. });
     telemetry::init(
         config.log_format,
@@ -80,6 +84,10 @@ pub fn main() -> ExitCode {
             telemetry::DEFAULT_FILTER
         },
     );
+    if long_running && let Err(e) = crate::faults::setup_from_env() {
+        eprintln!("error: {e}");
+        return ExitCode::from(78);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use super::MessageStatus;
 use super::store::apply_report;
+use crate::faults;
 use crate::inbox;
 use crate::queue::Queues;
 
@@ -69,6 +70,7 @@ pub async fn apply(
         None => None,
     };
     tx.commit().await?;
+    faults::point!(faults::CALLBACK_AFTER_STORE);
     if let Some((id, reason)) = refund
         && let Err(e) = queues
             .enqueue(&Refund {

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use super::store::{self, Payment};
 use super::{Method, PaymentError, Status};
 use crate::domain::PaymentId;
+use crate::faults;
 
 pub use crate::config::BankAccount as BankDetails;
 
@@ -115,7 +116,10 @@ pub async fn approve_transfer(
         }),
     )
     .await?;
+    // One transaction: the approval's one write. The credit follows (the caller enqueues
+    // `VerifyPurchase`, or the CLI runs it).
     tx.commit().await?;
+    faults::point!(faults::BANK_BETWEEN_WRITES);
     store::find(pool, id)
         .await?
         .ok_or(PaymentError::NotFound(id))

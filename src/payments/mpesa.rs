@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use super::start::token_hash;
 use super::store::{self, Payment};
 use super::{Method, PaymentError, Status};
+use crate::faults;
 use crate::inbox;
 use crate::providers::mpesa::StkCallback;
 use crate::queue::Queues;
@@ -79,6 +80,7 @@ pub async fn record_mpesa_callback(
     }
     inbox::mark_processed(&mut tx, event).await?;
     tx.commit().await?;
+    faults::point!(faults::PURCHASE_AFTER_CALLBACK);
 
     // After the commit: the job reads what was stored. Should Redis refuse, the sweep finds the
     // payment (open, with a callback) and enqueues the check itself.

@@ -1,7 +1,8 @@
 //! `POST /webhooks/stripe`: the signature is checked on the raw bytes before anything is parsed,
 //! each event is stored once (by its id; Stripe delivers at least once, in any order), and then:
-//! - `checkout.session.completed` / `async_payment_succeeded` enqueue `VerifyPurchase`, which
-//!   re-reads the session and credits only a paid one with the right amount and currency;
+//! - `checkout.session.completed` / `async_payment_succeeded` enqueue `VerifyPurchase` (again
+//!   when Stripe redelivers one while its payment is open), which re-reads the session and
+//!   credits only a paid one with the right amount and currency;
 //! - `async_payment_failed` and `expired` end the payment (no money: safe to take as said);
 //! - `charge.refunded` takes the refunded share of the credits back, as far as the balance
 //!   allows, recording any shortfall and alerting the operator.
@@ -13,6 +14,7 @@ use sqlx::PgPool;
 use super::store::{self, Payment};
 use super::{PaymentError, PaymentProviders, Status};
 use crate::domain::PaymentId;
+use crate::faults;
 use crate::inbox;
 use crate::ledger;
 use crate::providers::stripe::{Event, signature};
@@ -58,26 +60,30 @@ pub async fn handle_stripe_event(
 
     let mut tx = pool.begin().await?;
     let Some(stored) = inbox::accept(&mut tx, "stripe", &event.id, &payload).await? else {
+        // Stripe sends an event again until it gets a 2xx: the process that stored it may
+        // have stopped before enqueueing the check, and the reconciler looks at an open card
+        // payment only once its session has expired. Enqueue it again while the payment is
+        // open (a check still waiting is not doubled; a second one changes nothing).
+        if is_paid_completion(&event)
+            && let Some(p) = session_payment(&mut tx, &event).await?
+            && p.status.is_open()
+        {
+            tx.rollback().await?;
+            enqueue_check(queues, p.id, &event.id).await;
+        }
         return Ok(StripeOutcome::Duplicate);
     };
     let outcome = match event.kind.as_str() {
-        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
-            match session_payment(&mut tx, &event).await? {
-                Some(p) => {
-                    inbox::mark_processed(&mut tx, stored).await?;
-                    tx.commit().await?;
-                    let job = VerifyPurchase {
-                        payment_id: p.id.0,
-                        trigger: format!("stripe:{}", event.id),
-                    };
-                    if let Err(e) = queues.enqueue(&job).await {
-                        tracing::error!(payment = %p.id, error = %e, "verify job not enqueued; the sweep will pick it up");
-                    }
-                    return Ok(StripeOutcome::Accepted);
-                }
-                None => StripeOutcome::Ignored,
+        _ if is_paid_completion(&event) => match session_payment(&mut tx, &event).await? {
+            Some(p) => {
+                inbox::mark_processed(&mut tx, stored).await?;
+                tx.commit().await?;
+                faults::point!(faults::PURCHASE_AFTER_CALLBACK);
+                enqueue_check(queues, p.id, &event.id).await;
+                return Ok(StripeOutcome::Accepted);
             }
-        }
+            None => StripeOutcome::Ignored,
+        },
         "checkout.session.async_payment_failed" | "checkout.session.expired" => {
             match session_payment(&mut tx, &event).await? {
                 Some(mut p) => {
@@ -98,6 +104,25 @@ pub async fn handle_stripe_event(
     inbox::mark_processed(&mut tx, stored).await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// An event that says a session may be paid: its payment is to be checked.
+fn is_paid_completion(event: &Event) -> bool {
+    matches!(
+        event.kind.as_str(),
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded"
+    )
+}
+
+/// Enqueues the check of `payment` that event `event_id` asked for, after the event is stored.
+async fn enqueue_check(queues: &Queues, payment: PaymentId, event_id: &str) {
+    let job = VerifyPurchase {
+        payment_id: payment.0,
+        trigger: format!("stripe:{event_id}"),
+    };
+    if let Err(e) = queues.enqueue(&job).await {
+        tracing::error!(%payment, error = %e, "verify job not enqueued; Stripe's redelivery or the sweep will pick it up");
+    }
 }
 
 /// The payment a session event is about, locked: named by `client_reference_id` and holding

@@ -11,6 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use super::store::{self, Payment};
 use super::{Method, PaymentError, PaymentProviders, Status};
 use crate::domain::{Currency, Money, PaymentId};
+use crate::faults;
 use crate::ledger;
 use crate::providers::mpesa::StkQuery;
 
@@ -96,6 +97,7 @@ async fn verify_mpesa(
             });
         }
     };
+    faults::point!(faults::PURCHASE_AFTER_CONFIRM);
     let mut tx = pool.begin().await?;
     let mut p = store::lock(&mut tx, p.id).await?;
     let v = match answer {
@@ -196,6 +198,7 @@ async fn verify_card(
             });
         }
     };
+    faults::point!(faults::PURCHASE_AFTER_CONFIRM);
     let mut tx = pool.begin().await?;
     let mut p = store::lock(&mut tx, p.id).await?;
     if !p.status.is_open() {

@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use self::debts::{DueDebt, SweepSettings};
 use crate::accounts;
 use crate::domain::CompanyId;
+use crate::faults;
 use crate::ledger;
 use crate::messages::batch::{self, BatchError, BatchItem, Content, MAX_BATCH, NewBatch};
 use crate::queue::Queues;
@@ -111,6 +112,7 @@ async fn sweep_company(
         .await?
         .expect("a batch without an idempotency key cannot conflict");
     tx.commit().await?;
+    faults::point!(faults::SWEEP_AFTER_CLAIM);
     batch::enqueue(queues, &written).await;
     tracing::info!(company = %company.id, run, batch = %written.batch_id, reminders = written.message_ids.len(), "debts reminded");
     report.reminded += written.message_ids.len();

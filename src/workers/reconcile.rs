@@ -20,6 +20,7 @@ use copcca_jobs::{Job, Refund, RefundReason, SendSms, VerifyPurchase};
 use serde::Serialize;
 
 use super::Deps;
+use crate::faults;
 use crate::inbox;
 use crate::ledger;
 use crate::messages::recovery::{self, StaleMessages};
@@ -92,6 +93,7 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
         let jobs: Vec<SendSms> = page.iter().map(|id| SendSms { message_id: id.0 }).collect();
         report.requeued += fresh(&deps.queues.enqueue_bulk(&jobs, None).await?);
     }
+    faults::point!(faults::RECONCILE_AFTER_QUEUED);
 
     // A send job keyed per ten-minute window: at most one reconciliation per message per window,
     // whatever happened to the original job.
@@ -110,6 +112,7 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
             .collect();
         report.reconciling += fresh(&deps.queues.store(SendSms::QUEUE).enqueue(&jobs).await?);
     }
+    faults::point!(faults::RECONCILE_AFTER_SENDING);
 
     // Holds past expiry whose message never reached Twilio (still queued, or failed). The
     // message is locked while its status is read and the hold released, as the send steps lock
@@ -125,6 +128,7 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
         }
         tx.commit().await?;
     }
+    faults::point!(faults::RECONCILE_AFTER_HOLDS);
 
     let refunds: Vec<Refund> = recovery::unrefunded(&deps.pool, s.batch)
         .await?
@@ -139,6 +143,7 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
         })
         .collect();
     report.refunds = fresh(&deps.queues.enqueue_bulk(&refunds, None).await?);
+    faults::point!(faults::RECONCILE_AFTER_REFUNDS);
 
     for (event, payload) in inbox::unprocessed(&deps.pool, "twilio", 30, s.batch).await? {
         let params: Vec<(String, String)> =
@@ -158,8 +163,10 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
             report.reports_applied += 1;
         }
     }
+    faults::point!(faults::RECONCILE_AFTER_REPORTS);
 
     report.unconfirmed = recovery::mark_unconfirmed(&deps.pool, s.sent_unconfirmed_after).await?;
+    faults::point!(faults::RECONCILE_AFTER_UNCONFIRMED);
 
     // One check per payment per two-minute window, however many schedulers run.
     let window = now_ms() / 120_000;
@@ -172,6 +179,7 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
         })
         .collect();
     report.payments_checked = fresh(&deps.queues.enqueue_bulk(&checks, None).await?);
+    faults::point!(faults::RECONCILE_AFTER_PAYMENTS);
 
     report.rejected_webhooks_pruned =
         inbox::prune_rejected(&deps.pool, s.rejected_webhooks_kept, s.batch).await?;

@@ -6,6 +6,7 @@ use copcca_jobs::Refund;
 
 use super::Deps;
 use crate::domain::MessageId;
+use crate::faults;
 use crate::ledger::{self, LedgerError};
 use crate::queue::{JobError, JobResultExt};
 use crate::telemetry::{self, Subject};
@@ -25,7 +26,6 @@ pub async fn refund(job: Refund, deps: Data<Deps>) -> Result<(), JobError> {
             if !r.replay {
                 tracing::info!(%message, credits = r.value.credits, reason = job.reason.as_str(), "refunded");
             }
-            Ok(())
         }
         Err(LedgerError::NotCharged(_)) => {
             if let Some(hold) = ledger::active_hold(&deps.pool, message).await? {
@@ -33,8 +33,9 @@ pub async fn refund(job: Refund, deps: Data<Deps>) -> Result<(), JobError> {
                     .await
                     .retry()?;
             }
-            Ok(())
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
     }
+    faults::point!(faults::REFUND_AFTER_REFUND);
+    Ok(())
 }

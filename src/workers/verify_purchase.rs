@@ -8,6 +8,7 @@ use copcca_jobs::VerifyPurchase;
 
 use super::Deps;
 use crate::domain::PaymentId;
+use crate::faults;
 use crate::payments::{self, Verified};
 use crate::queue::JobError;
 use crate::telemetry::{self, Subject};
@@ -15,7 +16,12 @@ use crate::telemetry::{self, Subject};
 pub async fn verify_purchase(job: VerifyPurchase, deps: Data<Deps>) -> Result<(), JobError> {
     let payment = PaymentId(job.payment_id);
     telemetry::record_subject(Subject::Payment(payment));
-    match payments::verify(&deps.pool, &deps.providers.current().payments, payment).await? {
+    let verified =
+        payments::verify(&deps.pool, &deps.providers.current().payments, payment).await?;
+    if let Verified::Credited { replay: false, .. } = verified {
+        faults::point!(faults::PURCHASE_AFTER_CREDIT);
+    }
+    match verified {
         Verified::Waiting {
             recheck_in: Some(after),
         } => Err(JobError::Snooze(after)),

@@ -3,6 +3,9 @@
 
 pub mod cli;
 mod demo;
+// The named failure points' tests, only in builds that have the points.
+#[cfg(feature = "failpoints")]
+mod faults;
 mod http_api;
 mod ingress;
 mod ledger;

@@ -213,6 +213,17 @@ pub async fn run_workers_until_idle(
     queues: &[&str],
     limit: std::time::Duration,
 ) {
+    run_leased_workers_until_idle(deps, queues, limit, std::time::Duration::from_secs(5)).await;
+}
+
+/// As `run_workers_until_idle`, with jobs leased for `lease`: the jobs of a worker that died
+/// are taken over once they have been idle that long.
+pub async fn run_leased_workers_until_idle(
+    deps: &copcca_sms::workers::Deps,
+    queues: &[&str],
+    limit: std::time::Duration,
+    lease: std::time::Duration,
+) {
     use copcca_sms::queue::{ConsumerConfig, RetryPolicy};
     use std::time::{Duration, Instant};
 
@@ -221,7 +232,7 @@ pub async fn run_workers_until_idle(
         Duration::from_millis(20),
         Duration::from_millis(100),
     ));
-    config.lease = Duration::from_secs(5);
+    config.lease = lease;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = deps.clone();
     let running = tokio::spawn(async move {

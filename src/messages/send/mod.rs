@@ -24,6 +24,7 @@ pub use steps::SendSteps;
 
 use super::store::{self, ForSending};
 use crate::domain::MessageId;
+use crate::faults;
 use crate::providers::SmsGateway;
 use crate::providers::pause::AuthPauses;
 use crate::queue::JobError;
@@ -67,6 +68,8 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     let Some(run) = claim::claim(s, &message, &rules).await? else {
         return Ok(());
     };
+    faults::point!(faults::SEND_AFTER_CLAIM);
     let outcome = s.gateway.send(message.id, &message.to, &message.body).await;
+    faults::point!(faults::SEND_AFTER_PROVIDER_ANSWER);
     settle::settle(s, run, outcome, attempt).await
 }

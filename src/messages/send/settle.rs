@@ -13,6 +13,7 @@ use super::Sending;
 use crate::db;
 use crate::db::group_commit::GroupError;
 use crate::domain::{CompanyId, Credits, E164, MessageId};
+use crate::faults;
 use crate::ledger::{self, FinishSend, Finished, Hold, LedgerError};
 use crate::messages::{Message, opt_outs, store};
 use crate::metrics;
@@ -122,7 +123,10 @@ pub(super) async fn accepted(
     };
     let finished = charge_patiently(message.id, || s.steps.finish.run(finish.clone())).await?;
     match finished {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            faults::point!(faults::SEND_AFTER_CHARGE);
+            Ok(())
+        }
         // The provider took it, but the hold is gone: released by a run that had taken the send
         // over and failed it, or by the reconciler once the message was back in the queue. Keep
         // the id on the message, never send it again: its next run reserves again and charges
