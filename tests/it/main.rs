@@ -12,6 +12,7 @@ mod payments;
 mod payments_mpesa_client;
 mod payments_stripe_client;
 mod proxy;
+mod reports;
 pub mod queue;
 mod sending;
 mod status_page;
