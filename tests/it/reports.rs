@@ -400,3 +400,39 @@ async fn admin_report_revenue_prints_the_report_as_json_or_csv(pool: PgPool) {
     let err: Value = serde_json::from_slice(&refused.stdout).unwrap();
     assert!(err["error"].as_str().unwrap().contains("--to"), "{err}");
 }
+
+#[sqlx::test]
+async fn the_status_page_charts_the_credits_of_the_last_days_and_tables_the_money(pool: PgPool) {
+    let s = scripted(pool).await;
+    let resp = s
+        .h
+        .app
+        .client
+        .get(s.h.app.url("/admin"))
+        .bearer_auth(&s.operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    let chart = &html[html.find(r#"<svg id="chart-credits""#).expect("the chart")..];
+    let chart = &chart[..chart.find("</svg>").unwrap()];
+    let day = &s.today;
+    for (series, value) in [("sold", 2000), ("charged", 4), ("refunded", 3)] {
+        let group = &chart[chart
+            .find(&format!(r#"data-series="{series}""#))
+            .unwrap_or_else(|| panic!("{series}"))..];
+        let group = &group[..group.find("</g>").unwrap()];
+        assert!(
+            group.contains(&format!(r#"data-day="{day}" data-value="{value}""#)),
+            "{series}: {group}"
+        );
+    }
+    let table = &html[html.find(r#"<table id="revenue-money""#).expect("the money")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    for currency in ["KES", "TZS", "USD"] {
+        assert!(table.contains(&format!("<td>{currency}</td>")), "{table}");
+    }
+    assert!(table.contains("25000.00"), "{table}");
+    assert!(!table.contains("<td>TZS</td><td class=\"n\">25000.00</td><td class=\"n\">0"), "no TZS cost");
+}
