@@ -120,7 +120,11 @@ async fn scripted(pool: PgPool) -> Scripted {
     let pass = h.reconcile(Duration::from_secs(3600)).await;
     assert_eq!(pass.prices.recorded, 3, "{pass:?}");
     let again = h.reconcile(Duration::from_secs(3600)).await;
-    assert_eq!(again.prices.recorded + again.prices.not_yet, 0, "each fetched once");
+    assert_eq!(
+        again.prices.recorded + again.prices.not_yet,
+        0,
+        "each fetched once"
+    );
 
     let user = copcca_sms::accounts::create_user(h.pool(), None, Role::SuperAdmin, None)
         .await
@@ -234,7 +238,10 @@ async fn the_report_adds_up_purchases_messages_prices_and_refunds_per_currency(p
     // By month, and for one company.
     let month = &day[..7];
     let monthly = s
-        .json(&format!("from={day}&to={day}&group_by=month&company={}", s.kenyan))
+        .json(&format!(
+            "from={day}&to={day}&group_by=month&company={}",
+            s.kenyan
+        ))
         .await;
     let rows = monthly["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
@@ -270,12 +277,7 @@ async fn the_report_as_csv_has_a_column_per_currency(pool: PgPool) {
         );
         let text = resp.text().await.unwrap();
         let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let header: Vec<String> = reader
-            .headers()
-            .unwrap()
-            .iter()
-            .map(String::from)
-            .collect();
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
         for column in [
             "period",
             "company_id",
@@ -292,19 +294,34 @@ async fn the_report_as_csv_has_a_column_per_currency(pool: PgPool) {
             "margin_TZS",
             "margin_USD",
         ] {
-            assert!(header.contains(&column.to_string()), "{column} in {header:?}");
+            assert!(
+                header.contains(&column.to_string()),
+                "{column} in {header:?}"
+            );
         }
-        assert!(!header.iter().any(|c| c == "provider_cost_TZS"), "no cost in TZS");
+        assert!(
+            !header.iter().any(|c| c == "provider_cost_TZS"),
+            "no cost in TZS"
+        );
         let rows: Vec<HashMap<String, String>> = reader
             .records()
-            .map(|r| header.iter().cloned().zip(r.unwrap().iter().map(String::from)).collect())
+            .map(|r| {
+                header
+                    .iter()
+                    .cloned()
+                    .zip(r.unwrap().iter().map(String::from))
+                    .collect()
+            })
             .collect();
         assert_eq!(rows.len(), 2);
         let ke = rows
             .iter()
             .find(|r| r["company_id"] == s.kenyan.to_string())
             .unwrap();
-        assert_eq!(ke["company_name"], "Soko, \"Nairobi\"", "quoted and read back");
+        assert_eq!(
+            ke["company_name"], "Soko, \"Nairobi\"",
+            "quoted and read back"
+        );
         assert_eq!(dec(&ke["received_KES"]), dec("1040.00"));
         assert_eq!(ke["received_TZS"], "", "no TZS for this company");
         let tz = rows
@@ -343,13 +360,33 @@ async fn bad_ranges_and_values_are_refused_and_only_the_operator_may_read(pool: 
             .send()
     };
     for (query, code, field) in [
-        ("from=2026-02-01&to=2026-01-31", "validation_failed", Some("to")),
-        ("from=2024-01-01&to=2026-01-31&group_by=day", "validation_failed", Some("to")),
+        (
+            "from=2026-02-01&to=2026-01-31",
+            "validation_failed",
+            Some("to"),
+        ),
+        (
+            "from=2024-01-01&to=2026-01-31&group_by=day",
+            "validation_failed",
+            Some("to"),
+        ),
         ("from=2026-01-01", "invalid_query", None),
         ("from=2026-13-01&to=2026-12-31", "invalid_query", None),
-        ("from=2026-01-01&to=2026-01-31&group_by=week", "invalid_query", None),
-        ("from=2026-01-01&to=2026-01-31&format=xml", "invalid_query", None),
-        ("from=2026-01-01&to=2026-01-31&company=acme", "invalid_query", None),
+        (
+            "from=2026-01-01&to=2026-01-31&group_by=week",
+            "invalid_query",
+            None,
+        ),
+        (
+            "from=2026-01-01&to=2026-01-31&format=xml",
+            "invalid_query",
+            None,
+        ),
+        (
+            "from=2026-01-01&to=2026-01-31&company=acme",
+            "invalid_query",
+            None,
+        ),
     ] {
         let resp = get(query, &operator).await.unwrap();
         assert_eq!(resp.status(), 422, "{query}");
@@ -359,7 +396,9 @@ async fn bad_ranges_and_values_are_refused_and_only_the_operator_may_read(pool: 
             assert_eq!(body["errors"][0]["field"], f, "{query}");
         }
     }
-    let resp = get("from=2026-01-01&to=2026-01-31", &h.token).await.unwrap();
+    let resp = get("from=2026-01-01&to=2026-01-31", &h.token)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 403, "a member");
 }
 
@@ -369,31 +408,71 @@ async fn admin_report_revenue_prints_the_report_as_json_or_csv(pool: PgPool) {
     let day = s.today.clone();
     let report = crate::cli::run_admin_json(
         &pool,
-        &["report", "revenue", "--from", &day, "--to", &day, "--group-by", "month"],
+        &[
+            "report",
+            "revenue",
+            "--from",
+            &day,
+            "--to",
+            &day,
+            "--group-by",
+            "month",
+        ],
     )
     .await;
     let rows = report["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{report}");
     assert_eq!(report["group_by"], "month");
-    let sold: i64 = rows.iter().map(|r| r["credits_sold"].as_i64().unwrap()).sum();
+    let sold: i64 = rows
+        .iter()
+        .map(|r| r["credits_sold"].as_i64().unwrap())
+        .sum();
     assert_eq!(sold, 2000);
 
     let company = s.kenyan.to_string();
     let out = binary(
         &pool,
-        &["admin", "report", "revenue", "--from", &day, "--to", &day, "--company", &company, "--csv"],
+        &[
+            "admin",
+            "report",
+            "revenue",
+            "--from",
+            &day,
+            "--to",
+            &day,
+            "--company",
+            &company,
+            "--csv",
+        ],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "a header and the one company: {text}");
     assert!(lines[0].starts_with("period,company_id,company_name,credits_sold,"));
-    assert!(lines[1].contains("\"Soko, \"\"Nairobi\"\"\""), "{}", lines[1]);
+    assert!(
+        lines[1].contains("\"Soko, \"\"Nairobi\"\"\""),
+        "{}",
+        lines[1]
+    );
 
     let refused = binary(
         &pool,
-        &["admin", "--json", "report", "revenue", "--from", "2026-02-01", "--to", "2026-01-01"],
+        &[
+            "admin",
+            "--json",
+            "report",
+            "revenue",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-01-01",
+        ],
     )
     .await;
     assert!(!refused.status.success());
@@ -404,15 +483,14 @@ async fn admin_report_revenue_prints_the_report_as_json_or_csv(pool: PgPool) {
 #[sqlx::test]
 async fn the_status_page_charts_the_credits_of_the_last_days_and_tables_the_money(pool: PgPool) {
     let s = scripted(pool).await;
-    let resp = s
-        .h
-        .app
-        .client
-        .get(s.h.app.url("/admin"))
-        .bearer_auth(&s.operator)
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        s.h.app
+            .client
+            .get(s.h.app.url("/admin"))
+            .bearer_auth(&s.operator)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(resp.status(), 200);
     let html = resp.text().await.unwrap();
     let chart = &html[html.find(r#"<svg id="chart-credits""#).expect("the chart")..];
@@ -428,11 +506,16 @@ async fn the_status_page_charts_the_credits_of_the_last_days_and_tables_the_mone
             "{series}: {group}"
         );
     }
-    let table = &html[html.find(r#"<table id="revenue-money""#).expect("the money")..];
+    let table = &html[html
+        .find(r#"<table id="revenue-money""#)
+        .expect("the money")..];
     let table = &table[..table.find("</table>").unwrap()];
     for currency in ["KES", "TZS", "USD"] {
         assert!(table.contains(&format!("<td>{currency}</td>")), "{table}");
     }
     assert!(table.contains("25000.00"), "{table}");
-    assert!(!table.contains("<td>TZS</td><td class=\"n\">25000.00</td><td class=\"n\">0"), "no TZS cost");
+    assert!(
+        !table.contains("<td>TZS</td><td class=\"n\">25000.00</td><td class=\"n\">0"),
+        "no TZS cost"
+    );
 }

@@ -37,13 +37,11 @@ async fn get(app: &TestApp, token: &str, path: &str) -> Value {
 
 /// The settings row as stored, for comparing before and after a refused change.
 async fn stored(pool: &PgPool, id: copcca_sms::domain::CompanyId) -> Value {
-    sqlx::query_scalar(
-        "SELECT to_jsonb(c) - 'updated_at' FROM companies c WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_one(pool)
-    .await
-    .unwrap()
+    sqlx::query_scalar("SELECT to_jsonb(c) - 'updated_at' FROM companies c WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 async fn change_rows(pool: &PgPool) -> i64 {
@@ -171,7 +169,10 @@ async fn accounts_user(app: &TestApp, role: Role) -> (uuid::Uuid, String) {
     let user = copcca_sms::accounts::create_user(&app.state.pool, None, role, None)
         .await
         .unwrap();
-    (user.id.0, app.state.jwt.issue(user.id, chrono::Duration::hours(1)))
+    (
+        user.id.0,
+        app.state.jwt.issue(user.id, chrono::Duration::hours(1)),
+    )
 }
 
 #[sqlx::test]
@@ -187,12 +188,21 @@ async fn each_bad_field_is_named_and_nothing_is_written(pool: PgPool) {
         (json!({"name": "x".repeat(201)}), vec!["name"]),
         (json!({"sms_per_hour": 0}), vec!["sms_per_hour"]),
         (json!({"sms_per_hour": 1_000_001}), vec!["sms_per_hour"]),
-        (json!({"sms_per_hour": 5_000_000_000i64}), vec!["sms_per_hour"]),
+        (
+            json!({"sms_per_hour": 5_000_000_000i64}),
+            vec!["sms_per_hour"],
+        ),
         (json!({"timezone": "Africa/Atlantis"}), vec!["timezone"]),
         (json!({"timezone": ""}), vec!["timezone"]),
-        (json!({"quiet_hours_start": "24:00"}), vec!["quiet_hours_start"]),
+        (
+            json!({"quiet_hours_start": "24:00"}),
+            vec!["quiet_hours_start"],
+        ),
         (json!({"quiet_hours_end": "8:00"}), vec!["quiet_hours_end"]),
-        (json!({"quiet_hours_end": "08:00:00"}), vec!["quiet_hours_end"]),
+        (
+            json!({"quiet_hours_end": "08:00:00"}),
+            vec!["quiet_hours_end"],
+        ),
         (json!({}), vec!["body"]),
         // Good values beside a bad one are not written either.
         (
@@ -262,7 +272,13 @@ async fn only_the_platform_operator_may_list_or_change_companies(pool: PgPool) {
     assert_eq!(change_rows(&pool).await, 0);
 
     let (_, operator) = accounts_user(&app, Role::SuperAdmin).await;
-    let resp = patch(&app, &operator, &uuid::Uuid::now_v7().to_string(), body.clone()).await;
+    let resp = patch(
+        &app,
+        &operator,
+        &uuid::Uuid::now_v7().to_string(),
+        body.clone(),
+    )
+    .await;
     problem(resp, StatusCode::NOT_FOUND, "not_found").await;
     let resp = patch(&app, &operator, "not-a-uuid", body.clone()).await;
     problem(resp, StatusCode::NOT_FOUND, "not_found").await;
@@ -309,7 +325,12 @@ async fn the_list_searches_pages_and_shows_balances(pool: PgPool) {
     assert_eq!(first["companies"][0]["sms_per_hour"], 100);
     let after = first["next_after"].as_str().unwrap();
     assert_eq!(after, ids[1]);
-    let second = get(&app, &operator, &format!("/admin/companies?limit=2&after={after}")).await;
+    let second = get(
+        &app,
+        &operator,
+        &format!("/admin/companies?limit=2&after={after}"),
+    )
+    .await;
     assert_eq!(names(&second), ["Duka_Bora"]);
     assert_eq!(second["companies"][0]["available"], 7);
     assert!(second["next_after"].is_null());
@@ -321,7 +342,12 @@ async fn the_list_searches_pages_and_shows_balances(pool: PgPool) {
     assert_eq!(names(&percent), ["Shamba 100%"]);
     let underscore = get(&app, &operator, "/admin/companies?search=_").await;
     assert_eq!(names(&underscore), ["Duka_Bora"]);
-    let by_id = get(&app, &operator, &format!("/admin/companies?search={}", ids[2])).await;
+    let by_id = get(
+        &app,
+        &operator,
+        &format!("/admin/companies?search={}", ids[2]),
+    )
+    .await;
     assert_eq!(names(&by_id), ["Duka_Bora"]);
 
     for bad in ["limit=0", "limit=201", "after=nope"] {
@@ -369,7 +395,11 @@ async fn a_new_quota_takes_effect_on_sending_at_once(pool: PgPool) {
         .unwrap();
     assert_eq!(raised["messages_requeued"], 1, "{raised}");
     h.drain(Duration::from_secs(5)).await;
-    assert_eq!(h.message(waiting).await.status, Sent, "sent under the new quota");
+    assert_eq!(
+        h.message(waiting).await.status,
+        Sent,
+        "sent under the new quota"
+    );
     assert_eq!(h.twilio.messages().len(), 2, "each sent once");
     assert_eq!(h.available().await, 8, "each charged once");
     h.audit_clean().await;
@@ -405,8 +435,7 @@ async fn admin_update_company_changes_settings_without_sql(pool: PgPool) {
     assert_eq!(out["change"]["after"]["sweep_enabled"], true);
     assert_eq!(out["messages_requeued"], 0);
 
-    let history =
-        crate::cli::run_admin_json(&pool, &["company-changes", "--company", &id]).await;
+    let history = crate::cli::run_admin_json(&pool, &["company-changes", "--company", &id]).await;
     assert_eq!(history["changes"][0]["after"]["timezone"], "Africa/Nairobi");
     let listed = crate::cli::run_admin_json(&pool, &["companies", "--search", "test co"]).await;
     assert_eq!(listed["companies"][0]["id"], id);
