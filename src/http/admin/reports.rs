@@ -22,10 +22,12 @@ pub struct RevenueParams {
     #[param(value_type = String, format = Date)]
     pub to: NaiveDate,
     /// `day` (default) or `month`.
+    #[param(inline)]
     pub group_by: Option<GroupBy>,
     /// Only this company.
     pub company: Option<CompanyId>,
     /// `json` (default) or `csv`; `Accept: text/csv` asks for CSV too.
+    #[param(inline)]
     pub format: Option<Format>,
 }
 
