@@ -26,3 +26,19 @@ CREATE INDEX messages_price_missing_idx ON messages (price_looked_up_at NULLS FI
 -- The report reads the ledger by time. The ledger is append-only and written in time order, so a
 -- BRIN index finds a period for the cost of a few pages, and adds almost nothing to each insert.
 CREATE INDEX ledger_entries_created_brin ON ledger_entries USING brin (created_at);
+
+-- Like every table of ours in a database shared with the CRM (0021 does the tables before it):
+-- row-level security on, and nothing for PUBLIC or Supabase's API roles where they exist.
+ALTER TABLE company_changes ENABLE ROW LEVEL SECURITY;
+DO $$
+DECLARE
+    grantee text;
+BEGIN
+    FOREACH grantee IN ARRAY ARRAY['PUBLIC'] || ARRAY(
+        SELECT quote_ident(rolname) FROM pg_roles WHERE rolname IN ('anon', 'authenticated'))
+    LOOP
+        EXECUTE format('REVOKE ALL ON TABLE company_changes FROM %s', grantee);
+        EXECUTE format('REVOKE ALL ON SEQUENCE company_changes_id_seq FROM %s', grantee);
+    END LOOP;
+END
+$$;
