@@ -29,6 +29,7 @@ pub mod payments;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;
+pub mod reports;
 pub mod settings;
 pub mod sweeps;
 pub mod telemetry;

@@ -21,7 +21,7 @@ static GCRA_REFUND: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("queue/lua/gcra_refund.lua")));
 
 /// `count` events per `period`, with up to `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quota {
     pub count: u32,
     pub period: Duration,
@@ -64,7 +64,8 @@ pub enum Decision {
 pub struct RateLimiter {
     conn: ConnectionManager,
     prefix: String,
-    refused_until: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Refusals Redis gave, per key and quota: until when this process answers "wait".
+    refused_until: Arc<Mutex<HashMap<(String, Quota), Instant>>>,
 }
 
 impl RateLimiter {
@@ -104,14 +105,31 @@ impl RateLimiter {
         }
     }
 
+    /// Forgets what `key` has used: its next check starts from a full budget. For a budget
+    /// whose quota was just changed (the time it owes was counted at the old rate).
+    pub async fn reset(&self, key: &str) -> redis::RedisResult<()> {
+        let full_key = format!("{}:rl:{key}", self.prefix);
+        self.refused_until
+            .lock()
+            .expect("lock")
+            .retain(|k, _| k.0 != full_key);
+        redis::cmd("DEL")
+            .arg(&full_key)
+            .query_async(&mut self.conn.clone())
+            .await
+    }
+
     /// Takes `cost` from the budget of `key` if it fits now.
     pub async fn check(&self, key: &str, quota: Quota, cost: u32) -> redis::RedisResult<Decision> {
         let full_key = format!("{}:rl:{key}", self.prefix);
+        // The pre-filter remembers a refusal under its quota: once the quota changes (the
+        // operator raised a company's), the next check asks Redis.
+        let filter_key = (full_key.clone(), quota);
         if let Some(until) = self
             .refused_until
             .lock()
             .expect("lock")
-            .get(&full_key)
+            .get(&filter_key)
             .copied()
         {
             let now = Instant::now();
@@ -128,11 +146,11 @@ impl RateLimiter {
             .await?;
         let mut refused = self.refused_until.lock().expect("lock");
         if allowed == 1 {
-            refused.remove(&full_key);
+            refused.remove(&filter_key);
             return Ok(Decision::Allowed);
         }
         let wait = Duration::from_millis(wait_ms.max(1) as u64);
-        refused.insert(full_key, Instant::now() + wait);
+        refused.insert(filter_key, Instant::now() + wait);
         if refused.len() > 10_000 {
             let now = Instant::now();
             refused.retain(|_, until| *until > now);

@@ -7,5 +7,9 @@ mod users;
 pub use api_keys::{
     ApiKey, IssuedApiKey, KEY_PREFIX, create_api_key, find_api_key, revoke_api_key,
 };
-pub use companies::{Company, create_company, find_company};
+pub use companies::{
+    Company, CompanyChange, CompanyListing, CompanyPatch, InvalidSetting, MAX_SMS_PER_HOUR,
+    SettingsChange, Updated, company_changes, create_company, find_company, list_companies,
+    update_company,
+};
 pub use users::{User, create_user, find_user};

@@ -1,6 +1,7 @@
 //! A fake Twilio Messages API: Basic auth, required fields, 201 with an `SM` + 32 hex SID and
 //! string `num_segments`, Twilio's error bodies for the magic test numbers, scripted 429 / 5xx /
-//! hangs, a record of every request, and signed status callbacks posted to the service.
+//! hangs, a record of every request, signed status callbacks posted to the service, and a
+//! message fetch whose `price` appears once the message is final.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -86,6 +87,10 @@ impl FakeTwilio {
             .route(
                 "/2010-04-01/Accounts/{sid}/Messages.json",
                 post(create).get(list),
+            )
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages/{message}",
+                axum::routing::get(fetch),
             )
             .route(
                 "/2010-04-01/Accounts/{account}",
@@ -356,10 +361,53 @@ fn resource(m: &FakeMessage, status: &str) -> Value {
         "account_sid": ACCOUNT_SID, "api_version": "2010-04-01", "body": m.body,
         "date_created": date, "date_sent": sent, "date_updated": date, "direction": "outbound-api",
         "error_code": null, "error_message": null, "from": FROM, "messaging_service_sid": null,
-        "num_media": "0", "num_segments": m.num_segments.to_string(), "price": null, "price_unit": "USD",
+        "num_media": "0", "num_segments": m.num_segments.to_string(), "price": price(m.num_segments, status),
+        "price_unit": "USD",
         "sid": m.sid, "status": status, "to": m.to,
         "uri": format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{}.json", m.sid),
     })
+}
+
+/// What Twilio charges per segment in the fake (USD), shown once a message is final.
+pub const PRICE_PER_SEGMENT: &str = "0.0075";
+
+/// As Twilio: `price` is null until the message is final, then negative (what was billed), in
+/// five decimals; a failed message costs nothing.
+fn price(segments: u32, status: &str) -> Value {
+    let per_segment: rust_decimal::Decimal = PRICE_PER_SEGMENT.parse().expect("a decimal");
+    match status {
+        "delivered" | "undelivered" => {
+            json!(format!(
+                "{:.5}",
+                -per_segment * rust_decimal::Decimal::from(segments)
+            ))
+        }
+        "failed" => json!("0.00000"),
+        _ => Value::Null,
+    }
+}
+
+/// `GET Messages/{sid}.json`: one message as the fake has it now.
+async fn fetch(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((sid, message)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorised(&inner, &headers, &sid) {
+        return error(401, 20003, "Authenticate");
+    }
+    let wanted = message.trim_end_matches(".json");
+    let inner = inner.lock().expect("lock");
+    match inner.messages.iter().find(|m| m.sid == wanted) {
+        Some(m) => Json(resource(m, &m.status)).into_response(),
+        None => error(
+            404,
+            20404,
+            &format!(
+                "The requested resource /2010-04-01/Accounts/{sid}/Messages/{message} was not found"
+            ),
+        ),
+    }
 }
 
 async fn list(

@@ -3,6 +3,7 @@
 mod accept;
 pub mod batch;
 pub mod opt_outs;
+pub mod prices;
 pub mod recovery;
 pub mod reports;
 pub mod send;

@@ -97,6 +97,15 @@ impl SmsGateway {
         }
     }
 
+    /// The provider's message `sid` now (for the price it reports once final); `None` from the
+    /// demo provider, which charges the platform nothing.
+    pub async fn fetch_message(&self, sid: &str) -> Result<Option<TwilioMessage>, TwilioError> {
+        match self {
+            SmsGateway::Twilio(c) => c.fetch_message(sid).await.map(Some),
+            SmsGateway::Demo => Ok(None),
+        }
+    }
+
     /// Messages the provider holds to `to` since `since` (reconciliation of an unanswered send).
     pub async fn messages_to(
         &self,

@@ -12,6 +12,7 @@
 //! - `sent` messages silent for too long are marked unconfirmed;
 //! - open payments are checked with their provider (an M-Pesa push whose callback never came,
 //!   a checkout past its expiry) and paid ones not yet credited get their `VerifyPurchase`;
+//! - final Twilio messages without a price are fetched for it, a few per pass (`messages::prices`);
 //! - rejected webhooks past their retention are deleted.
 
 use std::time::Duration;
@@ -24,7 +25,7 @@ use crate::faults;
 use crate::inbox;
 use crate::ledger;
 use crate::messages::recovery::{self, StaleMessages};
-use crate::messages::{MessageStatus, reports};
+use crate::messages::{MessageStatus, prices, reports};
 use crate::payments;
 use crate::queue::{Enqueued, NewJob, QueueError, now_ms};
 
@@ -40,6 +41,8 @@ pub struct Settings {
     pub stale_payment: Duration,
     /// Rejected webhooks older than this are deleted (`REJECTED_WEBHOOK_RETENTION_DAYS`).
     pub rejected_webhooks_kept: Duration,
+    /// Final messages fetched from Twilio for their price per pass.
+    pub price_lookups: i64,
     /// Rows per read: the stale-message reads go through every stale message this many at a
     /// time; the other reads take at most this many per pass.
     pub batch: i64,
@@ -53,6 +56,7 @@ impl Default for Settings {
             sent_unconfirmed_after: Duration::from_secs(72 * 3600),
             stale_payment: Duration::from_secs(90),
             rejected_webhooks_kept: Duration::from_secs(30 * 86_400),
+            price_lookups: 100,
             batch: 1_000,
         }
     }
@@ -68,6 +72,7 @@ pub struct Report {
     pub unconfirmed: u64,
     pub payments_checked: usize,
     pub rejected_webhooks_pruned: u64,
+    pub prices: prices::PriceLookups,
 }
 
 /// Why a pass stopped short: the next pass starts again (every step is idempotent).
@@ -183,6 +188,9 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
 
     report.rejected_webhooks_pruned =
         inbox::prune_rejected(&deps.pool, s.rejected_webhooks_kept, s.batch).await?;
+
+    let providers = deps.providers.current();
+    report.prices = prices::look_up(&deps.pool, &providers.sms, s.price_lookups).await?;
     Ok(report)
 }
 

@@ -16,6 +16,7 @@ mod payments_mpesa_client;
 mod payments_stripe_client;
 mod proxy;
 pub mod queue;
+mod reports;
 mod row_security;
 mod sending;
 mod status_page;

@@ -1,24 +1,30 @@
 //! The operator API (super_admin only), and its status page at `/admin`.
 
 pub(crate) mod adjustments;
+pub(crate) mod companies;
 pub(crate) mod opt_outs;
 pub(crate) mod purchases;
+pub(crate) mod reports;
 pub(crate) mod settings;
 pub(crate) mod status;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 
 use super::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(status::page))
+        .route("/companies", get(companies::list))
+        .route("/companies/{id}", patch(companies::update))
+        .route("/companies/{id}/changes", get(companies::changes))
         .route("/companies/{id}/adjustments", post(adjustments::create))
         .route(
             "/companies/{id}/opt-outs/{phone}",
             axum::routing::delete(opt_outs::remove),
         )
+        .route("/reports/revenue", get(reports::revenue))
         .route("/purchases/{id}/approve", post(purchases::approve))
         .route("/purchases/{id}/reject", post(purchases::reject))
         .route(

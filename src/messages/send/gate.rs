@@ -33,7 +33,7 @@ pub(super) async fn wait_for_its_turn(
             return Err(JobError::Snooze((until - now).to_std().unwrap_or_default()));
         }
     }
-    let company_key = format!("company:{}", message.company_id);
+    let company_key = super::quota::key(message.company_id);
     let account_key = s.gateway.rate_key();
     let limits = [
         (

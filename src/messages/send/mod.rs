@@ -12,6 +12,7 @@
 mod claim;
 mod gate;
 mod previous;
+mod quota;
 mod settle;
 mod steps;
 
@@ -20,6 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+pub use quota::{QuotaError, QuotaRestart, quota_changed};
 pub use steps::SendSteps;
 
 use super::store::{self, ForSending};

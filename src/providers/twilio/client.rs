@@ -1,5 +1,5 @@
-//! The Messages API client: create a message, and list messages to a number (for reconciling
-//! a send whose answer never came).
+//! The Messages API client: create a message, list messages to a number (for reconciling
+//! a send whose answer never came), and fetch one (for its price, filled in later).
 
 use std::time::Duration;
 
@@ -272,6 +272,29 @@ impl TwilioClient {
         }
         let text = response.text().await.unwrap_or_default();
         Err(error_from(status, None, &text))
+    }
+
+    /// One message as Twilio has it now: `GET Messages/{sid}.json`. Its `price` (negative, in
+    /// `price_unit`) is filled in some time after the send, and is null until then.
+    pub async fn fetch_message(&self, sid: &str) -> Result<TwilioMessage, TwilioError> {
+        timed("messages.fetch", async {
+            let url = self
+                .base
+                .join(&format!(
+                    "/2010-04-01/Accounts/{}/Messages/{sid}.json",
+                    self.account_sid
+                ))
+                .map_err(|e| TwilioError::NotSent(format!("unusable message sid: {e}")))?;
+            let response = self
+                .http
+                .get(url)
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+                .send()
+                .await
+                .map_err(classify_send_error)?;
+            parse(response).await
+        })
+        .await
     }
 
     /// Messages to `to` created since `since`, newest first: `GET Messages.json?To=..`, page

@@ -1,6 +1,7 @@
 //! The HTTP skeleton: problem+json shapes, authentication, roles and tenant isolation.
 
 mod auth;
+mod companies;
 mod hardening;
 mod routes;
 mod settings;

@@ -1,6 +1,6 @@
 //! Line charts as inline SVG, drawn on the server: no script, no external resource, and the
-//! figures are in the document (each point is a `circle` with `data-minute` and `data-value`),
-//! which is what the headless-browser test reads back.
+//! figures are in the document (each point is a `circle` with `data-minute` (or `data-day`) and
+//! `data-value`), which is what the headless-browser test reads back.
 
 use std::fmt::Write;
 
@@ -15,20 +15,61 @@ const RIGHT: f64 = 16.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 30.0;
 
-/// One line: values at minute offsets from the chart's start. A missing minute is a gap.
+/// One line: values at bucket offsets (minutes or days) from the chart's start. A missing
+/// bucket is a gap.
 pub struct Series {
     pub name: String,
     pub color: &'static str,
     pub points: Vec<(usize, i64)>,
 }
 
-/// A chart over `minutes` one-minute buckets from `start`.
+/// How long one bucket of a chart is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Minute,
+    Day,
+}
+
+impl Step {
+    fn delta(self) -> TimeDelta {
+        match self {
+            Step::Minute => TimeDelta::minutes(1),
+            Step::Day => TimeDelta::days(1),
+        }
+    }
+
+    /// The bottom axis' labels.
+    fn label(self) -> &'static str {
+        match self {
+            Step::Minute => "%H:%M",
+            Step::Day => "%m-%d",
+        }
+    }
+
+    /// Each point's attribute and its value's format.
+    fn attribute(self) -> (&'static str, &'static str) {
+        match self {
+            Step::Minute => ("data-minute", "%Y-%m-%dT%H:%MZ"),
+            Step::Day => ("data-day", "%Y-%m-%d"),
+        }
+    }
+
+    fn window(self) -> &'static str {
+        match self {
+            Step::Minute => "in this hour",
+            Step::Day => "in these days",
+        }
+    }
+}
+
+/// A chart over `buckets` buckets of `step` from `start`.
 pub struct LineChart<'a> {
     /// The `id` of the `svg` element.
     pub id: &'a str,
     pub title: &'a str,
     pub start: DateTime<Utc>,
-    pub minutes: usize,
+    pub step: Step,
+    pub buckets: usize,
     pub series: Vec<Series>,
 }
 
@@ -43,7 +84,7 @@ impl LineChart<'_> {
         );
         let plot_w = WIDTH - LEFT - RIGHT;
         let plot_h = HEIGHT - TOP - BOTTOM;
-        let span = self.minutes.saturating_sub(1).max(1) as f64;
+        let span = self.buckets.saturating_sub(1).max(1) as f64;
         let x = |minute: usize| LEFT + minute as f64 * plot_w / span;
         let y = |value: i64| TOP + plot_h - value as f64 * plot_h / max as f64;
 
@@ -66,21 +107,22 @@ impl LineChart<'_> {
             );
         }
         // Times along the bottom (UTC): start, middle, now.
-        for minute in [0, self.minutes / 2, self.minutes.saturating_sub(1)] {
-            let at = self.start + TimeDelta::minutes(minute as i64);
+        for minute in [0, self.buckets / 2, self.buckets.saturating_sub(1)] {
+            let at = self.at(minute);
             let _ = write!(
                 svg,
                 r##"<text x="{tx:.1}" y="{ty}" text-anchor="middle" font-size="11" fill="#6b7280">{t}</text>"##,
                 tx = x(minute),
                 ty = HEIGHT - 10.0,
-                t = at.format("%H:%M"),
+                t = at.format(self.step.label()),
             );
         }
         let drawn = self.series.iter().any(|s| !s.points.is_empty());
         if !drawn {
             let _ = write!(
                 svg,
-                r##"<text class="empty" x="{cx}" y="{cy}" text-anchor="middle" font-size="13" fill="#6b7280">no data in this hour</text>"##,
+                r##"<text class="empty" x="{cx}" y="{cy}" text-anchor="middle" font-size="13" fill="#6b7280">no data {w}</text>"##,
+                w = self.step.window(),
                 cx = LEFT + plot_w / 2.0,
                 cy = TOP + plot_h / 2.0,
             );
@@ -100,16 +142,17 @@ impl LineChart<'_> {
                     p = points.join(" "),
                 );
             }
+            let (attribute, format) = self.step.attribute();
             for &(m, v) in &s.points {
-                let at = self.start + TimeDelta::minutes(m as i64);
+                let at = self.at(m);
                 let _ = write!(
                     svg,
-                    r#"<circle class="point" cx="{cx:.1}" cy="{cy:.1}" r="2.5" fill="{c}" data-minute="{t}" data-value="{v}"><title>{name} {hm}: {v}</title></circle>"#,
+                    r#"<circle class="point" cx="{cx:.1}" cy="{cy:.1}" r="2.5" fill="{c}" {attribute}="{t}" data-value="{v}"><title>{name} {hm}: {v}</title></circle>"#,
                     cx = x(m),
                     cy = y(v),
                     c = s.color,
-                    t = at.format("%Y-%m-%dT%H:%MZ"),
-                    hm = at.format("%H:%M"),
+                    t = at.format(format),
+                    hm = at.format(self.step.label()),
                 );
             }
             svg.push_str("</g>");
@@ -130,9 +173,13 @@ impl LineChart<'_> {
             title = esc(self.title),
         )
     }
+
+    fn at(&self, bucket: usize) -> DateTime<Utc> {
+        self.start + self.step.delta() * bucket as i32
+    }
 }
 
-/// Splits points (in minute order) where a minute is missing, so a gap is not drawn across.
+/// Splits points (in bucket order) where a bucket is missing, so a gap is not drawn across.
 fn runs(points: &[(usize, i64)]) -> Vec<&[(usize, i64)]> {
     let mut out = Vec::new();
     let mut start = 0;
@@ -200,7 +247,8 @@ mod tests {
             id: "chart-x",
             title: "Depth <now>",
             start: "2025-01-01T10:00:00Z".parse().unwrap(),
-            minutes: 60,
+            step: Step::Minute,
+            buckets: 60,
             series: vec![Series {
                 name: "<script>".into(),
                 color: "#000",

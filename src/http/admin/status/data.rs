@@ -9,9 +9,12 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use crate::queue::{DeadLetter, QUEUES, QueueStats, Queues};
+use crate::reports::revenue::{self, GroupBy, RevenueQuery, RevenueReport};
 
 /// The charts cover this many one-minute buckets, the last one being the current minute.
 pub const MINUTES: usize = 60;
+/// The revenue chart covers this many UTC days, the last one being today.
+pub const DAYS: usize = 30;
 /// How many recent failures and dead letters are listed.
 pub const RECENT: usize = 20;
 /// At most this many companies are listed (by name).
@@ -83,6 +86,8 @@ pub struct Snapshot {
     pub dead_letters: Result<Vec<(&'static str, DeadLetter)>, String>,
     /// What needs the operator now (a paused account, unanswered sends), shown first.
     pub alerts: Vec<String>,
+    /// The revenue report of the last [`DAYS`] days, by day (every company).
+    pub revenue: RevenueReport,
 }
 
 /// Reads everything the page shows as of `at`.
@@ -101,6 +106,16 @@ pub async fn gather(pool: &PgPool, queues: &Queues, at: DateTime<Utc>) -> sqlx::
         failures: failures(pool).await?,
         dead_letters: within(dead_letters(queues)).await,
         alerts: Vec::new(),
+        revenue: revenue::revenue(
+            pool,
+            &RevenueQuery {
+                from: at.date_naive() - TimeDelta::days(DAYS as i64 - 1),
+                to: at.date_naive(),
+                group_by: GroupBy::Day,
+                company: None,
+            },
+        )
+        .await?,
     })
 }
 

@@ -7,16 +7,18 @@ use std::fmt::Write;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::chart::{LineChart, Series};
-use super::data::{MINUTES, Snapshot};
+use super::chart::{LineChart, Series, Step};
+use super::data::{DAYS, MINUTES, Snapshot};
 use super::html::esc;
 use crate::queue::QUEUES;
+use crate::reports::revenue::PerCurrency;
 
 /// A queue's line keeps its colour whichever queues have samples (in the order of `QUEUES`).
 const QUEUE_COLORS: [&str; 4] = ["#9333ea", "#2563eb", "#ea580c", "#0891b2"];
 const OTHER_QUEUE: &str = "#6b7280";
 const SENT: &str = "#16a34a";
 const FAILED: &str = "#dc2626";
+const SOLD: &str = "#2563eb";
 
 const STYLE: &str = "
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#111827;background:#f9fafb}
@@ -51,6 +53,7 @@ pub fn page(s: &Snapshot) -> String {
     }
     queues(&mut html, s);
     charts(&mut html, s);
+    revenue(&mut html, s);
     balances(&mut html, s);
     failures(&mut html, s);
     dead_letters(&mut html, s);
@@ -134,7 +137,8 @@ fn charts(html: &mut String, s: &Snapshot) {
         id: "chart-queue-depth",
         title: "Queue depth (ready + in flight + delayed, sampled each minute)",
         start: s.window_start,
-        minutes: MINUTES,
+        step: Step::Minute,
+        buckets: MINUTES,
         series: by_queue
             .into_iter()
             .map(|(q, points)| Series {
@@ -158,7 +162,8 @@ fn charts(html: &mut String, s: &Snapshot) {
         id: "chart-send-rate",
         title: "Send rate (messages per minute the send began)",
         start: s.window_start,
-        minutes: MINUTES,
+        step: Step::Minute,
+        buckets: MINUTES,
         series: vec![
             Series {
                 name: "sent / delivered".into(),
@@ -175,6 +180,106 @@ fn charts(html: &mut String, s: &Snapshot) {
     html.push_str(&depth.to_html());
     html.push_str(&send.to_html());
     html.push_str("</div></section>");
+}
+
+/// The last days' credits (sold, charged, refunded: one unit, so one chart) and money per
+/// currency (received, the provider's cost, margin), from the revenue report.
+fn revenue(html: &mut String, s: &Snapshot) {
+    let start = s.at.date_naive() - TimeDelta::days(DAYS as i64 - 1);
+    let mut per_day: BTreeMap<usize, (i64, i64, i64)> = BTreeMap::new();
+    let mut received = PerCurrency::new();
+    let mut cost = PerCurrency::new();
+    let mut margin = PerCurrency::new();
+    for row in &s.revenue.rows {
+        let Ok(day) = chrono::NaiveDate::parse_from_str(&row.period, "%Y-%m-%d") else {
+            continue;
+        };
+        let Some(i) = usize::try_from((day - start).num_days())
+            .ok()
+            .filter(|i| *i < DAYS)
+        else {
+            continue;
+        };
+        let d = per_day.entry(i).or_default();
+        d.0 += row.credits_sold;
+        d.1 += row.credits_charged;
+        d.2 += row.credits_refunded;
+        for (into, from) in [
+            (&mut received, &row.received),
+            (&mut cost, &row.provider_cost),
+            (&mut margin, &row.margin),
+        ] {
+            for (currency, amount) in from {
+                *into.entry(currency.clone()).or_default() += amount;
+            }
+        }
+    }
+    let line = |pick: fn(&(i64, i64, i64)) -> i64| {
+        per_day
+            .iter()
+            .map(|(i, d)| (*i, pick(d)))
+            .collect::<Vec<_>>()
+    };
+    let chart = LineChart {
+        id: "chart-credits",
+        title: "Credits per day (UTC): sold, charged for messages, refunded",
+        start: start.and_time(chrono::NaiveTime::MIN).and_utc(),
+        step: Step::Day,
+        buckets: DAYS,
+        series: vec![
+            Series {
+                name: "sold".into(),
+                color: SOLD,
+                points: line(|d| d.0),
+            },
+            Series {
+                name: "charged".into(),
+                color: SENT,
+                points: line(|d| d.1),
+            },
+            Series {
+                name: "refunded".into(),
+                color: FAILED,
+                points: line(|d| d.2),
+            },
+        ],
+    };
+    let _ = write!(
+        html,
+        r#"<section id="revenue"><h2>The last {DAYS} days</h2><div class="charts">{}</div>"#,
+        chart.to_html()
+    );
+    table_head(
+        html,
+        "revenue-money",
+        &[
+            ("currency", false),
+            ("received", true),
+            ("provider cost", true),
+            ("margin", true),
+        ],
+    );
+    let mut currencies: Vec<&String> = margin.keys().collect();
+    currencies.sort();
+    if currencies.is_empty() {
+        empty_row(html, 4, "no money in these days");
+    }
+    let shown = |m: &PerCurrency, c: &String| m.get(c).map(|a| a.to_string()).unwrap_or_default();
+    for c in currencies {
+        let _ = write!(
+            html,
+            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+            esc(c),
+            esc(&shown(&received, c)),
+            esc(&shown(&cost, c)),
+            esc(&shown(&margin, c)),
+        );
+    }
+    let _ = write!(
+        html,
+        r#"</tbody></table><p class="muted">{}. Report: <code>GET /admin/reports/revenue</code>.</p></section>"#,
+        esc(crate::reports::revenue::CURRENCY_NOTE)
+    );
 }
 
 fn balances(html: &mut String, s: &Snapshot) {
