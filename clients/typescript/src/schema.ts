@@ -81,6 +81,178 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/companies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Companies in creation order, with their balances; `search` narrows by name or id. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Part of the name (case-insensitive), or a whole company id. */
+                    search?: string;
+                    /** @description Companies per page, 1..=200 (default 50). */
+                    limit?: number;
+                    /** @description Only companies after this one (the previous page's `next_after`). */
+                    after?: components["schemas"]["CompanyId"];
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CompanyPage"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/companies/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Changes a company's settings: name, hourly quota, time zone, quiet hours, sweeps. Every field
+         *     is checked before anything is written; a refused field changes nothing. Each change is
+         *     recorded with who made it and the values before and after.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description company id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CompanyPatch"];
+                };
+            };
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CompanyUpdated"];
+                    };
+                };
+                /** @description malformed_json or malformed_body */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description payload_too_large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unsupported_media_type */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description validation_failed (errors per field) or invalid_body (an unknown field, a wrong type) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/admin/companies/{id}/adjustments": {
         parameters: {
             query?: never;
@@ -197,6 +369,81 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/companies/{id}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The history of a company's settings, newest first: who, when, the values before and after. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Changes per page, 1..=200 (default 50). */
+                    limit?: number;
+                    /** @description Only changes older than this one (the previous page's `next_before`). */
+                    before?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description company id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChangePage"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -492,6 +739,82 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/reports/revenue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Credits sold and money received per currency, messages and segments charged, the provider's
+         *     cost in its own price unit, refunds and the margin per currency, never adding currencies.
+         */
+        get: {
+            parameters: {
+                query: {
+                    /** @description First UTC day (`YYYY-MM-DD`), included. */
+                    from: string;
+                    /** @description Last UTC day, included (at most 366 days by day, 120 months by month). */
+                    to: string;
+                    /** @description `day` (default) or `month`. */
+                    group_by?: "day" | "month";
+                    /** @description Only this company. */
+                    company?: components["schemas"]["CompanyId"];
+                    /** @description `json` (default) or `csv`; `Accept: text/csv` asks for CSV too. */
+                    format?: "json" | "csv";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the report, as JSON or (format=csv or Accept: text/csv) CSV */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RevenueReport"];
+                        "text/csv": string;
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description invalid_query (a malformed date or value) or validation_failed (the range) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -3117,11 +3440,117 @@ export interface components {
             /** @description 1..=10,000 messages. */
             messages: components["schemas"]["BatchEntry"][];
         };
+        ChangePage: {
+            changes: components["schemas"]["CompanyChange"][];
+            /**
+             * Format: int64
+             * @description Pass as `before` for the next page; absent on the last page.
+             */
+            next_before?: number | null;
+        };
+        /**
+         * @description A company and the settings the operator may change (`PATCH /admin/companies/{id}`,
+         *     `admin update-company`).
+         */
+        Company: {
+            country: components["schemas"]["Country"];
+            /** Format: date-time */
+            created_at: string;
+            currency: components["schemas"]["Currency"];
+            id: components["schemas"]["CompanyId"];
+            name: string;
+            /** @example 08:00 */
+            quiet_hours_end: string;
+            /**
+             * @description Start of the nightly quiet hours (`HH:MM`, in `timezone`); equal to the end: none.
+             * @example 21:00
+             */
+            quiet_hours_start: string;
+            /**
+             * Format: int32
+             * @description Messages per hour, fleet-wide.
+             */
+            sms_per_hour: number;
+            /** @description Whether overdue-debt sweeps run for this company. */
+            sweep_enabled: boolean;
+            timezone: components["schemas"]["TimeZone"];
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description One recorded change of a company's settings: only what changed, before and after. */
+        CompanyChange: {
+            /** @description Who: `user:<uuid>` (the API) or `cli:admin`. */
+            actor: string;
+            after: Record<string, unknown>;
+            before: Record<string, unknown>;
+            /** Format: date-time */
+            changed_at: string;
+            company_id: components["schemas"]["CompanyId"];
+            /** Format: int64 */
+            id: number;
+        };
         /**
          * Format: uuid
          * @description A tenant of the CRM.
          */
         CompanyId: string;
+        /** @description A company with its balance, as the operator's list shows it. */
+        CompanyListing: components["schemas"]["Company"] & {
+            /**
+             * Format: int64
+             * @description Credits that can be spent now.
+             */
+            available: number;
+            /**
+             * Format: int64
+             * @description Credits held for messages in flight.
+             */
+            reserved: number;
+            /** Format: int64 */
+            total_purchased: number;
+            /** Format: int64 */
+            total_sent: number;
+        };
+        CompanyPage: {
+            companies: components["schemas"]["CompanyListing"][];
+            next_after?: null | components["schemas"]["CompanyId"];
+        };
+        /**
+         * @description A change of settings as asked for (raw values, as they come from a request or the command
+         *     line); [`CompanyPatch::validate`] turns it into a [`SettingsChange`] or says what is wrong
+         *     with each field. Absent fields stay as they are.
+         */
+        CompanyPatch: {
+            /** @description 1..=200 characters (trimmed). */
+            name?: string | null;
+            /** @description `HH:MM` (24 h). */
+            quiet_hours_end?: string | null;
+            /** @description `HH:MM` (24 h). Equal start and end turn quiet hours off. */
+            quiet_hours_start?: string | null;
+            /**
+             * Format: int64
+             * @description Messages per hour, 1..=1000000.
+             */
+            sms_per_hour?: number | null;
+            sweep_enabled?: boolean | null;
+            /** @description An IANA time zone, e.g. `Africa/Nairobi`. */
+            timezone?: string | null;
+        };
+        CompanyUpdated: {
+            change?: null | components["schemas"]["CompanyChange"];
+            company: components["schemas"]["Company"];
+            /**
+             * @description With a new `sms_per_hour`: the company's queued messages given a send job at once, so the
+             *     new quota applies to them now. Null when the quota did not change, or Redis did not answer
+             *     (then each waits out the delay the old quota gave it).
+             */
+            messages_requeued?: number | null;
+        };
+        /**
+         * @description A company's home market: decides how local numbers are read and the default currency.
+         * @enum {string}
+         */
+        Country: "TZ" | "KE";
         /**
          * @description Where the credentials in force come from.
          * @enum {string}
@@ -3132,6 +3561,11 @@ export interface components {
          * @description A non-negative number of credits.
          */
         Credits: number;
+        /**
+         * @description The currencies packages are priced in. TZS and KES are two-decimal in ISO 4217 (and at Stripe).
+         * @enum {string}
+         */
+        Currency: "USD" | "TZS" | "KES";
         /**
          * @description A valid number in E.164 form (`+255754123456`).
          * @example +255754123456
@@ -3172,6 +3606,8 @@ export interface components {
             field: string;
             message: string;
         };
+        /** @enum {string} */
+        GroupBy: "day" | "month";
         Health: {
             status: string;
         };
@@ -3394,6 +3830,68 @@ export interface components {
             detail: string;
             index: number;
         };
+        RevenueReport: {
+            company_id?: null | components["schemas"]["CompanyId"];
+            /** Format: date */
+            from: string;
+            group_by: components["schemas"]["GroupBy"];
+            /** @description How to read the money columns (see [`CURRENCY_NOTE`]). */
+            note: string;
+            /** @description Period by period, companies in id order; a company with nothing in a period has no row. */
+            rows: components["schemas"]["RevenueRow"][];
+            /** Format: date */
+            to: string;
+        };
+        /** @description One company in one period. */
+        RevenueRow: {
+            company_id?: null | components["schemas"]["CompanyId"];
+            company_name: string;
+            /** Format: int64 */
+            credits_charged: number;
+            /** Format: int64 */
+            credits_refunded: number;
+            /**
+             * Format: int64
+             * @description Credits taken back for refunded card payments.
+             */
+            credits_reversed: number;
+            /**
+             * Format: int64
+             * @description Credits of purchases credited in the period.
+             */
+            credits_sold: number;
+            /** @description Per currency: `received` minus `provider_cost` (no exchange rates). */
+            margin: {
+                [key: string]: string;
+            };
+            /**
+             * Format: int64
+             * @description Messages refunded in the period, and their credits.
+             */
+            messages_refunded: number;
+            /**
+             * Format: int64
+             * @description Messages charged in the period (handed to the provider).
+             */
+            messages_sent: number;
+            /** @description `YYYY-MM-DD` or `YYYY-MM` (UTC). */
+            period: string;
+            /** @description What the provider charged for those messages, per its price unit. */
+            provider_cost: {
+                [key: string]: string;
+            };
+            /** @description The money those purchases brought, per currency (what arrived). */
+            received: {
+                [key: string]: string;
+            };
+            /** Format: int64 */
+            segments_sent: number;
+            /**
+             * Format: int64
+             * @description Charged messages with no provider price (yet): the cost above leaves them out.
+             */
+            unpriced_messages: number;
+        };
         SaveTemplate: {
             /** @description Up to 1,600 characters; `{variable}` placeholders, `{{` and `}}` for literal braces. */
             body: string;
@@ -3462,6 +3960,11 @@ export interface components {
             /** @description The variables it uses, in order of first use. */
             variables: components["schemas"]["Variable"][];
         };
+        /**
+         * @description An IANA time zone (`Africa/Dar_es_Salaam`), as a company stores it.
+         * @example Africa/Dar_es_Salaam
+         */
+        TimeZone: string;
         TwilioRequest: {
             /** @description `AC` followed by 32 characters. */
             account_sid: string;
