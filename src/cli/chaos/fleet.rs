@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 
 struct Process {
-    /// `serve`, `schedule`, `work-3`: the log file's name too.
+    /// `serve`, `schedule`, `work-3`, `serve-12` (started again): the log file's name too.
     name: String,
     child: Child,
 }
@@ -24,9 +24,12 @@ pub struct Fleet {
     /// One slot per worker; `None` between a kill and the replacement's start.
     workers: Vec<Option<Process>>,
     workers_started: usize,
-    pub kills: usize,
-    /// Processes that exited without being told to, with their exit status.
-    pub unexpected_exits: Vec<String>,
+    /// Processes started again after they exited by themselves.
+    pub restarts: usize,
+    /// Of those, how many stopped on an error they reported (exit code 1).
+    pub error_exits: usize,
+    /// Processes that crashed: a panic, or a signal nobody sent.
+    pub crashes: Vec<String>,
 }
 
 impl Fleet {
@@ -45,8 +48,9 @@ impl Fleet {
         let mut fleet = Fleet {
             workers: Vec::new(),
             workers_started: 0,
-            kills: 0,
-            unexpected_exits: Vec::new(),
+            restarts: 0,
+            error_exits: 0,
+            crashes: Vec::new(),
             serve,
             schedule,
             exe,
@@ -100,7 +104,6 @@ impl Fleet {
         if let Some(mut p) = self.workers[slot].take() {
             p.child.start_kill()?;
             p.child.wait().await?;
-            self.kills += 1;
         }
         Ok(())
     }
@@ -115,31 +118,44 @@ impl Fleet {
         Ok(())
     }
 
-    /// Notes every process that has exited by itself (and starts a worker in its place).
+    /// As a supervisor does (systemd's `Restart=on-failure`): starts again every process that
+    /// has exited by itself, and notes it. Exit code 1 is a process that stopped on an error it
+    /// reports (`work` starting while PostgreSQL is down cannot load its settings); anything
+    /// else (a panic's 101, a signal we did not send) is a crash, and a finding.
     pub fn check(&mut self) -> anyhow::Result<()> {
-        let mut exited = Vec::new();
+        let (exe, env, logs) = (&self.exe, &self.env, &self.logs);
+        let mut restarted = Vec::new();
         for p in [&mut self.serve, &mut self.schedule]
             .into_iter()
             .chain(self.workers.iter_mut().flatten())
         {
             if let Some(status) = p.child.try_wait()? {
-                exited.push(format!("{} exited by itself ({status})", p.name));
+                restarted.push((p.name.clone(), status));
+                let args: &[&str] = if p.name.starts_with("work") {
+                    &["work"]
+                } else {
+                    &[p.name.as_str()]
+                };
+                self.restarts += 1;
+                *p = spawn(
+                    exe,
+                    env,
+                    logs,
+                    &format!("{}-{}", p.name, self.restarts),
+                    args,
+                )?;
             }
         }
-        for slot in 0..self.workers.len() {
-            if let Some(p) = &mut self.workers[slot]
-                && p.child.try_wait()?.is_some()
-            {
-                self.workers[slot] = None;
+        for (name, status) in restarted {
+            if status.code() == Some(1) {
+                self.error_exits += 1;
+            } else {
+                let crash = format!("{name} crashed ({status}): see {}", self.log_of(&name));
+                eprintln!("chaos: {crash}");
+                self.crashes.push(crash);
             }
         }
-        for e in exited {
-            if !self.unexpected_exits.contains(&e) {
-                eprintln!("chaos: {e}");
-                self.unexpected_exits.push(e);
-            }
-        }
-        self.fill_slots()
+        Ok(())
     }
 
     /// SIGTERM to every process, SIGKILL to any still running after 20 s.

@@ -110,7 +110,11 @@ pub async fn run(base: Config, args: ChaosArgs) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
-    let report = chaos(&base, &args, seed, &planned, &dir, &postgres, &redis).await;
+    // Ctrl-C or SIGTERM drops the run, and with it every child process (killed on drop).
+    let report = tokio::select! {
+        report = chaos(&base, &args, seed, &planned, &dir, &postgres, &redis) => report,
+        () = super::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+    };
     postgres.stop().await;
     redis.stop().await;
     let report = report?;
@@ -234,7 +238,6 @@ async fn chaos(
     let quiesce_secs = quiet.then(|| faults_over.elapsed().as_secs_f64());
 
     let provider_messages = fakes.twilio.messages();
-    let unexpected_exits = fleet.unexpected_exits.clone();
     let _ = stop_callbacks.send(true);
     let _ = callbacks.await;
     let report = report::collect(
@@ -254,7 +257,8 @@ async fn chaos(
             callbacks: counters.figures(),
             provider_messages: &provider_messages,
             requests_retried: api.retries.figures(),
-            unexpected_exits,
+            restarts: (fleet.restarts, fleet.error_exits),
+            crashes: fleet.crashes.clone(),
             quiesce_secs,
         },
     )

@@ -86,6 +86,9 @@ pub struct Report {
     pub provider: Provider,
     pub companies: Vec<Company>,
     pub audit_clean: bool,
+    /// Processes the supervisor started again, and how many of them had exited on an error.
+    pub processes_restarted: usize,
+    pub processes_exited_on_error: usize,
     /// From the end of the faults until everything was final; `None`: it never was.
     pub quiesce_secs: Option<f64>,
     pub violations: Vec<String>,
@@ -99,13 +102,15 @@ pub struct Observed<'a> {
     pub callbacks: CallbackFigures,
     pub provider_messages: &'a [FakeMessage],
     pub requests_retried: BTreeMap<u16, usize>,
-    pub unexpected_exits: Vec<String>,
+    /// Processes started again after exiting by themselves, and of those, exits on an error.
+    pub restarts: (usize, usize),
+    pub crashes: Vec<String>,
     pub quiesce_secs: Option<f64>,
 }
 
 pub async fn collect(pool: &PgPool, o: Observed<'_>) -> anyhow::Result<Report> {
     let mut violations = Vec::new();
-    violations.extend(o.unexpected_exits.iter().cloned());
+    violations.extend(o.crashes.iter().cloned());
     violations.extend(
         o.injected
             .errors
@@ -169,6 +174,8 @@ pub async fn collect(pool: &PgPool, o: Observed<'_>) -> anyhow::Result<Report> {
         provider,
         companies,
         audit_clean: audit.is_clean(),
+        processes_restarted: o.restarts.0,
+        processes_exited_on_error: o.restarts.1,
         quiesce_secs: o.quiesce_secs,
         violations,
     })
@@ -365,6 +372,13 @@ impl Report {
                 ),
             ),
             ("workers killed", i.kills.to_string()),
+            (
+                "processes restarted",
+                format!(
+                    "{} after exiting by themselves ({} on an error, e.g. no database at start)",
+                    self.processes_restarted, self.processes_exited_on_error
+                ),
+            ),
             ("redis flushes", i.redis_flushes.to_string()),
             (
                 "postgres restarts",
@@ -445,5 +459,58 @@ impl Report {
                 println!("    - {v}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at_provider(sid: &str, ours: &str) -> FakeMessage {
+        FakeMessage {
+            sid: sid.into(),
+            to: "+254712345678".into(),
+            body: "Reminder".into(),
+            num_segments: 1,
+            status_callback: Some(format!(
+                "http://127.0.0.1:8080/webhooks/twilio/status?message={ours}"
+            )),
+            validity_period: Some("120".into()),
+            created: chrono::Utc::now(),
+            status: "delivered".into(),
+        }
+    }
+
+    #[test]
+    fn two_provider_messages_naming_one_of_ours_are_a_duplicate() {
+        let mut violations = Vec::new();
+        let once = [at_provider("SM1", "a"), at_provider("SM2", "b")];
+        assert_eq!(provider(&once, &mut violations).duplicates, 0);
+        assert!(violations.is_empty(), "{violations:?}");
+
+        let twice = [
+            at_provider("SM1", "a"),
+            at_provider("SM2", "b"),
+            at_provider("SM3", "a"),
+        ];
+        let found = provider(&twice, &mut violations);
+        assert_eq!((found.messages, found.duplicates), (3, 1));
+        assert_eq!(violations.len(), 1, "{violations:?}");
+    }
+
+    #[test]
+    fn credits_add_up_only_to_purchased_minus_charged_plus_refunded_plus_adjusted() {
+        let company = |credits| Company {
+            company_id: CompanyId(uuid::Uuid::nil()),
+            credits,
+            reserved: 0,
+            purchased: 1_000,
+            charged: 300,
+            refunded: 20,
+            adjusted: 200,
+        };
+        assert!(company(920).adds_up());
+        assert!(!company(919).adds_up(), "one credit lost");
+        assert!(!company(940).adds_up(), "a refund given twice");
     }
 }

@@ -78,7 +78,8 @@ impl Postgres {
         let cluster = self.cluster.as_ref().context("no private cluster")?;
         cluster.pg_ctl(&["stop", "-m", "immediate", "-w"]).await?;
         tokio::time::sleep(down).await;
-        cluster.pg_ctl(&["start", "-w", "-t", "120"]).await
+        // Crash recovery replays the WAL: on a loaded machine that takes a while.
+        cluster.pg_ctl(&["start", "-w", "-t", "600"]).await
     }
 
     pub async fn stop(&self) {
