@@ -1,6 +1,7 @@
 //! The `copcca-sms` command line (DESIGN.md section 1). `anyhow` lives here and nowhere below.
 
 mod admin;
+mod chaos;
 mod demo;
 mod output;
 
@@ -59,6 +60,10 @@ enum Command {
         #[arg(long)]
         env_file: std::path::PathBuf,
     },
+    /// Development: a seeded chaos run of `serve`, `schedule` and several `work` processes
+    /// against the fakes, with faults injected, ending with the checks (README: Chaos run).
+    #[command(hide = true)]
+    Chaos(chaos::ChaosArgs),
 }
 
 /// Exit codes: 0 ok, 1 failure, 78 bad configuration (sysexits EX_CONFIG).
@@ -75,7 +80,7 @@ pub fn main() -> ExitCode {
         cli.command,
         Command::Serve | Command::Work | Command::Schedule | Command::Run
     );
-    let quiet = matches!(cli.command, Command::Demo { .. });
+    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Chaos(_));
     telemetry::init(
         config.log_format,
         if quiet {
@@ -108,6 +113,7 @@ pub fn main() -> ExitCode {
             }
             Command::Run => run_all(config).await,
             Command::Fakes { env_file } => fakes(&config, &env_file).await,
+            Command::Chaos(args) => chaos::run(config, args).await,
         }
     });
     match result {

@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::config::{PublicUrl, Secret};
 use crate::domain::Segments;
-use crate::providers::twilio::{Sender, TwilioClient, signature};
+use crate::providers::twilio::{CALLBACK_MESSAGE_PARAM, Sender, TwilioClient, signature};
 
 pub const ACCOUNT_SID: &str = "ACfa4e0000000000000000000000000001";
 pub const AUTH_TOKEN: &str = "fake-twilio-auth-token";
@@ -52,6 +52,17 @@ pub struct FakeMessage {
     pub created: chrono::DateTime<Utc>,
     /// Twilio's status: `queued` until it is handed on (`set_status`, or a callback).
     pub status: String,
+}
+
+impl FakeMessage {
+    /// The id our service gave this message, read from its StatusCallback URL (which names it):
+    /// two provider messages with one id are one message sent twice.
+    pub fn our_message_id(&self) -> Option<String> {
+        let url = Url::parse(self.status_callback.as_deref()?).ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == CALLBACK_MESSAGE_PARAM)
+            .map(|(_, v)| v.into_owned())
+    }
 }
 
 #[derive(Default)]
@@ -158,6 +169,12 @@ impl FakeTwilio {
         self.inner.lock().expect("lock").messages.clone()
     }
 
+    /// The messages created after the first `seen`, in order (to follow a long run cheaply).
+    pub fn messages_after(&self, seen: usize) -> Vec<FakeMessage> {
+        let inner = self.inner.lock().expect("lock");
+        inner.messages.get(seen..).unwrap_or_default().to_vec()
+    }
+
     /// Posts a status callback for `sid`, signed with the account's token as Twilio does, to the
     /// message's StatusCallback URL (or `to` when given). Returns the service's HTTP status.
     pub async fn callback(
@@ -167,9 +184,13 @@ impl FakeTwilio {
         error_code: Option<&str>,
     ) -> reqwest::Result<u16> {
         let message = self
-            .messages()
-            .into_iter()
+            .inner
+            .lock()
+            .expect("lock")
+            .messages
+            .iter()
             .find(|m| m.sid == sid)
+            .cloned()
             .expect("a message the fake created");
         let url = message
             .status_callback

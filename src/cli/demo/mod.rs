@@ -15,6 +15,7 @@ use std::time::Instant;
 use crate::config::Config;
 
 pub use fakes::FakeProviders;
+pub(super) use stack::fresh_database;
 
 /// Runs the demo; `json` prints the summary as one JSON object instead of a table.
 pub async fn run(base: Config, json: bool) -> anyhow::Result<ExitCode> {

@@ -42,7 +42,7 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(base: &Config) -> anyhow::Result<Self> {
-        let database_url = fresh_database(&base.database_url).await?;
+        let database_url = fresh_database(&base.database_url, DATABASE).await?;
         db::migrate(&database_url, &base.database_schema)
             .await?
             .close()
@@ -151,11 +151,12 @@ impl Stack {
     }
 }
 
-/// Drops and creates the demo database next to `base`'s, so every run starts from nothing.
-async fn fresh_database(base: &str) -> anyhow::Result<String> {
+/// Drops database `name` on `base`'s server, so that every run (of the demo, or the chaos run)
+/// starts from nothing; its URL, for `db::migrate` to create it.
+pub(in crate::cli) async fn fresh_database(base: &str, name: &str) -> anyhow::Result<String> {
     use sqlx::migrate::MigrateDatabase;
     let mut url = Url::parse(base)?;
-    url.set_path(&format!("/{DATABASE}"));
+    url.set_path(&format!("/{name}"));
     let url = url.to_string();
     if sqlx::Postgres::database_exists(&url).await? {
         sqlx::Postgres::force_drop_database(&url).await?;

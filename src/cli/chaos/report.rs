@@ -1,0 +1,516 @@
+//! The final checks, read from the data once everything is quiet, and the report: a table, or
+//! one JSON object. Any violation makes the run fail.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::callbacks::CallbackFigures;
+use super::faults::Injected;
+use super::traffic::{Bought, Sent};
+use crate::domain::CompanyId;
+use crate::fakes::twilio::FakeMessage;
+use crate::ledger;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub seed: u64,
+    pub duration_secs: f64,
+    pub messages_requested: usize,
+    pub companies: usize,
+    pub workers: usize,
+    pub schedule: BTreeMap<&'static str, usize>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Messages {
+    pub accepted: i64,
+    pub stored: i64,
+    #[serde(rename = "final")]
+    pub final_: i64,
+    pub not_final: i64,
+    /// Handed to the provider (they have a provider id).
+    pub sent: i64,
+    pub delivered: i64,
+    pub undelivered: i64,
+    pub failed: i64,
+    pub refunded: i64,
+    pub by_status: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Purchases {
+    pub made: usize,
+    pub credited: usize,
+    pub credits_purchased: i64,
+    pub by_method: BTreeMap<&'static str, usize>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Provider {
+    pub messages: usize,
+    /// Our messages the provider holds more than once: must be 0.
+    pub duplicates: usize,
+}
+
+/// `credits == purchased - charged + refunded + adjusted`, per company.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Company {
+    pub company_id: CompanyId,
+    pub credits: i64,
+    pub reserved: i64,
+    pub purchased: i64,
+    pub charged: i64,
+    pub refunded: i64,
+    pub adjusted: i64,
+}
+
+impl Company {
+    fn adds_up(&self) -> bool {
+        self.credits == self.purchased - self.charged + self.refunded + self.adjusted
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub run: Run,
+    pub injected: Injected,
+    pub requests_retried: BTreeMap<u16, usize>,
+    pub single_requests: usize,
+    pub batch_requests: usize,
+    pub idempotent_replays: usize,
+    pub messages: Messages,
+    pub purchases: Purchases,
+    pub callbacks: CallbackFigures,
+    pub provider: Provider,
+    pub companies: Vec<Company>,
+    pub audit_clean: bool,
+    /// Processes the supervisor started again, and how many of them had exited on an error.
+    pub processes_restarted: usize,
+    pub processes_exited_on_error: usize,
+    /// From the end of the faults until everything was final; `None`: it never was.
+    pub quiesce_secs: Option<f64>,
+    pub violations: Vec<String>,
+}
+
+pub struct Observed<'a> {
+    pub run: Run,
+    pub injected: Injected,
+    pub sent: &'a Sent,
+    pub bought: &'a Bought,
+    pub callbacks: CallbackFigures,
+    pub provider_messages: &'a [FakeMessage],
+    pub requests_retried: BTreeMap<u16, usize>,
+    /// Processes started again after exiting by themselves, and of those, exits on an error.
+    pub restarts: (usize, usize),
+    pub crashes: Vec<String>,
+    pub quiesce_secs: Option<f64>,
+}
+
+pub async fn collect(pool: &PgPool, o: Observed<'_>) -> anyhow::Result<Report> {
+    let mut violations = Vec::new();
+    violations.extend(o.crashes.iter().cloned());
+    violations.extend(
+        o.injected
+            .errors
+            .iter()
+            .map(|e| format!("fault not injected: {e}")),
+    );
+    violations.extend(o.sent.errors.iter().map(|e| format!("traffic: {e}")));
+    violations.extend(o.bought.errors.iter().map(|e| format!("purchase: {e}")));
+    if o.quiesce_secs.is_none() {
+        violations.push("the system never quiesced".into());
+    }
+    if o.callbacks.given_up > 0 {
+        violations.push(format!(
+            "{} status reports refused until given up",
+            o.callbacks.given_up
+        ));
+    }
+
+    let messages = messages(pool, o.sent, &mut violations).await?;
+    let provider = provider(o.provider_messages, &mut violations);
+    let purchases = purchases(pool, o.bought, &mut violations).await?;
+
+    let companies: Vec<Company> = sqlx::query_as(
+        "SELECT company_id, available + reserved AS credits, reserved, total_purchased AS purchased,
+                total_sent AS charged, total_refunded AS refunded, total_adjusted AS adjusted
+         FROM balances ORDER BY company_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    for c in &companies {
+        if !c.adds_up() {
+            violations.push(format!(
+                "company {}: credits do not add up: {c:?}",
+                c.company_id
+            ));
+        }
+        if c.reserved != 0 {
+            violations.push(format!(
+                "company {}: {} credits still reserved",
+                c.company_id, c.reserved
+            ));
+        }
+    }
+    let audit = ledger::audit(pool).await?;
+    violations.extend(
+        audit
+            .violations
+            .iter()
+            .map(|v| format!("audit: {}: {}", v.invariant, v.detail)),
+    );
+    Ok(Report {
+        run: o.run,
+        injected: o.injected,
+        requests_retried: o.requests_retried,
+        single_requests: o.sent.single_requests,
+        batch_requests: o.sent.batch_requests,
+        idempotent_replays: o.sent.idempotent_replays,
+        messages,
+        purchases,
+        callbacks: o.callbacks,
+        provider,
+        companies,
+        audit_clean: audit.is_clean(),
+        processes_restarted: o.restarts.0,
+        processes_exited_on_error: o.restarts.1,
+        quiesce_secs: o.quiesce_secs,
+        violations,
+    })
+}
+
+async fn messages(
+    pool: &PgPool,
+    sent: &Sent,
+    violations: &mut Vec<String>,
+) -> anyhow::Result<Messages> {
+    let mut m = Messages {
+        accepted: sent.accepted,
+        ..Messages::default()
+    };
+    let rows: Vec<(CompanyId, String, i64, i64)> = sqlx::query_as(
+        "SELECT company_id, status, count(*), count(provider_id) FROM messages GROUP BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut stored_by_company: HashMap<CompanyId, i64> = HashMap::new();
+    for (company, status, n, with_sid) in rows {
+        *stored_by_company.entry(company).or_default() += n;
+        *m.by_status.entry(status.clone()).or_default() += n;
+        m.stored += n;
+        m.sent += with_sid;
+        match status.as_str() {
+            "delivered" => m.delivered += n,
+            "undelivered" => m.undelivered += n,
+            "failed" => m.failed += n,
+            _ => {}
+        }
+    }
+    m.final_ = m.delivered + m.undelivered + m.failed;
+    m.not_final = m.stored - m.final_;
+    for (company, accepted) in &sent.accepted_by_company {
+        let stored = stored_by_company.get(company).copied().unwrap_or(0);
+        if stored != *accepted {
+            violations.push(format!(
+                "company {company}: {accepted} messages accepted, {stored} stored"
+            ));
+        }
+    }
+    if m.not_final > 0 {
+        violations.push(format!(
+            "{} messages not final: {:?}",
+            m.not_final, m.by_status
+        ));
+    }
+    m.refunded = sqlx::query_scalar("SELECT count(*) FROM ledger_entries WHERE kind = 'refund'")
+        .fetch_one(pool)
+        .await?;
+    // A failure that was charged is refunded; a delivery is charged and kept.
+    let unrefunded: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "SELECT m.id, m.status FROM messages m
+         WHERE EXISTS (SELECT 1 FROM ledger_entries c WHERE c.message_id = m.id AND c.kind = 'commit')
+           AND ((m.status IN ('failed', 'undelivered')
+                 AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund'))
+             OR (m.status = 'delivered'
+                 AND EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund')))
+         LIMIT 10",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (id, status) in unrefunded {
+        violations.push(format!(
+            "message {id} is {status}, charged, refunded wrongly"
+        ));
+    }
+    let uncharged: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT m.id FROM messages m WHERE m.status = 'delivered'
+           AND NOT EXISTS (SELECT 1 FROM ledger_entries c WHERE c.message_id = m.id AND c.kind = 'commit')
+         LIMIT 10",
+    )
+    .fetch_all(pool)
+    .await?;
+    for id in uncharged {
+        violations.push(format!("message {id} was delivered and never charged"));
+    }
+    Ok(m)
+}
+
+fn provider(created: &[FakeMessage], violations: &mut Vec<String>) -> Provider {
+    let mut per_message: HashMap<Option<String>, usize> = HashMap::new();
+    for m in created {
+        *per_message.entry(m.our_message_id()).or_default() += 1;
+    }
+    let duplicates = per_message.values().filter(|n| **n > 1).count();
+    if duplicates > 0 {
+        let examples: Vec<_> = per_message
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .take(5)
+            .collect();
+        violations.push(format!(
+            "{duplicates} messages sent more than once at the provider, e.g. {examples:?}"
+        ));
+    }
+    Provider {
+        messages: created.len(),
+        duplicates,
+    }
+}
+
+async fn purchases(
+    pool: &PgPool,
+    bought: &Bought,
+    violations: &mut Vec<String>,
+) -> anyhow::Result<Purchases> {
+    let mut p = Purchases {
+        made: bought.purchases.len(),
+        ..Purchases::default()
+    };
+    for purchase in &bought.purchases {
+        *p.by_method.entry(purchase.method).or_default() += 1;
+        let status: String = sqlx::query_scalar("SELECT status FROM payments WHERE id = $1::uuid")
+            .bind(&purchase.id)
+            .fetch_one(pool)
+            .await?;
+        if status == "credited" {
+            p.credited += 1;
+            p.credits_purchased += purchase.credits;
+        } else {
+            violations.push(format!(
+                "{} purchase {} ({}) ended {status}",
+                purchase.method, purchase.id, purchase.how
+            ));
+        }
+    }
+    let in_ledger: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(sum(available_delta), 0)::bigint FROM ledger_entries WHERE kind = 'purchase'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if in_ledger != p.credits_purchased {
+        violations.push(format!(
+            "{} credits bought and credited, {in_ledger} in the ledger",
+            p.credits_purchased
+        ));
+    }
+    Ok(p)
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    pub fn print(&self) {
+        let r = &self.run;
+        let m = &self.messages;
+        let i = &self.injected;
+        let c = &self.callbacks;
+        let rows: Vec<(&str, String)> = vec![
+            ("seed", r.seed.to_string()),
+            (
+                "run",
+                format!(
+                    "{:.0} s, {} messages asked, {} companies, {} workers",
+                    r.duration_secs, r.messages_requested, r.companies, r.workers
+                ),
+            ),
+            (
+                "requests",
+                format!(
+                    "{} single ({} sent twice with one key), {} batches; retried after: {:?}",
+                    self.single_requests,
+                    self.idempotent_replays,
+                    self.batch_requests,
+                    self.requests_retried
+                ),
+            ),
+            (
+                "messages accepted",
+                format!("{} ({} stored)", m.accepted, m.stored),
+            ),
+            (
+                "messages final",
+                format!("{} (not final: {})", m.final_, m.not_final),
+            ),
+            ("messages sent", m.sent.to_string()),
+            (
+                "delivered / undelivered / failed",
+                format!("{} / {} / {}", m.delivered, m.undelivered, m.failed),
+            ),
+            ("refunded", m.refunded.to_string()),
+            (
+                "purchases credited",
+                format!(
+                    "{} of {} ({} credits) {:?}",
+                    self.purchases.credited,
+                    self.purchases.made,
+                    self.purchases.credits_purchased,
+                    self.purchases.by_method
+                ),
+            ),
+            ("workers killed", i.kills.to_string()),
+            (
+                "processes restarted",
+                format!(
+                    "{} after exiting by themselves ({} on an error, e.g. no database at start)",
+                    self.processes_restarted, self.processes_exited_on_error
+                ),
+            ),
+            ("redis flushes", i.redis_flushes.to_string()),
+            (
+                "postgres restarts",
+                match &i.pg_restarts_skipped {
+                    Some(why) => format!("{} (skipped: {why})", i.pg_restarts),
+                    None => i.pg_restarts.to_string(),
+                },
+            ),
+            (
+                "twilio faults",
+                format!("{} (429 / 500 / hang / dropped answer)", i.twilio_faults),
+            ),
+            ("token rotations", i.token_rotations.to_string()),
+            (
+                "status callbacks",
+                format!(
+                    "{} posts for {} messages: {} twice, {} out of order, {} late, {} retried; refused: {:?}",
+                    c.posted,
+                    c.messages,
+                    c.twice,
+                    c.out_of_order,
+                    c.late,
+                    c.refused_then_retried,
+                    c.refusals
+                ),
+            ),
+            ("provider messages", self.provider.messages.to_string()),
+            (
+                "duplicates at provider",
+                self.provider.duplicates.to_string(),
+            ),
+            (
+                "companies adding up",
+                format!(
+                    "{} of {}",
+                    self.companies.iter().filter(|c| c.adds_up()).count(),
+                    self.companies.len()
+                ),
+            ),
+            (
+                "audit",
+                if self.audit_clean {
+                    "clean"
+                } else {
+                    "VIOLATED"
+                }
+                .into(),
+            ),
+            (
+                "time to quiesce",
+                self.quiesce_secs
+                    .map_or("never".into(), |s| format!("{s:.1} s")),
+            ),
+        ];
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        println!("chaos run");
+        for (k, v) in rows {
+            println!("  {k:<width$}  {v}");
+        }
+        println!("  per company: credits = purchased - charged + refunded + adjusted");
+        for c in &self.companies {
+            println!(
+                "    {}  {} = {} - {} + {} + {}  {}",
+                c.company_id,
+                c.credits,
+                c.purchased,
+                c.charged,
+                c.refunded,
+                c.adjusted,
+                if c.adds_up() { "ok" } else { "WRONG" }
+            );
+        }
+        if self.violations.is_empty() {
+            println!("  PASSED: no violation");
+        } else {
+            println!("  FAILED: {} violations", self.violations.len());
+            for v in &self.violations {
+                println!("    - {v}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at_provider(sid: &str, ours: &str) -> FakeMessage {
+        FakeMessage {
+            sid: sid.into(),
+            to: "+254712345678".into(),
+            body: "Reminder".into(),
+            num_segments: 1,
+            status_callback: Some(format!(
+                "http://127.0.0.1:8080/webhooks/twilio/status?message={ours}"
+            )),
+            validity_period: Some("120".into()),
+            created: chrono::Utc::now(),
+            status: "delivered".into(),
+        }
+    }
+
+    #[test]
+    fn two_provider_messages_naming_one_of_ours_are_a_duplicate() {
+        let mut violations = Vec::new();
+        let once = [at_provider("SM1", "a"), at_provider("SM2", "b")];
+        assert_eq!(provider(&once, &mut violations).duplicates, 0);
+        assert!(violations.is_empty(), "{violations:?}");
+
+        let twice = [
+            at_provider("SM1", "a"),
+            at_provider("SM2", "b"),
+            at_provider("SM3", "a"),
+        ];
+        let found = provider(&twice, &mut violations);
+        assert_eq!((found.messages, found.duplicates), (3, 1));
+        assert_eq!(violations.len(), 1, "{violations:?}");
+    }
+
+    #[test]
+    fn credits_add_up_only_to_purchased_minus_charged_plus_refunded_plus_adjusted() {
+        let company = |credits| Company {
+            company_id: CompanyId(uuid::Uuid::nil()),
+            credits,
+            reserved: 0,
+            purchased: 1_000,
+            charged: 300,
+            refunded: 20,
+            adjusted: 200,
+        };
+        assert!(company(920).adds_up());
+        assert!(!company(919).adds_up(), "one credit lost");
+        assert!(!company(940).adds_up(), "a refund given twice");
+    }
+}
