@@ -13,9 +13,10 @@
 //! - it ends final, nothing stays reserved, the balance adds up and the ledger audit is clean.
 //!
 //! The provider is the fake Twilio behind a proxy that the schedule controls: each create request
-//! reaches the fake at once (as a request that left within its window reaches Twilio), with the
-//! outcome the case gives it, and its answer is held until the schedule delivers it; an answer
-//! held past the client's timeout is lost, as a slow answer is.
+//! reaches the fake at once or is held on the way (never past a quarter of the client's timeout:
+//! a request that left within its attempt's window reaches Twilio within it), gets the outcome
+//! the case gives it, and its answer is held until the schedule delivers it; an answer held too
+//! long is lost, as a slow answer is.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -44,9 +45,12 @@ use crate::support::{company_with, message, run_workers_until_idle};
 
 /// Requests give up after this long.
 const CLIENT_TIMEOUT: Duration = Duration::from_millis(800);
-/// An answer the schedule has not delivered by then is lost (cut short), well before the client
-/// gives up, so that what the proxy records is what the client saw.
-const HOLD_LIMIT: Duration = Duration::from_millis(500);
+/// A request held on its way reaches Twilio by then at the latest, as a request that left within
+/// its attempt's window does.
+const ARRIVAL_LIMIT: Duration = Duration::from_millis(250);
+/// An answer the schedule has not delivered by then is lost (cut short), before the client gives
+/// up, so that what the proxy records is what the client saw.
+const HOLD_LIMIT: Duration = Duration::from_millis(400);
 /// An unanswered send the provider does not show is sent again after this long (production:
 /// the validity period plus ten minutes).
 const RESEND_UNANSWERED_AFTER: Duration = Duration::from_secs(2);
@@ -67,12 +71,20 @@ enum Outcome {
     Invalid,
 }
 
+/// How the nth create request travels: straight to Twilio, or held on the way (up to
+/// [`ARRIVAL_LIMIT`]) until the schedule lets it arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    AtOnce,
+    Held,
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Step {
     /// Another run of the message's job starts (at most two in the schedule).
     Run,
-    /// The oldest held provider answer is delivered.
-    Answer,
+    /// The oldest held request reaches Twilio, or the oldest held answer is delivered.
+    Release,
     /// The provider posts a status callback for the message it created (if any).
     Callback(&'static str),
     /// The refund queue is worked off.
@@ -91,10 +103,14 @@ fn outcome() -> impl Strategy<Value = Outcome> {
     ]
 }
 
+fn arrival() -> impl Strategy<Value = Arrival> {
+    prop_oneof![2 => Just(Arrival::AtOnce), 1 => Just(Arrival::Held)]
+}
+
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         3 => Just(Step::Run),
-        3 => Just(Step::Answer),
+        3 => Just(Step::Release),
         1 => Just(Step::Callback("sent")),
         1 => Just(Step::Callback("delivered")),
         1 => Just(Step::Callback("undelivered")),
@@ -114,12 +130,12 @@ struct Post {
     answered: bool,
 }
 
-/// Answers held for the schedule, oldest first.
+/// Requests and answers held for the schedule, oldest first.
 type Held = VecDeque<oneshot::Sender<()>>;
 
 #[derive(Default)]
 struct ProxyState {
-    outcomes: VecDeque<Outcome>,
+    outcomes: VecDeque<(Outcome, Arrival)>,
     posts: Vec<Post>,
     held: Held,
     /// Deliver every answer at once (the run-out after the schedule).
@@ -136,7 +152,7 @@ struct Provider {
 }
 
 impl Provider {
-    async fn start(outcomes: Vec<Outcome>) -> Provider {
+    async fn start(outcomes: Vec<(Outcome, Arrival)>) -> Provider {
         let fake = FakeTwilio::start().await.unwrap();
         let state = Arc::new(Mutex::new(ProxyState {
             outcomes: outcomes.into(),
@@ -166,15 +182,15 @@ impl Provider {
         SmsGateway::Twilio(Box::new(client))
     }
 
-    /// Answers still held (not yet lost).
+    /// Requests and answers still held.
     fn held(&self) -> usize {
         let mut s = self.state.lock().unwrap();
         s.held.retain(|r| !r.is_closed());
         s.held.len()
     }
 
-    /// Delivers the oldest answer still held.
-    fn answer(&self) {
+    /// Lets the oldest held request arrive, or delivers the oldest held answer.
+    fn release(&self) {
         let mut s = self.state.lock().unwrap();
         while let Some(release) = s.held.pop_front() {
             if release.send(()).is_ok() {
@@ -183,7 +199,7 @@ impl Provider {
         }
     }
 
-    fn deliver_all(&self) {
+    fn release_all(&self) {
         let mut s = self.state.lock().unwrap();
         s.deliver_all = true;
         for release in s.held.drain(..) {
@@ -203,8 +219,8 @@ struct ProviderRoute {
     http: reqwest::Client,
 }
 
-/// Forwards every request to the fake; a create request gets the case's next outcome, and its
-/// answer waits for the schedule.
+/// Forwards every request to the fake; a create request travels and gets the case's next
+/// outcome, and its answer waits for the schedule.
 async fn relay(
     State(p): State<ProviderRoute>,
     method: Method,
@@ -225,13 +241,18 @@ async fn relay(
     if method != Method::POST {
         return relayed(forward().await.unwrap()).await;
     }
-    let outcome = p
+    let (outcome, arrival) = p
         .state
         .lock()
         .unwrap()
         .outcomes
         .pop_front()
-        .unwrap_or(Outcome::Accept);
+        .unwrap_or((Outcome::Accept, Arrival::AtOnce));
+    let at = Instant::now();
+    if arrival == Arrival::Held {
+        // Let through by the schedule or, at the latest, by the limit: it arrives either way.
+        let _ = tokio::time::timeout(ARRIVAL_LIMIT, p.hold()).await;
+    }
     let before = p.fake.messages().len();
     let answer = match outcome {
         Outcome::Invalid => {
@@ -250,21 +271,13 @@ async fn relay(
     let index = {
         let mut s = p.state.lock().unwrap();
         s.posts.push(Post {
-            at: Instant::now(),
+            at,
             created,
             answered: false,
         });
         s.posts.len() - 1
     };
-    let (release, released) = oneshot::channel();
-    let deliver_now = {
-        let mut s = p.state.lock().unwrap();
-        if !s.deliver_all {
-            s.held.push_back(release);
-        }
-        s.deliver_all
-    };
-    if !deliver_now && !matches!(tokio::time::timeout(HOLD_LIMIT, released).await, Ok(Ok(()))) {
+    if !matches!(tokio::time::timeout(HOLD_LIMIT, p.hold()).await, Ok(true)) {
         return broken();
     }
     if outcome == Outcome::AcceptLost {
@@ -272,6 +285,21 @@ async fn relay(
     }
     p.state.lock().unwrap().posts[index].answered = true;
     answer
+}
+
+impl ProviderRoute {
+    /// Waits for the schedule to release this request or answer (at once in the run-out).
+    async fn hold(&self) -> bool {
+        let (release, released) = oneshot::channel();
+        {
+            let mut s = self.state.lock().unwrap();
+            if s.deliver_all {
+                return true;
+            }
+            s.held.push_back(release);
+        }
+        released.await.is_ok()
+    }
 }
 
 async fn relayed(r: reqwest::Response) -> Response {
@@ -314,7 +342,7 @@ fn broken() -> Response {
 /// One case: a new company and message, a new provider, the schedule, the run-out, the checks.
 async fn run_case(
     h: &Harness,
-    outcomes: Vec<Outcome>,
+    outcomes: Vec<(Outcome, Arrival)>,
     steps: Vec<Step>,
 ) -> Result<(), TestCaseError> {
     let pool = h.pool().clone();
@@ -344,7 +372,7 @@ async fn run_case(
                 runs.push(spawn_run(&deps, id, started));
             }
             Step::Run => {}
-            Step::Answer => provider.answer(),
+            Step::Release => provider.release(),
             Step::Callback(status) => callback(&provider, status).await,
             Step::Refunds => {
                 run_workers_until_idle(&deps, &["refunds"], Duration::from_secs(3)).await
@@ -357,7 +385,7 @@ async fn run_case(
     // The run-out: answers flow, the remaining runs finish, the queue and the reconciler bring
     // the message to its end, and the provider reports it delivered if it has not said more
     // (a report is never repeated: Twilio posts each status once).
-    provider.deliver_all();
+    provider.release_all();
     for run in runs {
         tokio::time::timeout(Duration::from_secs(20), run)
             .await
@@ -589,7 +617,7 @@ fn one_messages_life_under_any_interleaving_is_charged_and_sent_at_most_once() {
         ..Config::default()
     });
     let case = (
-        prop::collection::vec(outcome(), 1..4),
+        prop::collection::vec((outcome(), arrival()), 1..4),
         prop::collection::vec(step(), 1..10),
     );
     let started = Instant::now();
