@@ -87,21 +87,21 @@ pub async fn mark_processed(conn: &mut PgConnection, id: i64) -> Result<(), sqlx
     Ok(())
 }
 
-/// Accepted events of `provider` not yet processed after `older_than_secs` (their subject was not
+/// Accepted events of `provider` not yet processed after `older_than` (their subject was not
 /// there yet when they came), oldest first.
 pub async fn unprocessed(
     pool: &PgPool,
     provider: &str,
-    older_than_secs: i64,
+    older_than: std::time::Duration,
     limit: i64,
 ) -> Result<Vec<(i64, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, payload FROM webhook_events
-         WHERE provider = $1 AND accepted AND processed_at IS NULL AND received_at < now() - make_interval(secs => $2)
+         WHERE provider = $1 AND accepted AND processed_at IS NULL AND received_at <= now() - make_interval(secs => $2)
          ORDER BY id LIMIT $3",
     )
     .bind(provider)
-    .bind(older_than_secs as f64)
+    .bind(older_than.as_secs_f64())
     .bind(limit)
     .fetch_all(pool)
     .await

@@ -95,20 +95,22 @@ pub async fn lock_status_unless_busy(
         .await
 }
 
-/// Charged messages that failed (or were undelivered, where their company refunds that) a
-/// minute ago or more and have no refund yet, with that status.
+/// Charged messages that failed (or were undelivered, where their company refunds that) at
+/// least `after` ago and have no refund yet, with that status.
 pub async fn unrefunded(
     pool: &PgPool,
+    after: Duration,
     limit: i64,
 ) -> Result<Vec<(MessageId, MessageStatus)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT m.id, m.status FROM messages m JOIN companies c ON c.id = m.company_id
          JOIN holds h ON h.message_id = m.id AND h.status = 'committed'
          WHERE (m.status = 'failed' OR (m.status = 'undelivered' AND c.refund_undelivered))
-           AND m.updated_at < now() - interval '1 minute'
+           AND m.updated_at <= now() - make_interval(secs => $1)
            AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund')
-         LIMIT $1",
+         LIMIT $2",
     )
+    .bind(after.as_secs_f64())
     .bind(limit)
     .fetch_all(pool)
     .await

@@ -37,6 +37,12 @@ pub struct Settings {
     pub stale_sending: Duration,
     /// A `sent` message with no final report after this long is marked unconfirmed.
     pub sent_unconfirmed_after: Duration,
+    /// A delivery report stored this long ago and not applied yet (it came before the message
+    /// was charged) is applied.
+    pub pending_report_after: Duration,
+    /// A charged message that failed this long ago without a refund gets its `Refund` (its own
+    /// refund job normally comes first).
+    pub unrefunded_after: Duration,
     /// An open M-Pesa payment (or a paid, uncredited one) quiet this long is checked.
     pub stale_payment: Duration,
     /// Rejected webhooks older than this are deleted (`REJECTED_WEBHOOK_RETENTION_DAYS`).
@@ -54,6 +60,8 @@ impl Default for Settings {
             stale_queued: Duration::from_secs(60),
             stale_sending: Duration::from_secs(300),
             sent_unconfirmed_after: Duration::from_secs(72 * 3600),
+            pending_report_after: Duration::from_secs(30),
+            unrefunded_after: Duration::from_secs(60),
             stale_payment: Duration::from_secs(90),
             rejected_webhooks_kept: Duration::from_secs(30 * 86_400),
             price_lookups: 100,
@@ -135,7 +143,7 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
     }
     faults::point!(faults::RECONCILE_AFTER_HOLDS);
 
-    let refunds: Vec<Refund> = recovery::unrefunded(&deps.pool, s.batch)
+    let refunds: Vec<Refund> = recovery::unrefunded(&deps.pool, s.unrefunded_after, s.batch)
         .await?
         .into_iter()
         .map(|(id, status)| Refund {
@@ -150,7 +158,9 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
     report.refunds = fresh(&deps.queues.enqueue_bulk(&refunds, None).await?);
     faults::point!(faults::RECONCILE_AFTER_REFUNDS);
 
-    for (event, payload) in inbox::unprocessed(&deps.pool, "twilio", 30, s.batch).await? {
+    for (event, payload) in
+        inbox::unprocessed(&deps.pool, "twilio", s.pending_report_after, s.batch).await?
+    {
         let params: Vec<(String, String)> =
             serde_urlencoded::from_str(&payload).unwrap_or_default();
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());

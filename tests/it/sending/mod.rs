@@ -5,6 +5,7 @@ mod accepting;
 mod batches;
 mod callbacks;
 mod flows;
+mod life_model;
 mod operations;
 mod opt_outs;
 mod outage;
