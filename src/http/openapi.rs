@@ -89,7 +89,9 @@ impl Modify for Security {
 /// The answers any endpoint can give without saying so in its own annotation, added to every
 /// operation that lacks them, so the document describes every response the service sends: 401
 /// where credentials are needed, 403 on `/v1` (no company) and `/admin`, 429 with `Retry-After`
-/// on `/v1` (per company) and `/webhooks` (per client address), 404 where the path holds an id, 422 where there is a query, the body failures (400, 413, 415, 422) where there
+/// on `/v1` (per company) and `/webhooks` (per client address), 503 with `Retry-After` wherever
+/// the database is read (`database_unavailable`), 404 where the path holds an id, 422 where there
+/// is a query, the body failures (400, 413, 415, 422) where there
 /// is a body, and problem+json as the content of every error response.
 struct CommonResponses;
 
@@ -145,6 +147,12 @@ fn add_common(path: &str, op: &mut Operation) {
     if queried {
         wanted.push(("422", "invalid_query"));
     }
+    if path != "/healthz" && path != "/openapi.json" {
+        wanted.push((
+            "503",
+            "database_unavailable: PostgreSQL is down or restarting; retry after Retry-After",
+        ));
+    }
     if op.request_body.is_some() {
         wanted.push(("400", "malformed_json or malformed_body"));
         wanted.push(("413", "payload_too_large"));
@@ -179,7 +187,7 @@ fn problem_response(status: &str, description: &str) -> Response {
     let mut builder = ResponseBuilder::new()
         .description(description)
         .content(PROBLEM, problem_content());
-    if status == "429" {
+    if status == "429" || status == "503" {
         builder = builder.header(
             "Retry-After",
             HeaderBuilder::new()

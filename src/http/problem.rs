@@ -135,7 +135,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let retry_after = (self.status == StatusCode::TOO_MANY_REQUESTS)
+        let waits = matches!(
+            self.status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        );
+        let retry_after = waits
             .then(|| self.extensions.as_ref()?.get("retry_after")?.as_u64())
             .flatten();
         let problem = Problem {
@@ -214,10 +218,26 @@ pub async fn ensure_problem(
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// A database that is down, restarting or out of connections (`db::transient`) is 503 with
+    /// `Retry-After`: nothing of the request was committed, and the same request will do. Anything
+    /// else the database says is our failure.
     fn from(e: sqlx::Error) -> Self {
+        if crate::db::transient(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                format!("the database is unavailable; retry in {DATABASE_RETRY_SECS} s"),
+            )
+            .with("retry_after", DATABASE_RETRY_SECS);
+        }
         ApiError::internal(e)
     }
 }
+
+/// What a 503 `database_unavailable` asks the caller to wait: a restart or failover of
+/// PostgreSQL takes seconds.
+const DATABASE_RETRY_SECS: u64 = 2;
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
@@ -407,6 +427,29 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_database_that_is_down_is_503_with_retry_after_and_other_database_errors_are_500() {
+        use crate::db::sqlstate::testing::Refused;
+        for unavailable in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            Refused::error("57P01"), // admin_shutdown: the server is restarting
+            Refused::error("08006"),
+        ] {
+            let response = ApiError::from(unavailable).into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        }
+        for ours in [
+            Refused::error("42P01"), // undefined_table
+            sqlx::Error::RowNotFound,
+        ] {
+            let response = ApiError::from(ours).into_response();
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(response.headers().get(header::RETRY_AFTER).is_none());
+        }
+    }
 
     #[test]
     fn rate_limited_rounds_the_wait_up_to_whole_seconds_in_the_header_and_the_body() {

@@ -281,3 +281,47 @@ async fn every_admin_route_refuses_everyone_but_the_operator(pool: PgPool) {
     assert_eq!(settings, 0);
     assert_eq!(available(&pool, company).await, 0);
 }
+
+#[sqlx::test]
+async fn a_database_outage_is_answered_503_with_retry_after_and_the_retry_succeeds(
+    pool_options: sqlx::postgres::PgPoolOptions,
+    db: sqlx::postgres::PgConnectOptions,
+) {
+    let direct = pool_options.connect_with(db.clone()).await.unwrap();
+    let upstream = tokio::net::lookup_host((db.get_host(), db.get_port()))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = crate::proxy::CuttableProxy::start(upstream).await;
+    // The API reaches PostgreSQL through the proxy, and waits at most 300 ms for a connection.
+    let through_proxy = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_millis(300))
+        .connect_with(db.clone().port(proxy.addr.port()))
+        .await
+        .unwrap();
+    let app = spawn_app(through_proxy).await;
+    let company = company_with(&direct, 5).await;
+    let token = app.token(Some(company.id), Role::Member).await;
+    let balance = || {
+        app.client
+            .get(app.url("/v1/balance"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(balance().await.unwrap().status(), StatusCode::OK);
+
+    proxy.cut();
+    let resp = balance().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()["retry-after"], "2");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "database_unavailable");
+
+    proxy.restore();
+    let resp = balance().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["available"], 5);
+}
