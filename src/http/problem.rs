@@ -219,8 +219,8 @@ pub async fn ensure_problem(
 
 impl From<sqlx::Error> for ApiError {
     /// A database that is down, restarting or out of connections (`db::transient`) is 503 with
-    /// `Retry-After`: nothing of the request was committed, and the same request will do. Anything
-    /// else the database says is our failure.
+    /// `Retry-After`: the failing transaction was rolled back, and the same request (with its
+    /// idempotency key) is the retry. Anything else the database says is our failure.
     fn from(e: sqlx::Error) -> Self {
         if crate::db::transient(&e) {
             tracing::warn!(error = %e, "database unavailable");
