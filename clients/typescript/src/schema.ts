@@ -71,6 +71,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -131,6 +142,17 @@ export interface paths {
                 };
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -243,6 +265,17 @@ export interface paths {
                 /** @description validation_failed (errors per field) or invalid_body (an unknown field, a wrong type) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -367,6 +400,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -434,6 +478,17 @@ export interface paths {
                 };
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -508,6 +563,17 @@ export interface paths {
                 /** @description validation_failed: the path is not a phone number */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -627,6 +693,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -737,6 +814,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -805,6 +893,17 @@ export interface paths {
                 /** @description invalid_query (a malformed date or value) or validation_failed (the range) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1334,6 +1433,17 @@ export interface paths {
                         "application/openmetrics-text; version=1.0.0; charset=utf-8": string;
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1475,6 +1585,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1540,6 +1661,17 @@ export interface paths {
                 };
                 /** @description rate_limited: the company is over its request rate */
                 429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
                     headers: {
                         /** @description seconds to wait before trying again */
                         "Retry-After"?: number;
@@ -1625,6 +1757,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1697,6 +1840,17 @@ export interface paths {
                 };
                 /** @description rate_limited: the company is over its request rate */
                 429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
                     headers: {
                         /** @description seconds to wait before trying again */
                         "Retry-After"?: number;
@@ -1792,6 +1946,17 @@ export interface paths {
                 };
                 /** @description rate_limited: the company is over its request rate */
                 429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
                     headers: {
                         /** @description seconds to wait before trying again */
                         "Retry-After"?: number;
@@ -1918,6 +2083,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -1981,6 +2157,17 @@ export interface paths {
                 };
                 /** @description rate_limited: the company is over its request rate */
                 429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
                     headers: {
                         /** @description seconds to wait before trying again */
                         "Retry-After"?: number;
@@ -2059,6 +2246,17 @@ export interface paths {
                 };
                 /** @description rate_limited: the company is over its request rate */
                 429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
                     headers: {
                         /** @description seconds to wait before trying again */
                         "Retry-After"?: number;
@@ -2165,6 +2363,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -2259,6 +2468,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         options?: never;
@@ -2310,6 +2530,17 @@ export interface paths {
                 };
                 /** @description rate_limited: the company is over its request rate */
                 429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
                     headers: {
                         /** @description seconds to wait before trying again */
                         "Retry-After"?: number;
@@ -2387,6 +2618,17 @@ export interface paths {
                 };
                 /** @description rate_limited: the company is over its request rate */
                 429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
                     headers: {
                         /** @description seconds to wait before trying again */
                         "Retry-After"?: number;
@@ -2592,6 +2834,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -2647,6 +2900,17 @@ export interface paths {
                 };
                 /** @description rate_limited: the company is over its request rate */
                 429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
                     headers: {
                         /** @description seconds to wait before trying again */
                         "Retry-After"?: number;
@@ -2765,6 +3029,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -2828,6 +3103,17 @@ export interface paths {
                 };
                 /** @description rate_limited: the company is over its request rate */
                 429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
                     headers: {
                         /** @description seconds to wait before trying again */
                         "Retry-After"?: number;
@@ -2948,6 +3234,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         post?: never;
@@ -3043,6 +3340,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -3119,6 +3427,17 @@ export interface paths {
                 };
                 /** @description rate_limited: too many requests from this client address */
                 429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
                     headers: {
                         /** @description seconds to wait before trying again */
                         "Retry-After"?: number;
@@ -3225,6 +3544,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -3313,6 +3643,17 @@ export interface paths {
                 };
                 /** @description rate_limited: too many requests from this client address */
                 429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
                     headers: {
                         /** @description seconds to wait before trying again */
                         "Retry-After"?: number;
