@@ -396,6 +396,9 @@ async fn run_case(
     let mut attempt = 3;
     loop {
         let m = store::find(&pool, id).await.unwrap().unwrap();
+        // A second message at the provider is the failure itself, whatever else follows.
+        let created = provider.fake.messages().len();
+        prop_assert!(created <= 1, "the provider created {created} messages");
         let refunding = refund_pending(&pool, id).await;
         if m.status.is_final() && !refunding {
             break;
