@@ -86,7 +86,9 @@ pub async fn start_purchase(
     if let Some(key) = idempotency_key {
         let mut conn = pool.acquire().await?;
         if let Some(existing) = store::find_by_key(&mut conn, company.id, key).await? {
-            return same_request(existing, req, &checked);
+            drop(conn);
+            let replay = same_request(existing, req, &checked)?;
+            return resume_unstarted(pool, providers, company, replay).await;
         }
     }
 
@@ -130,7 +132,9 @@ pub async fn start_purchase(
                 let existing = store::find_by_key(&mut conn, company.id, key)
                     .await?
                     .ok_or(PaymentError::Invalid("Idempotency-Key conflict".into()))?;
-                return same_request(existing, req, &checked);
+                drop(conn);
+                let replay = same_request(existing, req, &checked)?;
+                return resume_unstarted(pool, providers, company, replay).await;
             }
         }
     };
@@ -280,6 +284,30 @@ async fn check(
     })
 }
 
+/// A replay of a card purchase whose first request stopped between writing the payment and
+/// storing its Checkout Session (the database went down, the process died): the session is
+/// asked for again, with the same Stripe idempotency key and the same parameters, so Stripe
+/// answers with the session it made then, if any, and never makes a second. (An M-Pesa payment
+/// is not pushed again: the customer may have a prompt already; its callback URL still finds it,
+/// and the sweep ends it when its window closes.)
+async fn resume_unstarted(
+    pool: &PgPool,
+    providers: &PaymentProviders,
+    company: &Company,
+    replay: Started,
+) -> Result<Started, StartError> {
+    let p = &replay.payment;
+    if p.method != Method::Card || p.status != Status::Initiated || p.checkout_url.is_some() {
+        return Ok(replay);
+    }
+    tracing::info!(payment = %p.id, "replayed card purchase has no checkout yet; asking Stripe again");
+    let payment = start_card(pool, providers, replay.payment, company).await?;
+    Ok(Started {
+        payment,
+        replay: true,
+    })
+}
+
 /// The first payment of an Idempotency-Key, if this request asks for the same purchase.
 fn same_request(
     existing: Payment,
@@ -396,7 +424,10 @@ async fn start_card(
     let key = format!("checkout:{}", payment.id);
     let currency_wire = currency.code().to_ascii_lowercase();
     let product = format!("{} SMS credits", payment.credits);
-    let expires_at = Utc::now() + chrono::Duration::from_std(CHECKOUT_WINDOW).expect("small");
+    // From the payment, not the clock: a replay (`resume_unstarted`) must send Stripe the same
+    // parameters under the same idempotency key, or Stripe refuses it.
+    let expires_at =
+        payment.created_at + chrono::Duration::from_std(CHECKOUT_WINDOW).expect("small");
     let req = CheckoutRequest {
         idempotency_key: &key,
         payment_id: payment.id.0,

@@ -328,3 +328,48 @@ async fn a_session_stripe_refuses_at_expiry_ends_expired_and_flagged(pool: PgPoo
     assert_eq!(h.available().await, 0);
     h.audit_clean().await;
 }
+
+#[sqlx::test]
+async fn a_card_purchase_replayed_after_its_first_request_failed_midway_gets_the_first_session(
+    pool: PgPool,
+) {
+    let h = Harness::new(pool, Country::TZ).await;
+    // The first request makes the payment and its Checkout Session, and then cannot store the
+    // session (here a trigger refuses the write, as a database that went down would): 500.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_checkout() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'the database went away'; END $$;
+         CREATE TRIGGER refuse_checkout BEFORE UPDATE OF checkout_url ON payments
+         FOR EACH ROW EXECUTE FUNCTION refuse_checkout();",
+    )
+    .execute(h.pool())
+    .await
+    .unwrap();
+    let body = json!({"package_id": "business", "method": "card"});
+    let (status, _) = h.purchase(body.clone(), Some("buy-once")).await;
+    assert_eq!(status, 500);
+    assert_eq!(h.stripe.sessions().len(), 1, "Stripe made the session");
+    sqlx::raw_sql("DROP TRIGGER refuse_checkout ON payments")
+        .execute(h.pool())
+        .await
+        .unwrap();
+
+    // The buyer tries again with the same key, a moment later (in another second: a request
+    // built from the clock would differ from the first, and Stripe would refuse it): the same
+    // payment, now with the session Stripe made the first time, and no second session.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, v) = h.purchase(body, Some("buy-once")).await;
+    assert!(status == 200 || status == 201, "{status} {v}");
+    let sessions = h.stripe.sessions();
+    assert_eq!(sessions.len(), 1, "no second session");
+    assert_eq!(v["checkout_url"].as_str(), Some(sessions[0].url.as_str()));
+    let id = v["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(h.payment(id).await.status, Status::Pending);
+
+    let delivery = h.stripe.complete(&sessions[0].id, true).await;
+    assert_eq!(delivery.status, 200);
+    h.drain().await;
+    assert_eq!(h.payment(id).await.status, Status::Credited);
+    assert_eq!(h.available().await, 500);
+    h.audit_clean().await;
+}
