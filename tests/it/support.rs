@@ -206,6 +206,23 @@ pub fn process_counter(series: &str) -> u64 {
     copcca_sms::metrics::process_series(series).map_or(0, |v| v as u64)
 }
 
+/// Redis loses every key of this deployment (its prefix's; other tests' keys stay), as a
+/// FLUSHALL would: queued jobs, delays, dedup keys.
+pub async fn forget_jobs(queues: &copcca_sms::queue::Queues) {
+    let mut conn = queues.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*{}*", queues.prefix()))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty(), "there were jobs to lose");
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
 /// Runs the real workers over `deps` until `queues` have nothing ready, in flight or delayed for
 /// three polls in a row (or `limit` passes), then stops them gracefully. Retries are fast here.
 pub async fn run_workers_until_idle(

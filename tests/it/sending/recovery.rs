@@ -205,18 +205,7 @@ async fn messages_queued_when_redis_was_flushed_are_still_sent(pool: PgPool) {
         h.accept("0754123458", "Three").await,
     ];
     // Redis loses everything of this deployment (its keys; other tests' keys stay).
-    let mut conn = h.deps.queues.connection();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("*{}*", h.deps.queues.prefix()))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(!keys.is_empty());
-    let _: () = redis::cmd("DEL")
-        .arg(&keys)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    crate::support::forget_jobs(&h.deps.queues).await;
 
     let report = h.reconcile(Duration::ZERO).await;
     assert_eq!(report.requeued, 3);
@@ -342,17 +331,7 @@ async fn after_a_redis_flush_messages_waiting_for_the_morning_do_not_hide_others
         codes.push(v["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
     }
     // Redis loses this deployment's keys before any worker ran the codes.
-    let mut redis = h.deps.queues.connection();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("*{}*", h.deps.queues.prefix()))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    let _: () = redis::cmd("DEL")
-        .arg(&keys)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    crate::support::forget_jobs(&h.deps.queues).await;
 
     // Two passes reading five messages at a time, the workers running after each.
     let settings = workers::reconcile::Settings {

@@ -298,17 +298,7 @@ async fn a_sweep_rerun_after_a_crash_reminds_nobody_twice(pool: PgPool) {
         1
     );
     // The process dies after the commit, and its SendSms jobs are lost with Redis.
-    let mut conn = h.deps.queues.connection();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("*{}*", h.deps.queues.prefix()))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let _: () = redis::cmd("DEL")
-        .arg(&keys)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    crate::support::forget_jobs(&h.deps.queues).await;
     // The queue retries the sweep job: nothing new. The reconciler sends the stranded reminder.
     assert_eq!(
         workers::sweep(&h.deps, &run("cron:7"))
