@@ -1,8 +1,10 @@
 //! PostgreSQL: connecting (inside the configured schema), creating the database, migrating;
 //! [`group_commit`] runs concurrent callers' statements as one, [`sqlstate`] tells what an error
-//! says about running a statement again.
+//! says about running a statement again, [`patiently`] waits out a transient one while recording
+//! what a provider already did.
 
 pub mod group_commit;
+mod patience;
 pub mod sqlstate;
 
 use std::str::FromStr;
@@ -12,6 +14,7 @@ use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool, Postgres};
 
+pub use patience::patiently;
 /// Test support: database errors with a chosen SQLSTATE.
 #[cfg(test)]
 pub(crate) use sqlstate::testing;

@@ -17,8 +17,8 @@ use super::store::{self, NewPayment, Payment};
 use super::{Method, PaymentError, PaymentProviders, Status};
 use crate::accounts::Company;
 use crate::domain::{Country, Currency, E164, PaymentId};
-use crate::providers::mpesa::{DarajaError, StkPush};
-use crate::providers::stripe::{CheckoutRequest, StripeError};
+use crate::providers::mpesa::{DarajaError, StkAccepted, StkPush};
+use crate::providers::stripe::{CheckoutRequest, CheckoutSession, StripeError};
 
 /// A purchase as the CRM asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,8 +354,18 @@ async fn start_mpesa(
         DarajaError::is_transient,
     )
     .await;
+    record_patiently(payment.id, || record_push(pool, payment.id, &outcome)).await
+}
+
+/// Writes what Daraja answered to the push (the CheckoutRequestID, or the failure) on the
+/// payment, in one transaction.
+async fn record_push(
+    pool: &PgPool,
+    id: PaymentId,
+    outcome: &Result<StkAccepted, DarajaError>,
+) -> Result<Payment, StartError> {
     let mut tx = pool.begin().await?;
-    let mut p = store::lock(&mut tx, payment.id).await?;
+    let mut p = store::lock(&mut tx, id).await?;
     let result = match outcome {
         Ok(accepted) => {
             sqlx::query("UPDATE payments SET provider_ref = $2 WHERE id = $1")
@@ -447,8 +457,18 @@ async fn start_card(
         StripeError::is_retryable,
     )
     .await;
+    record_patiently(payment.id, || record_session(pool, payment.id, &outcome)).await
+}
+
+/// Writes what Stripe answered (the Checkout Session, or the failure) on the payment, in one
+/// transaction.
+async fn record_session(
+    pool: &PgPool,
+    id: PaymentId,
+    outcome: &Result<CheckoutSession, StripeError>,
+) -> Result<Payment, StartError> {
     let mut tx = pool.begin().await?;
-    let mut p = store::lock(&mut tx, payment.id).await?;
+    let mut p = store::lock(&mut tx, id).await?;
     let result = match outcome {
         Ok(session) => {
             sqlx::query("UPDATE payments SET provider_ref = $2, checkout_url = $3 WHERE id = $1")
@@ -488,6 +508,24 @@ async fn start_card(
     };
     tx.commit().await?;
     result
+}
+
+/// Records a provider's answer on the payment through a database restart (`db::patiently`): the
+/// prompt is on the phone or the session exists, and a buyer's replay could not ask again for
+/// an M-Pesa push.
+async fn record_patiently<F, Fut>(payment: PaymentId, record: F) -> Result<Payment, StartError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Payment, StartError>>,
+{
+    let transient = |answer: &Result<Payment, StartError>| match answer {
+        Err(StartError::Database(e)) if crate::db::transient(e) => Some(e.to_string()),
+        _ => None,
+    };
+    crate::db::patiently(record, transient, |error| {
+        tracing::warn!(%payment, %error, "recording the provider's answer failed; trying again");
+    })
+    .await
 }
 
 /// Calls the provider up to `START_ATTEMPTS` times while `retryable` says the error is safe to

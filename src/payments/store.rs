@@ -205,6 +205,19 @@ pub async fn events(pool: &PgPool, id: PaymentId) -> Result<Vec<PaymentEvent>, s
 
 /// Reads and locks the payment for the rest of the caller's transaction: every change of a
 /// payment happens under this lock, so concurrent callbacks and jobs take turns.
+/// Notes that a provider's event said the payment is paid (the first time only), so that the
+/// reconciler checks it if it stays open (`due_for_check`).
+pub(super) async fn note_said_paid(
+    conn: &mut PgConnection,
+    id: PaymentId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payments SET said_paid_at = COALESCE(said_paid_at, now()) WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub(super) async fn lock(conn: &mut PgConnection, id: PaymentId) -> Result<Payment, PaymentError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM payments WHERE id = $1 FOR UPDATE"
@@ -303,8 +316,9 @@ async fn record(
 }
 
 /// Payments the sweep should have checked: M-Pesa pushes with no result after `quiet_for`
-/// (lost callbacks are settled through the STK Push Query), checkouts past their expiry, and
-/// paid payments not credited after `quiet_for` (a crash between approval and its job).
+/// (lost callbacks are settled through the STK Push Query), checkouts past their expiry or
+/// still open `quiet_for` after Stripe said they were paid (the check's job lost), and paid
+/// payments not credited after `quiet_for` (a crash between approval and its job).
 pub async fn due_for_check(
     pool: &PgPool,
     quiet_for: std::time::Duration,
@@ -314,7 +328,8 @@ pub async fn due_for_check(
         "SELECT id FROM payments
          WHERE (status IN ('initiated', 'pending') AND method = 'mpesa'
                 AND updated_at < now() - make_interval(secs => $1))
-            OR (status IN ('initiated', 'pending') AND method = 'card' AND expires_at < now())
+            OR (status IN ('initiated', 'pending') AND method = 'card'
+                AND (expires_at < now() OR said_paid_at < now() - make_interval(secs => $1)))
             OR (status = 'paid' AND updated_at < now() - make_interval(secs => $1))
          ORDER BY updated_at LIMIT $2",
     )

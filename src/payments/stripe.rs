@@ -2,7 +2,8 @@
 //! each event is stored once (by its id; Stripe delivers at least once, in any order), and then:
 //! - `checkout.session.completed` / `async_payment_succeeded` enqueue `VerifyPurchase` (again
 //!   when Stripe redelivers one while its payment is open), which re-reads the session and
-//!   credits only a paid one with the right amount and currency;
+//!   credits only a paid one with the right amount and currency; one that says it is paid is
+//!   noted on the payment, so the reconciler checks it if the job is lost;
 //! - `async_payment_failed` and `expired` end the payment (no money: safe to take as said);
 //! - `charge.refunded` takes the refunded share of the credits back, as far as the balance
 //!   allows, recording any shortfall and alerting the operator.
@@ -76,6 +77,9 @@ pub async fn handle_stripe_event(
     let outcome = match event.kind.as_str() {
         _ if is_paid_completion(&event) => match session_payment(&mut tx, &event).await? {
             Some(p) => {
+                if says_paid(&event) {
+                    store::note_said_paid(&mut tx, p.id).await?;
+                }
                 inbox::mark_processed(&mut tx, stored).await?;
                 tx.commit().await?;
                 faults::point!(faults::PURCHASE_AFTER_CALLBACK);
@@ -112,6 +116,15 @@ fn is_paid_completion(event: &Event) -> bool {
         event.kind.as_str(),
         "checkout.session.completed" | "checkout.session.async_payment_succeeded"
     )
+}
+
+/// A paid completion whose session says the money is in (a delayed method's `completed` comes
+/// unpaid, and its `async_payment_succeeded` later).
+fn says_paid(event: &Event) -> bool {
+    event.kind == "checkout.session.async_payment_succeeded"
+        || event
+            .checkout_session()
+            .is_some_and(|s| s.payment_status == "paid")
 }
 
 /// Enqueues the check of `payment` that event `event_id` asked for, after the event is stored.

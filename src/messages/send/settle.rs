@@ -162,30 +162,30 @@ async fn credentials_refused(s: &Sending<'_>, reason: &str) -> Result<(), JobErr
 
 /// Runs the charge step of a message the provider has taken until it answers with anything but
 /// a transient database error (a lock timeout, a lost connection, a deadlock or serialization
-/// failure), at most five times, 250 ms doubling to 2 s apart. This run holds the SID: without
-/// these tries, a later run would have to find the message again by listing the provider's. The
-/// step's answer, a business outcome (the hold already committed or released) or an error that
-/// would recur (a constraint, a raised exception), is returned as it is.
+/// failure), as `db::patiently` tries. This run holds the SID: without these tries, a later run
+/// would have to find the message again by listing the provider's. The step's answer, a
+/// business outcome (the hold already committed or released) or an error that would recur (a
+/// constraint, a raised exception), is returned as it is.
 async fn charge_patiently<F, Fut>(message: MessageId, charge: F) -> Result<Finished, JobError>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<Finished, GroupError>>,
 {
-    let mut pause = Duration::from_millis(250);
-    loop {
-        let error = match charge().await {
-            Ok(Err(LedgerError::Database(e))) if db::transient(&e) => e.to_string(),
-            Err(GroupError::Database(e)) if db::transient(&e) => e.to_string(),
-            Ok(answer) => return Ok(answer),
-            Err(e) => return Err(JobError::retry(e)),
-        };
-        if pause > Duration::from_secs(2) {
-            return Err(JobError::retry(error));
-        }
+    let transient = |answer: &Result<Finished, GroupError>| match answer {
+        Ok(Err(LedgerError::Database(e))) if db::transient(e) => Some(e.to_string()),
+        Err(GroupError::Database(e)) if db::transient(e) => Some(e.to_string()),
+        _ => None,
+    };
+    let answer = db::patiently(charge, transient, |error| {
         tracing::warn!(%message, %error, "charging a sent message failed; trying again");
         metrics::send_interruption("charge_retried");
-        tokio::time::sleep(pause).await;
-        pause *= 2;
+    })
+    .await;
+    match answer {
+        // Still failing after the tries: the job is retried, not the ledger's answer taken.
+        Ok(Err(LedgerError::Database(e))) if db::transient(&e) => Err(JobError::retry(e)),
+        Ok(answer) => Ok(answer),
+        Err(e) => Err(JobError::retry(e)),
     }
 }
 

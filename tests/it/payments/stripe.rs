@@ -373,3 +373,86 @@ async fn a_card_purchase_replayed_after_its_first_request_failed_midway_gets_the
     assert_eq!(h.available().await, 500);
     h.audit_clean().await;
 }
+
+#[sqlx::test]
+async fn a_paid_checkout_whose_check_redis_lost_is_credited_by_the_reconciler_within_minutes(
+    pool: PgPool,
+) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (id, session) = checkout(&h, "business").await;
+    let delivery = h.stripe.complete(&session, true).await;
+    assert_eq!(delivery.status, 200, "Stripe has its 2xx and sends no more");
+    // Redis loses the check's job before a worker ran it (a flush).
+    crate::support::forget_jobs(&h.deps.queues).await;
+    h.drain().await;
+    assert_eq!(h.payment(id).await.status, Status::Pending);
+
+    // The session is open for most of an hour still; Stripe's event, noted on the payment,
+    // brings the reconciler to it now.
+    assert_eq!(h.sweep().await.payments_checked, 1);
+    h.drain().await;
+    assert_eq!(h.payment(id).await.status, Status::Credited);
+    assert_eq!(h.available().await, 500);
+    assert_eq!(
+        h.sweep().await.payments_checked,
+        0,
+        "a credited one is left alone"
+    );
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_delayed_checkout_not_yet_paid_is_not_polled_by_the_reconciler(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (id, session) = checkout(&h, "business").await;
+    // A delayed method: the session completes unpaid; its money comes days later, by event.
+    assert_eq!(h.stripe.complete(&session, false).await.status, 200);
+    h.drain().await;
+    assert_eq!(h.sweep().await.payments_checked, 0);
+    assert_eq!(h.payment(id).await.status, Status::Pending);
+}
+
+#[sqlx::test]
+async fn a_checkout_session_is_recorded_through_a_database_restart(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    refuse_provider_ref_writes(h.pool(), 2).await;
+    // Stripe made the session; the write of it fails twice as a restarting server refuses
+    // (SQLSTATE 57P03), and the third try lands: the buyer gets the checkout at once.
+    let (id, session) = checkout(&h, "business").await;
+    assert_eq!(h.stripe.sessions().len(), 1);
+    assert_eq!(h.payment(id).await.status, Status::Pending);
+    assert_eq!(refused_writes(h.pool()).await, 2);
+    assert_eq!(h.stripe.complete(&session, true).await.status, 200);
+    h.drain().await;
+    assert_eq!(h.payment(id).await.status, Status::Credited);
+    h.audit_clean().await;
+}
+
+/// The next `times` writes of a payment's `provider_ref` fail as a server that is starting up
+/// refuses them (SQLSTATE 57P03, transient); later ones succeed.
+pub(super) async fn refuse_provider_ref_writes(pool: &PgPool, times: i64) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE SEQUENCE provider_ref_refusals;
+         CREATE FUNCTION refuse_provider_ref() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF nextval('provider_ref_refusals') <= {times} THEN
+                 RAISE EXCEPTION 'the database system is starting up' USING ERRCODE = '57P03';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_provider_ref BEFORE UPDATE OF provider_ref ON payments
+         FOR EACH ROW EXECUTE FUNCTION refuse_provider_ref();"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// How many writes `refuse_provider_ref_writes` refused.
+pub(super) async fn refused_writes(pool: &PgPool) -> i64 {
+    let asked: i64 = sqlx::query_scalar("SELECT last_value FROM provider_ref_refusals")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    asked - 1
+}
