@@ -392,7 +392,8 @@ async fn buy(
     let (status, purchase) = api
         .post("/v1/purchases", &tenant.token, Some(&key), &request)
         .await?;
-    if status != 201 {
+    // 200: a replay of the key, after an earlier try got no answer or a 5xx.
+    if !matches!(status, 200 | 201) {
         bail!("POST /v1/purchases ({method}) answered {status}: {purchase}");
     }
     let id = purchase["id"]
@@ -409,7 +410,18 @@ async fn buy(
     };
     let how = match method {
         "mpesa" => {
-            let checkout = provider_ref().await?.context("a CheckoutRequestID")?;
+            // A replay may answer before the push's CheckoutRequestID is known (its first try
+            // could not record it): Daraja's callback names it then.
+            let started = Instant::now();
+            let checkout = loop {
+                if let Some(checkout) = provider_ref().await? {
+                    break checkout;
+                }
+                if started.elapsed() > Duration::from_secs(60) {
+                    bail!("M-Pesa purchase {id} has no CheckoutRequestID after a minute");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
             // The customer pays; Daraja's callback comes, then comes again, several at once.
             let started = Instant::now();
             while daraja.callback_body(&checkout).is_none() {
