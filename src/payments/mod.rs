@@ -10,6 +10,7 @@ mod bank;
 mod mpesa;
 pub mod packages;
 mod providers;
+mod refunds;
 mod start;
 mod store;
 mod stripe;

@@ -5,20 +5,21 @@
 //!   credits only a paid one with the right amount and currency; one that says it is paid is
 //!   noted on the payment, so the reconciler checks it if the job is lost;
 //! - `async_payment_failed` and `expired` end the payment (no money: safe to take as said);
-//! - `charge.refunded` takes the refunded share of the credits back, as far as the balance
-//!   allows, recording any shortfall and alerting the operator.
+//! - `charge.refunded` records the money refunded (for the revenue report) and takes the
+//!   refunded share of the credits back, as far as the balance allows, recording any shortfall
+//!   and alerting the operator.
 
 use copcca_jobs::VerifyPurchase;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 use super::store::{self, Payment};
-use super::{PaymentError, PaymentProviders, Status};
+use super::{PaymentError, PaymentProviders, Status, refunds};
 use crate::domain::PaymentId;
 use crate::faults;
 use crate::inbox;
 use crate::ledger;
-use crate::providers::stripe::{Event, signature};
+use crate::providers::stripe::{Event, from_minor_units, signature};
 use crate::queue::Queues;
 
 /// Seconds a signed timestamp may be away from now (Stripe's own default tolerance).
@@ -208,6 +209,15 @@ async fn refunded(
             .await?;
         }
         return Ok(StripeOutcome::Accepted);
+    }
+    // The money, for the revenue report: Stripe's cumulative amount, in its minor units.
+    let currency = charge.currency.to_ascii_uppercase();
+    match from_minor_units(charge.amount_refunded, &currency) {
+        Ok(total) => {
+            let source = format!("stripe:{}", charge.id);
+            refunds::record_total(tx, &p, total, &currency, &source, "stripe_webhook").await?;
+        }
+        Err(e) => store::flag(tx, &mut p, &format!("refunded amount not recorded: {e}")).await?,
     }
     let target = refunded_credits(
         p.credits_due(),

@@ -4,11 +4,13 @@
 //!
 //! Amounts of different currencies are never added together. The provider reports its price in
 //! its own unit (USD for Twilio) and no exchange rate is invented: the margin in a currency is
-//! the money received in it minus the provider's cost in it, so a TZS purchase's margin is in
-//! TZS and the Twilio cost of the messages it paid for shows under USD.
+//! the money received in it, net of money refunded in it, minus the provider's cost in it, so a
+//! TZS purchase's margin is in TZS and the Twilio cost of the messages it paid for shows under
+//! USD.
 //!
 //! Each figure falls in the period of the ledger entry that made it: a purchase when it was
-//! credited, a message when it was charged, a refund when it was paid back.
+//! credited, a message when it was charged, a refund when it was paid back; money refunded when
+//! the refund was recorded (`payment_refunds`).
 
 use std::collections::BTreeMap;
 
@@ -22,7 +24,7 @@ use crate::domain::CompanyId;
 /// The margin note the report carries, for whoever reads the figures without this module.
 pub const CURRENCY_NOTE: &str = "amounts are per currency and never added together; provider \
     cost is in the provider's own price unit (USD for Twilio), without exchange rates, so margin \
-    in a currency is money received in it minus provider cost in it";
+    in a currency is money received in it, net of money refunded in it, minus provider cost in it";
 
 /// The longest a report may span, in periods.
 pub const MAX_DAYS: i64 = 366;
@@ -107,6 +109,12 @@ pub struct RevenueRow {
     /// The money those purchases brought, per currency (what arrived).
     #[schema(value_type = BTreeMap<String, String>)]
     pub received: PerCurrency,
+    /// Money paid back in the period (card refunds), per currency, whenever it was received.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub refunded_amount: PerCurrency,
+    /// Per currency: `received` minus `refunded_amount` (negative when refunds outweigh).
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub net_received: PerCurrency,
     /// Credits taken back for refunded card payments.
     pub credits_reversed: i64,
     /// Messages charged in the period (handed to the provider).
@@ -121,7 +129,7 @@ pub struct RevenueRow {
     /// Messages refunded in the period, and their credits.
     pub messages_refunded: i64,
     pub credits_refunded: i64,
-    /// Per currency: `received` minus `provider_cost` (no exchange rates).
+    /// Per currency: `net_received` minus `provider_cost` (no exchange rates).
     #[schema(value_type = BTreeMap<String, String>)]
     pub margin: PerCurrency,
 }
@@ -192,6 +200,14 @@ pub async fn revenue(pool: &PgPool, q: &RevenueQuery) -> Result<RevenueReport, s
              UNION ALL
              SELECT period, company_id, 'credits_refunded', NULL, sum(available_delta)::numeric
              FROM e WHERE kind = 'refund' GROUP BY 1, 2
+             UNION ALL
+             SELECT to_char(date_trunc($3, r.created_at AT TIME ZONE 'UTC'), $4), r.company_id,
+                    'refunded_amount', r.currency, sum(r.amount)
+             FROM payment_refunds r
+             WHERE r.created_at >= ($1::date)::timestamp AT TIME ZONE 'UTC'
+               AND r.created_at < ($2::date + 1)::timestamp AT TIME ZONE 'UTC'
+               AND ($5::uuid IS NULL OR r.company_id = $5)
+             GROUP BY 1, 2, 4
          )
          SELECT f.period, f.company_id, c.name AS company_name, f.metric, f.currency, f.value
          FROM facts f JOIN companies c ON c.id = f.company_id
@@ -233,6 +249,7 @@ fn fold(facts: Vec<Fact>) -> Vec<RevenueRow> {
         let count = i64::try_from(f.value.trunc()).unwrap_or(i64::MAX);
         match (f.metric.as_str(), f.currency) {
             ("received", Some(c)) => *row.received.entry(c).or_default() += f.value,
+            ("refunded_amount", Some(c)) => *row.refunded_amount.entry(c).or_default() += f.value,
             ("provider_cost", Some(c)) => *row.provider_cost.entry(c).or_default() += f.value,
             ("credits_sold", _) => row.credits_sold += count,
             ("credits_reversed", _) => row.credits_reversed += count,
@@ -253,33 +270,43 @@ fn fold(facts: Vec<Fact>) -> Vec<RevenueRow> {
         }
     }
     for row in &mut rows {
-        row.margin = margin(&row.received, &row.provider_cost);
+        row.net_received = minus(&row.received, &row.refunded_amount);
+        row.margin = minus(&row.net_received, &row.provider_cost);
     }
     rows
 }
 
-/// Per currency: received minus cost (a currency with only a cost has a negative margin).
-fn margin(received: &PerCurrency, cost: &PerCurrency) -> PerCurrency {
-    let mut margin = received.clone();
-    for (currency, c) in cost {
-        *margin.entry(currency.clone()).or_default() -= c;
+/// Per currency: `a` minus `b` (a currency only in `b` comes out negative).
+fn minus(a: &PerCurrency, b: &PerCurrency) -> PerCurrency {
+    let mut out = a.clone();
+    for (currency, amount) in b {
+        *out.entry(currency.clone()).or_default() -= amount;
     }
-    margin
+    out
 }
 
 /// The report as CSV (RFC 4180, header first): one line per row; the money columns are one per
-/// currency that appears anywhere in the report (`received_TZS`, `provider_cost_USD`,
-/// `margin_USD`, ...), empty where a row has none of it.
+/// currency that appears anywhere in the report (`received_TZS`, `refunded_amount_USD`,
+/// `net_received_USD`, `provider_cost_USD`, `margin_USD`, ...), empty where a row has none of it.
 pub fn to_csv(report: &RevenueReport) -> Result<String, csv::Error> {
-    let currencies = |pick: fn(&RevenueRow) -> &PerCurrency| {
+    type Pick = fn(&RevenueRow) -> &PerCurrency;
+    let currencies = |pick: Pick| {
         let mut all: Vec<&String> = report.rows.iter().flat_map(|r| pick(r).keys()).collect();
         all.sort();
         all.dedup();
         all
     };
-    let received = currencies(|r| &r.received);
-    let cost = currencies(|r| &r.provider_cost);
-    let margins = currencies(|r| &r.margin);
+    let money: [(&str, Pick); 5] = [
+        ("received", |r| &r.received),
+        ("refunded_amount", |r| &r.refunded_amount),
+        ("net_received", |r| &r.net_received),
+        ("provider_cost", |r| &r.provider_cost),
+        ("margin", |r| &r.margin),
+    ];
+    let columns: Vec<(&str, Pick, Vec<&String>)> = money
+        .into_iter()
+        .map(|(name, pick)| (name, pick, currencies(pick)))
+        .collect();
     let mut out = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = [
         "period",
@@ -296,9 +323,9 @@ pub fn to_csv(report: &RevenueReport) -> Result<String, csv::Error> {
     ]
     .map(String::from)
     .to_vec();
-    header.extend(received.iter().map(|c| format!("received_{c}")));
-    header.extend(cost.iter().map(|c| format!("provider_cost_{c}")));
-    header.extend(margins.iter().map(|c| format!("margin_{c}")));
+    for (name, _, currencies) in &columns {
+        header.extend(currencies.iter().map(|c| format!("{name}_{c}")));
+    }
     out.write_record(&header)?;
     for r in &report.rows {
         let mut line = vec![
@@ -319,21 +346,14 @@ pub fn to_csv(report: &RevenueReport) -> Result<String, csv::Error> {
             ]
             .map(|n| n.to_string()),
         );
-        let amount = |map: &PerCurrency, c: &String| map.get(c).map(|a| a.to_string());
-        line.extend(
-            received
-                .iter()
-                .map(|c| amount(&r.received, c).unwrap_or_default()),
-        );
-        line.extend(
-            cost.iter()
-                .map(|c| amount(&r.provider_cost, c).unwrap_or_default()),
-        );
-        line.extend(
-            margins
-                .iter()
-                .map(|c| amount(&r.margin, c).unwrap_or_default()),
-        );
+        for (_, pick, currencies) in &columns {
+            let map = pick(r);
+            line.extend(
+                currencies
+                    .iter()
+                    .map(|c| map.get(*c).map(|a| a.to_string()).unwrap_or_default()),
+            );
+        }
         out.write_record(&line)?;
     }
     let bytes = out.into_inner().map_err(|e| e.into_error())?;
@@ -353,13 +373,13 @@ mod tests {
 
     #[test]
     fn margin_is_per_currency_and_never_adds_currencies() {
-        let m = margin(
+        let m = minus(
             &money(&[("TZS", "25000.00"), ("USD", "8.00")]),
             &money(&[("USD", "0.0225")]),
         );
         assert_eq!(m, money(&[("TZS", "25000.00"), ("USD", "7.9775")]));
         assert_eq!(
-            margin(&money(&[("KES", "1300.00")]), &money(&[("USD", "0.015")])),
+            minus(&money(&[("KES", "1300.00")]), &money(&[("USD", "0.015")])),
             money(&[("KES", "1300.00"), ("USD", "-0.015")])
         );
     }
@@ -377,6 +397,8 @@ mod tests {
                 company_name: "Duka, \"Bora\"".into(),
                 credits_sold: 1000,
                 received: money(&[("TZS", "25000.00")]),
+                refunded_amount: money(&[("TZS", "5000.00")]),
+                net_received: money(&[("TZS", "20000.00")]),
                 provider_cost: money(&[("USD", "0.0075")]),
                 margin: money(&[("TZS", "25000.00"), ("USD", "-0.0075")]),
                 messages_sent: 1,
@@ -391,11 +413,13 @@ mod tests {
             lines[0],
             "period,company_id,company_name,credits_sold,credits_reversed,messages_sent,\
              segments_sent,credits_charged,unpriced_messages,messages_refunded,credits_refunded,\
-             received_TZS,provider_cost_USD,margin_TZS,margin_USD"
+             received_TZS,refunded_amount_TZS,net_received_TZS,provider_cost_USD,margin_TZS,\
+             margin_USD"
         );
         assert_eq!(
             lines[1],
-            "2026-11,,\"Duka, \"\"Bora\"\"\",1000,0,1,1,1,0,0,0,25000.00,0.0075,25000.00,-0.0075"
+            "2026-11,,\"Duka, \"\"Bora\"\"\",1000,0,1,1,1,0,0,0,25000.00,5000.00,20000.00,0.0075,\
+             25000.00,-0.0075"
         );
     }
 

@@ -1,7 +1,7 @@
-//! Row-level security in a database shared with the CRM on Supabase (migration 0021): the CRM's
-//! roles read their own company through the compatibility views and nothing else, and every table
-//! (those of later migrations too) has RLS on and no privileges for PUBLIC, `anon` or
-//! `authenticated`.
+//! Row-level security in a database shared with the CRM on Supabase (migrations 0021, 0022): the
+//! CRM's roles read their own company through the compatibility views (over SECURITY DEFINER
+//! functions) and nothing else, not one column of a table, and every table (those of later
+//! migrations too) has RLS on and no privileges for PUBLIC, `anon` or `authenticated`.
 //!
 //! A Supabase-like database is made the way Supabase makes one, before the migrations run (so their
 //! DO blocks find it): the roles `anon` and `authenticated` (NOLOGIN), default privileges that give
@@ -46,6 +46,15 @@ $$;
 /// The views (and function) the CRM reads.
 const VIEWS: [&str; 3] = ["company_sms_balance", "sms_transactions", "sms_logs"];
 
+/// What `authenticated` may execute (sorted): the functions behind the views, and
+/// get_company_sms_balance. Each reads as the tables' owner and returns the caller's company.
+const CRM_FUNCTIONS: [&str; 4] = [
+    "crm_company_sms_balance",
+    "crm_sms_logs",
+    "crm_sms_transactions",
+    "get_company_sms_balance",
+];
+
 /// Makes the throwaway database Supabase-like, then applies every migration.
 async fn supabase_database(pool: &PgPool) {
     pool.execute(SUPABASE).await.unwrap();
@@ -82,6 +91,21 @@ async fn assert_denied(conn: &mut PgConnection, sql: &str) {
         .unwrap_or_else(|| panic!("{sql}: allowed, expected permission denied"));
     let code = err.as_database_error().and_then(|e| e.code());
     assert_eq!(code.as_deref(), Some("42501"), "{sql}: {err}");
+}
+
+/// Runs a write on a view and expects it refused: for want of the privilege (42501), or because
+/// a view over a function is not updatable (55000).
+async fn assert_not_writable(conn: &mut PgConnection, sql: &str) {
+    let err = conn
+        .execute(sqlx::AssertSqlSafe(sql.to_string()))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{sql}: allowed, expected refused"));
+    let code = err.as_database_error().and_then(|e| e.code());
+    assert!(
+        matches!(code.as_deref(), Some("42501" | "55000")),
+        "{sql}: {err}"
+    );
 }
 
 /// Company ids of the rows `sql` returns (its first column), sorted.
@@ -141,23 +165,24 @@ async fn crm_privileges(pool: &PgPool) -> Vec<String> {
     .unwrap()
 }
 
-/// The columns of our tables that the compatibility views read, as `table(column)`: what
-/// `authenticated` must hold SELECT on for a security_invoker view to work.
-async fn columns_behind_views(pool: &PgPool) -> Vec<String> {
+/// The functions of the schema PUBLIC and the CRM's roles may execute, as `function grantee`.
+async fn crm_executable(pool: &PgPool) -> Vec<String> {
     sqlx::query_scalar(
-        "SELECT DISTINCT format('%s(%s)', table_name, column_name)
-         FROM information_schema.view_column_usage
-         WHERE view_schema::text = current_schema() AND view_name::text = ANY ($1)
+        "WITH grantees(oid, name) AS (
+             SELECT 0::oid, 'PUBLIC'
+             UNION ALL SELECT oid, rolname::text FROM pg_roles WHERE rolname IN ('anon', 'authenticated'))
+         SELECT DISTINCT format('%s %s', p.proname, g.name)
+         FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a, grantees g
+         WHERE p.pronamespace = current_schema()::regnamespace AND a.grantee = g.oid
          ORDER BY 1",
     )
-    .bind(VIEWS)
     .fetch_all(pool)
     .await
     .unwrap()
 }
 
 /// The guard for every later migration: each table has RLS on, and PUBLIC, `anon` and
-/// `authenticated` hold nothing but SELECT on the views and on the columns behind them.
+/// `authenticated` hold nothing but SELECT on the views and EXECUTE on the functions they read.
 async fn assert_locked_down(pool: &PgPool) {
     let tables = tables(pool).await;
     assert!(tables.len() >= 20, "{tables:?}");
@@ -178,17 +203,14 @@ async fn assert_locked_down(pool: &PgPool) {
     .await
     .unwrap();
     let mut allowed: Vec<String> = Vec::new();
+    let mut executable: Vec<String> = Vec::new();
     if crm_has_authenticated {
         allowed.extend(VIEWS.iter().map(|v| format!("{v} authenticated SELECT")));
-        allowed.extend(
-            columns_behind_views(pool)
-                .await
-                .into_iter()
-                .map(|c| format!("{c} authenticated SELECT")),
-        );
         allowed.sort();
+        executable.extend(CRM_FUNCTIONS.iter().map(|f| format!("{f} authenticated")));
     }
-    assert_eq!(crm_privileges(pool).await, allowed);
+    assert_eq!(crm_privileges(pool).await, allowed, "not one table column");
+    assert_eq!(crm_executable(pool).await, executable);
 
     // A SECURITY DEFINER function reads with its owner's rights, past RLS: each is deliberate.
     let definers: Vec<String> = sqlx::query_scalar(
@@ -199,7 +221,7 @@ async fn assert_locked_down(pool: &PgPool) {
     .await
     .unwrap();
     let expected: &[&str] = if crm_has_authenticated {
-        &["crm_company_id"]
+        &CRM_FUNCTIONS
     } else {
         &[]
     };
@@ -304,7 +326,7 @@ async fn the_services_own_role_owns_the_tables_and_is_not_filtered(pool: PgPool)
 #[sqlx::test(migrations = false)]
 async fn a_crm_user_reads_no_table_and_writes_nothing(pool: PgPool) {
     supabase_database(&pool).await;
-    let (a, user_a) = tenant(&pool, 30).await;
+    let (_, user_a) = tenant(&pool, 30).await;
     let (b, _) = tenant(&pool, 70).await;
 
     let mut crm = session_as(&pool, "authenticated", Some(user_a)).await;
@@ -316,19 +338,9 @@ async fn a_crm_user_reads_no_table_and_writes_nothing(pool: PgPool) {
     assert_denied(&mut crm, "SELECT key FROM system_settings").await;
     assert_denied(&mut crm, "SELECT key_hash FROM api_keys").await;
     assert_denied(&mut crm, "SELECT company_id FROM users").await;
-    // Columns no view shows are unreadable even on A's own rows.
-    assert_denied(&mut crm, "SELECT callback_token_hash FROM payments").await;
-    assert_denied(&mut crm, "SELECT total_purchased FROM balances").await;
-    assert_denied(&mut crm, "SELECT hold_id FROM ledger_entries").await;
-    // The columns behind the views (security_invoker reads them with A's rights) show A's rows only.
-    assert_eq!(
-        companies_seen(&mut crm, "SELECT company_id FROM balances").await,
-        [a.id]
-    );
-    assert_eq!(
-        companies_seen(&mut crm, "SELECT company_id FROM payments").await,
-        [a.id]
-    );
+    // Not even the columns the views show (the views read through functions, not A's rights).
+    assert_denied(&mut crm, "SELECT company_id, available FROM balances").await;
+    assert_denied(&mut crm, "SELECT amount FROM payments").await;
 
     // Writes: tables, views, and the ledger's functions.
     assert_denied(&mut crm, "UPDATE balances SET available = available + 1000").await;
@@ -337,13 +349,15 @@ async fn a_crm_user_reads_no_table_and_writes_nothing(pool: PgPool) {
         &format!("INSERT INTO balances (company_id) VALUES ('{}')", b.id),
     )
     .await;
-    assert_denied(&mut crm, "UPDATE company_sms_balance SET balance = 1000").await;
-    assert_denied(&mut crm, "DELETE FROM sms_logs").await;
-    assert_denied(
-        &mut crm,
-        "INSERT INTO sms_transactions (company_id) VALUES (NULL)",
-    )
-    .await;
+    for view in VIEWS {
+        assert_not_writable(&mut crm, &format!("UPDATE {view} SET company_id = NULL")).await;
+        assert_not_writable(&mut crm, &format!("DELETE FROM {view}")).await;
+        assert_not_writable(
+            &mut crm,
+            &format!("INSERT INTO {view} (company_id) VALUES (NULL)"),
+        )
+        .await;
+    }
     assert_denied(
         &mut crm,
         &format!("SELECT ledger_release('{}')", uuid::Uuid::nil()),
@@ -357,6 +371,110 @@ async fn a_crm_user_reads_no_table_and_writes_nothing(pool: PgPool) {
             .await
             .unwrap();
     assert_eq!(balances, [130, 170], "nothing changed");
+}
+
+/// Every column of every table of the schema, as `(table, column)`.
+async fn columns(pool: &PgPool) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT c.relname::text, a.attname::text FROM pg_class c
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+         ORDER BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// `conn` may select no column of any table of the schema, and no row count of one.
+async fn assert_reads_no_table(pool: &PgPool, conn: &mut PgConnection) {
+    let columns = columns(pool).await;
+    assert!(columns.len() > 100, "{}", columns.len());
+    for (table, column) in columns {
+        assert_denied(conn, &format!("SELECT \"{column}\" FROM {table}")).await;
+    }
+    for (table, _) in tables(pool).await {
+        assert_denied(conn, &format!("SELECT count(*) FROM {table}")).await;
+    }
+}
+
+/// A's user sees exactly A's rows through each view and each function behind one.
+async fn assert_sees_only(conn: &mut PgConnection, company: CompanyId) {
+    for from in VIEWS.iter().map(|v| v.to_string()).chain(
+        [
+            "crm_company_sms_balance()",
+            "crm_sms_transactions()",
+            "crm_sms_logs()",
+        ]
+        .map(String::from),
+    ) {
+        let seen = companies_seen(conn, &format!("SELECT company_id FROM {from}")).await;
+        assert!(!seen.is_empty(), "{from} shows its own rows");
+        assert!(seen.iter().all(|c| *c == company), "{from}: {seen:?}");
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_crm_user_can_read_no_table_directly(pool: PgPool) {
+    supabase_database(&pool).await;
+    let (a, user_a) = tenant(&pool, 30).await;
+    tenant(&pool, 70).await;
+
+    let mut crm = session_as(&pool, "authenticated", Some(user_a)).await;
+    assert_reads_no_table(&pool, &mut crm).await;
+    assert_sees_only(&mut crm, a.id).await;
+    // The helpers behind the functions are not the CRM's to call.
+    assert_denied(&mut crm, "SELECT crm_companies()").await;
+    assert_denied(&mut crm, "SELECT crm_company_id()").await;
+    let mut anon = session_as(&pool, "anon", None).await;
+    assert_reads_no_table(&pool, &mut anon).await;
+    for function in [
+        "crm_company_sms_balance",
+        "crm_sms_transactions",
+        "crm_sms_logs",
+    ] {
+        assert_denied(&mut anon, &format!("SELECT * FROM {function}()")).await;
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn in_a_schema_of_its_own_the_crm_reads_its_company_and_no_table(pool: PgPool) {
+    // As DATABASE_SCHEMA=sms runs: every session's search path is the schema alone.
+    pool.execute(SUPABASE).await.unwrap();
+    pool.execute("CREATE SCHEMA sms").await.unwrap();
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("search_path", "sms")]);
+    let sms = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .unwrap();
+    MIGRATOR.run(&sms).await.unwrap();
+    let in_public: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+    )
+    .fetch_one(&sms)
+    .await
+    .unwrap();
+    assert_eq!(in_public, 0, "nothing of ours in public");
+    assert_locked_down(&sms).await;
+    let (a, user_a) = tenant(&sms, 30).await;
+    let (b, _) = tenant(&sms, 70).await;
+
+    let mut crm = session_as(&sms, "authenticated", Some(user_a)).await;
+    assert_reads_no_table(&sms, &mut crm).await;
+    assert_sees_only(&mut crm, a.id).await;
+    let balance: i64 = sqlx::query_scalar("SELECT get_company_sms_balance($1)")
+        .bind(b.id)
+        .fetch_one(&mut crm)
+        .await
+        .unwrap();
+    assert_eq!(balance, 0, "not A's to read");
+    let mut service = sms.acquire().await.unwrap();
+    let mut seen = companies_seen(&mut service, "SELECT company_id FROM sms_logs").await;
+    seen.dedup();
+    assert_eq!(seen.len(), 2, "the service reads every company");
 }
 
 #[sqlx::test(migrations = false)]

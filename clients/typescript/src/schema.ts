@@ -4201,7 +4201,7 @@ export interface components {
              * @description Credits of purchases credited in the period.
              */
             credits_sold: number;
-            /** @description Per currency: `received` minus `provider_cost` (no exchange rates). */
+            /** @description Per currency: `net_received` minus `provider_cost` (no exchange rates). */
             margin: {
                 [key: string]: string;
             };
@@ -4215,6 +4215,10 @@ export interface components {
              * @description Messages charged in the period (handed to the provider).
              */
             messages_sent: number;
+            /** @description Per currency: `received` minus `refunded_amount` (negative when refunds outweigh). */
+            net_received: {
+                [key: string]: string;
+            };
             /** @description `YYYY-MM-DD` or `YYYY-MM` (UTC). */
             period: string;
             /** @description What the provider charged for those messages, per its price unit. */
@@ -4223,6 +4227,10 @@ export interface components {
             };
             /** @description The money those purchases brought, per currency (what arrived). */
             received: {
+                [key: string]: string;
+            };
+            /** @description Money paid back in the period (card refunds), per currency, whenever it was received. */
+            refunded_amount: {
                 [key: string]: string;
             };
             /** Format: int64 */

@@ -35,17 +35,7 @@ pub fn minor_units(amount: Decimal, currency: &str) -> Result<i64, MinorUnitsErr
     if amount <= Decimal::ZERO {
         return Err(MinorUnitsError::NotPositive);
     }
-    // (exponent, granularity in minor units).
-    let (factor, step) = if ZERO_DECIMAL.contains(&code.as_str()) {
-        (1, 1)
-    } else if THREE_DECIMAL.contains(&code.as_str()) {
-        (1000, 10)
-    } else if code == "ISK" {
-        // Two-decimal in the API, but only whole krónur are accepted.
-        (100, 100)
-    } else {
-        (100, 1)
-    };
+    let (factor, step) = factor_and_step(&code);
     let minor = amount
         .checked_mul(Decimal::from(factor))
         .ok_or(MinorUnitsError::Overflow)?;
@@ -63,6 +53,34 @@ pub fn minor_units(amount: Decimal, currency: &str) -> Result<i64, MinorUnitsErr
     Ok(minor)
 }
 
+/// An amount Stripe gives in minor units of `currency` (any case) as the amount itself: TZS
+/// 2500000 -> 25000.00, JPY 500 -> 500. The inverse of [`minor_units`]; zero is zero.
+pub fn from_minor_units(minor: i64, currency: &str) -> Result<Decimal, MinorUnitsError> {
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(MinorUnitsError::BadCurrency(currency.to_string()));
+    }
+    if minor < 0 {
+        return Err(MinorUnitsError::NotPositive);
+    }
+    let (factor, _) = factor_and_step(&currency.to_ascii_uppercase());
+    let scale = factor.ilog10();
+    Ok(Decimal::new(minor, scale))
+}
+
+/// (minor units per unit, the granularity Stripe accepts in minor units) of an upper-case code.
+fn factor_and_step(code: &str) -> (i64, i64) {
+    if ZERO_DECIMAL.contains(&code) {
+        (1, 1)
+    } else if THREE_DECIMAL.contains(&code) {
+        (1000, 10)
+    } else if code == "ISK" {
+        // Two-decimal in the API, but only whole krónur are accepted.
+        (100, 100)
+    } else {
+        (100, 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +95,24 @@ mod tests {
         assert_eq!(minor_units(dec("500"), "KES"), Ok(50_000));
         assert_eq!(minor_units(dec("8.00"), "USD"), Ok(800));
         assert_eq!(minor_units(dec("8.5"), "usd"), Ok(850));
+    }
+
+    #[test]
+    fn minor_units_read_back() {
+        assert_eq!(from_minor_units(2_500_000, "tzs"), Ok(dec("25000.00")));
+        assert_eq!(from_minor_units(1_000_000, "TZS"), Ok(dec("10000")));
+        assert_eq!(from_minor_units(850, "usd"), Ok(dec("8.50")));
+        assert_eq!(from_minor_units(500, "JPY"), Ok(dec("500")));
+        assert_eq!(from_minor_units(1250, "KWD"), Ok(dec("1.25")));
+        assert_eq!(from_minor_units(0, "USD"), Ok(Decimal::ZERO));
+        assert_eq!(
+            from_minor_units(-1, "USD"),
+            Err(MinorUnitsError::NotPositive)
+        );
+        assert!(matches!(
+            from_minor_units(1, "US"),
+            Err(MinorUnitsError::BadCurrency(_))
+        ));
     }
 
     #[test]

@@ -8,6 +8,6 @@ mod event;
 pub mod signature;
 
 pub use client::{CheckoutRequest, CheckoutSession, StripeClient};
-pub use currency::{MinorUnitsError, THREE_DECIMAL, ZERO_DECIMAL, minor_units};
+pub use currency::{MinorUnitsError, THREE_DECIMAL, ZERO_DECIMAL, from_minor_units, minor_units};
 pub use error::StripeError;
 pub use event::{Charge, Event, EventData};

@@ -456,3 +456,72 @@ pub(super) async fn refused_writes(pool: &PgPool) -> i64 {
         .unwrap();
     asked - 1
 }
+
+#[sqlx::test]
+async fn stripe_refunds_are_reported_as_money_refunded_in_the_revenue_report(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (id, session) = checkout(&h, "business").await;
+    h.stripe.complete(&session, true).await;
+    h.drain().await;
+    assert_eq!(h.payment(id).await.status, Status::Credited);
+    let day = chrono::Utc::now().date_naive().to_string();
+    let report = |format: &'static str| {
+        let url = h.app.url(&format!(
+            "/admin/reports/revenue?from={day}&to={day}&format={format}"
+        ));
+        let request = h.app.client.get(url).bearer_auth(&h.admin).send();
+        async move {
+            let resp = request.await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.text().await.unwrap()
+        }
+    };
+    let money = |row: &serde_json::Value, field: &str| row[field].to_string();
+
+    // TZS 20000.00 (2_000_000 minor units): a quarter refunded, then the rest.
+    let quarter = h.stripe.refund(&session, 500_000).await;
+    assert_eq!(quarter.status, 200);
+    let rest = h.stripe.refund(&session, 1_500_000).await;
+    assert_eq!(rest.status, 200);
+    // The first notice again, after the second: the cumulative amount it carries adds nothing.
+    h.stripe.redeliver(&quarter.event_id, 2, true).await;
+    let refunds: Vec<(rust_decimal::Decimal, String, String)> = sqlx::query_as(
+        "SELECT amount, currency, source FROM payment_refunds WHERE payment_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(h.pool())
+    .await
+    .unwrap();
+    let amounts: Vec<String> = refunds.iter().map(|r| r.0.to_string()).collect();
+    assert_eq!(amounts, ["5000.00", "15000.00"]);
+    assert!(
+        refunds
+            .iter()
+            .all(|r| r.1 == "TZS" && r.2.starts_with("stripe:ch_"))
+    );
+    assert_eq!(h.payment(id).await.status, Status::Refunded);
+
+    let json: serde_json::Value = serde_json::from_str(&report("json").await).unwrap();
+    let row = &json["rows"][0];
+    assert_eq!(json["rows"].as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(money(row, "received"), r#"{"TZS":"20000.00"}"#);
+    assert_eq!(money(row, "refunded_amount"), r#"{"TZS":"20000.00"}"#);
+    assert_eq!(money(row, "net_received"), r#"{"TZS":"0.00"}"#);
+    assert_eq!(money(row, "margin"), r#"{"TZS":"0.00"}"#);
+    assert_eq!(row["credits_reversed"], 500);
+
+    let csv = report("csv").await;
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let line = reader.records().next().unwrap().unwrap();
+    let field = |name: &str| {
+        let at = header.iter().position(|h| h == name);
+        line.get(at.unwrap_or_else(|| panic!("{name} in {header:?}")))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(field("received_TZS"), "20000.00");
+    assert_eq!(field("refunded_amount_TZS"), "20000.00");
+    assert_eq!(field("net_received_TZS"), "0.00");
+    h.audit_clean().await;
+}
