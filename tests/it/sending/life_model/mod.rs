@@ -23,7 +23,6 @@ mod provider;
 use std::time::{Duration, Instant};
 
 use copcca_sms::config::TwilioTiming;
-use copcca_sms::db;
 use copcca_sms::domain::MessageId;
 use copcca_sms::messages::{MessageStatus, send, store};
 use copcca_sms::workers::{self, Deps};
@@ -33,7 +32,7 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
 use super::{Harness, clock_at};
-use crate::support::{company_with, message, run_workers_until_idle};
+use crate::support::{OwnDatabase, company_with, message, run_workers_until_idle};
 use provider::Provider;
 
 /// Requests give up after this long.
@@ -364,18 +363,9 @@ async fn check(
 /// A database of its own for the whole property run (proptest drives a synchronous closure).
 #[test]
 fn one_messages_life_under_any_interleaving_is_charged_and_sent_at_most_once() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/copcca_sms_test".into());
-    let mut url = url::Url::parse(&base).unwrap();
-    let name = format!("copcca_life_{}", uuid::Uuid::new_v4().simple());
-    url.set_path(&name);
-    let pool = rt.block_on(db::migrate(url.as_str(), "public")).unwrap();
-    let h = rt.block_on(Harness::new(pool.clone(), 0));
+    let db = OwnDatabase::create("copcca_life");
+    let rt = &db.rt;
+    let h = rt.block_on(Harness::new(db.pool.clone(), 0));
 
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
@@ -397,18 +387,7 @@ fn one_messages_life_under_any_interleaving_is_charged_and_sent_at_most_once() {
     });
     eprintln!("{cases} cases in {:?}", started.elapsed());
 
-    rt.block_on(async {
-        pool.close().await;
-        let mut admin = url.clone();
-        admin.set_path("/postgres");
-        let admin = PgPool::connect(admin.as_str()).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await
-        .unwrap();
-    });
+    db.drop_database();
     if let Err(e) = result {
         panic!("{e}");
     }
