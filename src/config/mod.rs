@@ -9,10 +9,15 @@ use std::time::Duration;
 
 use url::Url;
 
+mod providers;
 mod redacted;
 mod values;
+mod vars;
 
+pub use providers::{BankAccount, TwilioEnv, TwilioTiming};
 pub use values::{PublicUrl, Secret};
+pub use vars::parse_settings_key;
+use vars::{Vars, bad, is_identifier, parse_key, parse_url};
 
 /// Where the client address that ingress limits are keyed by comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,14 +41,6 @@ pub enum Environment {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// Credentials of the one central Twilio account (from the environment; settings come later).
-#[derive(Debug, Clone)]
-pub struct TwilioEnv {
-    pub account_sid: String,
-    pub auth_token: Secret,
-    pub from: String,
 }
 
 /// `Debug` is written out below: it prints no secret, nor the passwords of connection URLs.
@@ -107,29 +104,6 @@ pub struct Config {
     pub checkout_cancel_url: String,
 }
 
-/// How the sends and callbacks of the Twilio account are timed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TwilioTiming {
-    /// `ValidityPeriod` of every send: a message Twilio could not hand on within it fails (30036)
-    /// and is refunded, instead of arriving hours late.
-    pub validity: Duration,
-    /// After an auth token rotation, callbacks signed with the previous token are accepted this
-    /// long (Twilio signs with the token in force when it sends, and does not retry).
-    pub token_grace: Duration,
-    /// A send that got no answer and that Twilio's list does not show is held (unconfirmed, shown
-    /// to the operator) this long after its attempt began, and only then sent again. By default
-    /// the validity period plus ten minutes: by then Twilio has sent it or dropped it.
-    pub resend_unanswered_after: Duration,
-}
-
-/// Bank details shown to a company paying by transfer.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct BankAccount {
-    pub bank: String,
-    pub account_name: String,
-    pub account_number: String,
-}
-
 /// A variable that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration variable {var}: {problem}")]
@@ -150,12 +124,9 @@ impl Config {
 
     /// Reads variables through `get` (tests pass a map). Empty values count as unset.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let or = |k: &str, default: &str| var(k).unwrap_or_else(|| default.to_string());
+        let vars = Vars::new(&get);
+        let var = |k: &str| vars.var(k);
+        let or = |k: &str, default: &str| vars.or(k, default);
 
         let environment = match or("COPCCA_ENV", "development").as_str() {
             "development" => Environment::Development,
@@ -240,26 +211,10 @@ impl Config {
                     "must be a number of bytes between 1024 and 67108864".into(),
                 )
             })?;
-        let number = |k: &'static str, default: &str, range: std::ops::RangeInclusive<u32>| {
-            or(k, default)
-                .parse::<u32>()
-                .ok()
-                .filter(|n| range.contains(n))
-                .ok_or_else(|| {
-                    bad(
-                        k,
-                        format!(
-                            "must be a number between {} and {}",
-                            range.start(),
-                            range.end()
-                        ),
-                    )
-                })
-        };
-        let api_rate_per_second = number("API_RATE_PER_SECOND", "20", 0..=100_000)?;
-        let api_rate_burst = number("API_RATE_BURST", "40", 1..=1_000_000)?;
-        let webhook_rate_per_second = number("WEBHOOK_RATE_PER_SECOND", "50", 0..=100_000)?;
-        let webhook_rate_burst = number("WEBHOOK_RATE_BURST", "500", 1..=1_000_000)?;
+        let api_rate_per_second = vars.number("API_RATE_PER_SECOND", "20", 0..=100_000)?;
+        let api_rate_burst = vars.number("API_RATE_BURST", "40", 1..=1_000_000)?;
+        let webhook_rate_per_second = vars.number("WEBHOOK_RATE_PER_SECOND", "50", 0..=100_000)?;
+        let webhook_rate_burst = vars.number("WEBHOOK_RATE_BURST", "500", 1..=1_000_000)?;
         let client_address = match var("TRUSTED_PROXY_HEADER") {
             None => ClientAddress::Peer,
             Some(name) => {
@@ -274,14 +229,14 @@ impl Config {
                 }
                 ClientAddress::Header {
                     name: name.to_ascii_lowercase(),
-                    hops: number("TRUSTED_PROXY_HOPS", "1", 1..=10)? as usize,
+                    hops: vars.number("TRUSTED_PROXY_HOPS", "1", 1..=10)? as usize,
                 }
             }
         };
         let rejected_webhook_retention = std::time::Duration::from_secs(
-            u64::from(number("REJECTED_WEBHOOK_RETENTION_DAYS", "30", 1..=3650)?) * 86_400,
+            u64::from(vars.number("REJECTED_WEBHOOK_RETENTION_DAYS", "30", 1..=3650)?) * 86_400,
         );
-        let metrics_cache = std::time::Duration::from_secs(u64::from(number(
+        let metrics_cache = std::time::Duration::from_secs(u64::from(vars.number(
             "METRICS_CACHE_SECS",
             "30",
             0..=3600,
@@ -298,53 +253,9 @@ impl Config {
             other => return Err(bad("LOG_FORMAT", format!("{other:?} is not text or json"))),
         };
 
-        let twilio = match (
-            var("TWILIO_ACCOUNT_SID"),
-            var("TWILIO_AUTH_TOKEN"),
-            var("TWILIO_FROM"),
-        ) {
-            (None, None, None) => None,
-            (Some(sid), Some(token), Some(from)) => {
-                if !(sid.len() == 34 && sid.starts_with("AC")) {
-                    return Err(bad(
-                        "TWILIO_ACCOUNT_SID",
-                        "must be AC followed by 32 characters".into(),
-                    ));
-                }
-                Some(TwilioEnv {
-                    account_sid: sid,
-                    auth_token: Secret::new(token),
-                    from,
-                })
-            }
-            (sid, token, _) => {
-                let missing = if sid.is_none() {
-                    "TWILIO_ACCOUNT_SID"
-                } else if token.is_none() {
-                    "TWILIO_AUTH_TOKEN"
-                } else {
-                    "TWILIO_FROM"
-                };
-                return Err(bad(
-                    missing,
-                    "is required when any TWILIO_* credential is set".into(),
-                ));
-            }
-        };
+        let twilio = TwilioEnv::read(&vars)?;
 
-        let secs = |k: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
-            number(k, &default.to_string(), range).map(|n| Duration::from_secs(n.into()))
-        };
-        let validity = secs("TWILIO_VALIDITY_PERIOD_SECS", 3600, 1..=36_000)?;
-        let twilio_timing = TwilioTiming {
-            validity,
-            token_grace: secs("TWILIO_TOKEN_GRACE_SECS", 86_400, 0..=30 * 86_400)?,
-            resend_unanswered_after: secs(
-                "TWILIO_RESEND_UNANSWERED_AFTER_SECS",
-                validity.as_secs() as u32 + 600,
-                1..=7 * 86_400,
-            )?,
-        };
+        let twilio_timing = TwilioTiming::read(&vars)?;
         let settings_reload = match var("SETTINGS_RELOAD_MS") {
             None => Duration::from_secs(5),
             Some(v) => v
@@ -405,16 +316,7 @@ impl Config {
                 &or("MPESA_API_BASE", "https://sandbox.safaricom.co.ke"),
             )?,
             twilio,
-            twilio_max_per_second: or("TWILIO_MAX_PER_SECOND", "10")
-                .parse()
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or_else(|| {
-                    bad(
-                        "TWILIO_MAX_PER_SECOND",
-                        "must be a number between 1 and 10000".into(),
-                    )
-                })?,
+            twilio_max_per_second: providers::twilio_max_per_second(&vars)?,
             twilio_timing,
             settings_reload,
             sweep_cron: {
@@ -435,11 +337,7 @@ impl Config {
             mpesa_shortcode: var("MPESA_SHORTCODE"),
             mpesa_passkey: var("MPESA_PASSKEY").map(Secret::new),
             mpesa_callback_token: var("MPESA_CALLBACK_TOKEN").map(Secret::new),
-            bank: BankAccount {
-                bank: or("BANK_NAME", "CRDB Bank (demo)"),
-                account_name: or("BANK_ACCOUNT_NAME", "COPCCA Ltd"),
-                account_number: or("BANK_ACCOUNT_NUMBER", "0150000000000"),
-            },
+            bank: BankAccount::read(&vars),
             checkout_success_url,
             checkout_cancel_url,
         })
@@ -449,45 +347,6 @@ impl Config {
     pub fn uses_dev_jwt_secret(&self) -> bool {
         self.jwt_secret.expose() == DEV_JWT_SECRET
     }
-}
-
-fn bad(var: &'static str, problem: String) -> ConfigError {
-    ConfigError { var, problem }
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && s.len() <= 63
-}
-
-fn parse_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value).map_err(|e| bad(var, format!("not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad(var, "must be an http:// or https:// URL".into()));
-    }
-    Ok(url)
-}
-
-fn parse_key(value: &str) -> Result<[u8; 32], ConfigError> {
-    parse_settings_key(value).map_err(|problem| bad("SETTINGS_KEY", problem))
-}
-
-/// A 32-byte AES key written as 64 hex characters or as standard base64 (44 characters).
-pub fn parse_settings_key(value: &str) -> Result<[u8; 32], String> {
-    use base64::Engine;
-    let value = value.trim();
-    let bytes = if value.len() == 64 {
-        hex::decode(value).map_err(|_| "64 characters but not hex".to_string())?
-    } else {
-        base64::engine::general_purpose::STANDARD
-            .decode(value)
-            .map_err(|_| "must be 64 hex characters or base64 of 32 bytes".to_string())?
-    };
-    bytes
-        .try_into()
-        .map_err(|_| "must be 32 bytes (64 hex characters or 44 base64 characters)".to_string())
 }
 
 #[cfg(test)]

@@ -119,14 +119,20 @@ impl Queues {
     /// must run even while a job under the usual key waits (snoozed, or retrying), once per
     /// `key`.
     pub async fn enqueue_as<J: Job>(&self, job: &J, key: &str) -> Result<Enqueued, QueueError> {
-        let new = NewJob {
-            id: uuid::Uuid::now_v7().to_string(),
-            args: serde_json::to_string(job)?,
-            max_attempts: J::MAX_ATTEMPTS,
-            idempotency_key: Some(key.to_string()),
-            run_at_ms: None,
-        };
-        Ok(self.store(J::QUEUE).enqueue(&[new]).await?.remove(0))
+        Ok(self
+            .enqueue_bulk_as(std::slice::from_ref(job), |_| key.to_string())
+            .await?
+            .remove(0))
+    }
+
+    /// Enqueues many jobs of one kind now, each under the idempotency key `key(job)` instead of
+    /// its own: [`Queues::enqueue_as`] for a batch (a quota change, a reconciliation window).
+    pub async fn enqueue_bulk_as<J: Job>(
+        &self,
+        jobs: &[J],
+        key: impl Fn(&J) -> String,
+    ) -> Result<Vec<Enqueued>, QueueError> {
+        self.enqueue_keyed(jobs, key, None).await
     }
 
     /// Enqueues many jobs of one kind in as few round trips as the script chunking allows,
@@ -136,6 +142,16 @@ impl Queues {
         jobs: &[J],
         run_at_ms: Option<u64>,
     ) -> Result<Vec<Enqueued>, QueueError> {
+        self.enqueue_keyed(jobs, J::idempotency_key, run_at_ms)
+            .await
+    }
+
+    async fn enqueue_keyed<J: Job>(
+        &self,
+        jobs: &[J],
+        key: impl Fn(&J) -> String,
+        run_at_ms: Option<u64>,
+    ) -> Result<Vec<Enqueued>, QueueError> {
         let new: Vec<NewJob> = jobs
             .iter()
             .map(|j| {
@@ -143,7 +159,7 @@ impl Queues {
                     id: uuid::Uuid::now_v7().to_string(),
                     args: serde_json::to_string(j)?,
                     max_attempts: J::MAX_ATTEMPTS,
-                    idempotency_key: Some(j.idempotency_key()),
+                    idempotency_key: Some(key(j)),
                     run_at_ms,
                 })
             })

@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use copcca_jobs::{Job, Refund, RefundReason, SendSms, VerifyPurchase};
+use copcca_jobs::{Refund, RefundReason, SendSms, VerifyPurchase};
 use serde::Serialize;
 
 use super::Deps;
@@ -27,7 +27,7 @@ use crate::ledger;
 use crate::messages::recovery::{self, StaleMessages};
 use crate::messages::{MessageStatus, prices, reports};
 use crate::payments;
-use crate::queue::{Enqueued, NewJob, QueueError, now_ms};
+use crate::queue::{Enqueued, QueueError, now_ms};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -113,17 +113,9 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
     let window = now_ms() / 600_000;
     let mut sending = StaleMessages::sending(s.stale_sending);
     while let Some(page) = sending.next_page(&deps.pool, s.batch).await? {
-        let jobs: Vec<NewJob> = page
-            .iter()
-            .map(|id| NewJob {
-                id: uuid::Uuid::now_v7().to_string(),
-                args: serde_json::to_string(&SendSms { message_id: id.0 }).expect("serialisable"),
-                max_attempts: SendSms::MAX_ATTEMPTS,
-                idempotency_key: Some(format!("send_sms:{id}:reconcile:{window}")),
-                run_at_ms: None,
-            })
-            .collect();
-        report.reconciling += fresh(&deps.queues.store(SendSms::QUEUE).enqueue(&jobs).await?);
+        let jobs: Vec<SendSms> = page.iter().map(|id| SendSms { message_id: id.0 }).collect();
+        let keyed = |j: &SendSms| format!("send_sms:{}:reconcile:{window}", j.message_id);
+        report.reconciling += fresh(&deps.queues.enqueue_bulk_as(&jobs, keyed).await?);
     }
     faults::point!(faults::RECONCILE_AFTER_SENDING);
 

@@ -6,12 +6,14 @@
 use std::time::Duration;
 
 use copcca_sms::domain::{CompanyId, CreditDelta, HoldId, MessageId};
-use copcca_sms::{db, ledger};
+use copcca_sms::ledger;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use sqlx::PgPool;
 
-use crate::support::{commit_one, company_with, credits, message, paid_payment, reserve_one};
+use crate::support::{
+    OwnDatabase, commit_one, company_with, credits, message, paid_payment, reserve_one,
+};
 
 const COMPANIES: usize = 3;
 
@@ -426,17 +428,8 @@ fn expect_commit(
 /// this test builds its runtime and database itself rather than using `#[sqlx::test]`).
 #[test]
 fn random_operation_sequences_keep_every_invariant() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/copcca_sms_test".into());
-    let mut url = url::Url::parse(&base).unwrap();
-    let name = format!("copcca_props_{}", uuid::Uuid::new_v4().simple());
-    url.set_path(&name);
-    let pool = rt.block_on(db::migrate(url.as_str(), "public")).unwrap();
+    let db = OwnDatabase::create("copcca_props");
+    let rt = &db.rt;
 
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
@@ -447,21 +440,10 @@ fn random_operation_sequences_keep_every_invariant() {
         ..Config::default()
     });
     let result = runner.run(&prop::collection::vec(op(), 1..40), |ops| {
-        rt.block_on(run_case(&pool, ops))
+        rt.block_on(run_case(&db.pool, ops))
     });
 
-    rt.block_on(async {
-        pool.close().await;
-        let mut admin = url.clone();
-        admin.set_path("/postgres");
-        let admin = PgPool::connect(admin.as_str()).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await
-        .unwrap();
-    });
+    db.drop_database();
     if let Err(e) = result {
         panic!("{e}");
     }

@@ -1,5 +1,5 @@
 //! Shared helpers: companies with credits, message and payment rows, a single reservation and
-//! charge through the send steps, the audit, and `spawn_app`.
+//! charge through the send steps, the audit, `spawn_app`, and a property run's own database.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -272,4 +272,56 @@ pub async fn run_leased_workers_until_idle(
     }
     let _ = stop.send(());
     running.await.unwrap();
+}
+
+/// A migrated database of its own, with the runtime that drives it, for a property run: proptest
+/// drives a synchronous closure, so such a test builds both itself rather than using
+/// `#[sqlx::test]`.
+pub struct OwnDatabase {
+    pub rt: tokio::runtime::Runtime,
+    pub pool: PgPool,
+    url: url::Url,
+    name: String,
+}
+
+impl OwnDatabase {
+    /// A fresh database `<prefix>_<uuid>` on `DATABASE_URL`'s server.
+    pub fn create(prefix: &str) -> OwnDatabase {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let base = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/copcca_sms_test".into());
+        let mut url = url::Url::parse(&base).unwrap();
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        url.set_path(&name);
+        let pool = rt
+            .block_on(copcca_sms::db::migrate(url.as_str(), "public"))
+            .unwrap();
+        OwnDatabase {
+            rt,
+            pool,
+            url,
+            name,
+        }
+    }
+
+    /// Closes the pool and drops the database (the runtime goes when `self` does).
+    pub fn drop_database(&self) {
+        let name = &self.name;
+        self.rt.block_on(async {
+            self.pool.close().await;
+            let mut admin = self.url.clone();
+            admin.set_path("/postgres");
+            let admin = PgPool::connect(admin.as_str()).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&admin)
+            .await
+            .unwrap();
+        });
+    }
 }

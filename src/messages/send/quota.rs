@@ -1,12 +1,12 @@
 //! A company's hourly quota changed: the new one applies to the messages already waiting, at
 //! once, not after the waits the old one gave them.
 
-use copcca_jobs::{Job, SendSms};
+use copcca_jobs::SendSms;
 use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::domain::{CompanyId, MessageId};
-use crate::queue::{NewJob, Queues};
+use crate::queue::{QueueError, Queues};
 use crate::ratelimit::RateLimiter;
 
 /// The fleet-wide budget of a company's hourly quota (`ratelimit`'s key).
@@ -47,17 +47,12 @@ pub async fn quota_changed(
         let Some(last) = page.last().copied() else {
             return Ok(restart);
         };
-        let jobs: Vec<NewJob> = page
-            .iter()
-            .map(|id| NewJob {
-                id: uuid::Uuid::now_v7().to_string(),
-                args: serde_json::to_string(&SendSms { message_id: id.0 }).expect("serialisable"),
-                max_attempts: SendSms::MAX_ATTEMPTS,
-                idempotency_key: Some(format!("send_sms:{id}:quota:{change}")),
-                run_at_ms: None,
+        let jobs: Vec<SendSms> = page.iter().map(|id| SendSms { message_id: id.0 }).collect();
+        let enqueued = queues
+            .enqueue_bulk_as(&jobs, |j| {
+                format!("send_sms:{}:quota:{change}", j.message_id)
             })
-            .collect();
-        let enqueued = queues.store(SendSms::QUEUE).enqueue(&jobs).await?;
+            .await?;
         restart.messages_requeued += enqueued.iter().filter(|e| e.fresh).count();
         after = Some(last);
     }
@@ -69,4 +64,6 @@ pub enum QuotaError {
     Database(#[from] sqlx::Error),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }

@@ -6,16 +6,16 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 
+mod companies;
+mod reports;
+
 use super::output;
 use crate::config::Config;
 use crate::config::Secret;
-use crate::domain::{ApiKeyId, CompanyId, Country, CreditDelta, PaymentId, Role};
+use crate::domain::{ApiKeyId, CompanyId, CreditDelta, PaymentId, Role};
 use crate::http::JwtKeys;
-use crate::messages::send::quota_changed;
 use crate::providers::twilio::{Sender, TwilioClient};
 use crate::queue::{DeadLetter, QUEUES, Queues};
-use crate::ratelimit::RateLimiter;
-use crate::reports::revenue::{self, GroupBy, RevenueQuery};
 use crate::{accounts, db, ledger, payments, settings};
 
 #[derive(Debug, Args)]
@@ -29,55 +29,12 @@ pub struct AdminArgs {
 
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
-    /// Create a company (a tenant of the CRM) with an empty balance.
-    CreateCompany {
-        #[arg(long)]
-        name: String,
-        /// Home country: decides how local numbers are read and the default currency.
-        #[arg(long, value_parser = parse::<Country>)]
-        country: Country,
-    },
-    /// Change a company's settings; every change is recorded (who, when, before, after). A new
-    /// quota applies at once, to the messages already waiting too.
-    UpdateCompany {
-        #[arg(long)]
-        company: CompanyId,
-        #[arg(long)]
-        name: Option<String>,
-        /// Messages per hour (1..=1000000).
-        #[arg(long)]
-        sms_per_hour: Option<i64>,
-        /// An IANA time zone, e.g. Africa/Nairobi.
-        #[arg(long)]
-        timezone: Option<String>,
-        /// HH:MM-HH:MM in the company's time zone, e.g. 21:00-08:00 (equal times: none).
-        #[arg(long)]
-        quiet_hours: Option<String>,
-        /// on or off: overdue-debt sweeps for this company.
-        #[arg(long, value_parser = on_off)]
-        sweeps: Option<bool>,
-    },
-    /// List companies with their balances (creation order; a page at a time).
-    Companies {
-        /// Part of the name, or a whole company id.
-        #[arg(long)]
-        search: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-        /// The previous page's next_after.
-        #[arg(long)]
-        after: Option<CompanyId>,
-    },
-    /// The recorded changes of a company's settings, newest first.
-    CompanyChanges {
-        #[arg(long)]
-        company: CompanyId,
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-    },
+    // create-company, update-company, companies, company-changes.
+    #[command(flatten)]
+    Company(companies::CompanyCommand),
     /// Reports for the operator.
     #[command(subcommand)]
-    Report(ReportCommand),
+    Report(reports::ReportCommand),
     /// Create a user and print a JWT for it.
     CreateUser {
         /// Required except for super_admin.
@@ -181,27 +138,6 @@ enum AdminCommand {
 }
 
 #[derive(Debug, Subcommand)]
-enum ReportCommand {
-    /// Revenue and margin per day or month and company (UTC days, both included): credits sold,
-    /// money received per currency, messages, provider cost, refunds, margin per currency.
-    Revenue {
-        /// First day, YYYY-MM-DD.
-        #[arg(long)]
-        from: chrono::NaiveDate,
-        /// Last day, YYYY-MM-DD (included).
-        #[arg(long)]
-        to: chrono::NaiveDate,
-        #[arg(long, default_value = "day", value_parser = parse::<GroupBy>)]
-        group_by: GroupBy,
-        #[arg(long)]
-        company: Option<CompanyId>,
-        /// Print CSV instead (header first), whatever --json says.
-        #[arg(long)]
-        csv: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
 enum JobsCommand {
     /// Ready, in-flight, delayed and dead jobs per queue.
     Stats,
@@ -219,14 +155,6 @@ enum JobsCommand {
     Retry { id: String },
 }
 
-fn on_off(s: &str) -> Result<bool, String> {
-    match s {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        other => Err(format!("{other:?} is not on or off")),
-    }
-}
-
 fn parse<T: std::str::FromStr>(s: &str) -> Result<T, String>
 where
     T::Err: std::fmt::Display,
@@ -236,10 +164,13 @@ where
 
 pub async fn run(config: &Config, args: AdminArgs) -> anyhow::Result<ExitCode> {
     let json = args.json;
-    if let AdminCommand::Report(ReportCommand::Revenue { csv: true, .. }) = &args.command {
-        return report_csv(config, args.command).await;
-    }
-    match execute(config, args.command).await {
+    let command = match args.command {
+        AdminCommand::Report(report) if report.csv() => {
+            return reports::print_csv(config, report).await;
+        }
+        command => command,
+    };
+    match execute(config, command).await {
         Ok((value, code)) => {
             output::print(json, &value);
             Ok(code)
@@ -262,98 +193,8 @@ async fn execute(
     let pool = db::migrate(&config.database_url, &config.database_schema).await?;
     let ok = |v: serde_json::Value| Ok((v, ExitCode::SUCCESS));
     match command {
-        AdminCommand::CreateCompany { name, country } => {
-            anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
-            ok(to_value(
-                &accounts::create_company(&pool, &name, country).await?,
-            ))
-        }
-        AdminCommand::UpdateCompany {
-            company,
-            name,
-            sms_per_hour,
-            timezone,
-            quiet_hours,
-            sweeps,
-        } => {
-            let (quiet_hours_start, quiet_hours_end) = match quiet_hours {
-                Some(window) => {
-                    let (start, end) = window
-                        .split_once('-')
-                        .ok_or_else(|| anyhow::anyhow!("--quiet-hours looks like 21:00-08:00"))?;
-                    (Some(start.to_string()), Some(end.to_string()))
-                }
-                None => (None, None),
-            };
-            let patch = accounts::CompanyPatch {
-                name,
-                sms_per_hour,
-                timezone,
-                quiet_hours_start,
-                quiet_hours_end,
-                sweep_enabled: sweeps,
-            };
-            let change = patch.validate().map_err(|errors| {
-                let flag = |field: &str| match field {
-                    "quiet_hours_start" | "quiet_hours_end" => "--quiet-hours".to_string(),
-                    "sweep_enabled" => "--sweeps".to_string(),
-                    "body" => "the command".to_string(),
-                    f => format!("--{}", f.replace('_', "-")),
-                };
-                anyhow::anyhow!(
-                    "{}",
-                    errors
-                        .iter()
-                        .map(|e| format!("{}: {}", flag(e.field), e.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            })?;
-            let updated = accounts::update_company(&pool, company, &change, "cli:admin")
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no company {company}"))?;
-            let mut requeued = None;
-            if let (true, Some(recorded)) = (change.sets_quota(), &updated.change) {
-                let queues = Queues::connect(&config.redis_url, &config.redis_prefix).await?;
-                let limiter = RateLimiter::new(queues.connection(), queues.prefix());
-                let restart = quota_changed(&pool, &queues, &limiter, company, recorded.id).await?;
-                requeued = Some(restart.messages_requeued);
-            }
-            ok(json!({
-                "company": updated.company, "change": updated.change, "messages_requeued": requeued,
-            }))
-        }
-        AdminCommand::Companies {
-            search,
-            limit,
-            after,
-        } => {
-            anyhow::ensure!((1..=1000).contains(&limit), "--limit must be 1..=1000");
-            let search = search.as_deref().map(str::trim).filter(|s| !s.is_empty());
-            let companies = accounts::list_companies(&pool, search, after, limit).await?;
-            let next_after = (companies.len() as i64 == limit)
-                .then(|| companies.last().map(|c| c.company.id))
-                .flatten();
-            ok(json!({ "companies": companies, "next_after": next_after }))
-        }
-        AdminCommand::CompanyChanges { company, limit } => {
-            anyhow::ensure!((1..=1000).contains(&limit), "--limit must be 1..=1000");
-            anyhow::ensure!(
-                accounts::find_company(&pool, company).await?.is_some(),
-                "no company {company}"
-            );
-            let changes = accounts::company_changes(&pool, company, None, limit).await?;
-            ok(json!({ "company_id": company, "changes": changes }))
-        }
-        AdminCommand::Report(ReportCommand::Revenue {
-            from,
-            to,
-            group_by,
-            company,
-            csv: _,
-        }) => ok(to_value(
-            &revenue_report(&pool, from, to, group_by, company).await?,
-        )),
+        AdminCommand::Company(command) => ok(companies::execute(config, &pool, command).await?),
+        AdminCommand::Report(command) => ok(reports::execute(&pool, command).await?),
         AdminCommand::CreateUser {
             company,
             role,
@@ -615,43 +456,6 @@ async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<serde_jso
             Ok(json!({ "id": id, "queue": queue, "job_id": job, "requeued": true }))
         }
     }
-}
-
-/// `admin report revenue --csv`: the report as CSV on stdout (errors on stderr, exit 1).
-async fn report_csv(config: &Config, command: AdminCommand) -> anyhow::Result<ExitCode> {
-    let AdminCommand::Report(ReportCommand::Revenue {
-        from,
-        to,
-        group_by,
-        company,
-        ..
-    }) = command
-    else {
-        unreachable!("only called for the revenue report");
-    };
-    let pool = db::migrate(&config.database_url, &config.database_schema).await?;
-    let report = revenue_report(&pool, from, to, group_by, company).await?;
-    print!("{}", revenue::to_csv(&report)?);
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn revenue_report(
-    pool: &sqlx::PgPool,
-    from: chrono::NaiveDate,
-    to: chrono::NaiveDate,
-    group_by: GroupBy,
-    company: Option<CompanyId>,
-) -> anyhow::Result<revenue::RevenueReport> {
-    let query = RevenueQuery {
-        from,
-        to,
-        group_by,
-        company,
-    };
-    query
-        .check()
-        .map_err(|(field, message)| anyhow::anyhow!("--{}: {message}", field.replace('_', "-")))?;
-    Ok(revenue::revenue(pool, &query).await?)
 }
 
 fn to_value<T: Serialize>(v: &T) -> serde_json::Value {

@@ -18,39 +18,25 @@
 //! the case gives it, and its answer is held until the schedule delivers it; an answer held too
 //! long is lost, as a slow answer is.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+mod provider;
+
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
-use copcca_sms::config::{Secret, TwilioTiming};
-use copcca_sms::db;
+use copcca_sms::config::TwilioTiming;
 use copcca_sms::domain::MessageId;
-use copcca_sms::fakes::twilio::{self as fake, Behaviour, FakeTwilio};
 use copcca_sms::messages::{MessageStatus, send, store};
-use copcca_sms::providers::SmsGateway;
-use copcca_sms::providers::twilio::{Sender, TwilioClient};
 use copcca_sms::workers::{self, Deps};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use sqlx::PgPool;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::{Harness, clock_at};
-use crate::support::{company_with, message, run_workers_until_idle};
+use crate::support::{OwnDatabase, company_with, message, run_workers_until_idle};
+use provider::Provider;
 
 /// Requests give up after this long.
 const CLIENT_TIMEOUT: Duration = Duration::from_millis(800);
-/// A request held on its way reaches Twilio by then at the latest, as a request that left within
-/// its attempt's window does.
-const ARRIVAL_LIMIT: Duration = Duration::from_millis(250);
-/// An answer the schedule has not delivered by then is lost (cut short), before the client gives
-/// up, so that what the proxy records is what the client saw.
-const HOLD_LIMIT: Duration = Duration::from_millis(400);
 /// An unanswered send the provider does not show is sent again after this long (production:
 /// the validity period plus ten minutes).
 const RESEND_UNANSWERED_AFTER: Duration = Duration::from_secs(2);
@@ -72,7 +58,7 @@ enum Outcome {
 }
 
 /// How the nth create request travels: straight to Twilio, or held on the way (up to
-/// [`ARRIVAL_LIMIT`]) until the schedule lets it arrive.
+/// [`provider::ARRIVAL_LIMIT`]) until the schedule lets it arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Arrival {
     AtOnce,
@@ -118,225 +104,6 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::Refunds),
         1 => Just(Step::Reconcile),
     ]
-}
-
-/// One create request as the proxy saw it.
-#[derive(Debug, Clone)]
-struct Post {
-    at: Instant,
-    /// The fake created a message for it.
-    created: bool,
-    /// Its answer reached the client whole.
-    answered: bool,
-}
-
-/// Requests and answers held for the schedule, oldest first.
-type Held = VecDeque<oneshot::Sender<()>>;
-
-#[derive(Default)]
-struct ProxyState {
-    outcomes: VecDeque<(Outcome, Arrival)>,
-    posts: Vec<Post>,
-    held: Held,
-    /// Deliver every answer at once (the run-out after the schedule).
-    deliver_all: bool,
-}
-
-/// The schedule's handle on the provider: the fake Twilio behind a proxy that holds create
-/// requests' answers.
-#[derive(Clone)]
-struct Provider {
-    fake: FakeTwilio,
-    proxy: url::Url,
-    state: Arc<Mutex<ProxyState>>,
-}
-
-impl Provider {
-    async fn start(outcomes: Vec<(Outcome, Arrival)>) -> Provider {
-        let fake = FakeTwilio::start().await.unwrap();
-        let state = Arc::new(Mutex::new(ProxyState {
-            outcomes: outcomes.into(),
-            ..ProxyState::default()
-        }));
-        let provider = ProviderRoute {
-            fake: fake.clone(),
-            state: state.clone(),
-            http: reqwest::Client::new(),
-        };
-        let app = axum::Router::new().fallback(relay).with_state(provider);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Provider { fake, proxy, state }
-    }
-
-    fn client(&self, public_url: &copcca_sms::config::PublicUrl) -> SmsGateway {
-        let client = TwilioClient::new(
-            self.proxy.clone(),
-            fake::ACCOUNT_SID,
-            Secret::new(fake::AUTH_TOKEN),
-            Sender::From(fake::FROM.into()),
-            public_url,
-        )
-        .with_timeout(CLIENT_TIMEOUT);
-        SmsGateway::Twilio(Box::new(client))
-    }
-
-    /// Requests and answers still held.
-    fn held(&self) -> usize {
-        let mut s = self.state.lock().unwrap();
-        s.held.retain(|r| !r.is_closed());
-        s.held.len()
-    }
-
-    /// Lets the oldest held request arrive, or delivers the oldest held answer.
-    fn release(&self) {
-        let mut s = self.state.lock().unwrap();
-        while let Some(release) = s.held.pop_front() {
-            if release.send(()).is_ok() {
-                return;
-            }
-        }
-    }
-
-    fn release_all(&self) {
-        let mut s = self.state.lock().unwrap();
-        s.deliver_all = true;
-        for release in s.held.drain(..) {
-            let _ = release.send(());
-        }
-    }
-
-    fn posts(&self) -> Vec<Post> {
-        self.state.lock().unwrap().posts.clone()
-    }
-}
-
-#[derive(Clone)]
-struct ProviderRoute {
-    fake: FakeTwilio,
-    state: Arc<Mutex<ProxyState>>,
-    http: reqwest::Client,
-}
-
-/// Forwards every request to the fake; a create request travels and gets the case's next
-/// outcome, and its answer waits for the schedule.
-async fn relay(
-    State(p): State<ProviderRoute>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let url = format!("{}{}", p.fake.base.as_str().trim_end_matches('/'), uri);
-    let forward = || {
-        let mut req = p.http.request(method.clone(), &url).body(body.clone());
-        for name in ["authorization", "content-type", "accept"] {
-            if let Some(v) = headers.get(name) {
-                req = req.header(name, v);
-            }
-        }
-        req.send()
-    };
-    if method != Method::POST {
-        return relayed(forward().await.unwrap()).await;
-    }
-    let (outcome, arrival) = p
-        .state
-        .lock()
-        .unwrap()
-        .outcomes
-        .pop_front()
-        .unwrap_or((Outcome::Accept, Arrival::AtOnce));
-    let at = Instant::now();
-    if arrival == Arrival::Held {
-        // Let through by the schedule or, at the latest, by the limit: it arrives either way.
-        let _ = tokio::time::timeout(ARRIVAL_LIMIT, p.hold()).await;
-    }
-    let before = p.fake.messages().len();
-    let answer = match outcome {
-        Outcome::Invalid => {
-            twilio_error(400, 21211, "The 'To' number is not a valid phone number.")
-        }
-        _ => {
-            p.fake.script([match outcome {
-                Outcome::RateLimit => Behaviour::RateLimit(1),
-                Outcome::ServerError => Behaviour::ServerError(500),
-                _ => Behaviour::Accept,
-            }]);
-            relayed(forward().await.unwrap()).await
-        }
-    };
-    let created = p.fake.messages().len() > before;
-    let index = {
-        let mut s = p.state.lock().unwrap();
-        s.posts.push(Post {
-            at,
-            created,
-            answered: false,
-        });
-        s.posts.len() - 1
-    };
-    if !matches!(tokio::time::timeout(HOLD_LIMIT, p.hold()).await, Ok(true)) {
-        return broken();
-    }
-    if outcome == Outcome::AcceptLost {
-        return broken();
-    }
-    p.state.lock().unwrap().posts[index].answered = true;
-    answer
-}
-
-impl ProviderRoute {
-    /// Waits for the schedule to release this request or answer (at once in the run-out).
-    async fn hold(&self) -> bool {
-        let (release, released) = oneshot::channel();
-        {
-            let mut s = self.state.lock().unwrap();
-            if s.deliver_all {
-                return true;
-            }
-            s.held.push_back(release);
-        }
-        released.await.is_ok()
-    }
-}
-
-async fn relayed(r: reqwest::Response) -> Response {
-    let mut out = Response::builder().status(r.status().as_u16());
-    for name in ["content-type", "retry-after"] {
-        if let Some(v) = r.headers().get(name) {
-            out = out.header(name, v.as_bytes());
-        }
-    }
-    out.body(Body::from(r.bytes().await.unwrap())).unwrap()
-}
-
-fn twilio_error(status: u16, code: i64, message: &str) -> Response {
-    let body = serde_json::json!({
-        "code": code,
-        "message": message,
-        "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
-        "status": status,
-    });
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap()
-}
-
-/// An answer cut short: the headers promise a body that never comes whole.
-fn broken() -> Response {
-    let chunks = futures::stream::iter([
-        Ok::<_, std::io::Error>(Bytes::from_static(b"{\"sid\": \"SM")),
-        Err(std::io::Error::other("connection reset")),
-    ]);
-    Response::builder()
-        .status(StatusCode::CREATED)
-        .header("content-type", "application/json")
-        .body(Body::from_stream(chunks))
-        .unwrap()
 }
 
 /// One case: a new company and message, a new provider, the schedule, the run-out, the checks.
@@ -596,18 +363,9 @@ async fn check(
 /// A database of its own for the whole property run (proptest drives a synchronous closure).
 #[test]
 fn one_messages_life_under_any_interleaving_is_charged_and_sent_at_most_once() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/copcca_sms_test".into());
-    let mut url = url::Url::parse(&base).unwrap();
-    let name = format!("copcca_life_{}", uuid::Uuid::new_v4().simple());
-    url.set_path(&name);
-    let pool = rt.block_on(db::migrate(url.as_str(), "public")).unwrap();
-    let h = rt.block_on(Harness::new(pool.clone(), 0));
+    let db = OwnDatabase::create("copcca_life");
+    let rt = &db.rt;
+    let h = rt.block_on(Harness::new(db.pool.clone(), 0));
 
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
@@ -629,18 +387,7 @@ fn one_messages_life_under_any_interleaving_is_charged_and_sent_at_most_once() {
     });
     eprintln!("{cases} cases in {:?}", started.elapsed());
 
-    rt.block_on(async {
-        pool.close().await;
-        let mut admin = url.clone();
-        admin.set_path("/postgres");
-        let admin = PgPool::connect(admin.as_str()).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await
-        .unwrap();
-    });
+    db.drop_database();
     if let Err(e) = result {
         panic!("{e}");
     }
