@@ -523,5 +523,20 @@ async fn stripe_refunds_are_reported_as_money_refunded_in_the_revenue_report(poo
     assert_eq!(field("received_TZS"), "20000.00");
     assert_eq!(field("refunded_amount_TZS"), "20000.00");
     assert_eq!(field("net_received_TZS"), "0.00");
+
+    // The status page's money table shows the refund beside what was received.
+    let page = h
+        .app
+        .client
+        .get(h.app.url("/admin"))
+        .bearer_auth(&h.admin)
+        .send();
+    let html = page.await.unwrap().text().await.unwrap();
+    let table = &html[html.find(r#"<table id="revenue-money""#).expect("money")..];
+    assert!(
+        table.contains(r#"<td>TZS</td><td class="n">20000.00</td><td class="n">20000.00</td>"#),
+        "{}",
+        &table[..table.find("</table>").unwrap()]
+    );
     h.audit_clean().await;
 }

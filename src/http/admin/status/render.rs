@@ -183,11 +183,12 @@ fn charts(html: &mut String, s: &Snapshot) {
 }
 
 /// The last days' credits (sold, charged, refunded: one unit, so one chart) and money per
-/// currency (received, the provider's cost, margin), from the revenue report.
+/// currency (received, refunded to buyers, the provider's cost, margin), from the revenue report.
 fn revenue(html: &mut String, s: &Snapshot) {
     let start = s.at.date_naive() - TimeDelta::days(DAYS as i64 - 1);
     let mut per_day: BTreeMap<usize, (i64, i64, i64)> = BTreeMap::new();
     let mut received = PerCurrency::new();
+    let mut refunded = PerCurrency::new();
     let mut cost = PerCurrency::new();
     let mut margin = PerCurrency::new();
     for row in &s.revenue.rows {
@@ -206,6 +207,7 @@ fn revenue(html: &mut String, s: &Snapshot) {
         d.2 += row.credits_refunded;
         for (into, from) in [
             (&mut received, &row.received),
+            (&mut refunded, &row.refunded_amount),
             (&mut cost, &row.provider_cost),
             (&mut margin, &row.margin),
         ] {
@@ -255,6 +257,7 @@ fn revenue(html: &mut String, s: &Snapshot) {
         &[
             ("currency", false),
             ("received", true),
+            ("refunded", true),
             ("provider cost", true),
             ("margin", true),
         ],
@@ -262,15 +265,16 @@ fn revenue(html: &mut String, s: &Snapshot) {
     let mut currencies: Vec<&String> = margin.keys().collect();
     currencies.sort();
     if currencies.is_empty() {
-        empty_row(html, 4, "no money in these days");
+        empty_row(html, 5, "no money in these days");
     }
     let shown = |m: &PerCurrency, c: &String| m.get(c).map(|a| a.to_string()).unwrap_or_default();
     for c in currencies {
         let _ = write!(
             html,
-            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
             esc(c),
             esc(&shown(&received, c)),
+            esc(&shown(&refunded, c)),
             esc(&shown(&cost, c)),
             esc(&shown(&margin, c)),
         );
