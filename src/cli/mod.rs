@@ -4,6 +4,7 @@ mod admin;
 mod chaos;
 mod demo;
 mod output;
+mod startup;
 
 use std::process::ExitCode;
 
@@ -155,9 +156,12 @@ async fn process_metrics(config: &Config) -> anyhow::Result<()> {
 pub struct NoSmsProvider;
 
 async fn deps(config: &Config) -> anyhow::Result<workers::Deps> {
-    let pool = db::connect(&config.database_url, &config.database_schema, 16).await?;
-    let queues = Queues::connect(&config.redis_url, &config.redis_prefix).await?;
-    Ok(workers::Deps::load(pool, queues, config).await?)
+    startup::when_reachable("PostgreSQL and Redis", config.startup_wait, || async {
+        let pool = db::connect(&config.database_url, &config.database_schema, 16).await?;
+        let queues = Queues::connect(&config.redis_url, &config.redis_prefix).await?;
+        Ok(workers::Deps::load(pool, queues, config).await?)
+    })
+    .await
 }
 
 /// The workers' deps; in production, only with a real SMS provider.
@@ -251,10 +255,14 @@ async fn serve_until(
             "JWT_SECRET is not set: using the development secret; never do this in production"
         );
     }
-    let pool = db::connect(&config.database_url, &config.database_schema, 16).await?;
+    // Listening only once ready: until then a load balancer's probe is refused, not left hanging.
+    let state = startup::when_reachable("PostgreSQL and Redis", config.startup_wait, || async {
+        let pool = db::connect(&config.database_url, &config.database_schema, 16).await?;
+        Ok(http::AppState::load(pool, config.clone()).await?)
+    })
+    .await?;
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving");
-    let state = http::AppState::load(pool, config).await?;
     http::serve(listener, state, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

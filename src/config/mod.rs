@@ -88,6 +88,8 @@ pub struct Config {
     pub twilio_timing: TwilioTiming,
     /// How often every running process looks for changed operator settings.
     pub settings_reload: Duration,
+    /// How long `serve`, `work`, `schedule` and `run` wait at start for PostgreSQL and Redis.
+    pub startup_wait: Duration,
     /// When `schedule` enqueues the overdue-debt sweep: cron with seconds first, in UTC.
     pub sweep_cron: String,
     pub stripe_secret_key: Option<Secret>,
@@ -271,6 +273,12 @@ impl Config {
                 })?,
         };
 
+        let startup_wait = Duration::from_secs(u64::from(vars.number(
+            "STARTUP_WAIT_SECS",
+            "60",
+            0..=3600,
+        )?));
+
         let checkout_success_url = or(
             "CHECKOUT_SUCCESS_URL",
             public_url
@@ -319,6 +327,7 @@ impl Config {
             twilio_max_per_second: providers::twilio_max_per_second(&vars)?,
             twilio_timing,
             settings_reload,
+            startup_wait,
             sweep_cron: {
                 // 06:00 UTC is 09:00 in Dar es Salaam and Nairobi (EAT, no daylight saving).
                 let expr = or("SWEEP_CRON", "0 0 6 * * *");

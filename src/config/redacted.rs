@@ -38,6 +38,7 @@ impl std::fmt::Debug for Config {
             twilio_max_per_second,
             twilio_timing,
             settings_reload,
+            startup_wait,
             sweep_cron,
             stripe_secret_key,
             stripe_webhook_secret,
@@ -84,6 +85,7 @@ impl std::fmt::Debug for Config {
             .field("twilio_max_per_second", twilio_max_per_second)
             .field("twilio_timing", twilio_timing)
             .field("settings_reload", settings_reload)
+            .field("startup_wait", startup_wait)
             .field("sweep_cron", sweep_cron)
             .field("stripe_secret_key", stripe_secret_key)
             .field("stripe_webhook_secret", stripe_webhook_secret)

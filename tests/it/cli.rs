@@ -239,6 +239,90 @@ async fn work_runs_until_sigterm_and_bad_config_names_the_variable(pool: PgPool)
     assert!(String::from_utf8_lossy(&out.stderr).contains("REDIS_URL"));
 }
 
+#[sqlx::test]
+async fn work_started_while_postgresql_is_unreachable_waits_for_it_then_runs(pool: PgPool) {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // PostgreSQL behind a proxy that refuses every connection for now.
+    let proxy = crate::proxy::CuttableProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    proxy.cut();
+    let mut url = url::Url::parse(&database_url(&db)).unwrap();
+    url.set_port(Some(proxy.addr.port())).unwrap();
+    let start = |wait: &str| {
+        Command::new(env!("CARGO_BIN_EXE_copcca-sms"))
+            .arg("work")
+            .env("DATABASE_URL", url.as_str())
+            .env("STARTUP_WAIT_SECS", wait)
+            .env(
+                "REDIS_PREFIX",
+                format!("cli-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .env("RUST_LOG", "info")
+            .env("LOG_FORMAT", "text")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // With no patience it gives up, as a supervisor expects: exit 1, naming the cause.
+    // (Waited for off the runtime: the proxy's tasks run on it.)
+    let impatient = start("0");
+    let impatient = tokio::task::spawn_blocking(move || impatient.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(impatient.status.code(), Some(1));
+
+    let mut child = start("30");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "work gave up while PostgreSQL was unreachable"
+    );
+    proxy.restore();
+    // Its log says when the workers run; both streams are read, wherever the log goes.
+    let (tx, rx) = std::sync::mpsc::channel();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("workers running")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "work never started: {seen:#?}"
+        );
+        match rx.try_recv() {
+            Ok(line) => seen.push(line),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("not reachable yet")),
+        "{seen:#?}"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+}
+
 #[tokio::test]
 async fn dead_letters_are_listed_shown_and_redriven_from_the_cli() {
     use redis::AsyncCommands;
