@@ -94,16 +94,7 @@ impl TwilioTiming {
 
 /// `TWILIO_MAX_PER_SECOND`: the account/sender's send rate.
 pub(super) fn twilio_max_per_second(vars: &Vars) -> Result<u32, ConfigError> {
-    vars.or("TWILIO_MAX_PER_SECOND", "10")
-        .parse()
-        .ok()
-        .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| {
-            bad(
-                "TWILIO_MAX_PER_SECOND",
-                "must be a number between 1 and 10000".into(),
-            )
-        })
+    vars.number("TWILIO_MAX_PER_SECOND", "10", 1..=10_000)
 }
 
 impl BankAccount {

@@ -479,14 +479,18 @@ async fn record_session(
                 .await?;
             p.provider_ref = Some(session.id.clone());
             p.checkout_url = session.url.clone();
-            store::set_status(
-                &mut tx,
-                &mut p,
-                Status::Pending,
-                "stripe",
-                serde_json::json!({ "session": session.id }),
-            )
-            .await?;
+            // Only from `initiated`: a rerun after a commit whose answer was lost, or a
+            // replay that got here first, finds it `pending` (or further) already.
+            if p.status == Status::Initiated {
+                store::set_status(
+                    &mut tx,
+                    &mut p,
+                    Status::Pending,
+                    "stripe",
+                    serde_json::json!({ "session": session.id }),
+                )
+                .await?;
+            }
             Ok(p)
         }
         Err(e) => {
@@ -519,7 +523,11 @@ where
     Fut: std::future::Future<Output = Result<Payment, StartError>>,
 {
     let transient = |answer: &Result<Payment, StartError>| match answer {
-        Err(StartError::Database(e)) if crate::db::transient(e) => Some(e.to_string()),
+        Err(StartError::Database(e) | StartError::Payment(PaymentError::Database(e)))
+            if crate::db::transient(e) =>
+        {
+            Some(e.to_string())
+        }
         _ => None,
     };
     crate::db::patiently(record, transient, |error| {

@@ -203,8 +203,6 @@ pub async fn events(pool: &PgPool, id: PaymentId) -> Result<Vec<PaymentEvent>, s
     .await
 }
 
-/// Reads and locks the payment for the rest of the caller's transaction: every change of a
-/// payment happens under this lock, so concurrent callbacks and jobs take turns.
 /// Notes that a provider's event said the payment is paid (the first time only), so that the
 /// reconciler checks it if it stays open (`due_for_check`).
 pub(super) async fn note_said_paid(
@@ -218,6 +216,8 @@ pub(super) async fn note_said_paid(
     Ok(())
 }
 
+/// Reads and locks the payment for the rest of the caller's transaction: every change of a
+/// payment happens under this lock, so concurrent callbacks and jobs take turns.
 pub(super) async fn lock(conn: &mut PgConnection, id: PaymentId) -> Result<Payment, PaymentError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM payments WHERE id = $1 FOR UPDATE"

@@ -11,7 +11,7 @@ use crate::domain::PaymentId;
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError, Problem};
 use crate::http::{AppState, idempotency};
-use crate::payments::{self, Method, Payment, PurchaseRequest, StartError, Status};
+use crate::payments::{self, Method, Payment, PaymentError, PurchaseRequest, StartError, Status};
 use crate::telemetry::{self, Subject};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -182,8 +182,9 @@ fn refusal(e: StartError) -> ApiError {
             };
             ApiError::new(status, code, detail).with("payment_id", payment.id.to_string())
         }
+        // A database that is down or restarting is 503 with Retry-After (`From<sqlx::Error>`).
+        StartError::Database(e) | StartError::Payment(PaymentError::Database(e)) => e.into(),
         StartError::Payment(e) => ApiError::internal(e),
-        StartError::Database(e) => ApiError::internal(e),
     }
 }
 

@@ -200,3 +200,39 @@ pub fn sweep_now() -> reconcile::Settings {
         ..Default::default()
     }
 }
+
+/// `refuse_writes` on a payment's `provider_ref` (the push's CheckoutRequestID, the session).
+pub const PROVIDER_REF: &str = "BEFORE UPDATE OF provider_ref ON payments FOR EACH ROW";
+/// `refuse_writes` on a payment's status history, its move to `pending`.
+pub const STATUS_HISTORY: &str =
+    "BEFORE INSERT ON payment_events FOR EACH ROW WHEN (NEW.to_status = 'pending')";
+
+/// The next `times` writes of `target` fail as a server that is starting up refuses them
+/// (SQLSTATE 57P03, transient); later ones succeed.
+pub async fn refuse_writes(pool: &PgPool, target: &str, times: i64) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE SEQUENCE write_refusals;
+         CREATE TABLE write_refusals_asked AS SELECT {times}::bigint AS times;
+         CREATE FUNCTION refuse_write() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF nextval('write_refusals') <= {times} THEN
+                 RAISE EXCEPTION 'the database system is starting up' USING ERRCODE = '57P03';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_write {target} EXECUTE FUNCTION refuse_write();"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// How many writes `refuse_writes` refused.
+pub async fn refused_writes(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT least(last_value, (SELECT times FROM write_refusals_asked)) FROM write_refusals",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}

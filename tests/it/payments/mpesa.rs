@@ -455,14 +455,14 @@ async fn a_push_daraja_took_is_recorded_through_a_database_restart(pool: PgPool)
     // The customer pays after the service has recorded the push (its callback comes later).
     h.daraja
         .script([PushScript::new(PushOutcome::Paid).delay(Duration::from_secs(3))]);
-    super::stripe::refuse_provider_ref_writes(h.pool(), 2).await;
+    super::refuse_writes(h.pool(), super::PROVIDER_REF, 2).await;
     // The prompt is on the phone; writing its CheckoutRequestID fails twice as a restarting
-    // server refuses (57P03), and the third try lands. Without the tries the buyer got a 503,
+    // server refuses (57P03), and the third try lands. Without the tries the buyer got an error,
     // and a replay could only wait for the callback: a push is never sent twice.
     let (status, v) = h.purchase(starter(), Some("buy-once")).await;
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["status"].as_str(), Some("pending"));
-    assert_eq!(super::stripe::refused_writes(h.pool()).await, 2);
+    assert_eq!(super::refused_writes(h.pool()).await, 2);
     let pushes = h.daraja.pushes();
     assert_eq!(pushes.len(), 1, "one prompt on the phone");
     let checkout = pushes[0].checkout_request_id.clone().unwrap();

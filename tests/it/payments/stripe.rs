@@ -415,46 +415,17 @@ async fn a_delayed_checkout_not_yet_paid_is_not_polled_by_the_reconciler(pool: P
 #[sqlx::test]
 async fn a_checkout_session_is_recorded_through_a_database_restart(pool: PgPool) {
     let h = Harness::new(pool, Country::TZ).await;
-    refuse_provider_ref_writes(h.pool(), 2).await;
+    super::refuse_writes(h.pool(), super::PROVIDER_REF, 2).await;
     // Stripe made the session; the write of it fails twice as a restarting server refuses
     // (SQLSTATE 57P03), and the third try lands: the buyer gets the checkout at once.
     let (id, session) = checkout(&h, "business").await;
     assert_eq!(h.stripe.sessions().len(), 1);
     assert_eq!(h.payment(id).await.status, Status::Pending);
-    assert_eq!(refused_writes(h.pool()).await, 2);
+    assert_eq!(super::refused_writes(h.pool()).await, 2);
     assert_eq!(h.stripe.complete(&session, true).await.status, 200);
     h.drain().await;
     assert_eq!(h.payment(id).await.status, Status::Credited);
     h.audit_clean().await;
-}
-
-/// The next `times` writes of a payment's `provider_ref` fail as a server that is starting up
-/// refuses them (SQLSTATE 57P03, transient); later ones succeed.
-pub(super) async fn refuse_provider_ref_writes(pool: &PgPool, times: i64) {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE SEQUENCE provider_ref_refusals;
-         CREATE FUNCTION refuse_provider_ref() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             IF nextval('provider_ref_refusals') <= {times} THEN
-                 RAISE EXCEPTION 'the database system is starting up' USING ERRCODE = '57P03';
-             END IF;
-             RETURN NEW;
-         END $$;
-         CREATE TRIGGER refuse_provider_ref BEFORE UPDATE OF provider_ref ON payments
-         FOR EACH ROW EXECUTE FUNCTION refuse_provider_ref();"
-    )))
-    .execute(pool)
-    .await
-    .unwrap();
-}
-
-/// How many writes `refuse_provider_ref_writes` refused.
-pub(super) async fn refused_writes(pool: &PgPool) -> i64 {
-    let asked: i64 = sqlx::query_scalar("SELECT last_value FROM provider_ref_refusals")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    asked - 1
 }
 
 #[sqlx::test]
@@ -539,4 +510,41 @@ async fn stripe_refunds_are_reported_as_money_refunded_in_the_revenue_report(poo
         &table[..table.find("</table>").unwrap()]
     );
     h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_checkout_session_is_recorded_when_its_status_history_write_fails_twice(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    // Now the restart refuses the status history row (`payment_events`) of the move to pending.
+    super::refuse_writes(h.pool(), super::STATUS_HISTORY, 2).await;
+    let (id, _session) = checkout(&h, "business").await;
+    assert_eq!(super::refused_writes(h.pool()).await, 2);
+    assert_eq!(h.stripe.sessions().len(), 1);
+    assert_eq!(h.payment(id).await.status, Status::Pending);
+}
+
+#[sqlx::test]
+async fn a_purchase_the_database_cannot_record_is_answered_503_with_retry_after(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    // The database stays unusable for longer than the tries last.
+    super::refuse_writes(h.pool(), super::PROVIDER_REF, 100).await;
+    let resp = h
+        .app
+        .client
+        .post(h.app.url("/v1/purchases"))
+        .bearer_auth(&h.token)
+        .header("Idempotency-Key", "buy-later")
+        .json(&json!({"package_id": "business", "method": "card"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let problem: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(problem["code"], "database_unavailable", "{problem}");
+    assert_eq!(
+        super::refused_writes(h.pool()).await,
+        5,
+        "five tries in all"
+    );
 }
