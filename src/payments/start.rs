@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::packages;
 use super::store::{self, NewPayment, Payment};
@@ -396,19 +396,13 @@ async fn record_push(
             Ok(p)
         }
         Err(e) => {
-            let (code, retryable) = if e.is_transient() {
-                ("mpesa_unavailable", true)
-            } else {
-                ("mpesa_rejected", false)
-            };
             let detail = format!("M-Pesa did not start the payment: {e}");
-            store::end(&mut tx, &mut p, Status::Failed, &detail, "mpesa").await?;
-            Err(StartError::Provider {
-                payment: Box::new(p),
-                code,
-                detail,
-                retryable,
-            })
+            let code = if e.is_transient() {
+                "mpesa_unavailable"
+            } else {
+                "mpesa_rejected"
+            };
+            not_started(&mut tx, p, "mpesa", code, detail, e.is_transient()).await
         }
     };
     tx.commit().await?;
@@ -501,17 +495,30 @@ async fn record_session(
                 "stripe_rejected"
             };
             let detail = format!("Stripe did not create the checkout: {e}");
-            store::end(&mut tx, &mut p, Status::Failed, &detail, "stripe").await?;
-            Err(StartError::Provider {
-                payment: Box::new(p),
-                code,
-                detail,
-                retryable,
-            })
+            not_started(&mut tx, p, "stripe", code, detail, retryable).await
         }
     };
     tx.commit().await?;
     result
+}
+
+/// The provider refused to start the payment: it fails, and the caller hears why (`code`), and
+/// whether asking again later may work.
+async fn not_started(
+    tx: &mut PgConnection,
+    mut p: Payment,
+    provider: &str,
+    code: &'static str,
+    detail: String,
+    retryable: bool,
+) -> Result<Payment, StartError> {
+    store::end(tx, &mut p, Status::Failed, &detail, provider).await?;
+    Err(StartError::Provider {
+        payment: Box::new(p),
+        code,
+        detail,
+        retryable,
+    })
 }
 
 /// Records a provider's answer on the payment through a database restart (`db::patiently`): the
