@@ -16,7 +16,7 @@ use copcca_sms::fakes::twilio::FakeTwilio;
 use copcca_sms::http::{self, AppState};
 use copcca_sms::providers::SmsGateway;
 use copcca_sms::queue::Queues;
-use copcca_sms::workers::{self, Deps};
+use copcca_sms::workers::Deps;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -54,15 +54,7 @@ async fn main() -> anyhow::Result<()> {
         SmsGateway::Twilio(Box::new(twilio.client(&state.config.public_url))),
         1_000_000,
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(workers::run(
-        deps,
-        workers::consumer_config(),
-        WORKER_CONCURRENCY,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let running = support::Workers::start(&deps, WORKER_CONCURRENCY);
 
     let version: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&pool)
@@ -90,8 +82,7 @@ async fn main() -> anyhow::Result<()> {
             n as f64 / sent.as_secs_f64()
         );
     }
-    let _ = stop.send(());
-    running.await??;
+    running.stop().await?;
     support::finish(&pool, &queues).await
 }
 

@@ -20,7 +20,7 @@ use copcca_sms::fakes::twilio::FakeTwilio;
 use copcca_sms::http::{self, AppState};
 use copcca_sms::providers::SmsGateway;
 use copcca_sms::queue::Queues;
-use copcca_sms::workers::{self, Deps};
+use copcca_sms::workers::Deps;
 use copcca_sms::{accounts, metrics};
 use sqlx::PgPool;
 
@@ -153,7 +153,7 @@ async fn scenario(
         companies.accept_all(public, n).await?;
     }
     let (cpu_before, started) = (CpuTime::now(), Instant::now());
-    let workers = Workers::start(deps);
+    let workers = support::Workers::start(deps, WORKER_CONCURRENCY);
     let mut accept_rate = None;
     if path == Path::EndToEnd {
         companies.accept_all(public, n).await?;
@@ -200,38 +200,6 @@ impl BatchTotals {
                 0.0
             }
         })
-    }
-}
-
-/// The send workers, running until stopped.
-struct Workers {
-    stop: tokio::sync::oneshot::Sender<()>,
-    running: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Workers {
-    fn start(deps: &Deps) -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let deps = deps.clone();
-        let running = tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stopped.await;
-            };
-            workers::run(
-                deps,
-                workers::consumer_config(),
-                WORKER_CONCURRENCY,
-                stopped,
-            )
-            .await?;
-            anyhow::Ok(())
-        });
-        Workers { stop, running }
-    }
-
-    async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        self.running.await?
     }
 }
 

@@ -25,6 +25,7 @@ pub mod ledger;
 pub mod live;
 pub mod messages;
 pub mod metrics;
+pub mod pacing;
 pub mod payments;
 pub mod providers;
 pub mod queue;

@@ -1,6 +1,7 @@
-//! Fleet-wide rate limits (per company, per Twilio account/sender), held in Redis by a GCRA
-//! script so any number of worker processes share one budget. A limited job is snoozed until
-//! the limit allows it, never failed.
+//! Fleet-wide rate limits (a company's hourly quota, the API's per-company request rate), held
+//! in Redis by a GCRA script so any number of processes share one budget. A limited job is
+//! snoozed until the limit allows it, never failed. (The provider sender's cap is not a budget
+//! but a fair schedule: `pacing`.)
 //!
 //! Local pre-filter: once Redis has said "not before T" for a key, this process answers "wait"
 //! for that key until T without asking again (others can only have used more of the budget
@@ -17,8 +18,6 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 static GCRA: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/lua/gcra.lua")));
-static GCRA_REFUND: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("queue/lua/gcra_refund.lua")));
 
 /// `count` events per `period`, with up to `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,34 +68,6 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// Takes `cost` from every budget in `limits`, or from none: when one refuses, the budgets
-    /// already taken in this call are given back and the longest wait is returned. (Each key
-    /// lives in its own slot, so this is a sequence of atomic steps rather than one script.)
-    pub async fn check_all(
-        &self,
-        limits: &[(&str, Quota)],
-        cost: u32,
-    ) -> redis::RedisResult<Decision> {
-        for (i, (key, quota)) in limits.iter().enumerate() {
-            if let Decision::Wait(wait) = self.check(key, *quota, cost).await? {
-                for (taken, q) in &limits[..i] {
-                    self.refund(taken, *q, cost).await?;
-                }
-                return Ok(Decision::Wait(wait));
-            }
-        }
-        Ok(Decision::Allowed)
-    }
-
-    async fn refund(&self, key: &str, quota: Quota, cost: u32) -> redis::RedisResult<()> {
-        GCRA_REFUND
-            .key(format!("{}:rl:{key}", self.prefix))
-            .arg(quota.interval_ms())
-            .arg(cost.max(1))
-            .invoke_async(&mut self.conn.clone())
-            .await
-    }
-
     pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
         RateLimiter {
             conn,

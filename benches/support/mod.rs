@@ -84,3 +84,40 @@ pub async fn unthrottled_company(
     .await?;
     Ok(company)
 }
+
+// Shared by the benches that run the send workers.
+#[allow(dead_code)]
+/// The workers (`workers::run`), running until stopped.
+pub struct Workers {
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+#[allow(dead_code)]
+impl Workers {
+    /// Starts the workers over `deps`, the send worker at `concurrency`.
+    pub fn start(deps: &copcca_sms::workers::Deps, concurrency: usize) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let deps = deps.clone();
+        let running = tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopped.await;
+            };
+            copcca_sms::workers::run(
+                deps,
+                copcca_sms::workers::consumer_config(),
+                concurrency,
+                stopped,
+            )
+            .await?;
+            anyhow::Ok(())
+        });
+        Workers { stop, running }
+    }
+
+    /// Stops them gracefully and waits until they have.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.running.await?
+    }
+}

@@ -84,6 +84,8 @@ pub struct Config {
     pub twilio: Option<TwilioEnv>,
     /// The account/sender's send rate, held fleet-wide.
     pub twilio_max_per_second: u32,
+    /// Requests in flight to the account at most, held fleet-wide.
+    pub twilio_max_in_flight: u32,
     /// How the sends and callbacks of the Twilio account are timed.
     pub twilio_timing: TwilioTiming,
     /// How often every running process looks for changed operator settings.
@@ -325,6 +327,7 @@ impl Config {
             )?,
             twilio,
             twilio_max_per_second: providers::twilio_max_per_second(&vars)?,
+            twilio_max_in_flight: providers::twilio_max_in_flight(&vars)?,
             twilio_timing,
             settings_reload,
             startup_wait,

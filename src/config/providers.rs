@@ -97,6 +97,12 @@ pub(super) fn twilio_max_per_second(vars: &Vars) -> Result<u32, ConfigError> {
     vars.number("TWILIO_MAX_PER_SECOND", "10", 1..=10_000)
 }
 
+/// `TWILIO_MAX_IN_FLIGHT`: requests in flight to the Twilio account at most, fleet-wide (its
+/// 20429 is about concurrent requests).
+pub(super) fn twilio_max_in_flight(vars: &Vars) -> Result<u32, ConfigError> {
+    vars.number("TWILIO_MAX_IN_FLIGHT", "25", 1..=1_000)
+}
+
 impl BankAccount {
     pub(super) fn read(vars: &Vars) -> BankAccount {
         BankAccount {

@@ -36,6 +36,7 @@ impl std::fmt::Debug for Config {
             mpesa_api_base,
             twilio,
             twilio_max_per_second,
+            twilio_max_in_flight,
             twilio_timing,
             settings_reload,
             startup_wait,
@@ -83,6 +84,7 @@ impl std::fmt::Debug for Config {
             .field("mpesa_api_base", &without_password(mpesa_api_base.as_str()))
             .field("twilio", twilio)
             .field("twilio_max_per_second", twilio_max_per_second)
+            .field("twilio_max_in_flight", twilio_max_in_flight)
             .field("twilio_timing", twilio_timing)
             .field("settings_reload", settings_reload)
             .field("startup_wait", startup_wait)

@@ -1,7 +1,8 @@
 //! A fake Twilio Messages API: Basic auth, required fields, 201 with an `SM` + 32 hex SID and
 //! string `num_segments`, Twilio's error bodies for the magic test numbers, scripted 429 / 5xx /
-//! hangs, a record of every request, signed status callbacks posted to the service, and a
-//! message fetch whose `price` appears once the message is final.
+//! hangs, a record of every request (and when it came), signed status callbacks posted to the
+//! service, a message fetch whose `price` appears once the message is final, and, when told, the
+//! account's cap on concurrent requests (429 / 20429 past it) and a latency for every answer.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -69,6 +70,15 @@ impl FakeMessage {
 struct Inner {
     script: VecDeque<Behaviour>,
     requests: Vec<Vec<(String, String)>>,
+    /// When each create request came, beside `requests`.
+    request_times: Vec<std::time::Instant>,
+    /// Create requests being answered now, and the most the account allows (`None`: no cap).
+    in_flight: usize,
+    max_in_flight: Option<usize>,
+    /// Create requests refused for going past `max_in_flight`.
+    concurrency_refusals: usize,
+    /// How long every create request takes to answer.
+    latency: Duration,
     lists: Vec<Vec<(String, String)>>,
     messages: Vec<FakeMessage>,
     segments_override: Option<u32>,
@@ -146,6 +156,27 @@ impl FakeTwilio {
         if let Some(m) = inner.messages.iter_mut().find(|m| m.sid == sid) {
             m.status = status.into();
         }
+    }
+
+    /// Refuses a create request with 429 / 20429 while `max` others are being answered, as
+    /// Twilio limits an account's concurrent requests (`None`: no cap).
+    pub fn limit_in_flight(&self, max: Option<usize>) {
+        self.inner.lock().expect("lock").max_in_flight = max;
+    }
+
+    /// Create requests refused for going past the concurrency cap.
+    pub fn concurrency_refusals(&self) -> usize {
+        self.inner.lock().expect("lock").concurrency_refusals
+    }
+
+    /// Answers every create request only after `latency` (Twilio takes some 100-300 ms).
+    pub fn answer_after(&self, latency: Duration) {
+        self.inner.lock().expect("lock").latency = latency;
+    }
+
+    /// When each create request came, in the order of [`FakeTwilio::requests`].
+    pub fn request_times(&self) -> Vec<std::time::Instant> {
+        self.inner.lock().expect("lock").request_times.clone()
     }
 
     /// Reports this many segments for every message, whatever the body.
@@ -306,11 +337,24 @@ async fn create(
     }
     let params: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let behaviour = {
+    let (behaviour, latency) = {
         let mut inner = inner.lock().expect("lock");
         inner.requests.push(params.clone());
-        inner.script.pop_front().unwrap_or(Behaviour::Accept)
+        inner.request_times.push(std::time::Instant::now());
+        if inner
+            .max_in_flight
+            .is_some_and(|max| inner.in_flight >= max)
+        {
+            inner.concurrency_refusals += 1;
+            return error(429, 20429, "Too Many Requests");
+        }
+        inner.in_flight += 1;
+        let behaviour = inner.script.pop_front().unwrap_or(Behaviour::Accept);
+        (behaviour, inner.latency)
     };
+    // Counted in flight until answered, or until the client hangs up.
+    let _answering = InFlight(inner.clone());
+    tokio::time::sleep(latency).await;
     let (Some(to), Some(text)) = (get("To"), get("Body")) else {
         return error(400, 21602, "Message body is required.");
     };
@@ -372,6 +416,15 @@ async fn create(
         return (StatusCode::CREATED, cut).into_response();
     }
     (StatusCode::CREATED, Json(resource(&message, "queued"))).into_response()
+}
+
+/// One create request being answered: leaves the count when dropped.
+struct InFlight(Arc<Mutex<Inner>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.lock().expect("lock").in_flight -= 1;
+    }
 }
 
 fn resource(m: &FakeMessage, status: &str) -> Value {

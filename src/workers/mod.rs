@@ -20,11 +20,12 @@ use std::sync::Arc;
 use crate::config::{Config, TwilioTiming};
 use crate::live::{LiveProviders, Providers};
 use crate::messages::send::SendSteps;
+use crate::pacing::{Pace, Pacer};
 use crate::payments::PaymentProviders;
 use crate::providers::SmsGateway;
 use crate::providers::pause::AuthPauses;
 use crate::queue::{ConsumerConfig, Queues, RetryPolicy, worker_name};
-use crate::ratelimit::{Quota, RateLimiter};
+use crate::ratelimit::RateLimiter;
 use crate::settings::SettingsError;
 
 pub use refund::refund;
@@ -46,9 +47,14 @@ pub struct Deps {
     pub pauses: AuthPauses,
     /// ValidityPeriod, the token grace, when an unanswered send may be sent again.
     pub twilio_timing: TwilioTiming,
+    /// Companies' hourly quotas.
     pub limiter: RateLimiter,
-    /// The Twilio account/sender's fleet-wide send rate.
-    pub account_rate: Quota,
+    /// Fair, paced turns at the provider's sender; its account's requests in flight.
+    pub pacer: Pacer,
+    /// The sender's slots, from its per-second cap.
+    pub pace: Pace,
+    /// Requests in flight to the provider account at most (`TWILIO_MAX_IN_FLIGHT`).
+    pub max_in_flight: u32,
     /// How long a reservation may stay open before the reconciler looks at it.
     pub hold_ttl: Duration,
     /// The time quiet hours are judged by (tests set it; otherwise the system clock).
@@ -73,6 +79,7 @@ impl Deps {
             Self::builder(pool, queues, SmsGateway::Demo, config.twilio_max_per_second)
                 .live(providers)
                 .timing(config.twilio_timing)
+                .max_in_flight(config.twilio_max_in_flight)
                 .build(),
         )
     }
@@ -115,6 +122,7 @@ impl Deps {
             timing: Config::from_lookup(|_| None)
                 .expect("the defaults are a valid config")
                 .twilio_timing,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -131,7 +139,12 @@ pub struct DepsBuilder {
     payments: Option<PaymentProviders>,
     live: Option<LiveProviders>,
     timing: TwilioTiming,
+    max_in_flight: u32,
 }
+
+/// Requests in flight to the provider account at most, unless configured
+/// (`TWILIO_MAX_IN_FLIGHT`).
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 25;
 
 impl DepsBuilder {
     /// The time quiet hours are judged by (by default the system clock).
@@ -159,9 +172,17 @@ impl DepsBuilder {
         self
     }
 
+    /// Requests in flight to the provider account at most (by default
+    /// [`DEFAULT_MAX_IN_FLIGHT`]).
+    pub fn max_in_flight(mut self, max: u32) -> Self {
+        self.max_in_flight = max;
+        self
+    }
+
     /// The deps, with the send steps' group-commit runners started.
     pub fn build(self) -> Deps {
         let limiter = RateLimiter::new(self.queues.connection(), self.queues.prefix());
+        let pacer = Pacer::new(self.queues.connection(), self.queues.prefix());
         let payments = self.payments.unwrap_or_else(|| {
             PaymentProviders::from_config(
                 &Config::from_lookup(|_| None).expect("the defaults are a valid config"),
@@ -177,7 +198,9 @@ impl DepsBuilder {
             }),
             twilio_timing: self.timing,
             limiter,
-            account_rate: Quota::per_second(self.per_second),
+            pacer,
+            pace: Pace::per_second(self.per_second),
+            max_in_flight: self.max_in_flight,
             hold_ttl: Duration::from_secs(3600),
             clock: self.clock,
         }

@@ -6,6 +6,7 @@ use super::Sending;
 use crate::domain::QuietHours;
 use crate::messages::Message;
 use crate::messages::store::SendingRules;
+use crate::pacing::Turn;
 use crate::queue::{JobError, JobResultExt};
 use crate::ratelimit::{Decision, Quota};
 
@@ -14,12 +15,13 @@ pub(super) const PAUSED_RETRY: Duration = Duration::from_secs(10);
 
 /// Not while the provider refuses our credentials (`providers::pause`); then quiet hours in
 /// the company's time zone (unless the message opted out, like a one-time code), then the
-/// company's hourly quota and the account's per-second rate, both fleet-wide.
+/// company's hourly quota, then its fair turn at the sender (`pacing`), all fleet-wide. Returns
+/// the message's slot: the run claims the message, then waits for the slot and sends.
 pub(super) async fn wait_for_its_turn(
     s: &Sending<'_>,
     message: &Message,
     rules: &SendingRules,
-) -> Result<(), JobError> {
+) -> Result<Slot, JobError> {
     while_credentials_refused(s).await?;
     if message.respect_quiet_hours {
         let tz = rules.timezone.tz();
@@ -33,18 +35,111 @@ pub(super) async fn wait_for_its_turn(
             return Err(JobError::Snooze((until - now).to_std().unwrap_or_default()));
         }
     }
-    let company_key = super::quota::key(message.company_id);
-    let account_key = s.gateway.rate_key();
-    let limits = [
-        (
-            company_key.as_str(),
-            Quota::per_hour(rules.sms_per_hour as u32),
-        ),
-        (account_key.as_str(), s.account_rate),
-    ];
-    match s.limiter.check_all(&limits, 1).await.retry()? {
-        Decision::Allowed => Ok(()),
-        Decision::Wait(d) => Err(JobError::Snooze(d)),
+    let sender = s.gateway.rate_key();
+    let segments = message.segments.max(1) as u32;
+    let ask = |quota_taken| {
+        s.pacer.ask(
+            &sender,
+            s.pace,
+            message.company_id,
+            message.id,
+            segments,
+            quota_taken,
+        )
+    };
+    let mut turn = ask(false).await.retry()?;
+    if turn == Turn::Join {
+        // Only a send without a ticket takes from the quota: a run that comes back for its slot
+        // (or a retry whose slot went by) was counted when it joined.
+        let company_key = super::quota::key(message.company_id);
+        let quota = Quota::per_hour(rules.sms_per_hour as u32);
+        if let Decision::Wait(d) = s.limiter.check(&company_key, quota, 1).await.retry()? {
+            return Err(JobError::Snooze(d));
+        }
+        turn = ask(true).await.retry()?;
+    }
+    match turn {
+        Turn::Go(after) => Ok(Slot {
+            at: tokio::time::Instant::now() + after,
+        }),
+        Turn::Later(after) => Err(JobError::Snooze(after)),
+        Turn::Join => Err(JobError::retry("the sender's schedule refused a ticket")),
+    }
+}
+
+/// A send's slot at its sender: the request leaves at [`Slot::at`], not before.
+pub(super) struct Slot {
+    at: tokio::time::Instant,
+}
+
+impl Slot {
+    /// Waits for the slot (at most the pace's horizon: farther slots were snoozed for).
+    pub(super) async fn reached(&self) {
+        tokio::time::sleep_until(self.at).await;
+    }
+}
+
+/// A lease on one of the account's requests in flight, taken once the slot is reached. `None`
+/// when none came free within the slot's grace: the send goes back to the queue, as after a 429,
+/// and keeps its place at the head of the sender's schedule.
+pub(super) async fn lease(s: &Sending<'_>, message: &Message) -> Result<Option<Lease>, JobError> {
+    let Some(account) = s.gateway.account() else {
+        return Ok(Some(Lease::none()));
+    };
+    let id = message.id.to_string();
+    let hold = s.gateway.longest_send() + LEASE_MARGIN;
+    let give_up = tokio::time::Instant::now() + Duration::from_millis(s.pace.grace_ms);
+    loop {
+        match s
+            .pacer
+            .take_lease(account, &id, s.max_in_flight, hold)
+            .await
+            .retry()?
+        {
+            Ok(()) => {
+                return Ok(Some(Lease {
+                    account: Some(account.to_string()),
+                    id,
+                }));
+            }
+            Err(wait) => {
+                let retry_at = tokio::time::Instant::now() + wait.min(IN_FLIGHT_POLL);
+                if retry_at > give_up {
+                    return Ok(None);
+                }
+                tokio::time::sleep_until(retry_at).await;
+            }
+        }
+    }
+}
+
+/// How much longer than its longest request a lease is held (a worker that died mid-request
+/// frees it after this).
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// How often a send waiting for a lease looks again.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(5);
+
+/// A request's place among the account's requests in flight; given back with
+/// [`Lease::release`] once the answer came (or after its hold, if the worker died).
+pub(super) struct Lease {
+    account: Option<String>,
+    id: String,
+}
+
+impl Lease {
+    fn none() -> Self {
+        Lease {
+            account: None,
+            id: String::new(),
+        }
+    }
+
+    pub(super) async fn release(self, s: &Sending<'_>) {
+        let Some(account) = self.account else { return };
+        if let Err(e) = s.pacer.release_lease(&account, &self.id).await {
+            // The lease lapses on its own after its hold.
+            tracing::warn!(%account, error = %e, "giving back an in-flight lease failed");
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Sending one message (DESIGN.md section 5): the flow the `SendSms` job runs, step by step.
 //!
-//! previous attempt? -> gate (quiet hours, rate limits) -> claim (opted out? reserve + `sending`) -> the
-//! provider -> settle (charge + `sent`, or release + `failed`, or back to `queued` for a retry,
+//! previous attempt? -> gate (quiet hours, the company's quota, its fair slot at the sender) -> claim
+//! (opted out? reserve + `sending`) -> the slot -> a lease in flight -> the provider -> settle (charge + `sent`, or release + `failed`, or back to `queued` for a retry,
 //! or stay `sending` when the answer never came).
 //!
 //! Running it twice never sends twice and never charges twice: the message row says how far it
@@ -27,10 +27,12 @@ pub use steps::SendSteps;
 use super::store::{self, ForSending};
 use crate::domain::MessageId;
 use crate::faults;
+use crate::pacing::{Pace, Pacer};
 use crate::providers::SmsGateway;
 use crate::providers::pause::AuthPauses;
+use crate::providers::twilio::TwilioError;
 use crate::queue::JobError;
-use crate::ratelimit::{Quota, RateLimiter};
+use crate::ratelimit::RateLimiter;
 
 /// What sending a message needs.
 #[derive(Clone, Copy)]
@@ -42,9 +44,14 @@ pub struct Sending<'a> {
     /// How long an unanswered send that the provider's list does not show waits before it is
     /// sent again (`TwilioTiming::resend_unanswered_after`).
     pub resend_unanswered_after: Duration,
+    /// Companies' hourly quotas, fleet-wide.
     pub limiter: &'a RateLimiter,
-    /// The provider account/sender's fleet-wide send rate.
-    pub account_rate: Quota,
+    /// Fair, paced turns at the provider's sender and its account's requests in flight.
+    pub pacer: &'a Pacer,
+    /// The sender's slots (from its per-second cap).
+    pub pace: Pace,
+    /// Requests in flight to the provider account at most, fleet-wide.
+    pub max_in_flight: u32,
     /// How long a reservation may stay open before the reconciler looks at it.
     pub hold_ttl: Duration,
     /// The time quiet hours are judged by.
@@ -66,12 +73,23 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     if previous::settled(s, &message, &rules, attempt_age).await? {
         return Ok(());
     }
-    gate::wait_for_its_turn(s, &message, &rules).await?;
+    let slot = gate::wait_for_its_turn(s, &message, &rules).await?;
     let Some(run) = claim::claim(s, &message, &rules).await? else {
         return Ok(());
     };
     faults::point!(faults::SEND_AFTER_CLAIM);
-    let outcome = s.gateway.send(message.id, &message.to, &message.body).await;
+    slot.reached().await;
+    let outcome = match gate::lease(s, &message).await? {
+        Some(lease) => {
+            let outcome = s.gateway.send(message.id, &message.to, &message.body).await;
+            lease.release(s).await;
+            outcome
+        }
+        // Nothing was sent: as after Twilio's 429, back to the queue, to come again soon.
+        None => Err(TwilioError::RateLimited {
+            retry_after: Some(Duration::from_millis(s.pace.horizon_ms)),
+        }),
+    };
     faults::point!(faults::SEND_AFTER_PROVIDER_ANSWER);
     settle::settle(s, run, outcome, attempt).await
 }

@@ -113,36 +113,6 @@ async fn cron_fires_once_per_tick_with_two_schedulers() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_combined_check_takes_from_every_budget_or_from_none() {
-    let q = queues().await;
-    let limiter = RateLimiter::new(q.connection(), q.prefix());
-    let company = Quota::per_hour(100);
-    let account = Quota {
-        count: 1,
-        period: Duration::from_secs(60),
-        burst: 1,
-    };
-    let limits = [("company:a", company), ("twilio:AC1", account)];
-    assert_eq!(
-        limiter.check_all(&limits, 1).await.unwrap(),
-        Decision::Allowed
-    );
-    // The account refuses now: the company's budget must not be spent on a message not sent.
-    assert!(matches!(
-        limiter.check_all(&limits, 1).await.unwrap(),
-        Decision::Wait(_)
-    ));
-    assert_eq!(
-        limiter.check("company:a", company, 99).await.unwrap(),
-        Decision::Allowed
-    );
-    assert!(matches!(
-        limiter.check("company:a", company, 1).await.unwrap(),
-        Decision::Wait(_)
-    ));
-}
-
 /// The handler of the rate-limited child workers: one send per permit, fleet-wide; a refused job
 /// snoozes. Each run that got through is recorded in Redis as `<worker>:<ms>`.
 async fn limited(

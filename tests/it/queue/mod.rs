@@ -5,6 +5,7 @@
 mod delivery;
 mod limits;
 mod outcomes;
+mod pacing;
 mod recovery;
 
 use std::collections::HashMap;

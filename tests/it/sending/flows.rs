@@ -309,3 +309,29 @@ async fn a_company_sees_its_credits_not_the_providers_price(pool: PgPool) {
     assert!(schema["credits"].is_object(), "{schema}");
     assert!(schema.get("price").is_none() && schema.get("price_currency").is_none());
 }
+
+#[sqlx::test]
+async fn sends_never_have_more_requests_in_flight_than_the_account_allows(pool: PgPool) {
+    let mut h = Harness::new(pool, 20).await;
+    // Twilio allows this account two concurrent requests and answers each after 200 ms; the
+    // workers run many sends at once.
+    h.twilio.limit_in_flight(Some(2));
+    h.twilio.answer_after(Duration::from_millis(200));
+    h.deps.max_in_flight = 2;
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        ids.push(h.accept(&format!("+25575412{n:04}"), "Reminder").await);
+    }
+    h.drain(DRAIN).await;
+    assert_eq!(
+        h.twilio.concurrency_refusals(),
+        0,
+        "a request went past the account's concurrency cap"
+    );
+    for id in ids {
+        assert_eq!(h.message(id).await.status, MessageStatus::Sent);
+    }
+    assert_eq!(h.twilio.messages().len(), 12, "each sent once");
+    assert_eq!(h.available().await, 8);
+    h.audit_clean().await;
+}

@@ -1,0 +1,191 @@
+//! Turns at a provider's sender, shared fairly between companies and paced exactly; and a cap
+//! on requests in flight to a provider account. Both are held in Redis, so the whole fleet of
+//! workers shares one schedule and one cap.
+//!
+//! **Fair share.** Every send that its company's quota allows takes a ticket at the sender
+//! (`fair.lua`: start-time fair queueing). Tickets are handed paced slots in the order of their
+//! start tags, so while company A's 1,000-message batch waits, company B's single message is
+//! handed one of the next slots instead of the slot after A's last. Slots are handed only a
+//! short horizon ahead, and a run waits for a near slot in the worker (an exact sleep) but for a
+//! far one in the queue (a snooze), so no worker is held for long.
+//!
+//! **Exact pacing.** Slots are one interval apart (burst 1), at [`Pace::SHARE_OF_CAP`] of the
+//! sender's cap, so that the jitter between a slot and the request reaching the provider cannot
+//! put more than the cap in any one-second window.
+//!
+//! **In flight.** Twilio's 20429 is about concurrent requests to one account: a send holds a
+//! lease (`in_flight.lua`) from just before its request until its answer.
+//!
+//! Time is Redis's (`TIME`), not the workers' clocks; tests pass their own.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use crate::domain::{CompanyId, MessageId};
+
+static FAIR: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("fair.lua")));
+static IN_FLIGHT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("in_flight.lua")));
+
+/// How one sender's slots are spaced and handed out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// Between two slots (one segment each).
+    pub interval_ms: f64,
+    /// How far ahead of now slots are handed to tickets.
+    pub horizon_ms: u64,
+    /// How late a run may come back for its slot and still take it.
+    pub grace_ms: u64,
+}
+
+impl Pace {
+    /// The share of the provider's cap the slots use: 3% below it leaves 30 ms at 20/s for a
+    /// request to reach the provider later than its slot without a 21st in any second.
+    pub const SHARE_OF_CAP: f64 = 0.97;
+
+    /// Slots for a sender allowed `per_second` segments a second. The horizon is three slots but
+    /// at least 100 ms (at high caps a horizon counted in slots would be shorter than a trip
+    /// through the queue); the grace one slot but at most 25 ms.
+    pub fn per_second(per_second: u32) -> Self {
+        let interval_ms = 1000.0 / (f64::from(per_second.max(1)) * Self::SHARE_OF_CAP);
+        Pace {
+            interval_ms,
+            horizon_ms: ((3.0 * interval_ms).ceil() as u64).max(100),
+            grace_ms: (interval_ms.ceil() as u64).clamp(1, 25),
+        }
+    }
+}
+
+/// What a send may do now at its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Its slot: send after this long (zero: now).
+    Go(Duration),
+    /// Not yet: ask again after this long.
+    Later(Duration),
+    /// It holds no ticket: its company's quota must allow it first, then [`Pacer::ask`] again
+    /// with `quota_taken`.
+    Join,
+}
+
+/// The fleet-wide schedule of every sender and the in-flight leases of every account.
+#[derive(Clone)]
+pub struct Pacer {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+/// How long the schedule of an idle sender is kept.
+const SCHEDULE_TTL: Duration = Duration::from_secs(3600);
+
+impl Pacer {
+    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+        Pacer {
+            conn,
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// Message `message` of `company`, `cost` segments, asks for its turn at `sender`. Running it
+    /// again for the same message is harmless: it keeps its ticket, or its slot.
+    pub async fn ask(
+        &self,
+        sender: &str,
+        pace: Pace,
+        company: CompanyId,
+        message: MessageId,
+        cost: u32,
+        quota_taken: bool,
+    ) -> redis::RedisResult<Turn> {
+        self.ask_at(sender, pace, company, message, cost, quota_taken, None)
+            .await
+    }
+
+    /// [`Pacer::ask`] at time `now_ms` instead of Redis's clock (tests).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn ask_at(
+        &self,
+        sender: &str,
+        pace: Pace,
+        company: CompanyId,
+        message: MessageId,
+        cost: u32,
+        quota_taken: bool,
+        now_ms: Option<u64>,
+    ) -> redis::RedisResult<Turn> {
+        let base = format!("{}:pace:{sender}", self.prefix);
+        let cost = cost.max(1);
+        let (kind, ms): (i64, i64) = FAIR
+            .key(&base)
+            .key(format!("{base}:waiting"))
+            .key(format!("{base}:slots"))
+            .arg(format!("{message}:{cost}"))
+            .arg(company.to_string())
+            .arg(cost)
+            .arg(pace.interval_ms)
+            .arg(pace.horizon_ms)
+            .arg(pace.grace_ms)
+            .arg(if quota_taken { "1" } else { "0" })
+            .arg(now_ms.map(|n| n.to_string()).unwrap_or_default())
+            .arg(SCHEDULE_TTL.as_millis() as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let after = Duration::from_millis(ms.max(0) as u64);
+        Ok(match kind {
+            1 => Turn::Go(after),
+            2 => Turn::Join,
+            _ => Turn::Later(after),
+        })
+    }
+
+    /// Takes (or renews) lease `lease` on `account`'s requests in flight, held for at most
+    /// `hold`; `Err(wait)` when `cap` leases are held, with how long until the earliest expires.
+    pub async fn take_lease(
+        &self,
+        account: &str,
+        lease: &str,
+        cap: u32,
+        hold: Duration,
+    ) -> redis::RedisResult<Result<(), Duration>> {
+        self.take_lease_at(account, lease, cap, hold, None).await
+    }
+
+    /// [`Pacer::take_lease`] at time `now_ms` instead of Redis's clock (tests).
+    pub async fn take_lease_at(
+        &self,
+        account: &str,
+        lease: &str,
+        cap: u32,
+        hold: Duration,
+        now_ms: Option<u64>,
+    ) -> redis::RedisResult<Result<(), Duration>> {
+        let (taken, ms): (i64, i64) = IN_FLIGHT
+            .key(self.leases_key(account))
+            .arg(lease)
+            .arg(cap.max(1))
+            .arg(hold.as_millis().max(1) as u64)
+            .arg(now_ms.map(|n| n.to_string()).unwrap_or_default())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(if taken == 1 {
+            Ok(())
+        } else {
+            Err(Duration::from_millis(ms.max(1) as u64))
+        })
+    }
+
+    /// Gives lease `lease` back (its request has its answer).
+    pub async fn release_lease(&self, account: &str, lease: &str) -> redis::RedisResult<()> {
+        redis::cmd("ZREM")
+            .arg(self.leases_key(account))
+            .arg(lease)
+            .query_async(&mut self.conn.clone())
+            .await
+    }
+
+    fn leases_key(&self, account: &str) -> String {
+        format!("{}:in_flight:{account}", self.prefix)
+    }
+}
