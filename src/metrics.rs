@@ -169,7 +169,9 @@ pub fn group_commit_batch(step: &str, items: usize) {
 /// - `success_after_release`: the provider took a message whose hold had been released (the
 ///   message keeps the SID and is charged again, or records it as uncharged);
 /// - `charge_retried`: charging a message Twilio had taken failed on a transient database error
-///   and was tried again in the run (one count per try again, up to four per run).
+///   and was tried again in the run (one count per try again, up to four per run);
+/// - `slot_missed`: its slot at the sender went by before the request could leave (a slow
+///   claim, no lease in flight free): it sent nothing and takes the head of the schedule again.
 pub fn send_interruption(kind: &str) {
     PROCESS
         .send_interruptions
@@ -243,7 +245,7 @@ pub fn register_process(registry: &mut Registry) {
     );
     registry.register(
         "send_interruptions",
-        "Detours of send job runs, by kind: claim_too_late, taken_over and success_after_release (one per run), charge_retried (one per try again)",
+        "Detours of send job runs, by kind: claim_too_late, taken_over, success_after_release and slot_missed (one per run), charge_retried (one per try again)",
         p.send_interruptions.clone(),
     );
     registry.register(

@@ -90,6 +90,20 @@ impl RateLimiter {
             .await
     }
 
+    /// How many events `quota` would allow at once for `key` now, without taking any (an
+    /// estimate's input: another process may take some the next moment).
+    pub async fn free_now(&self, key: &str, quota: Quota) -> redis::RedisResult<u32> {
+        let (tat, (secs, micros)): (Option<u64>, (u64, u64)) = redis::pipe()
+            .get(format!("{}:rl:{key}", self.prefix))
+            .cmd("TIME")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let now = secs * 1000 + micros / 1000;
+        let owed = tat.unwrap_or(now).saturating_sub(now);
+        let free = u64::from(quota.burst).saturating_sub(owed.div_ceil(quota.interval_ms()));
+        Ok(free as u32)
+    }
+
     /// Takes `cost` from the budget of `key` if it fits now.
     pub async fn check(&self, key: &str, quota: Quota, cost: u32) -> redis::RedisResult<Decision> {
         let full_key = format!("{}:rl:{key}", self.prefix);

@@ -87,6 +87,24 @@ impl QuietHours {
         let end = self.tz.from_local_datetime(&end_local).earliest()?;
         Some(end.with_timezone(&Utc))
     }
+
+    /// When the next window starts, at or after `after` (`None` without quiet hours).
+    pub fn next_start(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.start == self.end {
+            return None;
+        }
+        let local = after.with_timezone(&self.tz);
+        let today = local.date_naive();
+        [today, today.checked_add_days(Days::new(1))?]
+            .into_iter()
+            .filter_map(|day| {
+                self.tz
+                    .from_local_datetime(&day.and_time(self.start))
+                    .earliest()
+            })
+            .map(|start| start.with_timezone(&Utc))
+            .find(|start| *start >= after)
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +137,22 @@ mod tests {
             .with_ymd_and_hms(2026, 11, 24, h, m, 0)
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_next_window_starts_at_nine_in_the_evening_local() {
+        assert_eq!(hours().next_start(at(12, 0)), Some(at(21, 0)));
+        assert_eq!(hours().next_start(at(21, 0)), Some(at(21, 0)));
+        let tomorrow = chrono_tz::Africa::Dar_es_Salaam
+            .with_ymd_and_hms(2026, 11, 25, 21, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(hours().next_start(at(21, 1)), Some(tomorrow));
+        let none = QuietHours {
+            end: hours().start,
+            ..hours()
+        };
+        assert_eq!(none.next_start(at(12, 0)), None);
     }
 
     #[test]

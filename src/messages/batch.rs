@@ -518,8 +518,15 @@ pub struct BatchReport {
     pub total: i32,
     pub accepted: i32,
     pub by_status: std::collections::BTreeMap<String, i64>,
+    /// Messages whose credits were given back (failed or undelivered after being sent).
+    pub refunded: i64,
+    /// Messages not yet final or sent: `queued` or `sending`.
+    pub remaining: i64,
     pub credits_charged: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the rest is expected to be sent (`messages::eta`); `null` once nothing is queued, or
+    /// when it cannot be estimated now.
+    pub estimate: Option<super::eta::Estimate>,
 }
 
 pub async fn report(
@@ -542,6 +549,13 @@ pub async fn report(
             .bind(batch)
             .fetch_all(pool)
             .await?;
+    let refunded: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT r.message_id) FROM ledger_entries r JOIN messages m ON m.id = r.message_id
+          WHERE m.batch_id = $1 AND r.kind = 'refund'",
+    )
+    .bind(batch)
+    .fetch_one(pool)
+    .await?;
     let charged: i64 = sqlx::query_scalar(
         "SELECT COALESCE(sum(h.charged), 0)::bigint - COALESCE((SELECT sum(r.available_delta) FROM ledger_entries r
                  JOIN messages m2 ON m2.id = r.message_id WHERE m2.batch_id = $1 AND r.kind = 'refund'), 0)::bigint
@@ -550,12 +564,20 @@ pub async fn report(
     .bind(batch)
     .fetch_one(pool)
     .await?;
+    let by_status: std::collections::BTreeMap<String, i64> = counts.into_iter().collect();
+    let remaining = ["queued", "sending"]
+        .iter()
+        .filter_map(|s| by_status.get(*s))
+        .sum();
     Ok(Some(BatchReport {
         batch_id: batch,
         total,
         accepted,
-        by_status: counts.into_iter().collect(),
+        by_status,
+        refunded,
+        remaining,
         credits_charged: charged,
         created_at,
+        estimate: None,
     }))
 }

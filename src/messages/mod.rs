@@ -2,6 +2,7 @@
 
 mod accept;
 pub mod batch;
+pub mod eta;
 pub mod opt_outs;
 pub mod prices;
 pub mod recovery;

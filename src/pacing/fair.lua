@@ -10,7 +10,8 @@
 -- KEYS: 1 state hash (next = the next free slot time, v = the virtual time, f:<company> = finish
 --       tags), 2 waiting tickets (zset, score = start tag), 3 handed slots (zset, score = slot ms).
 -- ARGV: 1 ticket ("<message id>:<cost>"; ids are time-ordered, so equal tags go in arrival order),
---       2 company, 3 cost (segments), 4 interval ms (may be fractional), 5 horizon ms, 6 grace ms,
+--       2 company, 3 cost (segments), 4 interval ms (may be fractional), 5 horizon ms, 6 how late
+--       after its slot a run may still take it (ms),
 --       7 '1' when the ticket may join (its company's quota was taken), 8 now ms ('' = Redis TIME),
 --       9 ttl ms of the keys.
 -- Returns {1, ms}: send in ms (0 = now). {0, ms}: not yet, ask again in ms. {2, 0}: no ticket;

@@ -36,8 +36,9 @@ pub struct Pace {
     pub interval_ms: f64,
     /// How far ahead of now slots are handed to tickets.
     pub horizon_ms: u64,
-    /// How late a run may come back for its slot and still take it.
-    pub grace_ms: u64,
+    /// How late after its slot a request may leave (a run that comes back later, or whose claim
+    /// or lease took longer, gives the slot up and takes the head of the schedule instead).
+    pub late_ms: u64,
 }
 
 impl Pace {
@@ -47,13 +48,15 @@ impl Pace {
 
     /// Slots for a sender allowed `per_second` segments a second. The horizon is three slots but
     /// at least 100 ms (at high caps a horizon counted in slots would be shorter than a trip
-    /// through the queue); the grace one slot but at most 25 ms.
+    /// through the queue). A request may leave up to 24 ms after its slot: at any cap, the
+    /// (cap + 1)th slot after one comes 1000 / 0.97 = 1031 ms after it, so a request later than
+    /// its slot by less than 31 ms cannot make cap + 1 in any second.
     pub fn per_second(per_second: u32) -> Self {
         let interval_ms = 1000.0 / (f64::from(per_second.max(1)) * Self::SHARE_OF_CAP);
         Pace {
             interval_ms,
             horizon_ms: ((3.0 * interval_ms).ceil() as u64).max(100),
-            grace_ms: (interval_ms.ceil() as u64).clamp(1, 25),
+            late_ms: ((1000.0 / Self::SHARE_OF_CAP - 1000.0) * 0.8) as u64,
         }
     }
 }
@@ -126,7 +129,7 @@ impl Pacer {
             .arg(cost)
             .arg(pace.interval_ms)
             .arg(pace.horizon_ms)
-            .arg(pace.grace_ms)
+            .arg(pace.late_ms)
             .arg(if quota_taken { "1" } else { "0" })
             .arg(now_ms.map(|n| n.to_string()).unwrap_or_default())
             .arg(SCHEDULE_TTL.as_millis() as u64)
@@ -138,6 +141,23 @@ impl Pacer {
             2 => Turn::Join,
             _ => Turn::Later(after),
         })
+    }
+
+    /// The companies with messages waiting for a slot at `sender` now: those whose last finish
+    /// tag is ahead of the schedule's virtual time (give or take the one just handed a slot).
+    pub async fn companies_waiting(&self, sender: &str) -> redis::RedisResult<Vec<String>> {
+        let state: std::collections::HashMap<String, f64> = redis::cmd("HGETALL")
+            .arg(format!("{}:pace:{sender}", self.prefix))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let v = state.get("v").copied().unwrap_or(0.0);
+        Ok(state
+            .into_iter()
+            .filter_map(|(field, finish)| {
+                let company = field.strip_prefix("f:")?;
+                (finish > v).then(|| company.to_string())
+            })
+            .collect())
     }
 
     /// Takes (or renews) lease `lease` on `account`'s requests in flight, held for at most

@@ -5,10 +5,13 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts;
+use crate::domain::CompanyId;
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiResult, Problem};
 use crate::http::{AppState, idempotency};
 use crate::messages::batch::{self, BatchError, BatchItem, BatchReport, Content, Rejected};
+use crate::messages::eta::{self, Estimate};
+use crate::pacing::{Pace, Pacer};
 use crate::telemetry::{self, Subject};
 use crate::templates::{self, Language};
 
@@ -92,6 +95,10 @@ pub struct BatchAccepted {
     pub batch_id: uuid::Uuid,
     pub accepted: usize,
     pub rejected: Vec<Rejected>,
+    /// When the batch is expected to be sent, from the company's quota, quiet hours, its share
+    /// of the sender's cap and the cap (`null` when nothing was accepted or no estimate could be
+    /// made now). `GET /v1/batches/{id}` gives the current one.
+    pub estimate: Option<Estimate>,
 }
 
 /// Accepts up to 10,000 messages (explicit bodies or templates); each item is validated on its
@@ -130,6 +137,7 @@ pub async fn create(
     .await
     .map_err(refusal)?;
     telemetry::record_subject(Subject::Batch(accepted.batch_id));
+    let estimate = estimate(&state, caller.company, accepted.batch_id).await;
     let out = idempotency::replayed(accepted.replay);
     Ok((
         StatusCode::ACCEPTED,
@@ -138,6 +146,7 @@ pub async fn create(
             batch_id: accepted.batch_id,
             accepted: accepted.accepted,
             rejected: accepted.rejected,
+            estimate,
         }),
     ))
 }
@@ -171,8 +180,34 @@ pub async fn get_one(
     caller: CompanyCaller,
     ApiPath(id): ApiPath<uuid::Uuid>,
 ) -> ApiResult<ApiJson<BatchReport>> {
-    batch::report(&state.pool, caller.company, id)
+    let mut report = batch::report(&state.pool, caller.company, id)
         .await?
-        .map(ApiJson)
-        .ok_or_else(|| ApiError::not_found(format!("no batch {id}")))
+        .ok_or_else(|| ApiError::not_found(format!("no batch {id}")))?;
+    if report.by_status.contains_key("queued") {
+        report.estimate = estimate(&state, caller.company, id).await;
+    }
+    Ok(ApiJson(report))
+}
+
+/// The batch's estimate now; `None` (logged) when Redis or the database cannot give one: an
+/// estimate never fails the request it rides on.
+async fn estimate(state: &AppState, company: CompanyId, batch: uuid::Uuid) -> Option<Estimate> {
+    let sms = &state.providers.current().sms;
+    let sender = (
+        sms.rate_key(),
+        Pace::per_second(state.config.twilio_max_per_second),
+    );
+    let pacer = Pacer::new(state.queues.connection(), state.queues.prefix());
+    eta::for_batch(
+        &state.pool,
+        &state.api_limiter,
+        &pacer,
+        (&sender.0, sender.1),
+        company,
+        batch,
+    )
+    .await
+    .inspect_err(|e| tracing::warn!(%batch, error = %e, "no estimate for the batch now"))
+    .ok()
+    .flatten()
 }

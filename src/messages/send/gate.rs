@@ -6,6 +6,7 @@ use super::Sending;
 use crate::domain::QuietHours;
 use crate::messages::Message;
 use crate::messages::store::SendingRules;
+use crate::metrics;
 use crate::pacing::Turn;
 use crate::queue::{JobError, JobResultExt};
 use crate::ratelimit::{Decision, Quota};
@@ -67,7 +68,8 @@ pub(super) async fn wait_for_its_turn(
     }
 }
 
-/// A send's slot at its sender: the request leaves at [`Slot::at`], not before.
+/// A send's slot at its sender: the request leaves at [`Slot::at`], not before, and not more
+/// than the pace's `late_ms` after.
 pub(super) struct Slot {
     at: tokio::time::Instant,
 }
@@ -77,18 +79,32 @@ impl Slot {
     pub(super) async fn reached(&self) {
         tokio::time::sleep_until(self.at).await;
     }
+
+    /// The last moment a request may leave in this slot.
+    fn deadline(&self, s: &Sending<'_>) -> tokio::time::Instant {
+        self.at + Duration::from_millis(s.pace.late_ms)
+    }
 }
 
-/// A lease on one of the account's requests in flight, taken once the slot is reached. `None`
-/// when none came free within the slot's grace: the send goes back to the queue, as after a 429,
-/// and keeps its place at the head of the sender's schedule.
-pub(super) async fn lease(s: &Sending<'_>, message: &Message) -> Result<Option<Lease>, JobError> {
+/// Once the slot is reached, a lease on one of the account's requests in flight. `None` when
+/// the slot went by first (the claim took longer, or no lease came free): nothing is sent, the
+/// message goes back to the queue as after a 429, and its run takes the head of the sender's
+/// schedule, so the request never leaves late enough to put the cap + 1th request in a second.
+pub(super) async fn lease(
+    s: &Sending<'_>,
+    message: &Message,
+    slot: &Slot,
+) -> Result<Option<Lease>, JobError> {
+    let give_up = slot.deadline(s);
+    if tokio::time::Instant::now() > give_up {
+        metrics::send_interruption("slot_missed");
+        return Ok(None);
+    }
     let Some(account) = s.gateway.account() else {
         return Ok(Some(Lease::none()));
     };
     let id = message.id.to_string();
     let hold = s.gateway.longest_send() + LEASE_MARGIN;
-    let give_up = tokio::time::Instant::now() + Duration::from_millis(s.pace.grace_ms);
     loop {
         match s
             .pacer
@@ -105,6 +121,7 @@ pub(super) async fn lease(s: &Sending<'_>, message: &Message) -> Result<Option<L
             Err(wait) => {
                 let retry_at = tokio::time::Instant::now() + wait.min(IN_FLIGHT_POLL);
                 if retry_at > give_up {
+                    metrics::send_interruption("slot_missed");
                     return Ok(None);
                 }
                 tokio::time::sleep_until(retry_at).await;

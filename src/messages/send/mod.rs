@@ -21,7 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-pub use quota::{QuotaError, QuotaRestart, quota_changed};
+pub use quota::{QuotaError, QuotaRestart, key as quota_key, quota_changed};
 pub use steps::SendSteps;
 
 use super::store::{self, ForSending};
@@ -79,15 +79,16 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     };
     faults::point!(faults::SEND_AFTER_CLAIM);
     slot.reached().await;
-    let outcome = match gate::lease(s, &message).await? {
+    let outcome = match gate::lease(s, &message, &slot).await? {
         Some(lease) => {
             let outcome = s.gateway.send(message.id, &message.to, &message.body).await;
             lease.release(s).await;
             outcome
         }
-        // Nothing was sent: as after Twilio's 429, back to the queue, to come again soon.
+        // Nothing was sent: as after Twilio's 429, back to the queue, to come again at once for
+        // the head of the schedule.
         None => Err(TwilioError::RateLimited {
-            retry_after: Some(Duration::from_millis(s.pace.horizon_ms)),
+            retry_after: Some(Duration::ZERO),
         }),
     };
     faults::point!(faults::SEND_AFTER_PROVIDER_ANSWER);

@@ -10,7 +10,7 @@ use crate::queue::{QueueError, Queues};
 use crate::ratelimit::RateLimiter;
 
 /// The fleet-wide budget of a company's hourly quota (`ratelimit`'s key).
-pub(super) fn key(company: CompanyId) -> String {
+pub fn key(company: CompanyId) -> String {
     format!("company:{company}")
 }
 

@@ -225,3 +225,102 @@ async fn a_retried_batch_returns_the_same_batch(pool: PgPool) {
     );
     let _ = MessageStatus::Sent;
 }
+
+#[sqlx::test]
+async fn a_batch_answers_when_it_will_be_sent_and_shows_its_progress(pool: PgPool) {
+    let h = Harness::new(pool, 200).await;
+    // No quiet hours, so the estimate does not depend on when the test runs; the default quota
+    // of 100 an hour.
+    sqlx::query(
+        "UPDATE companies SET quiet_hours_start = '00:00', quiet_hours_end = '00:00' WHERE id = $1",
+    )
+    .bind(h.company.id)
+    .execute(h.pool())
+    .await
+    .unwrap();
+    let messages: Vec<Value> = numbers(150)
+        .into_iter()
+        .map(|to| json!({"to": to, "body": "Kumbusho"}))
+        .collect();
+    let before = chrono::Utc::now();
+    let (status, v) = h.batch(json!({"messages": messages}), None).await;
+    assert_eq!(status, 202, "{v}");
+    // 100 go at once under the quota, the other 50 one every 36 s: half an hour. The sender's
+    // share (10/s at 97%, alone there) would take 15.5 s.
+    let estimate = &v["estimate"];
+    assert_eq!(estimate["bounded_by"], "quota", "{v}");
+    assert_eq!(estimate["sending_seconds"].as_f64(), Some(1800.0), "{v}");
+    assert_eq!(estimate["held_by_quiet_hours"], false);
+    let completes: chrono::DateTime<chrono::Utc> =
+        estimate["completes_at"].as_str().unwrap().parse().unwrap();
+    let expected = before + chrono::Duration::seconds(1800);
+    assert!(
+        (completes - expected).num_seconds().abs() <= 5,
+        "{completes} against {expected}"
+    );
+    let batch = v["batch_id"].as_str().unwrap().to_string();
+    let progress = |h: &Harness| {
+        let (client, url, token) = (
+            h.app.client.clone(),
+            h.app.url(&format!("/v1/batches/{batch}")),
+            h.token.clone(),
+        );
+        async move {
+            let r = client.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let p = progress(&h).await;
+    assert_eq!(
+        (
+            p["remaining"].as_i64(),
+            p["by_status"]["queued"].as_i64(),
+            p["refunded"].as_i64()
+        ),
+        (Some(150), Some(150), Some(0)),
+        "{p}"
+    );
+    assert_eq!(p["estimate"]["bounded_by"], "quota", "{p}");
+
+    // The operator raises the quota: the sender's share bounds it now.
+    sqlx::query("UPDATE companies SET sms_per_hour = 1000000 WHERE id = $1")
+        .bind(h.company.id)
+        .execute(h.pool())
+        .await
+        .unwrap();
+    let p = progress(&h).await;
+    assert_eq!(p["estimate"]["bounded_by"], "sender", "{p}");
+    let seconds = p["estimate"]["sending_seconds"].as_f64().unwrap();
+    assert!((seconds - 150.0 / 9.7).abs() < 0.1, "{p}");
+
+    h.drain(DRAIN).await;
+    let p = progress(&h).await;
+    assert_eq!(
+        (p["remaining"].as_i64(), p["by_status"]["sent"].as_i64()),
+        (Some(0), Some(150)),
+        "{p}"
+    );
+    assert!(p["estimate"].is_null(), "nothing left to estimate: {p}");
+
+    // One message fails after it was sent: refunded, and the batch says so.
+    let sid = h.twilio.messages()[0].sid.clone();
+    assert_eq!(
+        h.twilio
+            .callback(&sid, "undelivered", Some("30003"))
+            .await
+            .unwrap(),
+        204
+    );
+    h.drain(DRAIN).await;
+    let p = progress(&h).await;
+    assert_eq!(
+        (
+            p["refunded"].as_i64(),
+            p["by_status"]["undelivered"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "{p}"
+    );
+    h.audit_clean().await;
+}
