@@ -41,13 +41,26 @@ impl Crashing {
         point: &'static str,
         env: &[(&str, &str)],
     ) -> Crashing {
+        Self::armed(pool, deps, command, point, "crash", env).await
+    }
+
+    /// As [`Crashing::start`], with `actions` at the point instead of `crash` (`1*sleep(400)`:
+    /// the first run through it stalls).
+    pub async fn armed(
+        pool: &PgPool,
+        deps: &Deps,
+        command: &str,
+        point: &'static str,
+        actions: &str,
+        env: &[(&str, &str)],
+    ) -> Crashing {
         let child = Command::new(env!("CARGO_BIN_EXE_copcca-sms"))
             .arg(command)
             .env("DATABASE_URL", database_url(pool).await)
             .env("REDIS_URL", crate::queue::redis_url())
             .env("REDIS_PREFIX", deps.queues.prefix())
             .env("RUST_LOG", "warn")
-            .env("FAILPOINTS", format!("{point}=crash"))
+            .env("FAILPOINTS", format!("{point}={actions}"))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -1,6 +1,6 @@
 //! The send job's points, the status callback's, the refund job's and the sweep's.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use copcca_jobs::SweepOverdueDebts;
 use copcca_sms::faults;
@@ -70,6 +70,67 @@ async fn stopped_after_the_claim_the_send_is_held_then_sent_once(pool: PgPool) {
     // Nothing reached Twilio before the crash: the fresh run looked first, found nothing,
     // and sent only once the unanswered send's deadline had passed.
     assert!(!h.twilio.lists().is_empty(), "looked up before sending");
+}
+
+#[sqlx::test]
+async fn a_claim_slower_than_its_slot_gives_the_slot_up_so_requests_stay_paced(pool: PgPool) {
+    let h = harness(pool, None).await;
+    let numbers = ["+255754123456", "+255754123457", "+255754123458"];
+    for to in numbers {
+        let (status, v) = h
+            .send(
+                json!({"to": to, "body": "Karibu", "quiet_hours": false}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 202, "{v}");
+    }
+    // Five a second: slots 206 ms apart. The worker's first claim stalls 400 ms: sent then, its
+    // request would land 12 ms before the third message's, two requests in one slot.
+    let twilio = h.twilio.base.to_string();
+    let public = h.app.state.config.public_url.to_string();
+    let mut env = twilio_env(&twilio, &public).to_vec();
+    env.push(("TWILIO_MAX_PER_SECOND", "5"));
+    let worker = Crashing::armed(
+        h.pool(),
+        &h.deps,
+        "work",
+        faults::SEND_AFTER_CLAIM,
+        "1*sleep(400)",
+        &env,
+    )
+    .await;
+    let started = Instant::now();
+    let sent = || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM messages WHERE company_id = $1 AND status = 'sent'",
+        )
+        .bind(h.company.id)
+        .fetch_one(h.pool())
+    };
+    while sent().await.unwrap() < numbers.len() as i64 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} requests reached Twilio",
+            h.twilio.requests().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(worker);
+    let mut times = h.twilio.request_times();
+    times.sort();
+    let pace = copcca_sms::pacing::Pace::per_second(5);
+    for pair in times.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(
+            gap.as_secs_f64() * 1000.0 >= pace.interval_ms - pace.late_ms as f64,
+            "two requests {gap:?} apart (slots are {} ms apart)",
+            pace.interval_ms
+        );
+    }
+    let per_number = requests_per_number(&h.twilio);
+    assert!(per_number.values().all(|n| *n == 1), "{per_number:?}");
+    h.audit_clean().await;
 }
 
 #[sqlx::test]
