@@ -87,41 +87,55 @@ impl Slot {
 }
 
 /// Once the slot is reached, a lease on one of the account's requests in flight. `None` when
-/// the slot went by first (the claim took longer, or no lease came free): nothing is sent, the
-/// message goes back to the queue as after a 429, and its run takes the head of the sender's
-/// schedule, so the request never leaves late enough to put the cap + 1th request in a second.
+/// the slot went by first (the claim took longer, no lease came free, or the lease's own round
+/// trip was slow): nothing is sent, the message goes back to the queue as after a 429, and its
+/// run takes the head of the sender's schedule, so the request never leaves late enough to put
+/// the cap + 1th request in a second.
 pub(super) async fn lease(
     s: &Sending<'_>,
     message: &Message,
     slot: &Slot,
 ) -> Result<Option<Lease>, JobError> {
-    let give_up = slot.deadline(s);
-    if tokio::time::Instant::now() > give_up {
+    let lease = in_time(s, message, slot.deadline(s)).await?;
+    if lease.is_none() {
         metrics::send_interruption("slot_missed");
+    }
+    Ok(lease)
+}
+
+/// The lease, if it can be held before `deadline`.
+async fn in_time(
+    s: &Sending<'_>,
+    message: &Message,
+    deadline: tokio::time::Instant,
+) -> Result<Option<Lease>, JobError> {
+    let late = || tokio::time::Instant::now() > deadline;
+    if late() {
         return Ok(None);
     }
     let Some(account) = s.gateway.account() else {
         return Ok(Some(Lease::none()));
     };
-    let id = message.id.to_string();
+    let lease = Lease {
+        account: Some(account.to_string()),
+        id: message.id.to_string(),
+    };
     let hold = s.gateway.longest_send() + LEASE_MARGIN;
     loop {
         match s
             .pacer
-            .take_lease(account, &id, s.max_in_flight, hold)
+            .take_lease(account, &lease.id, s.max_in_flight, hold)
             .await
             .retry()?
         {
-            Ok(()) => {
-                return Ok(Some(Lease {
-                    account: Some(account.to_string()),
-                    id,
-                }));
+            Ok(()) if late() => {
+                lease.release(s).await;
+                return Ok(None);
             }
+            Ok(()) => return Ok(Some(lease)),
             Err(wait) => {
                 let retry_at = tokio::time::Instant::now() + wait.min(IN_FLIGHT_POLL);
-                if retry_at > give_up {
-                    metrics::send_interruption("slot_missed");
+                if retry_at > deadline {
                     return Ok(None);
                 }
                 tokio::time::sleep_until(retry_at).await;
