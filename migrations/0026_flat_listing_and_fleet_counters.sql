@@ -9,6 +9,10 @@
 --    (nothing else reads by it), so a message keeps the same number of index entries.
 DROP INDEX IF EXISTS messages_company_created_idx;
 CREATE INDEX messages_company_status_idx ON messages (company_id, status, created_at DESC, id DESC);
+--    The listing's `to` filter walked all of the company's messages; it reads this one instead, in
+--    the same order. So does the inbound STOP's look for the company that last wrote to a number
+--    (`messages::opt_outs`), which read the whole table. One more index entry per row version.
+CREATE INDEX messages_to_idx ON messages (to_number, company_id, created_at DESC, id DESC);
 
 -- 2. Two reads of the reconciler's pass (every minute) walked history:
 --    - `sent` messages silent for 72 h are marked unconfirmed once, but the open index held every

@@ -187,7 +187,8 @@ pub async fn find_for_company(
 /// `messages_company_status_idx` (company, status, created_at, id) from the cursor and stopping
 /// at `limit`, merged in order (migration 0026). No other index gives that order, so no plan
 /// walks other companies' messages or sorts all of this one's (as plans of the former single
-/// statement did, depending on the statistics). A `to` filter is checked on the rows walked.
+/// statement did, depending on the statistics). A `to` filter reads `messages_to_idx` (number,
+/// company, created_at, id) instead, in the same order.
 pub async fn list(
     pool: &PgPool,
     company: CompanyId,
@@ -227,8 +228,9 @@ pub async fn list(
     query.bind(limit).fetch_all(pool).await
 }
 
-/// The listing's statement: a branch per status in `statuses`, parameters in the order company,
-/// to (if `to`), the cursor's created_at and id (if `cursor`), limit.
+/// The listing's statement: a branch per status in `statuses` (one branch, without a status
+/// condition, for a `to` filter, which `messages_to_idx` serves), parameters in the order
+/// company, to (if `to`), the cursor's created_at and id (if `cursor`), limit.
 pub fn list_sql(statuses: &[MessageStatus], to: bool, cursor: bool) -> String {
     let mut n = 1;
     let mut conditions = String::new();
@@ -245,20 +247,25 @@ pub fn list_sql(statuses: &[MessageStatus], to: bool, cursor: bool) -> String {
         n += 2;
     }
     let limit = format!("${}", n + 1);
-    let branches: Vec<String> = statuses
-        .iter()
-        .map(|s| {
-            format!(
-                "(SELECT m.* FROM messages m
-                  WHERE m.company_id = $1 AND m.status = (SELECT '{}'::text){conditions}
-                  ORDER BY m.created_at DESC, m.id DESC LIMIT {limit})",
-                s.as_str()
-            )
-        })
-        .collect();
     // Each branch's status is a value computed at the start (an InitPlan), not a constant: the
     // partial indexes on status (`messages_failures_idx`, `messages_open_idx`) then cannot be
     // taken, with a sort of every failure in the fleet, for a company the statistics make small.
+    let status = |s: &MessageStatus| format!(" AND m.status = (SELECT '{}'::text)", s.as_str());
+    let filters: Vec<String> = match (to, statuses) {
+        (true, [one]) => vec![status(one)],
+        (true, _) => vec![String::new()],
+        (false, all) => all.iter().map(status).collect(),
+    };
+    let branches: Vec<String> = filters
+        .iter()
+        .map(|status| {
+            format!(
+                "(SELECT m.* FROM messages m
+                  WHERE m.company_id = $1{status}{conditions}
+                  ORDER BY m.created_at DESC, m.id DESC LIMIT {limit})"
+            )
+        })
+        .collect();
     // The columns (with the refund flag's lookup) only for the page's rows: inside a branch the
     // planner may hash every refund entry for that lookup, expecting the branch's whole range.
     format!(

@@ -48,6 +48,7 @@ async fn listing_plan(
     conn: &mut sqlx::PgConnection,
     company: uuid::Uuid,
     status: bool,
+    to: bool,
     cursor: bool,
 ) -> String {
     let statuses = if status {
@@ -55,8 +56,11 @@ async fn listing_plan(
     } else {
         MessageStatus::ALL.to_vec()
     };
-    let sql = store::list_sql(&statuses, false, cursor);
+    let sql = store::list_sql(&statuses, to, cursor);
     let mut args = vec![format!("'{company}'::uuid")];
+    if to {
+        args.push("'+255700000006'".into());
+    }
     if cursor {
         args.push("to_timestamp(1700010000)".into());
         args.push("'018bcfe5-6800-7000-0000-000000002710'::uuid".into());
@@ -98,7 +102,7 @@ fn scans(plan: &Value, into: &mut Vec<(String, String)>) {
 
 /// A page of a company's messages (and the next page, from a cursor; and of one status) is read
 /// by walking `messages_company_status_idx` from the cursor in the listing's order, a branch per
-/// status: no sort of the company's messages, no walk of the primary key over other companies'
+/// status (to one number: `messages_to_idx`, one branch): no sort of the company's messages, no walk of the primary key over other companies'
 /// (before migration 0026 the plan was one or the other), with the plan made for the values or
 /// the generic one a prepared statement moves to.
 #[sqlx::test]
@@ -110,23 +114,28 @@ async fn the_listing_walks_the_company_index_in_its_order(pool: PgPool) {
             .execute(&mut *conn)
             .await
             .unwrap();
-        for (status, cursor) in [(false, false), (false, true), (true, false), (true, true)] {
-            let plan = listing_plan(&mut conn, company, status, cursor).await;
+        for case in 0..8 {
+            let (status, to, cursor) = (case & 1 == 1, case & 2 == 2, case & 4 == 4);
+            let plan = listing_plan(&mut conn, company, status, to, cursor).await;
             let parsed: Value = serde_json::from_str(&plan).unwrap();
             let mut found = Vec::new();
             scans(&parsed[0], &mut found);
-            let case = format!("{mode}, one status {status}, cursor {cursor}: {plan}");
+            let case = format!("{mode}, one status {status}, to {to}, cursor {cursor}: {plan}");
+            let (branches_expected, index) = match (status, to) {
+                (_, true) => (1, "messages_to_idx"),
+                (true, false) => (1, "messages_company_status_idx"),
+                (false, false) => (6, "messages_company_status_idx"),
+            };
             // The one `messages` scan outside the branches is the refund flag's lookup, by id.
             let branches: Vec<_> = found
                 .iter()
                 .filter(|(_, index)| index != "messages_pkey")
                 .collect();
-            assert_eq!(branches.len(), if status { 1 } else { 6 }, "{case}");
+            assert_eq!(branches.len(), branches_expected, "{case}");
             assert!(
                 branches
                     .iter()
-                    .all(|(node, index)| node == "Index Scan"
-                        && index == "messages_company_status_idx"),
+                    .all(|(node, name)| node == "Index Scan" && name == index),
                 "{case}"
             );
             assert!(!plan.contains("\"Sort\""), "{case}");
@@ -159,6 +168,11 @@ async fn the_listing_walks_the_company_index_in_its_order(pool: PgPool) {
             .iter()
             .all(|m| m.view.status == MessageStatus::Failed)
     );
+    let to = store::list(&pool, company.into(), None, Some("+255700000006"), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(to.len(), 1);
+    assert_eq!(to[0].view.to.as_str(), "+255700000006");
 }
 
 /// Every (series, key) with a non-zero value, counted from the tables themselves.
