@@ -121,3 +121,20 @@ impl Workers {
         self.running.await?
     }
 }
+
+// Used by the benches that drop their big database when done.
+#[allow(dead_code)]
+/// Drops the database `name` of `DATABASE_URL`'s server (the benches' big ones, to free the disk).
+pub async fn drop_database(name: &str) -> anyhow::Result<()> {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/copcca_sms".into());
+    let mut admin = url::Url::parse(&base)?;
+    admin.set_path("/postgres");
+    let admin = PgPool::connect(admin.as_str()).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await?;
+    Ok(())
+}

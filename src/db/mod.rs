@@ -1,8 +1,9 @@
 //! PostgreSQL: connecting (inside the configured schema), creating the database, migrating;
 //! [`group_commit`] runs concurrent callers' statements as one, [`sqlstate`] tells what an error
 //! says about running a statement again, [`patiently`] waits out a transient one while recording
-//! what a provider already did.
+//! what a provider already did, [`fleet_counters`] keeps the counts `/metrics` reports.
 
+pub mod fleet_counters;
 pub mod group_commit;
 mod patience;
 pub mod sqlstate;

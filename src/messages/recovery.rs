@@ -95,37 +95,66 @@ pub async fn lock_status_unless_busy(
         .await
 }
 
+/// How far before a pass's horizon the next pass of [`unrefunded`] starts: a failure written
+/// by a transaction that began (its `updated_at`) this long before it committed would otherwise
+/// be passed over.
+const UNREFUNDED_MARK_MARGIN_SECS: f64 = 600.0;
+
 /// Charged messages that failed (or were undelivered, where their company refunds that) at
-/// least `after` ago and have no refund yet, with that status.
+/// least `after` ago and have no refund yet, with that status, oldest first.
+///
+/// A pass reads only the failures since the mark the previous pass left in `reconciler_marks`
+/// (none at first: all of them), so it does not grow with the history of failed messages: the
+/// mark is the oldest message found (its refund may yet fail), or else this pass's horizon less
+/// a margin. So a company that starts refunding undelivered messages gets that for those
+/// undelivered from then on (less the margin), not for every undelivered message in its past.
 pub async fn unrefunded(
     pool: &PgPool,
     after: Duration,
     limit: i64,
 ) -> Result<Vec<(MessageId, MessageStatus)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT m.id, m.status FROM messages m JOIN companies c ON c.id = m.company_id
+    let found: Vec<(MessageId, MessageStatus, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT m.id, m.status, m.updated_at FROM messages m JOIN companies c ON c.id = m.company_id
          JOIN holds h ON h.message_id = m.id AND h.status = 'committed'
-         WHERE (m.status = 'failed' OR (m.status = 'undelivered' AND c.refund_undelivered))
+         WHERE m.status IN ('failed', 'undelivered') AND (m.status = 'failed' OR c.refund_undelivered)
            AND m.updated_at <= now() - make_interval(secs => $1)
+           AND m.updated_at >= COALESCE((SELECT at FROM reconciler_marks WHERE name = 'unrefunded'),
+                                        '-infinity')
            AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund')
-         LIMIT $2",
+         ORDER BY m.updated_at LIMIT $2",
     )
     .bind(after.as_secs_f64())
     .bind(limit)
     .fetch_all(pool)
-    .await
+    .await?;
+    sqlx::query(
+        "INSERT INTO reconciler_marks (name, at)
+         VALUES ('unrefunded', LEAST($1::timestamptz, now() - make_interval(secs => $2 + $3)))
+         ON CONFLICT (name) DO UPDATE SET at = excluded.at",
+    )
+    .bind(found.first().map(|f| f.2))
+    .bind(after.as_secs_f64())
+    .bind(UNREFUNDED_MARK_MARGIN_SECS)
+    .execute(pool)
+    .await?;
+    Ok(found
+        .into_iter()
+        .map(|(id, status, _)| (id, status))
+        .collect())
 }
+
+/// The statement of [`mark_unconfirmed`] (`$1`: seconds): it reads `messages_open_idx`, which
+/// holds only the `sent` messages still to mark (0026), not every `sent` message ever.
+pub const MARK_UNCONFIRMED: &str = "UPDATE messages SET unconfirmed_at = now()
+     WHERE status = 'sent' AND unconfirmed_at IS NULL AND updated_at < now() - make_interval(secs => $1)";
 
 /// Marks `sent` messages with no final report after `after` as unconfirmed (once); how many.
 pub async fn mark_unconfirmed(pool: &PgPool, after: Duration) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE messages SET unconfirmed_at = now()
-         WHERE status = 'sent' AND unconfirmed_at IS NULL AND updated_at < now() - make_interval(secs => $1)",
-    )
-    .bind(after.as_secs_f64())
-    .execute(pool)
-    .await?
-    .rows_affected())
+    Ok(sqlx::query(MARK_UNCONFIRMED)
+        .bind(after.as_secs_f64())
+        .execute(pool)
+        .await?
+        .rows_affected())
 }
 
 /// Messages sent through Twilio account `account` whose outcome is unknown (`sending`): only

@@ -179,7 +179,16 @@ pub async fn find_for_company(
     .await
 }
 
-/// A page of the company's messages, newest first, optionally of one status or to one number.
+/// A page of the company's messages, newest first (by acceptance time, then id), optionally of
+/// one status or to one number, after the message `before` (a page's last). A `before` that is
+/// not one of the company's messages gives an empty page.
+///
+/// The cost does not grow with the table: one branch per status, each walking
+/// `messages_company_status_idx` (company, status, created_at, id) from the cursor and stopping
+/// at `limit`, merged in order (migration 0026). No other index gives that order, so no plan
+/// walks other companies' messages or sorts all of this one's (as plans of the former single
+/// statement did, depending on the statistics). A `to` filter reads `messages_to_idx` (number,
+/// company, created_at, id) instead, in the same order.
 pub async fn list(
     pool: &PgPool,
     company: CompanyId,
@@ -188,19 +197,81 @@ pub async fn list(
     before: Option<MessageId>,
     limit: i64,
 ) -> Result<Vec<Message>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM messages m
-         WHERE m.company_id = $1 AND ($2::text IS NULL OR m.status = $2) AND ($3::text IS NULL OR m.to_number = $3)
-           AND ($4::uuid IS NULL OR m.id < $4)
-         ORDER BY m.id DESC LIMIT $5"
-    )))
-    .bind(company)
-    .bind(status.map(MessageStatus::as_str))
-    .bind(to)
-    .bind(before)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    let cursor = match before {
+        None => None,
+        Some(id) => {
+            let at: Option<DateTime<Utc>> = sqlx::query_scalar(
+                "SELECT created_at FROM messages WHERE id = $1 AND company_id = $2",
+            )
+            .bind(id)
+            .bind(company)
+            .fetch_optional(pool)
+            .await?;
+            match at {
+                Some(at) => Some((at, id)),
+                None => return Ok(Vec::new()),
+            }
+        }
+    };
+    let statuses = match status {
+        Some(s) => vec![s],
+        None => MessageStatus::ALL.to_vec(),
+    };
+    let sql = list_sql(&statuses, to.is_some(), cursor.is_some());
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company);
+    if let Some(to) = to {
+        query = query.bind(to);
+    }
+    if let Some((at, id)) = cursor {
+        query = query.bind(at).bind(id);
+    }
+    query.bind(limit).fetch_all(pool).await
+}
+
+/// The listing's statement: a branch per status in `statuses` (one branch, without a status
+/// condition, for a `to` filter, which `messages_to_idx` serves), parameters in the order
+/// company, to (if `to`), the cursor's created_at and id (if `cursor`), limit.
+pub fn list_sql(statuses: &[MessageStatus], to: bool, cursor: bool) -> String {
+    let mut n = 1;
+    let mut conditions = String::new();
+    if to {
+        n += 1;
+        conditions.push_str(&format!(" AND m.to_number = ${n}"));
+    }
+    if cursor {
+        conditions.push_str(&format!(
+            " AND (m.created_at, m.id) < (${}, ${})",
+            n + 1,
+            n + 2
+        ));
+        n += 2;
+    }
+    let limit = format!("${}", n + 1);
+    // Each branch's status is a value computed at the start (an InitPlan), not a constant: the
+    // partial indexes on status (`messages_failures_idx`, `messages_open_idx`) then cannot be
+    // taken, with a sort of every failure in the fleet, for a company the statistics make small.
+    let status = |s: &MessageStatus| format!(" AND m.status = (SELECT '{}'::text)", s.as_str());
+    let filters: Vec<String> = match (to, statuses) {
+        (true, [one]) => vec![status(one)],
+        (true, _) => vec![String::new()],
+        (false, all) => all.iter().map(status).collect(),
+    };
+    let branches: Vec<String> = filters
+        .iter()
+        .map(|status| {
+            format!(
+                "(SELECT m.* FROM messages m
+                  WHERE m.company_id = $1{status}{conditions}
+                  ORDER BY m.created_at DESC, m.id DESC LIMIT {limit})"
+            )
+        })
+        .collect();
+    // The columns (with the refund flag's lookup) only for the page's rows: inside a branch the
+    // planner may hash every refund entry for that lookup, expecting the branch's whole range.
+    format!(
+        "SELECT {COLUMNS} FROM ({}) AS m ORDER BY m.created_at DESC, m.id DESC LIMIT {limit}",
+        branches.join(" UNION ALL ")
+    )
 }
 
 /// `sending` -> `queued` for a later attempt, only if `attempt` is still the message's latest

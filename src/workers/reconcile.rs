@@ -13,7 +13,9 @@
 //! - open payments are checked with their provider (an M-Pesa push whose callback never came,
 //!   a checkout past its expiry) and paid ones not yet credited get their `VerifyPurchase`;
 //! - final Twilio messages without a price are fetched for it, a few per pass (`messages::prices`);
-//! - rejected webhooks past their retention are deleted.
+//! - rejected webhooks past their retention are deleted;
+//! - the fleet counters' deltas are folded into their totals (`db::fleet_counters`), so they stay
+//!   few even when nothing scrapes `/metrics`.
 
 use std::time::Duration;
 
@@ -193,6 +195,7 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
 
     let providers = deps.providers.current();
     report.prices = prices::look_up(&deps.pool, &providers.sms, s.price_lookups).await?;
+    crate::db::fleet_counters::fold(&deps.pool).await?;
     Ok(report)
 }
 

@@ -6,6 +6,7 @@ mod demo;
 // The named failure points' tests, only in builds that have the points.
 #[cfg(feature = "failpoints")]
 mod faults;
+mod growth;
 mod http_api;
 mod ingress;
 mod ledger;

@@ -1,8 +1,9 @@
 //! Series that describe the whole deployment: queue depths from Redis, read at every scrape (a
-//! few O(1) commands), and messages, credits and payments from PostgreSQL. Those are aggregate
-//! queries whose ledger and message parts scan their tables, so they are not run per scrape:
-//! [`TableCache`] keeps their result and reads them again at most once per `METRICS_CACHE_SECS`
-//! in this process, however many scrapers ask (a rollup table would be the next step beyond).
+//! few O(1) commands), and messages, credits and payments from PostgreSQL. Messages by status and
+//! credits by operation come from counters kept as the tables change ([`fleet_counters`]), a few
+//! rows whatever the size of the tables; payments and balances are small aggregate queries.
+//! [`TableCache`] still keeps their result and reads them again at most once per
+//! `METRICS_CACHE_SECS` in this process, however many scrapers ask.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 
+use crate::db::fleet_counters;
 use crate::messages::MessageStatus;
 use crate::queue::Queues;
 
@@ -31,26 +33,7 @@ const PAYMENT_STATES: [&str; 8] = [
     "refunded",
 ];
 
-/// Credits moved by the ledger, by operation (from `ledger_entries`).
-const LEDGER_SUMS: &str = "
-    SELECT op, COALESCE(sum(credits), 0)::bigint FROM (
-        SELECT CASE
-                 WHEN kind = 'reserve' THEN 'reserved'
-                 WHEN kind = 'commit' THEN 'committed'
-                 WHEN kind = 'release' THEN 'released'
-                 WHEN kind = 'refund' THEN 'refunded'
-                 WHEN kind = 'purchase' THEN 'purchased'
-                 WHEN kind = 'purchase_reversal' THEN 'purchase_reversed'
-                 WHEN kind = 'adjustment' AND available_delta > 0 THEN 'adjusted_up'
-                 ELSE 'adjusted_down'
-               END AS op,
-               CASE
-                 WHEN kind = 'reserve' THEN reserved_delta
-                 WHEN kind = 'commit' THEN -(available_delta + reserved_delta)
-                 ELSE abs(available_delta)
-               END AS credits
-        FROM ledger_entries
-    ) moved GROUP BY op";
+/// Credits moved by the ledger, by operation (names from `ledger_entry_operation`, 0026).
 const LEDGER_OPERATIONS: [&str; 8] = [
     "reserved",
     "committed",
@@ -165,17 +148,16 @@ async fn from_postgres(pool: &PgPool) -> Result<Tables, sqlx::Error> {
     for status in MessageStatus::ALL {
         s.messages.insert(status.as_str().into(), 0);
     }
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM messages GROUP BY status")
-            .fetch_all(pool)
-            .await?;
-    s.messages.extend(rows);
-
     for op in LEDGER_OPERATIONS {
         s.ledger_credits.insert(op.into(), 0);
     }
-    let rows: Vec<(String, i64)> = sqlx::query_as(LEDGER_SUMS).fetch_all(pool).await?;
-    s.ledger_credits.extend(rows);
+    for (series, key, value) in fleet_counters::read(pool).await? {
+        match series.as_str() {
+            "messages" => s.messages.insert(key, value),
+            "ledger_credits" => s.ledger_credits.insert(key, value),
+            _ => None,
+        };
+    }
 
     let (available, reserved): (i64, i64) = sqlx::query_as(
         "SELECT COALESCE(sum(available), 0)::bigint, COALESCE(sum(reserved), 0)::bigint FROM balances",
