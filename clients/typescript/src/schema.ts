@@ -3742,6 +3742,7 @@ export interface components {
             accepted: number;
             /** Format: uuid */
             batch_id: string;
+            estimate?: null | components["schemas"]["Estimate"];
             rejected: components["schemas"]["Rejected"][];
         };
         /** @description One message: an explicit `body`, or a `template` with its `vars`. */
@@ -3772,6 +3773,17 @@ export interface components {
             created_at: string;
             /** Format: int64 */
             credits_charged: number;
+            estimate?: null | components["schemas"]["Estimate"];
+            /**
+             * Format: int64
+             * @description Messages whose credits were given back (failed or undelivered after being sent).
+             */
+            refunded: number;
+            /**
+             * Format: int64
+             * @description Messages not yet final or sent: `queued` or `sending`.
+             */
+            remaining: number;
             /** Format: int32 */
             total: number;
         };
@@ -3781,6 +3793,11 @@ export interface components {
             /** @description 1..=10,000 messages. */
             messages: components["schemas"]["BatchEntry"][];
         };
+        /**
+         * @description What bounds a batch's pace.
+         * @enum {string}
+         */
+        Bound: "quota" | "sender";
         ChangePage: {
             changes: components["schemas"]["CompanyChange"][];
             /**
@@ -3942,6 +3959,22 @@ export interface components {
          * @enum {string}
          */
         EntryKind: "purchase" | "reserve" | "commit" | "release" | "refund" | "adjustment" | "purchase_reversal";
+        /** @description When a batch is expected to be sent. */
+        Estimate: {
+            bounded_by: components["schemas"]["Bound"];
+            /**
+             * Format: date-time
+             * @description When its last message is expected to reach the provider.
+             */
+            completes_at: string;
+            /** @description Whether quiet hours hold part of it back. */
+            held_by_quiet_hours: boolean;
+            /**
+             * Format: double
+             * @description Seconds of sending it needs, quiet hours aside.
+             */
+            sending_seconds: number;
+        };
         /** @description One invalid field of a request. */
         FieldError: {
             field: string;
