@@ -47,6 +47,8 @@ impl std::fmt::Debug for Config {
             mpesa_shortcode,
             mpesa_passkey,
             mpesa_callback_token,
+            vodacom_api_base,
+            vodacom,
             bank,
             checkout_success_url,
             checkout_cancel_url,
@@ -94,6 +96,11 @@ impl std::fmt::Debug for Config {
             .field("mpesa_shortcode", mpesa_shortcode)
             .field("mpesa_passkey", mpesa_passkey)
             .field("mpesa_callback_token", mpesa_callback_token)
+            .field(
+                "vodacom_api_base",
+                &without_password(vodacom_api_base.as_str()),
+            )
+            .field("vodacom", vodacom)
             .field("bank", bank)
             .field(
                 "checkout_success_url",

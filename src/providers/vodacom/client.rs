@@ -210,6 +210,12 @@ impl VodacomClient {
         }
     }
 
+    /// A live session is there to pay with (opened now if there is none): call before a
+    /// payment, so that a session not live yet delays the payment instead of failing it.
+    pub async fn ready(&self) -> Result<(), VodacomError> {
+        self.session().await.map(|_| ())
+    }
+
     /// `POST c2bPayment/singleStage/`: prompts the customer and holds until the PIN is entered
     /// or the prompt times out.
     ///
