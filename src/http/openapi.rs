@@ -52,6 +52,7 @@ use super::problem::ApiJson;
         super::admin::reports::revenue,
         super::admin::purchases::approve,
         super::admin::purchases::reject,
+        super::admin::purchases::refund,
         super::admin::settings::get_twilio,
         super::admin::settings::put_twilio,
         super::admin::settings::get_stripe,

@@ -10,7 +10,7 @@ mod bank;
 mod mpesa;
 pub mod packages;
 mod providers;
-mod refunds;
+pub mod refunds;
 mod start;
 mod store;
 mod stripe;
@@ -20,6 +20,7 @@ mod vodacom;
 pub use bank::{Approval, BankDetails, approve_transfer, reject_transfer};
 pub use mpesa::{CallbackOutcome, record_mpesa_callback};
 pub use providers::{Offered, PaymentProviders};
+pub use refunds::{RefundError, refund_purchase};
 pub use start::{PurchaseRequest, StartError, Started, start_purchase};
 pub use store::{
     Payment, PaymentEvent, due_for_check, events, find, find_for_company, list_for_company,

@@ -409,3 +409,38 @@ pub async fn record_vodacom_result(
 }
 
 const PROVIDER: &str = "vodacom";
+
+/// Reverses a credited Vodacom payment in full (`PUT reversal/`); the reversal's transaction id.
+pub(super) async fn reverse(
+    providers: &PaymentProviders,
+    p: &Payment,
+) -> Result<String, super::refunds::RefundError> {
+    use super::refunds::RefundError;
+    let client = providers
+        .vodacom
+        .as_ref()
+        .ok_or_else(|| RefundError::Provider {
+            detail: "Vodacom M-Pesa is not configured in this process".into(),
+            unknown: false,
+        })?;
+    let Some(transaction) = p.receipt.as_deref() else {
+        return Err(RefundError::Provider {
+            detail: "the payment has no M-Pesa transaction id".into(),
+            unknown: false,
+        });
+    };
+    let conversation = uuid::Uuid::new_v4().simple().to_string();
+    match client.reversal(transaction, p.amount, &conversation).await {
+        Ok(done) => Ok(done.transaction_id),
+        Err(e) if e.is_unknown() => Err(RefundError::Provider {
+            detail: format!(
+                "M-Pesa reversal of {transaction} ({conversation}) has an unknown outcome: check with Vodacom before refunding again: {e}"
+            ),
+            unknown: true,
+        }),
+        Err(e) => Err(RefundError::Provider {
+            detail: format!("M-Pesa refused the reversal of {transaction}: {e}"),
+            unknown: false,
+        }),
+    }
+}

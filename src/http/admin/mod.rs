@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/reports/revenue", get(reports::revenue))
         .route("/purchases/{id}/approve", post(purchases::approve))
         .route("/purchases/{id}/reject", post(purchases::reject))
+        .route("/purchases/{id}/refund", post(purchases::refund))
         .route(
             "/settings/twilio",
             get(settings::get_twilio).put(settings::put_twilio),

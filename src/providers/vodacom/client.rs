@@ -238,6 +238,43 @@ impl VodacomClient {
         .await
     }
 
+    /// `PUT reversal/`: gives the customer back `amount` of the C2B transaction `transaction_id`.
+    /// An operator's decision, never automatic. Ok with the reversal's own transaction id;
+    /// [`VodacomError::Unknown`] when it may or may not have happened (check with Vodacom before
+    /// asking again).
+    pub async fn reversal(
+        &self,
+        transaction_id: &str,
+        amount: Decimal,
+        third_party_conversation_id: &str,
+    ) -> Result<C2bAccepted, VodacomError> {
+        if amount <= Decimal::ZERO || !amount.fract().is_zero() {
+            return Err(VodacomError::Invalid(format!(
+                "the amount {amount} is not a whole number of shillings"
+            )));
+        }
+        let body = json!({
+            "input_ReversalAmount": amount.trunc().normalize().to_string(),
+            "input_Country": self.country,
+            "input_ServiceProviderCode": self.provider_code,
+            "input_ThirdPartyConversationID": third_party_conversation_id,
+            "input_TransactionID": transaction_id,
+        });
+        timed("reversal", async {
+            let (status, text) = self
+                .call(
+                    Call::Payment,
+                    reqwest::Method::PUT,
+                    "reversal/",
+                    &[],
+                    Some(&body),
+                )
+                .await?;
+            parse_c2b(status, &text)
+        })
+        .await
+    }
+
     /// `GET queryTransactionStatus/`: where the transaction named by `reference` (its
     /// TransactionID, ConversationID or our ThirdPartyConversationID) stands. Safe to repeat.
     pub async fn query(&self, reference: &str) -> Result<QueryAnswer, VodacomError> {

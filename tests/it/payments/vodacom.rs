@@ -456,3 +456,61 @@ async fn a_forged_result_changes_nothing(pool: PgPool) {
     assert_eq!(h.available().await, 0);
     h.audit_clean().await;
 }
+
+#[sqlx::test]
+async fn an_operator_refund_reverses_the_payment_and_takes_back_only_unspent_credits(pool: PgPool) {
+    let h = tanzanian(pool).await;
+    let id = h.start(business()).await;
+    h.drain().await;
+    let transaction = h.payment(id).await.receipt.unwrap();
+    // 200 of the 500 credits are spent meanwhile (an operator adjustment stands in for sends).
+    let (status, v) = h
+        .post_as(
+            &h.admin,
+            &format!("/admin/companies/{}/adjustments", h.company.id),
+            json!({"credits": -200, "reason": "spent on reminders"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+
+    let refund = format!("/admin/purchases/{id}/refund");
+    let (status, v) = h.post_as(&h.token, &refund, json!({})).await;
+    assert_eq!(status, 403, "operators only: {v}");
+    let (status, v) = h.post_as(&h.admin, &refund, json!({})).await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (200, Some("refunded")),
+        "{v}"
+    );
+    let reversals = h.vodacom.reversals();
+    assert_eq!(reversals.len(), 1);
+    assert_eq!(
+        (
+            reversals[0].transaction_id.as_str(),
+            reversals[0].amount.as_str()
+        ),
+        (transaction.as_str(), "20000")
+    );
+    let p = h.payment(id).await;
+    assert_eq!((p.credits_reversed, p.reversal_shortfall), (300, 200));
+    assert!(p.flagged_reason.unwrap().contains("shortfall"));
+    assert_eq!(h.available().await, 0, "never below zero");
+    let refunded: rust_decimal::Decimal = sqlx::query_scalar(
+        "SELECT sum(amount) FROM payment_refunds WHERE payment_id = $1 AND currency = 'TZS'",
+    )
+    .bind(id)
+    .fetch_one(h.pool())
+    .await
+    .unwrap();
+    assert_eq!(refunded, rust_decimal::Decimal::new(20_000, 0));
+
+    // Again: nothing more is reversed or taken.
+    let (status, v) = h.post_as(&h.admin, &refund, json!({})).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("payment_not_refundable")),
+        "{v}"
+    );
+    assert_eq!(h.vodacom.reversals().len(), 1);
+    h.audit_clean().await;
+}
