@@ -19,7 +19,7 @@ pub use providers::{BankAccount, TwilioEnv, TwilioTiming};
 pub use values::{PublicUrl, Secret};
 pub use vars::parse_settings_key;
 use vars::{Vars, bad, is_identifier, parse_key, parse_url};
-pub use vodacom::{VodacomEnv, check_public_key as check_vodacom_public_key};
+pub use vodacom::{VodacomAccount, check_public_key as check_vodacom_public_key};
 
 /// Where the client address that ingress limits are keyed by comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,9 @@ pub struct Config {
     /// `VODACOM_API_BASE`: the Vodacom M-Pesa OpenAPI host (or the sandbox's path under it).
     pub vodacom_api_base: Url,
     /// The Vodacom Tanzania M-Pesa account (`VODACOM_*`: all or none).
-    pub vodacom: Option<VodacomEnv>,
+    pub vodacom: Option<VodacomAccount>,
+    /// How long a new Vodacom session is left before it is used.
+    pub vodacom_session_wait: Duration,
     /// The account customers pay bank transfers into.
     pub bank: BankAccount,
     /// Where Stripe Checkout sends the buyer back to (`{CHECKOUT_SESSION_ID}` is Stripe's).
@@ -353,7 +355,8 @@ impl Config {
             mpesa_passkey: var("MPESA_PASSKEY").map(Secret::new),
             mpesa_callback_token: var("MPESA_CALLBACK_TOKEN").map(Secret::new),
             vodacom_api_base: vodacom::api_base(&vars)?,
-            vodacom: VodacomEnv::read(&vars)?,
+            vodacom: VodacomAccount::read(&vars)?,
+            vodacom_session_wait: vodacom::session_wait(&vars)?,
             bank: BankAccount::read(&vars),
             checkout_success_url,
             checkout_cancel_url,

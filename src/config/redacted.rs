@@ -49,6 +49,7 @@ impl std::fmt::Debug for Config {
             mpesa_callback_token,
             vodacom_api_base,
             vodacom,
+            vodacom_session_wait,
             bank,
             checkout_success_url,
             checkout_cancel_url,
@@ -101,6 +102,7 @@ impl std::fmt::Debug for Config {
                 &without_password(vodacom_api_base.as_str()),
             )
             .field("vodacom", vodacom)
+            .field("vodacom_session_wait", vodacom_session_wait)
             .field("bank", bank)
             .field(
                 "checkout_success_url",

@@ -9,18 +9,22 @@ use url::Url;
 use super::vars::{Vars, bad, parse_url};
 use super::{ConfigError, Secret};
 
-/// The account from the environment (operator settings come second).
+/// A Vodacom M-Pesa account: from the environment, or from operator settings (the environment
+/// wins).
 #[derive(Debug, Clone)]
-pub struct VodacomEnv {
+pub struct VodacomAccount {
     pub api_key: Secret,
     /// The portal's public key, base64 DER SubjectPublicKeyInfo (checked to be an RSA key).
     pub public_key: String,
     pub service_provider_code: String,
     /// `vodacomTZN`.
     pub market: String,
-    /// `VODACOM_SESSION_WAIT_SECS`: how long a new session is left before it is used (the
-    /// platform takes up to 30 s to make it live).
-    pub session_wait: std::time::Duration,
+}
+
+/// `VODACOM_SESSION_WAIT_SECS`: how long a new session is left before it is used (the platform
+/// takes up to 30 s to make it live).
+pub(super) fn session_wait(vars: &Vars) -> Result<std::time::Duration, ConfigError> {
+    vars.secs("VODACOM_SESSION_WAIT_SECS", 30, 0..=120)
 }
 
 /// `VODACOM_API_BASE`: the host, production's `/openapi` routes unless a path is given
@@ -32,8 +36,8 @@ pub(super) fn api_base(vars: &Vars) -> Result<Url, ConfigError> {
     )
 }
 
-impl VodacomEnv {
-    pub(super) fn read(vars: &Vars) -> Result<Option<VodacomEnv>, ConfigError> {
+impl VodacomAccount {
+    pub(super) fn read(vars: &Vars) -> Result<Option<VodacomAccount>, ConfigError> {
         let market = vars.or("VODACOM_MARKET", "vodacomTZN");
         if market != "vodacomTZN" {
             return Err(bad(
@@ -69,12 +73,11 @@ impl VodacomEnv {
                 "must be 4-12 letters or digits".into(),
             ));
         }
-        Ok(Some(VodacomEnv {
+        Ok(Some(VodacomAccount {
             api_key: Secret::new(key),
             public_key: public,
             service_provider_code: code,
             market,
-            session_wait: vars.secs("VODACOM_SESSION_WAIT_SECS", 30, 0..=120)?,
         }))
     }
 }

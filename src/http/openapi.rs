@@ -59,6 +59,8 @@ use super::problem::ApiJson;
         super::admin::settings::put_stripe,
         super::admin::settings::get_mpesa,
         super::admin::settings::put_mpesa,
+        super::admin::settings::get_vodacom,
+        super::admin::settings::put_vodacom,
         super::admin::status::page,
         super::metrics::scrape,
         document,

@@ -19,7 +19,7 @@ mod vodacom;
 
 pub use bank::{Approval, BankDetails, approve_transfer, reject_transfer};
 pub use mpesa::{CallbackOutcome, record_mpesa_callback};
-pub use providers::{Offered, PaymentProviders};
+pub use providers::{Offered, PaymentProviders, vodacom_client};
 pub use refunds::{RefundError, refund_purchase};
 pub use start::{PurchaseRequest, StartError, Started, start_purchase};
 pub use store::{

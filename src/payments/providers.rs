@@ -7,11 +7,11 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use super::Method;
-use crate::config::{BankAccount, Config, PublicUrl, Secret};
+use crate::config::{BankAccount, Config, PublicUrl, Secret, VodacomAccount};
 use crate::domain::Currency;
 use crate::providers::mpesa::DarajaClient;
 use crate::providers::stripe::StripeClient;
-use crate::providers::vodacom::{SessionStore, VodacomClient, VodacomSettings};
+use crate::providers::vodacom::{SessionStore, VodacomClient};
 use crate::settings::{self, MpesaSettings, SettingsError, StripeSettings};
 
 #[derive(Clone)]
@@ -102,7 +102,7 @@ impl PaymentProviders {
             }),
             _ => None,
         };
-        Self::with(config, mpesa, stripe)
+        Self::with(config, mpesa, stripe, config.vodacom.clone())
     }
 
     /// The providers in force: the environment's, else the operator's settings (see
@@ -110,12 +110,24 @@ impl PaymentProviders {
     pub async fn load(pool: &PgPool, config: &Config) -> Result<Self, SettingsError> {
         let mpesa = settings::effective_mpesa(pool, config).await?;
         let stripe = settings::effective_stripe(pool, config).await?;
-        Ok(Self::with(config, mpesa, stripe))
+        let vodacom = settings::effective_vodacom(pool, config).await?;
+        Ok(Self::with(config, mpesa, stripe, vodacom))
     }
 
-    fn with(config: &Config, mpesa: Option<MpesaSettings>, stripe: Option<StripeSettings>) -> Self {
+    fn with(
+        config: &Config,
+        mpesa: Option<MpesaSettings>,
+        stripe: Option<StripeSettings>,
+        vodacom: Option<VodacomAccount>,
+    ) -> Self {
         PaymentProviders {
-            vodacom: vodacom_client(config),
+            vodacom: vodacom.and_then(|account| match vodacom_client(config, account) {
+                Ok(client) => Some(Arc::new(client)),
+                Err(e) => {
+                    tracing::error!(error = %e, "the Vodacom M-Pesa account cannot be used");
+                    None
+                }
+            }),
             mpesa: mpesa.map(|m| {
                 Arc::new(DarajaClient::new(
                     config.mpesa_api_base.clone(),
@@ -141,24 +153,11 @@ impl PaymentProviders {
     }
 }
 
-/// The Vodacom client of the environment's account, its session kept in this deployment's Redis.
-fn vodacom_client(config: &Config) -> Option<Arc<VodacomClient>> {
-    let env = config.vodacom.as_ref()?;
-    let settings = VodacomSettings {
-        api_key: env.api_key.clone(),
-        public_key: env.public_key.clone(),
-        service_provider_code: env.service_provider_code.clone(),
-        market: env.market.clone(),
-    };
-    let built = SessionStore::new(&config.redis_url, &config.redis_prefix, &settings.api_key)
-        .and_then(|sessions| {
-            VodacomClient::new(config.vodacom_api_base.clone(), settings, sessions)
-        });
-    match built {
-        Ok(client) => Some(Arc::new(client.with_session_wait(env.session_wait))),
-        Err(e) => {
-            tracing::error!(error = %e, "the Vodacom M-Pesa account cannot be used");
-            None
-        }
-    }
+/// The Vodacom client of `account`, its session kept in this deployment's Redis.
+pub fn vodacom_client(config: &Config, account: VodacomAccount) -> Result<VodacomClient, String> {
+    let sessions = SessionStore::new(&config.redis_url, &config.redis_prefix, &account.api_key)?;
+    Ok(
+        VodacomClient::new(config.vodacom_api_base.clone(), account, sessions)?
+            .with_session_wait(config.vodacom_session_wait),
+    )
 }

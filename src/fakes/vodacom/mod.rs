@@ -14,8 +14,8 @@ use axum::Router;
 use axum::routing::{get, post, put};
 use url::Url;
 
-use crate::config::Secret;
-use crate::providers::vodacom::{SessionStore, VodacomClient, VodacomSettings};
+use crate::config::{Secret, VodacomAccount};
+use crate::providers::vodacom::{SessionStore, VodacomClient};
 
 mod server;
 #[cfg(test)]
@@ -210,8 +210,8 @@ impl FakeVodacom {
     }
 
     /// The account the fake accepts.
-    pub fn settings() -> VodacomSettings {
-        VodacomSettings {
+    pub fn settings() -> VodacomAccount {
+        VodacomAccount {
             api_key: Secret::new(API_KEY),
             public_key: PUBLIC_KEY.into(),
             service_provider_code: SERVICE_PROVIDER_CODE.into(),

@@ -40,4 +40,8 @@ pub fn routes() -> Router<AppState> {
             "/settings/mpesa",
             get(settings::get_mpesa).put(settings::put_mpesa),
         )
+        .route(
+            "/settings/vodacom",
+            get(settings::get_vodacom).put(settings::put_vodacom),
+        )
 }

@@ -11,7 +11,7 @@ use super::bearer::BearerKey;
 use super::codes::InsClass;
 use super::error::{InsFault, VodacomError};
 use super::session::{Session, SessionStore};
-use crate::config::Secret;
+use crate::config::{Secret, VodacomAccount};
 
 /// `input_TransactionReference` is at most 20 characters (INS-17 beyond).
 pub const REFERENCE_MAX: usize = 20;
@@ -25,18 +25,6 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// `Origin` must match the application's setting in the portal.
 const ORIGIN_ANY: &str = "*";
-
-/// What a deployment's Vodacom account is (environment or operator settings).
-#[derive(Debug, Clone)]
-pub struct VodacomSettings {
-    pub api_key: Secret,
-    /// The portal's public key: base64 DER SubjectPublicKeyInfo.
-    pub public_key: String,
-    /// `input_ServiceProviderCode` (4-12 letters or digits; the sandbox's is `000000`).
-    pub service_provider_code: String,
-    /// `vodacomTZN`.
-    pub market: String,
-}
 
 /// A Vodacom OpenAPI client for one API key and one service provider code. Clones share the
 /// HTTP pools and the session store.
@@ -140,7 +128,7 @@ impl VodacomClient {
     /// means production's `/openapi`).
     pub fn new(
         base: Url,
-        settings: VodacomSettings,
+        settings: VodacomAccount,
         sessions: SessionStore,
     ) -> Result<Self, String> {
         let key = BearerKey::parse(&settings.public_key).map_err(|e| e.to_string())?;
@@ -208,6 +196,14 @@ impl VodacomClient {
                 Err(e) => Err(e),
             },
         }
+    }
+
+    /// Opens a new session now, which checks the API key and the public key (an operator saving
+    /// them); the current session stays in use until the new one is live.
+    pub async fn check(&self) -> Result<(), VodacomError> {
+        let _opening = self.sessions.opening().await;
+        let current = self.sessions.load().await?.map(|s| s.id);
+        self.open(current).await.map(|_| ())
     }
 
     /// A live session is there to pay with (opened now if there is none): call before a

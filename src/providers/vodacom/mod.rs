@@ -12,9 +12,7 @@ mod result;
 mod session;
 
 pub use bearer::{BearerKey, KeyError};
-pub use client::{
-    C2bAccepted, C2bPayment, QueryAnswer, REFERENCE_MAX, TxnStatus, VodacomClient, VodacomSettings,
-};
+pub use client::{C2bAccepted, C2bPayment, QueryAnswer, REFERENCE_MAX, TxnStatus, VodacomClient};
 pub use codes::{InsClass, classify_code};
 pub use error::{InsFault, VodacomError};
 pub use result::{AsyncResult, result_ack};
