@@ -66,8 +66,8 @@ pub enum RefundError {
 }
 
 /// `POST /admin/purchases/{id}/refund`: gives a credited purchase's money back through its
-/// provider (a Vodacom M-Pesa reversal) and takes its unspent credits back as a card refund
-/// does (`ledger::reverse_purchase`: never below zero; a shortfall recorded and flagged). The
+/// provider (a Vodacom M-Pesa reversal, a Stripe refund) and takes its unspent credits back as
+/// `charge.refunded` does (`ledger::reverse_purchase`: never below zero; a shortfall recorded and flagged). The
 /// payment is locked throughout, so a second request waits and then finds it `refunded`.
 pub async fn refund_purchase(
     pool: &sqlx::PgPool,
@@ -96,11 +96,7 @@ pub async fn refund_purchase(
                 return Err(e);
             }
         },
-        Method::Card => {
-            return Err(RefundError::Unsupported(
-                "card payments are refunded in Stripe's dashboard; its charge.refunded event takes the credits back",
-            ));
-        }
+        Method::Card => format!("stripe:{}", super::stripe::refund(providers, &p).await?),
         _ => {
             return Err(RefundError::Unsupported(
                 "this payment's money goes back outside the service (Daraja, bank); take its credits back with an adjustment",

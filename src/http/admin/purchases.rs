@@ -102,11 +102,10 @@ pub async fn reject(
     )))
 }
 
-/// Gives a credited purchase's money back through its provider (a Vodacom M-Pesa reversal) and
-/// takes its unspent credits back, never below zero (a shortfall is recorded and flagged); the
-/// payment becomes `refunded`. A card payment is refunded in Stripe's dashboard (its
-/// `charge.refunded` event takes the credits back); Daraja and bank payments are paid back
-/// outside the service.
+/// Gives a credited purchase's money back through its provider (a Vodacom M-Pesa reversal, a
+/// Stripe refund) and takes its unspent credits back, never below zero (a shortfall is recorded
+/// and flagged); the payment becomes `refunded`. Daraja and bank payments are paid back outside
+/// the service.
 #[utoipa::path(post, path = "/admin/purchases/{id}/refund", tag = "admin",
     params(("id" = String, Path, description = "payment id")),
     security(("bearer" = [])), responses(
@@ -115,7 +114,7 @@ pub async fn reject(
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json", description = "not a credited purchase"),
-    (status = 422, body = Problem, content_type = "application/problem+json", description = "refund_not_supported for this method"),
+    (status = 422, body = Problem, content_type = "application/problem+json", description = "refund_not_supported (Daraja, bank transfer)"),
     (status = 502, body = Problem, content_type = "application/problem+json", description = "refund_failed: the provider refused, or its answer was lost (the payment is flagged)"),
 ))]
 pub async fn refund(
