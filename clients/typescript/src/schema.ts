@@ -722,11 +722,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Gives a credited purchase's money back through its provider (a Vodacom M-Pesa reversal) and
-         *     takes its unspent credits back, never below zero (a shortfall is recorded and flagged); the
-         *     payment becomes `refunded`. A card payment is refunded in Stripe's dashboard (its
-         *     `charge.refunded` event takes the credits back); Daraja and bank payments are paid back
-         *     outside the service.
+         * Gives a credited purchase's money back through its provider (a Vodacom M-Pesa reversal, a
+         *     Stripe refund) and takes its unspent credits back, never below zero (a shortfall is recorded
+         *     and flagged); the payment becomes `refunded`. Daraja and bank payments are paid back outside
+         *     the service.
          */
         post: {
             parameters: {
@@ -781,7 +780,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description refund_not_supported for this method */
+                /** @description refund_not_supported (Daraja, bank transfer) */
                 422: {
                     headers: {
                         [name: string]: unknown;
