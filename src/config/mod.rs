@@ -13,11 +13,13 @@ mod providers;
 mod redacted;
 mod values;
 mod vars;
+mod vodacom;
 
 pub use providers::{BankAccount, TwilioEnv, TwilioTiming};
 pub use values::{PublicUrl, Secret};
 pub use vars::parse_settings_key;
 use vars::{Vars, bad, is_identifier, parse_key, parse_url};
+pub use vodacom::{VodacomAccount, check_public_key as check_vodacom_public_key};
 
 /// Where the client address that ingress limits are keyed by comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +103,12 @@ pub struct Config {
     pub mpesa_shortcode: Option<String>,
     pub mpesa_passkey: Option<Secret>,
     pub mpesa_callback_token: Option<Secret>,
+    /// `VODACOM_API_BASE`: the Vodacom M-Pesa OpenAPI host (or the sandbox's path under it).
+    pub vodacom_api_base: Url,
+    /// The Vodacom Tanzania M-Pesa account (`VODACOM_*`: all or none).
+    pub vodacom: Option<VodacomAccount>,
+    /// How long a new Vodacom session is left before it is used.
+    pub vodacom_session_wait: Duration,
     /// The account customers pay bank transfers into.
     pub bank: BankAccount,
     /// Where Stripe Checkout sends the buyer back to (`{CHECKOUT_SESSION_ID}` is Stripe's).
@@ -349,6 +357,9 @@ impl Config {
             mpesa_shortcode: var("MPESA_SHORTCODE"),
             mpesa_passkey: var("MPESA_PASSKEY").map(Secret::new),
             mpesa_callback_token: var("MPESA_CALLBACK_TOKEN").map(Secret::new),
+            vodacom_api_base: vodacom::api_base(&vars)?,
+            vodacom: VodacomAccount::read(&vars)?,
+            vodacom_session_wait: vodacom::session_wait(&vars)?,
             bank: BankAccount::read(&vars),
             checkout_success_url,
             checkout_cancel_url,

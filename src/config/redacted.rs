@@ -48,6 +48,9 @@ impl std::fmt::Debug for Config {
             mpesa_shortcode,
             mpesa_passkey,
             mpesa_callback_token,
+            vodacom_api_base,
+            vodacom,
+            vodacom_session_wait,
             bank,
             checkout_success_url,
             checkout_cancel_url,
@@ -96,6 +99,12 @@ impl std::fmt::Debug for Config {
             .field("mpesa_shortcode", mpesa_shortcode)
             .field("mpesa_passkey", mpesa_passkey)
             .field("mpesa_callback_token", mpesa_callback_token)
+            .field(
+                "vodacom_api_base",
+                &without_password(vodacom_api_base.as_str()),
+            )
+            .field("vodacom", vodacom)
+            .field("vodacom_session_wait", vodacom_session_wait)
             .field("bank", bank)
             .field(
                 "checkout_success_url",

@@ -5,3 +5,4 @@
 pub mod daraja;
 pub mod stripe;
 pub mod twilio;
+pub mod vodacom;

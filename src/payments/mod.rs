@@ -10,21 +10,26 @@ mod bank;
 mod mpesa;
 pub mod packages;
 mod providers;
-mod refunds;
+pub mod refunds;
 mod start;
 mod store;
 mod stripe;
 mod verify;
+mod vodacom;
 
 pub use bank::{Approval, BankDetails, approve_transfer, reject_transfer};
 pub use mpesa::{CallbackOutcome, record_mpesa_callback};
-pub use providers::PaymentProviders;
+pub use providers::{Offered, PaymentProviders, vodacom_client};
+pub use refunds::{RefundError, refund_purchase};
 pub use start::{PurchaseRequest, StartError, Started, start_purchase};
 pub use store::{
     Payment, PaymentEvent, due_for_check, events, find, find_for_company, list_for_company,
 };
 pub use stripe::{StripeOutcome, handle_stripe_event};
 pub use verify::{Verified, verify};
+pub use vodacom::{
+    conversation_id as vodacom_conversation_id, enqueue_start, record_vodacom_result,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +37,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// M-Pesa STK Push through Safaricom Daraja (KES, Kenyan wallets).
+    /// M-Pesa: Vodacom's OpenAPI for TZS (Tanzanian wallets), Safaricom Daraja's STK Push for
+    /// KES (Kenyan wallets).
     Mpesa,
     /// A card through Stripe Checkout.
     Card,

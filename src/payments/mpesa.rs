@@ -32,17 +32,7 @@ pub async fn record_mpesa_callback(
     body: &[u8],
 ) -> Result<CallbackOutcome, PaymentError> {
     let payload = String::from_utf8_lossy(body);
-    // Looked up by the token's SHA-256: the database compares digests, so response timing says
-    // nothing about how much of a guessed token was right.
-    let found: Option<crate::domain::PaymentId> = if token.len() > 128 {
-        None
-    } else {
-        sqlx::query_scalar("SELECT id FROM payments WHERE callback_token_hash = $1")
-            .bind(token_hash(token))
-            .fetch_optional(pool)
-            .await?
-    };
-    let Some(id) = found else {
+    let Some(id) = by_token(pool, token).await? else {
         return reject(pool, body, "unknown_token").await;
     };
     let Ok(callback) = StkCallback::parse(body) else {
@@ -94,6 +84,22 @@ pub async fn record_mpesa_callback(
     Ok(CallbackOutcome::Accepted)
 }
 
+/// The payment whose secret callback URL ends in `token`. Looked up by the token's SHA-256: the
+/// database compares digests, so response timing says nothing about how much of a guessed
+/// token was right.
+pub(super) async fn by_token(
+    pool: &PgPool,
+    token: &str,
+) -> Result<Option<crate::domain::PaymentId>, sqlx::Error> {
+    if token.len() > 128 {
+        return Ok(None);
+    }
+    sqlx::query_scalar("SELECT id FROM payments WHERE callback_token_hash = $1")
+        .bind(token_hash(token))
+        .fetch_optional(pool)
+        .await
+}
+
 /// Keeps what the callback said (for the check to compare) and, when the push's own answer
 /// was lost, learns its CheckoutRequestID from the callback.
 async fn adopt(
@@ -136,7 +142,17 @@ async fn reject(
     body: &[u8],
     reason: &'static str,
 ) -> Result<CallbackOutcome, PaymentError> {
-    crate::metrics::webhook_rejected("mpesa", reason);
-    inbox::reject(pool, "mpesa", body, reason).await?;
+    reject_as(pool, "mpesa", body, reason).await
+}
+
+/// Records a refused callback of `provider` (a metric, the inbox) and says so.
+pub(super) async fn reject_as(
+    pool: &PgPool,
+    provider: &str,
+    body: &[u8],
+    reason: &'static str,
+) -> Result<CallbackOutcome, PaymentError> {
+    crate::metrics::webhook_rejected(provider, reason);
+    inbox::reject(pool, provider, body, reason).await?;
     Ok(CallbackOutcome::Rejected(reason))
 }

@@ -6,14 +6,20 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::config::{BankAccount, Config, PublicUrl, Secret};
+use super::Method;
+use crate::config::{BankAccount, Config, PublicUrl, Secret, VodacomAccount};
+use crate::domain::Currency;
 use crate::providers::mpesa::DarajaClient;
 use crate::providers::stripe::StripeClient;
+use crate::providers::vodacom::{SessionStore, VodacomClient};
 use crate::settings::{self, MpesaSettings, SettingsError, StripeSettings};
 
 #[derive(Clone)]
 pub struct PaymentProviders {
+    /// M-Pesa in Kenya (KES): Safaricom Daraja.
     pub mpesa: Option<Arc<DarajaClient>>,
+    /// M-Pesa in Tanzania (TZS): Vodacom's OpenAPI.
+    pub vodacom: Option<Arc<VodacomClient>>,
     pub stripe: Option<Arc<StripeClient>>,
     /// Verifies `Stripe-Signature`; without it every Stripe webhook is refused.
     pub stripe_webhook_secret: Option<Secret>,
@@ -26,7 +32,53 @@ pub struct PaymentProviders {
     pub mpesa_recheck: Duration,
 }
 
+/// A way to pay this deployment takes now (`GET /v1/payment-methods`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Offered {
+    pub method: Method,
+    /// `vodacom`, `daraja`, `stripe` or `bank`.
+    pub provider: &'static str,
+    /// ISO codes.
+    pub currencies: Vec<&'static str>,
+}
+
 impl PaymentProviders {
+    /// Who takes `method` in `currency` here, if anyone: M-Pesa is Vodacom for TZS and Daraja for
+    /// KES; a card is Stripe; a bank transfer is always taken.
+    pub fn provider_for(&self, method: Method, currency: Currency) -> Option<&'static str> {
+        match (method, currency) {
+            (Method::Mpesa, Currency::TZS) => self.vodacom.is_some().then_some("vodacom"),
+            (Method::Mpesa, Currency::KES) => self.mpesa.is_some().then_some("daraja"),
+            (Method::Mpesa, _) => None,
+            (Method::Card, _) => self.stripe.is_some().then_some("stripe"),
+            (Method::BankTransfer, _) => Some("bank"),
+        }
+    }
+
+    /// Every method and currency configured now, grouped by provider.
+    pub fn offered(&self) -> Vec<Offered> {
+        let mut offered: Vec<Offered> = Vec::new();
+        for method in [Method::Mpesa, Method::Card, Method::BankTransfer] {
+            for currency in Currency::ALL {
+                let Some(provider) = self.provider_for(method, currency) else {
+                    continue;
+                };
+                match offered
+                    .iter_mut()
+                    .find(|o| o.method == method && o.provider == provider)
+                {
+                    Some(o) => o.currencies.push(currency.code()),
+                    None => offered.push(Offered {
+                        method,
+                        provider,
+                        currencies: vec![currency.code()],
+                    }),
+                }
+            }
+        }
+        offered
+    }
+
     /// The providers whose credentials the environment holds (no database needed).
     pub fn from_config(config: &Config) -> Self {
         let mpesa = match (
@@ -50,7 +102,7 @@ impl PaymentProviders {
             }),
             _ => None,
         };
-        Self::with(config, mpesa, stripe)
+        Self::with(config, mpesa, stripe, config.vodacom.clone())
     }
 
     /// The providers in force: the environment's, else the operator's settings (see
@@ -58,11 +110,24 @@ impl PaymentProviders {
     pub async fn load(pool: &PgPool, config: &Config) -> Result<Self, SettingsError> {
         let mpesa = settings::effective_mpesa(pool, config).await?;
         let stripe = settings::effective_stripe(pool, config).await?;
-        Ok(Self::with(config, mpesa, stripe))
+        let vodacom = settings::effective_vodacom(pool, config).await?;
+        Ok(Self::with(config, mpesa, stripe, vodacom))
     }
 
-    fn with(config: &Config, mpesa: Option<MpesaSettings>, stripe: Option<StripeSettings>) -> Self {
+    fn with(
+        config: &Config,
+        mpesa: Option<MpesaSettings>,
+        stripe: Option<StripeSettings>,
+        vodacom: Option<VodacomAccount>,
+    ) -> Self {
         PaymentProviders {
+            vodacom: vodacom.and_then(|account| match vodacom_client(config, account) {
+                Ok(client) => Some(Arc::new(client)),
+                Err(e) => {
+                    tracing::error!(error = %e, "the Vodacom M-Pesa account cannot be used");
+                    None
+                }
+            }),
             mpesa: mpesa.map(|m| {
                 Arc::new(DarajaClient::new(
                     config.mpesa_api_base.clone(),
@@ -86,4 +151,13 @@ impl PaymentProviders {
             mpesa_recheck: Duration::from_secs(20),
         }
     }
+}
+
+/// The Vodacom client of `account`, its session kept in this deployment's Redis.
+pub fn vodacom_client(config: &Config, account: VodacomAccount) -> Result<VodacomClient, String> {
+    let sessions = SessionStore::new(&config.redis_url, &config.redis_prefix, &account.api_key)?;
+    Ok(
+        VodacomClient::new(config.vodacom_api_base.clone(), account, sessions)?
+            .with_session_wait(config.vodacom_session_wait),
+    )
 }

@@ -46,3 +46,92 @@ pub async fn record_total(
     .await?;
     Ok(added)
 }
+
+/// Why an operator's refund of a purchase did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RefundError {
+    #[error("payment {0} is {1}: only a credited purchase can be refunded")]
+    NotRefundable(crate::domain::PaymentId, &'static str),
+    /// This method's money goes back another way.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// The provider refused, or its answer was lost (`unknown`: the payment is flagged; check
+    /// with the provider before asking again).
+    #[error("{detail}")]
+    Provider { detail: String, unknown: bool },
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// `POST /admin/purchases/{id}/refund`: gives a credited purchase's money back through its
+/// provider (a Vodacom M-Pesa reversal, a Stripe refund) and takes its unspent credits back as
+/// `charge.refunded` does (`ledger::reverse_purchase`: never below zero; a shortfall recorded and flagged). The
+/// payment is locked throughout, so a second request waits and then finds it `refunded`.
+pub async fn refund_purchase(
+    pool: &sqlx::PgPool,
+    providers: &super::PaymentProviders,
+    id: crate::domain::PaymentId,
+    actor: &str,
+) -> Result<Payment, RefundError> {
+    use super::{Method, Status, store};
+    let mut tx = pool.begin().await?;
+    let mut p = store::lock(&mut tx, id).await?;
+    if p.status != Status::Credited {
+        return Err(RefundError::NotRefundable(id, p.status.as_str()));
+    }
+    let source = match p.method {
+        Method::Mpesa if p.is_vodacom() => match super::vodacom::reverse(providers, &p).await {
+            Ok(reversal) => format!("vodacom:{reversal}"),
+            Err(e) => {
+                if let RefundError::Provider {
+                    unknown: true,
+                    detail,
+                } = &e
+                {
+                    store::flag(&mut tx, &mut p, detail).await?;
+                    tx.commit().await?;
+                }
+                return Err(e);
+            }
+        },
+        Method::Card => format!("stripe:{}", super::stripe::refund(providers, &p).await?),
+        _ => {
+            return Err(RefundError::Unsupported(
+                "this payment's money goes back outside the service (Daraja, bank); take its credits back with an adjustment",
+            ));
+        }
+    };
+    let currency = p.currency.clone();
+    record_total(&mut tx, &p, p.amount, &currency, &source, actor).await?;
+    let applied = crate::ledger::reverse_purchase(&mut tx, p.id, p.credits_due(), actor)
+        .await
+        .map_err(PaymentError::from)?;
+    let r = &applied.value;
+    if r.shortfall > 0 {
+        store::flag(
+            &mut tx,
+            &mut p,
+            &format!(
+                "refund shortfall: {} credits could not be taken back (already spent); {} in total",
+                r.shortfall, r.total_shortfall
+            ),
+        )
+        .await?;
+    }
+    store::set_status(
+        &mut tx,
+        &mut p,
+        Status::Refunded,
+        actor,
+        serde_json::json!({
+            "refund": source,
+            "credits_reversed": r.total_reversed,
+            "shortfall": r.total_shortfall,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(p)
+}

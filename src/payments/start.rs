@@ -36,9 +36,13 @@ pub enum StartError {
     /// The request is wrong: `(field, message)` pairs; nothing was written.
     #[error("invalid purchase: {0:?}")]
     Invalid(Vec<(&'static str, String)>),
-    /// The method has no provider configured in this deployment; nothing was written.
-    #[error("{0} payments are not configured")]
-    NotConfigured(&'static str),
+    /// The method has no provider configured in this deployment (for this currency, when the
+    /// method's provider depends on it: M-Pesa); nothing was written.
+    #[error("{method} payments are not configured")]
+    NotConfigured {
+        method: &'static str,
+        currency: Option<&'static str>,
+    },
     /// The Idempotency-Key was used before for a different purchase.
     #[error("Idempotency-Key already used for another purchase ({0})")]
     KeyReused(PaymentId),
@@ -141,6 +145,9 @@ pub async fn start_purchase(
 
     let payment = match req.method {
         Method::BankTransfer => payment,
+        // Vodacom's payment call holds until the customer answers the prompt: the purchase
+        // job makes it (`payments::verify`), never this request.
+        Method::Mpesa if payment.is_vodacom() => payment,
         Method::Mpesa => {
             let url = providers.public_url.route(&format!(
                 "/webhooks/mpesa/{}",
@@ -208,10 +215,9 @@ async fn check(
     req: &PurchaseRequest,
 ) -> Result<Checked, StartError> {
     let mut errors = Vec::new();
-    let default_currency = match req.method {
-        Method::Mpesa => Currency::KES,
-        _ => company.country.currency(),
-    };
+    // M-Pesa too: a Tanzanian company pays through Vodacom in TZS, a Kenyan one through Daraja
+    // in KES, unless it names the other currency.
+    let default_currency = company.country.currency();
     let currency = match req.currency.as_deref() {
         None => Some(default_currency),
         Some(c) => c
@@ -221,10 +227,12 @@ async fn check(
             .map_err(|e| errors.push(("currency", e.to_string())))
             .ok(),
     };
-    if req.method == Method::Mpesa && currency.is_some_and(|c| c != Currency::KES) {
+    let wallet = currency.and_then(mpesa_wallet_country);
+    if req.method == Method::Mpesa && currency.is_some() && wallet.is_none() {
         errors.push((
             "currency",
-            "M-Pesa (Daraja) payments are in KES only".to_string(),
+            "M-Pesa payments are in TZS (Vodacom, Tanzanian wallets) or KES (Safaricom Daraja, Kenyan wallets)"
+                .to_string(),
         ));
     }
     let phone = match (req.method, req.phone.as_deref()) {
@@ -232,14 +240,23 @@ async fn check(
             errors.push(("phone", "is required for M-Pesa".to_string()));
             None
         }
-        (Method::Mpesa, Some(p)) => E164::parse_mobile_in(p, Country::KE)
-            .map_err(|e| {
-                errors.push((
-                    "phone",
-                    format!("must be a Kenyan mobile number with an M-Pesa wallet ({e})"),
-                ))
-            })
-            .ok(),
+        (Method::Mpesa, Some(p)) => {
+            let country = wallet.unwrap_or(company.country);
+            let (nation, c) = match country {
+                Country::TZ => ("Tanzanian", "TZS"),
+                Country::KE => ("Kenyan", "KES"),
+            };
+            E164::parse_mobile_in(p, country)
+                .map_err(|e| {
+                    errors.push((
+                        "phone",
+                        format!(
+                            "must be a {nation} mobile number with an M-Pesa wallet, as M-Pesa in {c} is ({e})"
+                        ),
+                    ))
+                })
+                .ok()
+        }
         (_, Some(_)) => {
             errors.push(("phone", "is only used for M-Pesa".to_string()));
             None
@@ -267,15 +284,13 @@ async fn check(
     if !errors.is_empty() {
         return Err(StartError::Invalid(errors));
     }
-    let configured = match req.method {
-        Method::Mpesa => providers.mpesa.is_some(),
-        Method::Card => providers.stripe.is_some(),
-        Method::BankTransfer => true,
-    };
-    if !configured {
-        return Err(StartError::NotConfigured(req.method.as_str()));
-    }
     let (credits, amount, currency) = priced.expect("no errors means priced");
+    if providers.provider_for(req.method, currency).is_none() {
+        return Err(StartError::NotConfigured {
+            method: req.method.as_str(),
+            currency: (req.method == Method::Mpesa).then(|| currency.code()),
+        });
+    }
     Ok(Checked {
         credits,
         amount,
@@ -561,6 +576,16 @@ async fn retried<T, E: std::fmt::Display, F: std::future::Future<Output = Result
             }
             other => return other,
         }
+    }
+}
+
+/// The country whose M-Pesa wallets pay in `currency`: Vodacom Tanzania for TZS, Safaricom
+/// Kenya for KES.
+fn mpesa_wallet_country(currency: Currency) -> Option<Country> {
+    match currency {
+        Currency::TZS => Some(Country::TZ),
+        Currency::KES => Some(Country::KE),
+        _ => None,
     }
 }
 

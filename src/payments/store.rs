@@ -55,6 +55,11 @@ impl Payment {
         self.expires_at.is_some_and(|at| at < Utc::now())
     }
 
+    /// An M-Pesa payment in Tanzania, through Vodacom's OpenAPI (Daraja takes only KES).
+    pub fn is_vodacom(&self) -> bool {
+        self.method == Method::Mpesa && self.currency == "TZS"
+    }
+
     /// Credits this payment is worth once paid.
     pub fn credits_due(&self) -> i64 {
         self.credits_granted.unwrap_or(self.credits)

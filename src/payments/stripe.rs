@@ -279,6 +279,33 @@ async fn reject(
     Ok(StripeOutcome::Rejected(reason))
 }
 
+/// Refunds what is left of a card payment's charge through Stripe (`POST /v1/refunds`, keyed
+/// `refund:{payment}` so a retried request never refunds twice); the refund's id. Its
+/// `charge.refunded` event then finds the credits already taken back and changes nothing.
+pub(super) async fn refund(
+    providers: &PaymentProviders,
+    p: &Payment,
+) -> Result<String, super::refunds::RefundError> {
+    use super::refunds::RefundError;
+    let failed = |detail: String| RefundError::Provider {
+        detail,
+        unknown: false,
+    };
+    let client = providers
+        .stripe
+        .as_ref()
+        .ok_or_else(|| failed("Stripe is not configured in this process".into()))?;
+    let pi = p
+        .payment_intent
+        .as_deref()
+        .ok_or_else(|| failed("the payment has no Stripe PaymentIntent".into()))?;
+    client
+        .create_refund(pi, &format!("refund:{}", p.id))
+        .await
+        .map(|r| r.id)
+        .map_err(|e| failed(format!("Stripe did not refund {pi}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::refunded_credits;

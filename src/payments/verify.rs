@@ -50,6 +50,7 @@ pub async fn verify(
         }
         Status::Initiated | Status::Pending => match p.method {
             Method::BankTransfer => Ok(Verified::Waiting { recheck_in: None }),
+            Method::Mpesa if p.is_vodacom() => super::vodacom::verify(pool, providers, p).await,
             Method::Mpesa => verify_mpesa(pool, providers, p).await,
             Method::Card => verify_card(pool, providers, p).await,
         },
@@ -253,7 +254,7 @@ async fn verify_card(
 /// already used by another payment means one payment is being passed off as two: the payment is
 /// flagged and ended `failed` in the caller's transaction, so the flag is kept and no sweep asks
 /// about it again; nothing is credited.
-async fn pay_and_credit(
+pub(super) async fn pay_and_credit(
     tx: &mut PgConnection,
     p: &mut Payment,
     receipt: Option<&str>,
@@ -311,7 +312,7 @@ async fn credit(
     })
 }
 
-async fn end(
+pub(super) async fn end(
     pool: &PgPool,
     id: PaymentId,
     to: Status,
@@ -327,7 +328,7 @@ async fn end(
 /// Ends a payment its provider could not confirm by its expiry, flagged for the operator (the
 /// customer may have paid). A payment settled meanwhile by another run is left as it is, flag
 /// included: the flag would be a false alarm, or would overwrite one that matters.
-async fn expire_unconfirmed(
+pub(super) async fn expire_unconfirmed(
     pool: &PgPool,
     id: PaymentId,
     flag: &str,
@@ -344,7 +345,7 @@ async fn expire_unconfirmed(
     Ok(v)
 }
 
-async fn end_locked(
+pub(super) async fn end_locked(
     tx: &mut PgConnection,
     p: &mut Payment,
     to: Status,
@@ -358,7 +359,7 @@ async fn end_locked(
 }
 
 /// What an already settled payment reads as (a concurrent run got there first).
-fn settled(p: Payment) -> Result<Verified, PaymentError> {
+pub(super) fn settled(p: Payment) -> Result<Verified, PaymentError> {
     Ok(match p.status {
         Status::Credited | Status::Refunded | Status::Paid => Verified::Credited {
             credits: p.credits_due(),

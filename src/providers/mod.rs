@@ -5,6 +5,7 @@ pub mod mpesa;
 pub mod pause;
 pub mod stripe;
 pub mod twilio;
+pub mod vodacom;
 
 use chrono::{DateTime, Utc};
 

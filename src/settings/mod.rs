@@ -20,6 +20,7 @@ pub use providers::{
     effective_stripe, effective_twilio, mpesa, mpesa_in_force, set_mpesa, set_stripe, set_twilio,
     stripe, stripe_in_force, twilio, twilio_in_force, twilio_previous_token,
 };
+pub use providers::{effective_vodacom, set_vodacom, vodacom, vodacom_in_force};
 pub use rotate::{Rotation, rotate_key};
 
 #[derive(Debug, thiserror::Error)]

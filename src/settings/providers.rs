@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{Cipher, SettingsError, put_in};
-use crate::config::{Config, Secret};
+use crate::config::{Config, Secret, VodacomAccount};
 
 /// Where the credentials in force come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -392,6 +392,63 @@ pub async fn effective_mpesa(
     config: &Config,
 ) -> Result<Option<MpesaSettings>, SettingsError> {
     Ok(mpesa_in_force(pool, config).await?.map(|(_, m)| m))
+}
+
+const VODACOM: [&str; 4] = ["api_key", "public_key", "service_provider_code", "market"];
+
+/// The Vodacom M-Pesa account stored in settings (the API key encrypted).
+pub async fn vodacom(
+    pool: &PgPool,
+    cipher: Option<&Cipher>,
+) -> Result<Option<VodacomAccount>, SettingsError> {
+    let text = |m: &mut HashMap<String, Secret>, f: &str| take(m, f).expose().to_string();
+    Ok(load(pool, cipher, "vodacom", &VODACOM)
+        .await?
+        .map(|mut m| VodacomAccount {
+            api_key: take(&mut m, "api_key"),
+            public_key: text(&mut m, "public_key"),
+            service_provider_code: text(&mut m, "service_provider_code"),
+            market: text(&mut m, "market"),
+        }))
+}
+
+pub async fn set_vodacom(
+    pool: &PgPool,
+    cipher: &Cipher,
+    v: &VodacomAccount,
+    actor: &str,
+) -> Result<(), SettingsError> {
+    let fields = [
+        ("api_key", v.api_key.expose(), true),
+        ("public_key", v.public_key.as_str(), false),
+        (
+            "service_provider_code",
+            v.service_provider_code.as_str(),
+            false,
+        ),
+        ("market", v.market.as_str(), false),
+    ];
+    store(pool, cipher, "vodacom", &fields, actor).await
+}
+
+/// The Vodacom account in force and where it comes from: the `VODACOM_*` variables when set
+/// (they win), else the one in settings; `None` when neither has one.
+pub async fn vodacom_in_force(
+    pool: &PgPool,
+    config: &Config,
+) -> Result<Option<(Source, VodacomAccount)>, SettingsError> {
+    if let Some(env) = &config.vodacom {
+        return Ok(Some((Source::Environment, env.clone())));
+    }
+    let stored = unless_no_key(vodacom(pool, cipher_of(config).as_ref()).await)?;
+    Ok(stored.map(|v| (Source::Settings, v)))
+}
+
+pub async fn effective_vodacom(
+    pool: &PgPool,
+    config: &Config,
+) -> Result<Option<VodacomAccount>, SettingsError> {
+    Ok(vodacom_in_force(pool, config).await?.map(|(_, v)| v))
 }
 
 #[cfg(test)]

@@ -194,6 +194,13 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
         inbox::prune_rejected(&deps.pool, s.rejected_webhooks_kept, s.batch).await?;
 
     let providers = deps.providers.current();
+    // The Vodacom session is opened (and replaced when old) here, ahead of the payments that
+    // need it, never in a customer's request. A failure is logged; the purchase job waits.
+    if let Some(vodacom) = &providers.payments.vodacom
+        && let Err(e) = vodacom.warm().await
+    {
+        tracing::warn!(error = %e, "vodacom session not opened; purchases in TZS wait for it");
+    }
     report.prices = prices::look_up(&deps.pool, &providers.sms, s.price_lookups).await?;
     crate::db::fleet_counters::fold(&deps.pool).await?;
     Ok(report)

@@ -28,10 +28,10 @@ async fn the_demo_runs_end_to_end_and_its_books_add_up() {
     assert_eq!(s["audit_clean"], true, "{s}");
     assert!(s["seconds"].as_f64().unwrap() < 60.0, "{s}");
     let purchases = s["purchases"].as_array().unwrap();
-    assert_eq!(purchases.len(), 3, "{s}");
+    assert_eq!(purchases.len(), 4, "{s}");
     assert!(purchases.iter().all(|p| p[1] == "credited"), "{s}");
     // business (500) by M-Pesa and by transfer, pro (1,000) by card.
-    assert_eq!(n("credits_bought"), 2000);
+    assert_eq!(n("credits_bought"), 2500);
     assert_eq!(n("credits_reserved"), 0);
     assert_eq!(
         n("credits_bought") - n("credits_charged") + n("credits_refunded"),

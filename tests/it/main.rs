@@ -15,6 +15,7 @@ pub mod observability;
 mod payments;
 mod payments_mpesa_client;
 mod payments_stripe_client;
+mod payments_vodacom_client;
 mod proxy;
 pub mod queue;
 mod reports;

@@ -712,6 +712,111 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/purchases/{id}/refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Gives a credited purchase's money back through its provider (a Vodacom M-Pesa reversal, a
+         *     Stripe refund) and takes its unspent credits back, never below zero (a shortfall is recorded
+         *     and flagged); the payment becomes `refunded`. Daraja and bank payments are paid back outside
+         *     the service.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description payment id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PurchaseView"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not a credited purchase */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description refund_not_supported (Daraja, bank transfer) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description refund_failed: the provider refused, or its answer was lost (the payment is flagged) */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/purchases/{id}/reject": {
         parameters: {
             query?: never;
@@ -1348,6 +1453,152 @@ export interface paths {
                 };
                 /** @description provider_unavailable */
                 502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description settings_key_missing */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/settings/vodacom": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Vodacom M-Pesa account in force (the API key masked). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["VodacomView"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /**
+         * Stores the Vodacom M-Pesa account (the API key encrypted) after checking it: its shape, and
+         *     then Vodacom itself, by opening a session with it.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["VodacomRequest"];
+                };
+            };
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["VodacomView"];
+                    };
+                };
+                /** @description malformed_json or malformed_body */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description payload_too_large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unsupported_media_type */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description validation_failed, or vodacom_refused: no session opens with them */
+                422: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2560,6 +2811,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/payment-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The payment methods and currencies this service takes now: M-Pesa is Vodacom for TZS
+         *     (Tanzanian wallets) and Daraja for KES (Kenyan wallets), each only when configured; a card
+         *     needs Stripe; a bank transfer is always possible.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Offered"][];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description no_company: the caller belongs to no company */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description rate_limited: the company is over its request rate */
+                429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/purchases": {
         parameters: {
             query?: never;
@@ -3671,6 +4000,111 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks/vodacom/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description the payment's secret callback token */
+                    token: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            responses: {
+                /** @description stored: {"output_ResponseCode":"0","output_ResponseDesc":"Successfully Accepted Result",...} */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description payload_too_large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unsupported_media_type */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description invalid_body or validation_failed */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description rate_limited: too many requests from this client address */
+                429: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4069,6 +4503,14 @@ export interface components {
             source?: null | components["schemas"]["CredentialsSource"];
             stored?: null | components["schemas"]["Stored"];
         };
+        /** @description A way to pay this deployment takes now (`GET /v1/payment-methods`). */
+        Offered: {
+            /** @description ISO codes. */
+            currencies: string[];
+            method: components["schemas"]["Method"];
+            /** @description `vodacom`, `daraja`, `stripe` or `bank`. */
+            provider: string;
+        };
         OptOut: {
             /** Format: date-time */
             created_at: string;
@@ -4137,12 +4579,15 @@ export interface components {
             type: string;
         };
         PurchaseBody: {
-            /** @description `USD`, `TZS` or `KES`; defaults to KES for M-Pesa and to the company's currency otherwise. */
+            /** @description `USD`, `TZS` or `KES`; defaults to the company's currency (M-Pesa: TZS or KES only). */
             currency?: string | null;
             method: components["schemas"]["Method"];
             /** @description `starter`, `business`, `pro`, `enterprise` or `mega` (see `GET /v1/packages`). */
             package_id: string;
-            /** @description The M-Pesa wallet to prompt: a Kenyan mobile number (`0712345678` or `+254712345678`). */
+            /**
+             * @description The M-Pesa wallet to prompt: a Tanzanian mobile number for TZS (Vodacom, `0754123456` or
+             *     `+255754123456`), a Kenyan one for KES (Daraja, `0712345678` or `+254712345678`).
+             */
             phone?: string | null;
         };
         /** @description A purchase as the company sees it. */
@@ -4375,6 +4820,27 @@ export interface components {
          * @enum {string}
          */
         Variable: "customer_name" | "amount" | "currency" | "due_date" | "invoice_number" | "company_name" | "payment_link";
+        VodacomRequest: {
+            /** @description The application's API key in Vodacom's developer portal. */
+            api_key: string;
+            /** @description `vodacomTZN` (the default, and the only market supported). */
+            market?: string | null;
+            /** @description The portal's public key: base64 of its DER SubjectPublicKeyInfo. */
+            public_key: string;
+            /** @description `input_ServiceProviderCode`: 4-12 letters or digits. */
+            service_provider_code: string;
+        };
+        /** @description The Vodacom M-Pesa account in force, the API key masked. */
+        VodacomView: {
+            /** @description `****` and the last four characters. */
+            api_key?: string | null;
+            market?: string | null;
+            /** @description The public key (public: shown whole). */
+            public_key?: string | null;
+            service_provider_code?: string | null;
+            source?: null | components["schemas"]["CredentialsSource"];
+            stored?: null | components["schemas"]["Stored"];
+        };
     };
     responses: never;
     parameters: never;

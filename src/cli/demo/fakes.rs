@@ -1,4 +1,4 @@
-//! The three fake providers together, and the environment that points the service at them: used
+//! The fake providers together, and the environment that points the service at them: used
 //! by the demo's in-process stack and by `copcca-sms fakes` (which `scripts/api-fuzz` runs next to
 //! a real `serve`, so fuzzing never reaches an outside host).
 
@@ -7,25 +7,29 @@ use std::path::Path;
 use crate::fakes::daraja::{self, FakeDaraja};
 use crate::fakes::stripe::{self as fake_stripe, FakeStripe};
 use crate::fakes::twilio::{self as fake_twilio, FakeTwilio};
+use crate::fakes::vodacom::{self as fake_vodacom, FakeVodacom};
 
 pub struct FakeProviders {
     pub twilio: FakeTwilio,
     pub daraja: FakeDaraja,
     pub stripe: FakeStripe,
+    pub vodacom: FakeVodacom,
 }
 
 impl FakeProviders {
     /// Binds each fake on its own loopback port.
     pub async fn start() -> std::io::Result<Self> {
-        let (twilio, daraja, stripe) = tokio::try_join!(
+        let (twilio, daraja, stripe, vodacom) = tokio::try_join!(
             FakeTwilio::start(),
             FakeDaraja::start(),
-            FakeStripe::start()
+            FakeStripe::start(),
+            FakeVodacom::start()
         )?;
         Ok(FakeProviders {
             twilio,
             daraja,
             stripe,
+            vodacom,
         })
     }
 
@@ -45,6 +49,15 @@ impl FakeProviders {
             ("STRIPE_API_BASE", self.stripe.base.to_string()),
             ("STRIPE_SECRET_KEY", fake_stripe::SECRET_KEY.into()),
             ("STRIPE_WEBHOOK_SECRET", fake_stripe::WEBHOOK_SECRET.into()),
+            ("VODACOM_API_BASE", self.vodacom.base.to_string()),
+            ("VODACOM_API_KEY", fake_vodacom::API_KEY.into()),
+            ("VODACOM_PUBLIC_KEY", fake_vodacom::PUBLIC_KEY.into()),
+            (
+                "VODACOM_SERVICE_PROVIDER_CODE",
+                fake_vodacom::SERVICE_PROVIDER_CODE.into(),
+            ),
+            // The fake's sessions are live at once.
+            ("VODACOM_SESSION_WAIT_SECS", "0".into()),
         ]
     }
 

@@ -71,6 +71,19 @@ pub async fn play(stack: &Stack) -> anyhow::Result<Progress> {
         .purchases
         .push(("mpesa".into(), api.credited(&mpesa).await?));
 
+    // M-Pesa in Tanzania, in TZS: Vodacom's OpenAPI. The purchase job prompts the phone (the
+    // customer enters the PIN) and the status query confirms.
+    let vodacom = api
+        .post(
+            "/v1/purchases",
+            json!({"package_id": "business", "method": "mpesa", "phone": "+255754123456", "currency": "TZS"}),
+            201,
+        )
+        .await?;
+    progress
+        .purchases
+        .push(("mpesa_tzs".into(), api.credited(&vodacom).await?));
+
     // Card: Stripe Checkout; the buyer pays and Stripe's signed event arrives.
     let card = api
         .post(

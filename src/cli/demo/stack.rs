@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::fakes::daraja::FakeDaraja;
 use crate::fakes::stripe::FakeStripe;
 use crate::fakes::twilio::FakeTwilio;
+use crate::fakes::vodacom::FakeVodacom;
 use crate::http::{self, AppState};
 use crate::payments::PaymentProviders;
 use crate::providers::SmsGateway;
@@ -32,6 +33,8 @@ pub struct Stack {
     pub twilio: FakeTwilio,
     /// Serves the STK Push the demo makes (its state lives as long as the stack).
     _daraja: FakeDaraja,
+    /// Serves the Vodacom payment the demo makes in TZS.
+    _vodacom: FakeVodacom,
     pub stripe: FakeStripe,
     pub queues: Queues,
     stop_http: oneshot::Sender<()>,
@@ -70,6 +73,7 @@ impl Stack {
             twilio,
             daraja,
             stripe,
+            vodacom,
         } = fakes;
         stripe.set_webhook_url(config.public_url.route("/webhooks/stripe"));
 
@@ -122,6 +126,7 @@ impl Stack {
                 .build()?,
             twilio,
             _daraja: daraja,
+            _vodacom: vodacom,
             stripe,
             queues,
             stop_http,

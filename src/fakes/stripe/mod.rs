@@ -117,6 +117,8 @@ struct Inner {
     requests: Vec<FakeRequest>,
     sessions: Vec<FakeSession>,
     idempotency: HashMap<String, Saved>,
+    /// `POST /v1/refunds` answers by `Idempotency-Key`.
+    refunds: HashMap<String, String>,
     events: Vec<StoredEvent>,
     webhook_url: Option<Url>,
 }
@@ -147,6 +149,7 @@ impl FakeStripe {
             .merge(
                 Router::new()
                     .route(DRIVER_COMPLETE, post(drive_complete))
+                    .route("/v1/refunds", post(create_refund))
                     .with_state(fake.clone()),
             );
         tokio::spawn(async move { axum::serve(listener, app).await });

@@ -446,3 +446,100 @@ pub(super) fn retrieve_failure(status: u16, id: &str) -> Response {
         s => scripted_failure(s),
     }
 }
+
+/// `POST /v1/refunds` with `payment_intent`: refunds what is left of its charge, answers the
+/// refund, then (as Stripe does, a moment later) sends `charge.refunded`. A repeated
+/// `Idempotency-Key` answers the same refund and refunds nothing more.
+pub(super) async fn create_refund(
+    State(fake): State<FakeStripe>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    const PATH: &str = "/v1/refunds";
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    fake.lock().requests.push(FakeRequest {
+        method: "POST",
+        path: PATH.into(),
+        idempotency_key: key.clone(),
+        params: params.clone(),
+    });
+    if let Err((status, body)) = authenticate(&headers) {
+        return respond(status, body);
+    }
+    if let Some(saved) = key
+        .as_ref()
+        .and_then(|k| fake.lock().refunds.get(k).cloned())
+    {
+        return respond(200, saved);
+    }
+    let Some(pi) = params
+        .iter()
+        .find(|(k, _)| k == "payment_intent")
+        .map(|(_, v)| v.clone())
+    else {
+        let body = error_body(
+            "invalid_request_error",
+            Some("parameter_missing"),
+            "Missing required param: payment_intent.",
+            Some("payment_intent"),
+        );
+        return respond(400, body);
+    };
+    let refunded = {
+        let mut inner = fake.lock();
+        let found = inner.sessions.iter_mut().find(|s| {
+            s.payment_intent.as_deref() == Some(pi.as_str()) && s.payment_status == "paid"
+        });
+        match found {
+            None => None,
+            Some(s) if s.amount_refunded >= s.amount_charged => Some(Err(())),
+            Some(s) => {
+                let previous = s.amount_refunded;
+                let amount = s.amount_charged - previous;
+                s.amount_refunded = s.amount_charged;
+                let refund = json!({
+                    "id": random_id("re_", 24), "object": "refund", "amount": amount,
+                    "charge": s.charge, "currency": s.currency, "payment_intent": pi,
+                    "status": "succeeded", "created": Utc::now().timestamp(),
+                })
+                .to_string();
+                let event = json!({ "object": charge_json(s),
+                    "previous_attributes": { "amount_refunded": previous } });
+                Some(Ok((refund, event)))
+            }
+        }
+    };
+    let (refund, event) = match refunded {
+        None => {
+            let body = error_body(
+                "invalid_request_error",
+                Some("resource_missing"),
+                &format!("No such payment_intent: '{pi}'"),
+                Some("payment_intent"),
+            );
+            return respond(400, body);
+        }
+        Some(Err(())) => {
+            let body = error_body(
+                "invalid_request_error",
+                Some("charge_already_refunded"),
+                "Charge has already been refunded.",
+                None,
+            );
+            return respond(400, body);
+        }
+        Some(Ok(r)) => r,
+    };
+    if let Some(k) = key {
+        fake.lock().refunds.insert(k.clone(), refund.clone());
+    }
+    let request = json!({ "id": random_id("req_", 14), "idempotency_key": null });
+    tokio::spawn(async move {
+        fake.emit_data("charge.refunded", event, request).await;
+    });
+    respond(200, refund)
+}

@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/reports/revenue", get(reports::revenue))
         .route("/purchases/{id}/approve", post(purchases::approve))
         .route("/purchases/{id}/reject", post(purchases::reject))
+        .route("/purchases/{id}/refund", post(purchases::refund))
         .route(
             "/settings/twilio",
             get(settings::get_twilio).put(settings::put_twilio),
@@ -38,5 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/settings/mpesa",
             get(settings::get_mpesa).put(settings::put_mpesa),
+        )
+        .route(
+            "/settings/vodacom",
+            get(settings::get_vodacom).put(settings::put_vodacom),
         )
 }

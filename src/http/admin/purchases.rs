@@ -1,4 +1,5 @@
-//! `POST /admin/purchases/{id}/approve` and `.../reject`: the operator settles bank transfers.
+//! `POST /admin/purchases/{id}/approve` and `.../reject`: the operator settles bank transfers;
+//! `.../refund`: the operator gives a purchase's money back.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,7 +12,7 @@ use crate::http::AppState;
 use crate::http::api::purchases::PurchaseView;
 use crate::http::auth::SuperAdmin;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiResult, Problem};
-use crate::payments::{self, Approval, PaymentError};
+use crate::payments::{self, Approval, PaymentError, RefundError};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +96,56 @@ pub async fn reject(
     let payment = payments::reject_transfer(&state.pool, id, &req.reason, &admin.principal.actor())
         .await
         .map_err(refusal)?;
+    Ok(ApiJson(PurchaseView::of(
+        payment,
+        &state.providers.current().payments.bank,
+    )))
+}
+
+/// Gives a credited purchase's money back through its provider (a Vodacom M-Pesa reversal, a
+/// Stripe refund) and takes its unspent credits back, never below zero (a shortfall is recorded
+/// and flagged); the payment becomes `refunded`. Daraja and bank payments are paid back outside
+/// the service.
+#[utoipa::path(post, path = "/admin/purchases/{id}/refund", tag = "admin",
+    params(("id" = String, Path, description = "payment id")),
+    security(("bearer" = [])), responses(
+    (status = 200, body = PurchaseView),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json", description = "not a credited purchase"),
+    (status = 422, body = Problem, content_type = "application/problem+json", description = "refund_not_supported (Daraja, bank transfer)"),
+    (status = 502, body = Problem, content_type = "application/problem+json", description = "refund_failed: the provider refused, or its answer was lost (the payment is flagged)"),
+))]
+pub async fn refund(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    ApiPath(id): ApiPath<PaymentId>,
+) -> ApiResult<ApiJson<PurchaseView>> {
+    let payment = payments::refund_purchase(
+        &state.pool,
+        &state.providers.current().payments,
+        id,
+        &admin.principal.actor(),
+    )
+    .await
+    .map_err(|e| match e {
+        RefundError::NotRefundable(..) => ApiError::new(
+            StatusCode::CONFLICT,
+            "payment_not_refundable",
+            e.to_string(),
+        ),
+        RefundError::Unsupported(detail) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "refund_not_supported",
+            detail,
+        ),
+        RefundError::Provider { detail, .. } => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "refund_failed", detail)
+        }
+        RefundError::Payment(e) => refusal(e),
+        RefundError::Database(e) => e.into(),
+    })?;
     Ok(ApiJson(PurchaseView::of(
         payment,
         &state.providers.current().payments.bank,

@@ -1,4 +1,4 @@
-//! `GET`/`PUT /admin/settings/{twilio,stripe,mpesa}`: the providers' credentials kept in
+//! `GET`/`PUT /admin/settings/{twilio,stripe,mpesa,vodacom}`: the providers' credentials kept in
 //! settings. A PUT stores them encrypted (`SETTINGS_KEY`); a GET shows where the credentials in
 //! force come from (the environment wins) with every secret masked (`****` and at most its last
 //! four characters). No answer ever carries a secret. Processes read the credentials when they
@@ -416,4 +416,121 @@ pub async fn put_mpesa(
     settings::set_mpesa(&state.pool, &cipher, &mpesa, &admin.principal.actor()).await?;
     tracing::info!(actor = %admin.principal.actor(), shortcode = %mpesa.shortcode, "M-Pesa settings stored");
     Ok(ApiJson(mpesa_view(&state).await?))
+}
+
+// ---- Vodacom M-Pesa (Tanzania) --------------------------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VodacomRequest {
+    /// The application's API key in Vodacom's developer portal.
+    pub api_key: String,
+    /// The portal's public key: base64 of its DER SubjectPublicKeyInfo.
+    pub public_key: String,
+    /// `input_ServiceProviderCode`: 4-12 letters or digits.
+    pub service_provider_code: String,
+    /// `vodacomTZN` (the default, and the only market supported).
+    pub market: Option<String>,
+}
+
+/// The Vodacom M-Pesa account in force, the API key masked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VodacomView {
+    /// `environment` (it wins), `settings`, or null: M-Pesa in TZS is not configured.
+    pub source: Option<Source>,
+    /// `****` and the last four characters.
+    pub api_key: Option<String>,
+    /// The public key (public: shown whole).
+    pub public_key: Option<String>,
+    pub service_provider_code: Option<String>,
+    pub market: Option<String>,
+    pub stored: Option<Stored>,
+}
+
+async fn vodacom_view(state: &AppState) -> ApiResult<VodacomView> {
+    let in_force = settings::vodacom_in_force(&state.pool, &state.config).await?;
+    let (source, v) = in_force.map_or((None, None), |(src, v)| (Some(src), Some(v)));
+    Ok(VodacomView {
+        source,
+        api_key: v.as_ref().map(|v| mask(v.api_key.expose())),
+        public_key: v.as_ref().map(|v| v.public_key.clone()),
+        service_provider_code: v.as_ref().map(|v| v.service_provider_code.clone()),
+        market: v.as_ref().map(|v| v.market.clone()),
+        stored: stored(state, "vodacom").await?,
+    })
+}
+
+/// The Vodacom M-Pesa account in force (the API key masked).
+#[utoipa::path(get, path = "/admin/settings/vodacom", tag = "admin",
+    security(("bearer" = [])), responses(
+    (status = 200, body = VodacomView),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 503, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn get_vodacom(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<ApiJson<VodacomView>> {
+    Ok(ApiJson(vodacom_view(&state).await?))
+}
+
+/// Stores the Vodacom M-Pesa account (the API key encrypted) after checking it: its shape, and
+/// then Vodacom itself, by opening a session with it.
+#[utoipa::path(put, path = "/admin/settings/vodacom", tag = "admin", request_body = VodacomRequest,
+    security(("bearer" = [])), responses(
+    (status = 200, body = VodacomView),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json", description = "validation_failed, or vodacom_refused: no session opens with them"),
+    (status = 503, body = Problem, content_type = "application/problem+json", description = "settings_key_missing"),
+))]
+pub async fn put_vodacom(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    ApiJson(req): ApiJson<VodacomRequest>,
+) -> ApiResult<ApiJson<VodacomView>> {
+    let market = req.market.unwrap_or_else(|| "vodacomTZN".into());
+    let mut checks = Checks::default();
+    checks.check(
+        printable(&req.api_key, 255),
+        "api_key",
+        "must be 1..=255 printable characters",
+    );
+    checks.check(
+        crate::config::check_vodacom_public_key(&req.public_key).is_ok(),
+        "public_key",
+        "must be the portal's RSA public key, base64 of its DER SubjectPublicKeyInfo",
+    );
+    let code = &req.service_provider_code;
+    checks.check(
+        (4..=12).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "service_provider_code",
+        "must be 4 to 12 letters or digits",
+    );
+    checks.check(
+        market == "vodacomTZN",
+        "market",
+        "only vodacomTZN is supported",
+    );
+    checks.finish()?;
+    let cipher = cipher(&state)?;
+    let account = crate::config::VodacomAccount {
+        api_key: Secret::new(req.api_key),
+        public_key: req.public_key,
+        service_provider_code: req.service_provider_code,
+        market,
+    };
+    let client = crate::payments::vodacom_client(&state.config, account.clone())
+        .map_err(|e| ApiError::field("public_key", e))?;
+    if let Err(e) = client.check().await {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "vodacom_refused",
+            format!("no Vodacom session opens with these credentials: {e}"),
+        ));
+    }
+    settings::set_vodacom(&state.pool, &cipher, &account, &admin.principal.actor()).await?;
+    tracing::info!(actor = %admin.principal.actor(), code = %account.service_provider_code, "Vodacom M-Pesa settings stored");
+    Ok(ApiJson(vodacom_view(&state).await?))
 }

@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/packages", get(packages::list))
         .route("/purchases", post(purchases::create).get(purchases::list))
         .route("/purchases/{id}", get(purchases::get_one))
+        .route("/payment-methods", get(purchases::methods))
         .route("/messages", post(messages::create).get(messages::list))
         // 10,000 messages of up to 1,600 characters do not fit the general body limit.
         .route(

@@ -20,9 +20,10 @@ pub struct PurchaseBody {
     /// `starter`, `business`, `pro`, `enterprise` or `mega` (see `GET /v1/packages`).
     pub package_id: String,
     pub method: Method,
-    /// The M-Pesa wallet to prompt: a Kenyan mobile number (`0712345678` or `+254712345678`).
+    /// The M-Pesa wallet to prompt: a Tanzanian mobile number for TZS (Vodacom, `0754123456` or
+    /// `+255754123456`), a Kenyan one for KES (Daraja, `0712345678` or `+254712345678`).
     pub phone: Option<String>,
-    /// `USD`, `TZS` or `KES`; defaults to KES for M-Pesa and to the company's currency otherwise.
+    /// `USD`, `TZS` or `KES`; defaults to the company's currency (M-Pesa: TZS or KES only).
     pub currency: Option<String>,
 }
 
@@ -132,6 +133,7 @@ pub async fn create(
     .await
     .map_err(refusal)?;
     telemetry::record_subject(Subject::Payment(started.payment.id));
+    payments::enqueue_start(&state.queues, &started.payment).await;
     let status = if started.replay {
         StatusCode::OK
     } else {
@@ -158,12 +160,27 @@ fn refusal(e: StartError) -> ApiError {
                 })
                 .collect(),
         ),
-        StartError::NotConfigured(method) => ApiError::new(
+        StartError::NotConfigured {
+            method,
+            currency: None,
+        } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "method_not_available",
             format!("{method} payments are not configured on this service"),
         )
         .with("method", method),
+        StartError::NotConfigured {
+            method,
+            currency: Some(currency),
+        } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "method_not_available",
+            format!(
+                "{method} payments in {currency} are not configured on this service (see GET /v1/payment-methods)"
+            ),
+        )
+        .with("method", method)
+        .with("currency", currency),
         StartError::KeyReused(_) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
@@ -249,4 +266,19 @@ pub async fn list(
             .map(|p| PurchaseView::of(p, &state.providers.current().payments.bank))
             .collect(),
     ))
+}
+
+/// The payment methods and currencies this service takes now: M-Pesa is Vodacom for TZS
+/// (Tanzanian wallets) and Daraja for KES (Kenyan wallets), each only when configured; a card
+/// needs Stripe; a bank transfer is always possible.
+#[utoipa::path(get, path = "/v1/payment-methods", tag = "credits",
+    security(("bearer" = []), ("api_key" = [])), responses(
+    (status = 200, body = Vec<payments::Offered>),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn methods(
+    State(state): State<AppState>,
+    _caller: CompanyCaller,
+) -> ApiJson<Vec<payments::Offered>> {
+    ApiJson(state.providers.current().payments.offered())
 }

@@ -5,6 +5,7 @@ pub(crate) mod flood;
 pub(crate) mod mpesa;
 pub(crate) mod stripe;
 pub(crate) mod twilio;
+pub(crate) mod vodacom;
 
 use axum::Router;
 use axum::routing::post;
@@ -18,4 +19,5 @@ pub fn routes() -> Router<AppState> {
         .route("/twilio/inbound", post(twilio::inbound))
         .route("/mpesa/{token}", post(mpesa::callback))
         .route("/stripe", post(stripe::event))
+        .route("/vodacom/{token}", post(vodacom::result))
 }

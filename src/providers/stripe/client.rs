@@ -170,6 +170,41 @@ impl StripeClient {
     }
 }
 
+/// A refund Stripe made (`POST /v1/refunds`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StripeRefund {
+    pub id: String,
+    #[serde(default)]
+    pub status: String,
+    /// Minor units.
+    #[serde(default)]
+    pub amount: i64,
+}
+
+impl StripeClient {
+    /// `POST /v1/refunds` of what is left of `payment_intent`'s charge. Its `charge.refunded`
+    /// event follows. The same `idempotency_key` on a retry returns the same refund.
+    pub async fn create_refund(
+        &self,
+        payment_intent: &str,
+        idempotency_key: &str,
+    ) -> Result<StripeRefund, StripeError> {
+        timed("create_refund", async {
+            let response = self
+                .http
+                .post(self.url(&["v1", "refunds"]))
+                .bearer_auth(self.secret_key.expose())
+                .header("Idempotency-Key", idempotency_key)
+                .form(&[("payment_intent", payment_intent)])
+                .send()
+                .await
+                .map_err(from_reqwest)?;
+            parse(response).await
+        })
+        .await
+    }
+}
+
 /// Runs one API call and records its latency and outcome (`crate::metrics::provider_call`).
 async fn timed<T>(
     operation: &str,
@@ -190,7 +225,9 @@ fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("reqwest client")
 }
 
-async fn parse(response: reqwest::Response) -> Result<CheckoutSession, StripeError> {
+async fn parse<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, StripeError> {
     let status = response.status().as_u16();
     let should_retry = should_retry_header(response.headers());
     let text = response.text().await.map_err(from_reqwest)?;

@@ -7,7 +7,7 @@ mod error;
 mod event;
 pub mod signature;
 
-pub use client::{CheckoutRequest, CheckoutSession, StripeClient};
+pub use client::{CheckoutRequest, CheckoutSession, StripeClient, StripeRefund};
 pub use currency::{MinorUnitsError, THREE_DECIMAL, ZERO_DECIMAL, from_minor_units, minor_units};
 pub use error::StripeError;
 pub use event::{Charge, Event, EventData};

@@ -80,6 +80,13 @@ fn probes() -> Vec<Probe> {
             expect: OwnDataOnly,
         },
         Probe {
+            method: Method::GET,
+            route: "/v1/payment-methods",
+            path: |v| format!("/v1/payment-methods?company_id={}", v.company),
+            body: None,
+            expect: OwnDataOnly,
+        },
+        Probe {
             method: Method::POST,
             route: "/v1/messages",
             path: |_| "/v1/messages".into(),

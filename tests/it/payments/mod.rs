@@ -5,6 +5,7 @@ mod bank;
 mod mpesa;
 mod requests;
 mod stripe;
+mod vodacom;
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use copcca_sms::accounts::{self, Company};
 use copcca_sms::domain::{Country, PaymentId, Role};
 use copcca_sms::fakes::daraja::{self, FakeDaraja};
 use copcca_sms::fakes::stripe::{self as fake_stripe, FakeStripe};
+use copcca_sms::fakes::vodacom::{self as fake_vodacom, FakeVodacom};
 use copcca_sms::payments::{self, Payment, PaymentProviders};
 use copcca_sms::queue::Queues;
 use copcca_sms::workers::{Deps, reconcile};
@@ -24,6 +26,7 @@ pub struct Harness {
     pub app: TestApp,
     pub daraja: FakeDaraja,
     pub stripe: FakeStripe,
+    pub vodacom: FakeVodacom,
     pub deps: Deps,
     pub company: Company,
     /// A member of the company.
@@ -33,8 +36,8 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// A company of `country` with no credits, the API with Daraja and Stripe pointed at the
-    /// fakes, and the workers' dependencies.
+    /// A company of `country` with no credits, the API with Daraja, Vodacom and Stripe pointed
+    /// at the fakes (Vodacom's sessions used as soon as opened), and the workers' dependencies.
     pub async fn new(pool: PgPool, country: Country) -> Self {
         Self::with_env(pool, country, &[]).await
     }
@@ -43,6 +46,8 @@ impl Harness {
     pub async fn with_env(pool: PgPool, country: Country, env: &[(&str, &str)]) -> Self {
         let daraja = FakeDaraja::start().await.unwrap();
         let stripe = FakeStripe::start().await.unwrap();
+        let vodacom = FakeVodacom::start().await.unwrap();
+        let vodacom_base = vodacom.base.to_string();
         let prefix = format!("pay-{}", uuid::Uuid::new_v4().simple());
         let (daraja_base, stripe_base) = (daraja.base.to_string(), stripe.base.to_string());
         let mut vars = vec![
@@ -55,6 +60,14 @@ impl Harness {
             ("STRIPE_API_BASE", &stripe_base),
             ("STRIPE_SECRET_KEY", fake_stripe::SECRET_KEY),
             ("STRIPE_WEBHOOK_SECRET", fake_stripe::WEBHOOK_SECRET),
+            ("VODACOM_API_BASE", &vodacom_base),
+            ("VODACOM_API_KEY", fake_vodacom::API_KEY),
+            ("VODACOM_PUBLIC_KEY", fake_vodacom::PUBLIC_KEY),
+            (
+                "VODACOM_SERVICE_PROVIDER_CODE",
+                fake_vodacom::SERVICE_PROVIDER_CODE,
+            ),
+            ("VODACOM_SESSION_WAIT_SECS", "0"),
         ];
         vars.extend_from_slice(env);
         let app = spawn_app_with(pool.clone(), &vars).await;
@@ -82,6 +95,7 @@ impl Harness {
             app,
             daraja,
             stripe,
+            vodacom,
             deps,
             company,
             token,

@@ -548,3 +548,76 @@ async fn a_purchase_the_database_cannot_record_is_answered_503_with_retry_after(
         "five tries in all"
     );
 }
+
+#[sqlx::test]
+async fn an_operator_refund_goes_through_stripe_and_its_event_takes_nothing_more(pool: PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (id, session) = checkout(&h, "business").await;
+    h.stripe.complete(&session, true).await;
+    h.drain().await;
+    copcca_sms::ledger::adjust(
+        &mut h.pool().acquire().await.unwrap(),
+        uuid::Uuid::now_v7(),
+        h.company.id,
+        CreditDelta::new(-100).unwrap(),
+        "spent",
+        "test",
+    )
+    .await
+    .unwrap();
+
+    let refund = format!("/admin/purchases/{id}/refund");
+    let (status, v) = h.post_as(&h.admin, &refund, json!({})).await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (200, Some("refunded")),
+        "{v}"
+    );
+    let asked: Vec<_> = h
+        .stripe
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/refunds")
+        .collect();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].idempotency_key, Some(format!("refund:{id}")));
+    let pi = h.payment(id).await.payment_intent.unwrap();
+    assert_eq!(asked[0].params, vec![("payment_intent".to_string(), pi)]);
+
+    // Stripe's charge.refunded follows; it finds the credits already taken back.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let seen: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webhook_events WHERE provider = 'stripe' AND accepted
+                AND processed_at IS NOT NULL AND payload LIKE '%charge.refunded%'",
+        )
+        .fetch_one(h.pool())
+        .await
+        .unwrap();
+        if seen == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no charge.refunded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let p = h.payment(id).await;
+    assert_eq!(
+        (p.status, p.credits_reversed, p.reversal_shortfall),
+        (Status::Refunded, 400, 100)
+    );
+    assert_eq!(h.available().await, 0);
+    let refunded: rust_decimal::Decimal =
+        sqlx::query_scalar("SELECT sum(amount) FROM payment_refunds WHERE payment_id = $1")
+            .bind(id)
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+    assert_eq!(refunded, rust_decimal::Decimal::new(20_000, 0));
+    let (status, v) = h.post_as(&h.admin, &refund, json!({})).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("payment_not_refundable")),
+        "{v}"
+    );
+    h.audit_clean().await;
+}
