@@ -19,6 +19,9 @@ pub struct Outlook {
     /// messages go in the order they came), and their segments.
     pub messages: u64,
     pub segments: u64,
+    /// Of those, the ones not yet counted against the quota (the others hold tickets at the
+    /// sender, taken when their quota allowed them).
+    pub needing_quota: u64,
     /// The company's hourly quota, and how many messages it would allow at once now.
     pub per_hour: u32,
     pub quota_free_now: u64,
@@ -54,7 +57,7 @@ pub struct Estimate {
 /// The estimate for `o`: the slower of the quota and the sender's share, laid over the hours
 /// outside quiet hours.
 pub fn estimate(o: &Outlook) -> Estimate {
-    let over_quota = o.messages.saturating_sub(o.quota_free_now) as f64;
+    let over_quota = o.needing_quota.saturating_sub(o.quota_free_now) as f64;
     let by_quota = over_quota * 3600.0 / f64::from(o.per_hour.max(1));
     let share = o.slots_per_second / f64::from(o.other_companies + 1);
     let by_sender = o.segments as f64 / share.max(f64::MIN_POSITIVE);
@@ -145,19 +148,23 @@ pub async fn for_batch(
         .free_now(&super::send::quota_key(company), quota)
         .await?;
     let (sender_key, pace) = sender;
-    let waiting = pacer.companies_waiting(sender_key).await?;
+    let waiting = pacer.waiting(sender_key).await?;
     let me = company.to_string();
+    // What already holds a ticket took its quota when it joined: only the rest needs it.
+    let in_schedule = waiting.segments.get(&me).copied().unwrap_or(0.0);
+    let holding_tickets = (in_schedule * messages as f64 / segments.max(1) as f64).round() as i64;
     let tz: crate::domain::TimeZone = timezone
         .parse()
         .map_err(|e: crate::domain::UnknownTimeZone| EtaError::Company(e.to_string()))?;
     Ok(Some(estimate(&Outlook {
         now: Utc::now(),
         messages: messages as u64,
+        needing_quota: (messages - holding_tickets).max(0) as u64,
         segments: segments as u64,
         per_hour: per_hour as u32,
         quota_free_now: u64::from(quota_free_now),
         slots_per_second: 1000.0 / pace.interval_ms,
-        other_companies: waiting.iter().filter(|c| **c != me).count() as u32,
+        other_companies: waiting.segments.keys().filter(|c| **c != me).count() as u32,
         quiet: keeps_quiet_hours.then_some(QuietHours {
             tz: tz.tz(),
             start,
@@ -202,6 +209,7 @@ mod tests {
             now: dar(7, 10, 0),
             messages: 1_000,
             segments: 1_000,
+            needing_quota: 1_000,
             per_hour: 100_000,
             quota_free_now: 100_000,
             slots_per_second: 20.0,
@@ -251,12 +259,28 @@ mod tests {
     }
 
     #[test]
+    fn messages_holding_tickets_took_their_quota_already() {
+        // 100 of the 150 joined the sender when the quota allowed them: the other 50 wait for it.
+        let e = estimate(&Outlook {
+            messages: 150,
+            segments: 150,
+            needing_quota: 50,
+            per_hour: 100,
+            quota_free_now: 0,
+            ..outlook()
+        });
+        assert_eq!(e.bounded_by, Bound::Quota);
+        assert_eq!(e.sending_seconds, 50.0 * 36.0);
+    }
+
+    #[test]
     fn quiet_hours_hold_the_rest_until_morning() {
         // 12 hours of sending from 10:00: 11 hours until 21:00, then the last hour from 08:00.
         let e = estimate(&Outlook {
             per_hour: 100,
             quota_free_now: 0,
             messages: 1_200,
+            needing_quota: 1_200,
             ..outlook()
         });
         assert!(e.held_by_quiet_hours);

@@ -14,7 +14,7 @@
 --       after its slot a run may still take it (ms),
 --       7 '1' when the ticket may join (its company's quota was taken), 8 now ms ('' = Redis TIME),
 --       9 ttl ms of the keys.
--- Returns {1, ms}: send in ms (0 = now). {0, ms}: not yet, ask again in ms. {2, 0}: no ticket;
+-- Returns {1, ms}: its slot starts in ms (negative: it started that long ago, at most the grace). {0, ms}: not yet, ask again in ms. {2, 0}: no ticket;
 -- take the company's quota, then ask again with ARGV[7] = '1'.
 local now
 if ARGV[8] ~= '' then
@@ -31,7 +31,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 60000)
 
 local slot = redis.call('ZSCORE', KEYS[3], ticket)
 if slot and tonumber(slot) >= now - grace then
-  return {1, math.max(0, math.ceil(tonumber(slot) - now))}
+  return {1, math.ceil(tonumber(slot) - now)}
 elseif slot then
   -- Its slot went by unused (the run came back late, or it is a retry after an attempt that did
   -- not reach the provider): it had its turn, so it waits at the head, not behind its company.
@@ -80,7 +80,7 @@ end
 
 slot = redis.call('ZSCORE', KEYS[3], ticket)
 if slot then
-  return {1, math.max(0, math.ceil(tonumber(slot) - now))}
+  return {1, math.ceil(tonumber(slot) - now)}
 end
 -- Its slot is at least this far off (each ticket ahead takes an interval or more); it comes back
 -- half a horizon before, to be handed the slot and wait for it in the worker.

@@ -64,8 +64,9 @@ impl Pace {
 /// What a send may do now at its sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Turn {
-    /// Its slot: send after this long (zero: now).
-    Go(Duration),
+    /// Its slot starts this many ms from when the schedule was asked (negative: it started that
+    /// long ago, by less than the pace's `late_ms`).
+    Go(i64),
     /// Not yet: ask again after this long.
     Later(Duration),
     /// It holds no ticket: its company's quota must allow it first, then [`Pacer::ask`] again
@@ -78,6 +79,12 @@ pub enum Turn {
 pub struct Pacer {
     conn: ConnectionManager,
     prefix: String,
+}
+
+/// The companies waiting at a sender, and how many segments each still has to be handed slots.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Waiting {
+    pub segments: std::collections::HashMap<String, f64>,
 }
 
 /// How long the schedule of an idle sender is kept.
@@ -135,29 +142,37 @@ impl Pacer {
             .arg(SCHEDULE_TTL.as_millis() as u64)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let after = Duration::from_millis(ms.max(0) as u64);
         Ok(match kind {
-            1 => Turn::Go(after),
+            1 => Turn::Go(ms),
             2 => Turn::Join,
-            _ => Turn::Later(after),
+            _ => Turn::Later(Duration::from_millis(ms.max(0) as u64)),
         })
     }
 
-    /// The companies with messages waiting for a slot at `sender` now: those whose last finish
-    /// tag is ahead of the schedule's virtual time (give or take the one just handed a slot).
-    pub async fn companies_waiting(&self, sender: &str) -> redis::RedisResult<Vec<String>> {
-        let state: std::collections::HashMap<String, f64> = redis::cmd("HGETALL")
-            .arg(format!("{}:pace:{sender}", self.prefix))
-            .query_async(&mut self.conn.clone())
-            .await?;
+    /// Who waits at `sender` now: nobody when its next free slot has come (it is idle);
+    /// otherwise each company's segments still to be handed slots, from its finish tag over the
+    /// schedule's virtual time (give or take the message just handed one).
+    pub async fn waiting(&self, sender: &str) -> redis::RedisResult<Waiting> {
+        let (state, (secs, micros)): (std::collections::HashMap<String, f64>, (u64, u64)) =
+            redis::pipe()
+                .hgetall(format!("{}:pace:{sender}", self.prefix))
+                .cmd("TIME")
+                .query_async(&mut self.conn.clone())
+                .await?;
+        let now = (secs * 1000 + micros / 1000) as f64;
+        if state.get("next").is_none_or(|next| *next <= now) {
+            return Ok(Waiting::default());
+        }
         let v = state.get("v").copied().unwrap_or(0.0);
-        Ok(state
-            .into_iter()
-            .filter_map(|(field, finish)| {
-                let company = field.strip_prefix("f:")?;
-                (finish > v).then(|| company.to_string())
-            })
-            .collect())
+        Ok(Waiting {
+            segments: state
+                .into_iter()
+                .filter_map(|(field, finish)| {
+                    let company = field.strip_prefix("f:")?;
+                    (finish > v).then(|| (company.to_string(), finish - v))
+                })
+                .collect(),
+        })
     }
 
     /// Takes (or renews) lease `lease` on `account`'s requests in flight, held for at most

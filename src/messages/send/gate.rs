@@ -38,35 +38,65 @@ pub(super) async fn wait_for_its_turn(
     }
     let sender = s.gateway.rate_key();
     let segments = message.segments.max(1) as u32;
-    let ask = |quota_taken| {
-        s.pacer.ask(
-            &sender,
-            s.pace,
-            message.company_id,
-            message.id,
-            segments,
-            quota_taken,
-        )
+    // Each answer is read against the moment its question left: a slow reply makes the slot
+    // nearer, never later than the schedule meant.
+    let sender = sender.as_str();
+    let ask = |quota_taken| async move {
+        let asked = tokio::time::Instant::now();
+        let turn = s
+            .pacer
+            .ask(
+                sender,
+                s.pace,
+                message.company_id,
+                message.id,
+                segments,
+                quota_taken,
+            )
+            .await
+            .retry()?;
+        Ok::<_, JobError>((asked, turn))
     };
-    let mut turn = ask(false).await.retry()?;
+    let (mut asked, mut turn) = ask(false).await?;
     if turn == Turn::Join {
         // Only a send without a ticket takes from the quota: a run that comes back for its slot
-        // (or a retry whose slot went by) was counted when it joined.
+        // (or a retry whose slot went by within the last minute) was counted when it joined.
         let company_key = super::quota::key(message.company_id);
         let quota = Quota::per_hour(rules.sms_per_hour as u32);
         if let Decision::Wait(d) = s.limiter.check(&company_key, quota, 1).await.retry()? {
             return Err(JobError::Snooze(d));
         }
-        turn = ask(true).await.retry()?;
+        (asked, turn) = ask(true).await?;
+    }
+    // A turn within a horizon is waited for here, not through the queue: a trip through a busy
+    // queue can take longer than the slot's grace, and a run that keeps missing its slot would
+    // waste one each time.
+    let near = Duration::from_millis(s.pace.horizon_ms);
+    for _ in 0..NEAR_ASKS {
+        let Turn::Later(after) = turn else { break };
+        if after > near {
+            break;
+        }
+        tokio::time::sleep(after).await;
+        (asked, turn) = ask(false).await?;
     }
     match turn {
-        Turn::Go(after) => Ok(Slot {
-            at: tokio::time::Instant::now() + after,
+        Turn::Go(ms) => Ok(Slot {
+            at: if ms >= 0 {
+                asked + Duration::from_millis(ms as u64)
+            } else {
+                asked
+                    .checked_sub(Duration::from_millis(ms.unsigned_abs()))
+                    .unwrap_or(asked)
+            },
         }),
         Turn::Later(after) => Err(JobError::Snooze(after)),
         Turn::Join => Err(JobError::retry("the sender's schedule refused a ticket")),
     }
 }
+
+/// How many times a run asks again for a turn within a horizon before it snoozes instead.
+const NEAR_ASKS: usize = 8;
 
 /// A send's slot at its sender: the request leaves at [`Slot::at`], not before, and not more
 /// than the pace's `late_ms` after.

@@ -79,15 +79,19 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     };
     faults::point!(faults::SEND_AFTER_CLAIM);
     slot.reached().await;
-    let outcome = match gate::lease(s, &message, &slot).await? {
-        Some(lease) => {
+    // A Redis error here is not an answer from the provider: the request never left, so the
+    // message goes back to `queued` (settle), not on to the lookup of an unanswered send.
+    let lease = gate::lease(s, &message, &slot).await;
+    let outcome = match lease {
+        Err(e) => Err(TwilioError::NotSent(format!("no lease in flight: {e}"))),
+        Ok(Some(lease)) => {
             let outcome = s.gateway.send(message.id, &message.to, &message.body).await;
             lease.release(s).await;
             outcome
         }
         // Nothing was sent: as after Twilio's 429, back to the queue, to come again at once for
         // the head of the schedule.
-        None => Err(TwilioError::RateLimited {
+        Ok(None) => Err(TwilioError::RateLimited {
             retry_after: Some(Duration::ZERO),
         }),
     };

@@ -70,9 +70,13 @@ async fn simulate(pacer: &Pacer, pace: Pace, arrivals: &[(u64, usize, u32)]) -> 
                 .unwrap();
         }
         match turn {
-            Turn::Go(after) => {
+            Turn::Go(ms) => {
+                assert!(
+                    ms >= -(pace.late_ms as i64),
+                    "a slot {ms} ms gone handed out"
+                );
                 sent.push(Sent {
-                    at: now + after.as_millis() as u64,
+                    at: (now as i64 + ms.max(0)) as u64,
                     company: p.company,
                     asked_first: *first,
                 });
@@ -217,7 +221,7 @@ async fn a_send_joins_once_its_quota_is_taken_and_then_keeps_its_ticket() {
     let (a, m1, m2) = (CompanyId::new(), MessageId::new(), MessageId::new());
     let ask = |m, quota, now| pacer.ask_at(SENDER, pace, a, m, 1, quota, Some(now));
     assert_eq!(ask(m1, false, T0).await.unwrap(), Turn::Join);
-    assert_eq!(ask(m1, true, T0).await.unwrap(), Turn::Go(Duration::ZERO));
+    assert_eq!(ask(m1, true, T0).await.unwrap(), Turn::Go(0));
     // The second message of the same company waits a slot; asking again (a second run of the same
     // job) neither needs the quota again nor moves it back.
     assert_eq!(ask(m2, false, T0).await.unwrap(), Turn::Join);
@@ -229,10 +233,10 @@ async fn a_send_joins_once_its_quota_is_taken_and_then_keeps_its_ticket() {
     }
     // Its slot is one interval after the first's.
     let slot = (T0 as f64 + pace.interval_ms).ceil() as u64;
-    assert_eq!(
-        ask(m2, false, slot - 50).await.unwrap(),
-        Turn::Go(Duration::from_millis(50))
-    );
+    assert_eq!(ask(m2, false, slot - 50).await.unwrap(), Turn::Go(50));
+    // A run back just after its slot began is told how long ago, so it cannot leave later than
+    // the grace allows.
+    assert_eq!(ask(m2, false, slot + 10).await.unwrap(), Turn::Go(-10));
 }
 
 #[tokio::test]
@@ -251,12 +255,12 @@ async fn a_run_that_misses_its_slot_waits_at_the_head_not_behind_its_company() {
     let turn = ask(messages[0], late).await.unwrap();
     // The slots handed since go in order; the late run is next, not after the 49 others.
     let later_ones = ask(messages[49], late).await.unwrap();
-    let (Turn::Go(mine) | Turn::Later(mine)) = turn else {
-        panic!("{turn:?}")
+    let wait = |turn: Turn| match turn {
+        Turn::Go(ms) => Duration::from_millis(ms.max(0) as u64),
+        Turn::Later(after) => after,
+        Turn::Join => panic!("{turn:?}"),
     };
-    let (Turn::Go(theirs) | Turn::Later(theirs)) = later_ones else {
-        panic!("{later_ones:?}")
-    };
+    let (mine, theirs) = (wait(turn), wait(later_ones));
     assert!(
         mine < theirs,
         "the late run waits {mine:?}, the company's last message {theirs:?}"
