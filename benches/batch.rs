@@ -11,11 +11,8 @@
 use std::time::{Duration, Instant};
 
 use copcca_sms::accounts;
-use copcca_sms::config::Config;
 use copcca_sms::fakes::twilio::FakeTwilio;
-use copcca_sms::http::{self, AppState};
 use copcca_sms::providers::SmsGateway;
-use copcca_sms::queue::Queues;
 use copcca_sms::workers::Deps;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -26,28 +23,15 @@ const WORKER_CONCURRENCY: usize = 32;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let n = support::env_number("BENCH_MESSAGES", 10_000);
     let (pool, url) = support::fresh_database("copcca_sms_bench_batch", 40).await?;
 
     let twilio = FakeTwilio::start().await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let public = format!("http://{}", listener.local_addr()?);
-    let prefix = format!("bench-batch-{}", uuid::Uuid::new_v4().simple());
-    let vars = [
-        ("DATABASE_URL", url.as_str()),
-        ("REDIS_URL", redis.as_str()),
-        ("PUBLIC_URL", public.as_str()),
-        ("REDIS_PREFIX", prefix.as_str()),
-    ];
-    let config = Config::from_lookup(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })?;
-    let state = AppState::new(pool.clone(), config)?;
-    tokio::spawn(http::serve(listener, state.clone(), std::future::pending()));
-    let queues = Queues::connect(&redis, &prefix).await?;
+    let support::Served {
+        state,
+        public,
+        queues,
+    } = support::serve(&pool, &url, "batch", &[]).await?;
     let deps = Deps::with_gateway(
         pool.clone(),
         queues.clone(),

@@ -21,11 +21,8 @@
 use std::time::{Duration, Instant};
 
 use copcca_sms::accounts;
-use copcca_sms::config::Config;
 use copcca_sms::fakes::twilio::FakeTwilio;
-use copcca_sms::http::{self, AppState};
 use copcca_sms::providers::SmsGateway;
-use copcca_sms::queue::Queues;
 use copcca_sms::workers::Deps;
 use sqlx::PgPool;
 
@@ -40,7 +37,6 @@ const B_PREFIX: &str = "+2557159";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let trials = support::env_number("BENCH_TRIALS", 3);
     let batch = support::env_number("BENCH_FAIR_BATCH", 1_000);
     let each = support::env_number("BENCH_FAIR_EACH", 100);
@@ -49,24 +45,11 @@ async fn main() -> anyhow::Result<()> {
     let twilio = FakeTwilio::start().await?;
     twilio.answer_after(TWILIO_LATENCY);
     twilio.limit_in_flight(Some(IN_FLIGHT));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let public = format!("http://{}", listener.local_addr()?);
-    let prefix = format!("bench-fair-{}", uuid::Uuid::new_v4().simple());
-    let vars = [
-        ("DATABASE_URL", url.as_str()),
-        ("REDIS_URL", redis.as_str()),
-        ("PUBLIC_URL", public.as_str()),
-        ("REDIS_PREFIX", prefix.as_str()),
-        ("API_RATE_PER_SECOND", "0"),
-    ];
-    let config = Config::from_lookup(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })?;
-    let state = AppState::new(pool.clone(), config)?;
-    tokio::spawn(http::serve(listener, state.clone(), std::future::pending()));
-    let queues = Queues::connect(&redis, &prefix).await?;
+    let support::Served {
+        state,
+        public,
+        queues,
+    } = support::serve(&pool, &url, "fair", &[("API_RATE_PER_SECOND", "0")]).await?;
     let deps = Deps::builder(
         pool.clone(),
         queues.clone(),

@@ -24,12 +24,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use copcca_sms::accounts;
-use copcca_sms::config::Config;
 use copcca_sms::domain::{CompanyId, Country};
 use copcca_sms::fakes::twilio::{self, FakeTwilio};
-use copcca_sms::http::{self, AppState};
 use copcca_sms::providers::SmsGateway;
-use copcca_sms::queue::Queues;
 use copcca_sms::workers::{Deps, reconcile};
 use sqlx::PgPool;
 
@@ -43,7 +40,6 @@ const FLAT: f64 = 1.5;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let mut sizes: Vec<i64> = std::env::var("BENCH_GROWTH_SIZES")
         .unwrap_or_else(|_| "10000,1000000".into())
         .split(',')
@@ -58,27 +54,22 @@ async fn main() -> anyhow::Result<()> {
     let (pool, url) = support::fresh_database(DATABASE, 8).await?;
 
     let fake = FakeTwilio::start().await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let public = format!("http://{}", listener.local_addr()?);
-    let prefix = format!("bench-growth-{}", uuid::Uuid::new_v4().simple());
-    let vars = [
-        ("DATABASE_URL", url.as_str()),
-        ("REDIS_URL", redis.as_str()),
-        ("PUBLIC_URL", public.as_str()),
-        ("REDIS_PREFIX", prefix.as_str()),
-        // Every scrape reads the tables: the bench measures that read, not the cache.
-        ("METRICS_CACHE_SECS", "0"),
-        // The bench measures the reads, not the per-company request limit.
-        ("API_RATE_PER_SECOND", "0"),
-    ];
-    let config = Config::from_lookup(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })?;
-    let state = AppState::new(pool.clone(), config)?;
-    tokio::spawn(http::serve(listener, state.clone(), std::future::pending()));
-    let queues = Queues::connect(&redis, &prefix).await?;
+    let support::Served {
+        state,
+        public,
+        queues,
+    } = support::serve(
+        &pool,
+        &url,
+        "growth",
+        &[
+            // Every scrape reads the tables: the bench measures that read, not the cache.
+            ("METRICS_CACHE_SECS", "0"),
+            // The bench measures the reads, not the per-company request limit.
+            ("API_RATE_PER_SECOND", "0"),
+        ],
+    )
+    .await?;
     let deps = Deps::with_gateway(
         pool.clone(),
         queues.clone(),

@@ -138,3 +138,52 @@ pub async fn drop_database(name: &str) -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+// Shared by the benches that serve the API.
+#[allow(dead_code)]
+/// The service's HTTP API, served on a free loopback port over `url`'s database and a Redis
+/// prefix of its own (`bench-<name>-...`), with `extra` configuration; its state, its base URL
+/// and the queues under its prefix.
+pub struct Served {
+    pub state: copcca_sms::http::AppState,
+    pub public: String,
+    pub queues: copcca_sms::queue::Queues,
+}
+
+#[allow(dead_code)]
+/// Starts [`Served`]: `REDIS_URL` (or the local default), the database `url`, and `extra`.
+pub async fn serve(
+    pool: &PgPool,
+    url: &url::Url,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<Served> {
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let public = format!("http://{}", listener.local_addr()?);
+    let prefix = format!("bench-{name}-{}", uuid::Uuid::new_v4().simple());
+    let mut vars = vec![
+        ("DATABASE_URL", url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("PUBLIC_URL", public.as_str()),
+        ("REDIS_PREFIX", prefix.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    let config = copcca_sms::config::Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })?;
+    let state = copcca_sms::http::AppState::new(pool.clone(), config)?;
+    tokio::spawn(copcca_sms::http::serve(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
+    let queues = copcca_sms::queue::Queues::connect(&redis, &prefix).await?;
+    Ok(Served {
+        state,
+        public,
+        queues,
+    })
+}

@@ -4,6 +4,7 @@
 //! the customer enters the PIN or the prompt times out); the transaction status query, which is
 //! what a payment is credited on; and the unsigned asynchronous result, only ever a hint.
 
+mod answers;
 mod bearer;
 mod client;
 mod codes;
@@ -11,8 +12,9 @@ mod error;
 mod result;
 mod session;
 
+pub use answers::{C2bAccepted, QueryAnswer, TxnStatus};
 pub use bearer::{BearerKey, KeyError};
-pub use client::{C2bAccepted, C2bPayment, QueryAnswer, REFERENCE_MAX, TxnStatus, VodacomClient};
+pub use client::{C2bPayment, REFERENCE_MAX, VodacomClient};
 pub use codes::{InsClass, classify_code};
 pub use error::{InsFault, VodacomError};
 pub use result::{AsyncResult, result_ack};

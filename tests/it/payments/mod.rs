@@ -5,6 +5,7 @@ mod bank;
 mod mpesa;
 mod requests;
 mod stripe;
+mod stripe_refunds;
 mod vodacom;
 
 use std::time::Duration;
