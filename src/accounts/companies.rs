@@ -323,6 +323,9 @@ pub struct CompanyListing {
     pub reserved: i64,
     pub total_purchased: i64,
     pub total_sent: i64,
+    /// Card disputes still open, and lost: the company is flagged while either is above zero.
+    pub disputes_open: i64,
+    pub disputes_lost: i64,
 }
 
 /// Companies in id order (creation order: ids are UUIDv7) after `after`, whose name contains
@@ -341,8 +344,13 @@ pub async fn list_companies(
         format!("%{escaped}%")
     });
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {cols}, b.available, b.reserved, b.total_purchased, b.total_sent
+        "SELECT {cols}, b.available, b.reserved, b.total_purchased, b.total_sent,
+                d.open AS disputes_open, d.lost AS disputes_lost
          FROM companies c JOIN balances b ON b.company_id = c.id
+         CROSS JOIN LATERAL (
+             SELECT count(*) FILTER (WHERE outcome = 'open') AS open,
+                    count(*) FILTER (WHERE outcome = 'lost') AS lost
+             FROM payment_disputes WHERE company_id = c.id) d
          WHERE ($1::text IS NULL OR c.name ILIKE $1 OR c.id::text = $2)
            AND ($3::uuid IS NULL OR c.id > $3)
          ORDER BY c.id LIMIT $4",

@@ -105,13 +105,14 @@ pub struct Reversed {
 
 /// Takes back a refunded purchase's credits up to `target` in total (the share of the payment
 /// the provider has refunded so far), as far as the available balance allows: the balance never
-/// goes negative, and what could not be taken is recorded as the payment's shortfall. `target`
-/// is cumulative, so a repeated or out-of-date refund notice takes nothing more (`replay`).
+/// goes negative, and what could not be taken is recorded as the payment's shortfall (`reason`
+/// on the entry: a refund, a dispute). `target` is cumulative, so a repeated or out-of-date refund notice takes nothing more (`replay`).
 pub async fn reverse_purchase(
     conn: &mut PgConnection,
     payment: PaymentId,
     target: i64,
     actor: &str,
+    reason: &str,
 ) -> Result<Applied<Reversed>, LedgerError> {
     let mut tx = conn.begin().await?;
     let row: Option<(CompanyId, String, i64, i64, i64)> = sqlx::query_as(
@@ -158,7 +159,7 @@ pub async fn reverse_purchase(
                 payment: Some(payment),
                 adjustment: None,
                 actor,
-                reason: Some("payment refunded by the provider"),
+                reason: Some(reason),
             },
         )
         .await?;
@@ -177,4 +178,60 @@ pub async fn reverse_purchase(
     .await?;
     tx.commit().await?;
     Ok(Applied::first(out))
+}
+
+/// Undoes part of a purchase's reversal: gives `credits` back to the company and forgives
+/// `shortfall` of what it owed (a card dispute closed in its favour undoes exactly what opening
+/// it took). Never more than the payment's reversal holds. The caller makes it happen once (the
+/// dispute's row, locked in the same transaction); the credits given back.
+pub async fn restore_reversal(
+    conn: &mut PgConnection,
+    payment: PaymentId,
+    credits: i64,
+    shortfall: i64,
+    actor: &str,
+    reason: &str,
+) -> Result<i64, LedgerError> {
+    let mut tx = conn.begin().await?;
+    let row: Option<(CompanyId, i64, i64)> = sqlx::query_as(
+        "SELECT company_id, credits_reversed, reversal_shortfall FROM payments WHERE id = $1 FOR UPDATE",
+    )
+    .bind(payment)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((company, reversed, owed)) = row else {
+        return Err(LedgerError::UnknownPayment(payment));
+    };
+    let credits = credits.clamp(0, reversed);
+    let shortfall = shortfall.clamp(0, owed);
+    if credits > 0 {
+        post(
+            &mut tx,
+            Posting {
+                company,
+                kind: EntryKind::PurchaseReversal,
+                available_delta: credits,
+                reserved_delta: 0,
+                hold: None,
+                message: None,
+                payment: Some(payment),
+                adjustment: None,
+                actor,
+                reason: Some(reason),
+            },
+        )
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE payments SET credits_reversed = credits_reversed - $2,
+                reversal_shortfall = reversal_shortfall - $3, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(payment)
+    .bind(credits)
+    .bind(shortfall)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(credits)
 }

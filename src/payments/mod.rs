@@ -7,6 +7,7 @@
 //! idempotent on the payment. Every status change is recorded in `payment_events` with its actor.
 
 mod bank;
+mod disputes;
 mod mpesa;
 pub mod packages;
 mod providers;

@@ -8,6 +8,9 @@ use sqlx::PgConnection;
 use super::PaymentError;
 use super::store::Payment;
 
+/// The reason on the ledger entry that takes a refunded purchase's credits back.
+pub const REFUNDED: &str = "payment refunded by the provider";
+
 /// Brings the money refunded for `p` in `currency` up to `total` (a provider's cumulative
 /// figure, such as Stripe's `amount_refunded`) and returns what was added: nothing when `total`
 /// is already recorded, so a redelivered or out-of-order notice adds nothing. The caller holds
@@ -20,14 +23,7 @@ pub async fn record_total(
     source: &str,
     actor: &str,
 ) -> Result<Decimal, PaymentError> {
-    let recorded: Decimal = sqlx::query_scalar(
-        "SELECT COALESCE(sum(amount), 0) FROM payment_refunds
-         WHERE payment_id = $1 AND currency = $2",
-    )
-    .bind(p.id)
-    .bind(currency)
-    .fetch_one(&mut *tx)
-    .await?;
+    let recorded = recorded(tx, p, currency).await?;
     let added = total - recorded;
     if added <= Decimal::ZERO {
         return Ok(Decimal::ZERO);
@@ -45,6 +41,22 @@ pub async fn record_total(
     .execute(&mut *tx)
     .await?;
     Ok(added)
+}
+
+/// The money recorded as refunded for `p` in `currency` so far.
+pub async fn recorded(
+    tx: &mut PgConnection,
+    p: &Payment,
+    currency: &str,
+) -> Result<Decimal, PaymentError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE(sum(amount), 0) FROM payment_refunds
+         WHERE payment_id = $1 AND currency = $2",
+    )
+    .bind(p.id)
+    .bind(currency)
+    .fetch_one(&mut *tx)
+    .await?)
 }
 
 /// Why an operator's refund of a purchase did not happen.
@@ -105,7 +117,7 @@ pub async fn refund_purchase(
     };
     let currency = p.currency.clone();
     record_total(&mut tx, &p, p.amount, &currency, &source, actor).await?;
-    let applied = crate::ledger::reverse_purchase(&mut tx, p.id, p.credits_due(), actor)
+    let applied = crate::ledger::reverse_purchase(&mut tx, p.id, p.credits_due(), actor, REFUNDED)
         .await
         .map_err(PaymentError::from)?;
     let r = &applied.value;

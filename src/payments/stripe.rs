@@ -7,14 +7,15 @@
 //! - `async_payment_failed` and `expired` end the payment (no money: safe to take as said);
 //! - `charge.refunded` records the money refunded (for the revenue report) and takes the
 //!   refunded share of the credits back, as far as the balance allows, recording any shortfall
-//!   and alerting the operator.
+//!   and alerting the operator;
+//! - `charge.dispute.*` open and close card disputes (`disputes`).
 
 use copcca_jobs::VerifyPurchase;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 use super::store::{self, Payment};
-use super::{PaymentError, PaymentProviders, Status, refunds};
+use super::{PaymentError, PaymentProviders, Status, disputes, refunds};
 use crate::domain::PaymentId;
 use crate::faults;
 use crate::inbox;
@@ -104,6 +105,10 @@ pub async fn handle_stripe_event(
             }
         }
         "charge.refunded" => refunded(&mut tx, &event).await?,
+        kind if kind.starts_with("charge.dispute.") => match event.dispute() {
+            Some(d) if disputes::on_event(&mut tx, &d).await? => StripeOutcome::Accepted,
+            _ => StripeOutcome::Ignored,
+        },
         _ => StripeOutcome::Ignored,
     };
     inbox::mark_processed(&mut tx, stored).await?;
@@ -174,28 +179,10 @@ async fn refunded(
         .metadata
         .get("payment_id")
         .and_then(|s| s.parse::<PaymentId>().ok());
-    let id: Option<PaymentId> = match &charge.payment_intent {
-        Some(pi) => sqlx::query_scalar("SELECT id FROM payments WHERE payment_intent = $1")
-            .bind(pi)
-            .fetch_optional(&mut *tx)
-            .await?
-            .or(by_metadata),
-        None => by_metadata,
-    };
-    let Some(id) = id else {
+    let Some(mut p) = charge_payment(tx, charge.payment_intent.as_deref(), by_metadata).await?
+    else {
         return Ok(StripeOutcome::Ignored);
     };
-    let mut p = match store::lock(tx, id).await {
-        Ok(p) => p,
-        Err(PaymentError::NotFound(_)) => return Ok(StripeOutcome::Ignored),
-        Err(e) => return Err(e),
-    };
-    if charge.payment_intent.is_some()
-        && p.payment_intent.is_some()
-        && charge.payment_intent != p.payment_intent
-    {
-        return Ok(StripeOutcome::Ignored);
-    }
     if !matches!(p.status, Status::Credited | Status::Refunded) {
         // Refunded before we credited it: nothing to take back, and it must not be credited.
         if p.status.is_open() {
@@ -219,13 +206,14 @@ async fn refunded(
         }
         Err(e) => store::flag(tx, &mut p, &format!("refunded amount not recorded: {e}")).await?,
     }
-    let target = refunded_credits(
+    let target = share_of_credits(
         p.credits_due(),
-        charge.amount,
-        charge.amount_refunded,
+        Decimal::from(charge.amount),
+        Decimal::from(charge.amount_refunded),
         charge.refunded,
     );
-    let applied = ledger::reverse_purchase(tx, p.id, target, "stripe_webhook").await?;
+    let applied =
+        ledger::reverse_purchase(tx, p.id, target, "stripe_webhook", refunds::REFUNDED).await?;
     let r = &applied.value;
     if r.shortfall > 0 {
         store::flag(
@@ -255,17 +243,50 @@ async fn refunded(
     Ok(StripeOutcome::Accepted)
 }
 
-/// Credits that correspond to the refunded share of the charge: all of them for a full refund,
-/// otherwise the proportional share rounded down (the company keeps any fraction).
-fn refunded_credits(credits: i64, amount: i64, amount_refunded: i64, full: bool) -> i64 {
-    if full || (amount > 0 && amount_refunded >= amount) {
+/// The payment a card charge is about, locked: by its PaymentIntent (which we recorded when
+/// the payment was credited), else by the `payment_id` the charge's metadata names; none when
+/// the two disagree (a charge of another integration, or a forged reference).
+pub(super) async fn charge_payment(
+    tx: &mut sqlx::PgConnection,
+    payment_intent: Option<&str>,
+    by_metadata: Option<PaymentId>,
+) -> Result<Option<Payment>, PaymentError> {
+    let id: Option<PaymentId> = match payment_intent {
+        Some(pi) => sqlx::query_scalar("SELECT id FROM payments WHERE payment_intent = $1")
+            .bind(pi)
+            .fetch_optional(&mut *tx)
+            .await?
+            .or(by_metadata),
+        None => by_metadata,
+    };
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let p = match store::lock(tx, id).await {
+        Ok(p) => p,
+        Err(PaymentError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if payment_intent.is_some()
+        && p.payment_intent.is_some()
+        && payment_intent != p.payment_intent.as_deref()
+    {
+        return Ok(None);
+    }
+    Ok(Some(p))
+}
+
+/// Credits that correspond to `part` of a payment of `whole` (a refund, a dispute; in the same
+/// units): all of them for `full` or `part >= whole`, otherwise the proportional share rounded
+/// down (the company keeps any fraction).
+pub(super) fn share_of_credits(credits: i64, whole: Decimal, part: Decimal, full: bool) -> i64 {
+    if full || (whole > Decimal::ZERO && part >= whole) {
         return credits;
     }
-    if amount <= 0 {
+    if whole <= Decimal::ZERO {
         return 0;
     }
-    let share =
-        Decimal::from(credits) * Decimal::from(amount_refunded.max(0)) / Decimal::from(amount);
+    let share = Decimal::from(credits) * part.max(Decimal::ZERO) / whole;
     share.floor().try_into().unwrap_or(0)
 }
 
@@ -308,14 +329,25 @@ pub(super) async fn refund(
 
 #[cfg(test)]
 mod tests {
-    use super::refunded_credits;
+    use rust_decimal::Decimal;
+
+    use super::share_of_credits;
+
+    fn share(credits: i64, whole: i64, part: i64, full: bool) -> i64 {
+        share_of_credits(credits, Decimal::from(whole), Decimal::from(part), full)
+    }
 
     #[test]
     fn refunded_share_of_the_credits() {
-        assert_eq!(refunded_credits(1000, 2_500_000, 2_500_000, true), 1000);
-        assert_eq!(refunded_credits(1000, 2_500_000, 1_250_000, false), 500);
-        assert_eq!(refunded_credits(1000, 3, 1, false), 333);
-        assert_eq!(refunded_credits(1000, 2_500_000, 0, false), 0);
-        assert_eq!(refunded_credits(1000, 0, 0, false), 0);
+        assert_eq!(share(1000, 2_500_000, 2_500_000, true), 1000);
+        assert_eq!(share(1000, 2_500_000, 1_250_000, false), 500);
+        assert_eq!(share(1000, 3, 1, false), 333);
+        assert_eq!(share(1000, 2_500_000, 0, false), 0);
+        assert_eq!(share(1000, 0, 0, false), 0);
+        assert_eq!(
+            share(1000, 25_000, 30_000, false),
+            1000,
+            "more than paid is all"
+        );
     }
 }

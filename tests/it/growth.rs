@@ -184,6 +184,7 @@ async fn counted_from_tables(pool: &PgPool) -> BTreeMap<(String, String), i64> {
              SELECT CASE WHEN kind = 'reserve' THEN 'reserved' WHEN kind = 'commit' THEN 'committed'
                          WHEN kind = 'release' THEN 'released' WHEN kind = 'refund' THEN 'refunded'
                          WHEN kind = 'purchase' THEN 'purchased'
+                         WHEN kind = 'purchase_reversal' AND available_delta > 0 THEN 'purchase_restored'
                          WHEN kind = 'purchase_reversal' THEN 'purchase_reversed'
                          WHEN kind = 'adjustment' AND available_delta > 0 THEN 'adjusted_up'
                          ELSE 'adjusted_down' END AS op,

@@ -4293,6 +4293,13 @@ export interface components {
              * @description Credits that can be spent now.
              */
             available: number;
+            /** Format: int64 */
+            disputes_lost: number;
+            /**
+             * Format: int64
+             * @description Card disputes still open, and lost: the company is flagged while either is above zero.
+             */
+            disputes_open: number;
             /**
              * Format: int64
              * @description Credits held for messages in flight.

@@ -25,6 +25,7 @@ use url::Url;
 use crate::config::Secret;
 use crate::providers::stripe::{StripeClient, signature};
 
+mod disputes;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -75,6 +76,17 @@ pub struct FakeSession {
     pub expires_at: i64,
 }
 
+/// A dispute the cardholder's bank opened on a session's charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeDispute {
+    pub id: String,
+    pub session: String,
+    pub amount: i64,
+    pub reason: String,
+    pub status: String,
+    pub created: i64,
+}
+
 /// One API request the fake received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeRequest {
@@ -121,6 +133,7 @@ struct Inner {
     refunds: HashMap<String, String>,
     events: Vec<StoredEvent>,
     webhook_url: Option<Url>,
+    disputes: Vec<FakeDispute>,
 }
 
 type Shared = Arc<Mutex<Inner>>;

@@ -34,13 +34,14 @@ const PAYMENT_STATES: [&str; 8] = [
 ];
 
 /// Credits moved by the ledger, by operation (names from `ledger_entry_operation`, 0026).
-const LEDGER_OPERATIONS: [&str; 8] = [
+const LEDGER_OPERATIONS: [&str; 9] = [
     "reserved",
     "committed",
     "released",
     "refunded",
     "purchased",
     "purchase_reversed",
+    "purchase_restored",
     "adjusted_up",
     "adjusted_down",
 ];

@@ -43,6 +43,34 @@ pub struct Charge {
     pub metadata: HashMap<String, String>,
 }
 
+/// The parts of a Dispute (the object of the `charge.dispute.*` events) we act on. `amount` is in
+/// the currency's minor units; `status` is `warning_needs_response`, `needs_response`,
+/// `under_review`, their `warning_` twins, or, closed, `won`, `lost` or `warning_closed` (an
+/// inquiry that ended without a chargeback).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub charge: String,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    pub reason: String,
+    pub status: String,
+}
+
+impl Dispute {
+    /// Closed in the merchant's favour: the money stays with us.
+    pub fn is_won(&self) -> bool {
+        matches!(self.status.as_str(), "won" | "warning_closed")
+    }
+
+    /// Closed against us: the money went back to the cardholder.
+    pub fn is_lost(&self) -> bool {
+        self.status == "lost"
+    }
+}
+
 impl Event {
     /// The name in `data.object.object` (`checkout.session`, `charge`, …).
     pub fn object_kind(&self) -> Option<&str> {
@@ -59,6 +87,13 @@ impl Event {
     /// The charge, when the object is a `charge` (e.g. `charge.refunded`).
     pub fn charge(&self) -> Option<Charge> {
         (self.object_kind() == Some("charge"))
+            .then(|| serde_json::from_value(self.data.object.clone()).ok())
+            .flatten()
+    }
+
+    /// The dispute, when the object is a `dispute` (the `charge.dispute.*` events).
+    pub fn dispute(&self) -> Option<Dispute> {
+        (self.object_kind() == Some("dispute"))
             .then(|| serde_json::from_value(self.data.object.clone()).ok())
             .flatten()
     }

@@ -10,4 +10,4 @@ pub mod signature;
 pub use client::{CheckoutRequest, CheckoutSession, StripeClient, StripeRefund};
 pub use currency::{MinorUnitsError, THREE_DECIMAL, ZERO_DECIMAL, from_minor_units, minor_units};
 pub use error::StripeError;
-pub use event::{Charge, Event, EventData};
+pub use event::{Charge, Dispute, Event, EventData};

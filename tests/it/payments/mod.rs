@@ -5,6 +5,7 @@ mod bank;
 mod mpesa;
 mod requests;
 mod stripe;
+mod stripe_disputes;
 mod stripe_refunds;
 mod vodacom;
 

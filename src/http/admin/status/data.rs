@@ -71,6 +71,24 @@ pub struct Failure {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A card dispute, open ones first.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Dispute {
+    pub id: String,
+    pub company_id: uuid::Uuid,
+    pub company: String,
+    pub payment_id: uuid::Uuid,
+    pub amount: rust_decimal::Decimal,
+    pub currency: String,
+    pub reason: String,
+    pub stripe_status: String,
+    pub outcome: String,
+    pub credits_taken: i64,
+    pub credits_shortfall: i64,
+    pub credits_returned: i64,
+    pub opened_at: DateTime<Utc>,
+}
+
 pub struct Snapshot {
     pub at: DateTime<Utc>,
     /// The first minute of the charts' window.
@@ -82,6 +100,7 @@ pub struct Snapshot {
     /// One entry per minute of the window, oldest first.
     pub send_rate: Vec<MinuteRate>,
     pub failures: Vec<Failure>,
+    pub disputes: Vec<Dispute>,
     /// The latest dead letters of all queues, newest first, or why Redis could not tell.
     pub dead_letters: Result<Vec<(&'static str, DeadLetter)>, String>,
     /// What needs the operator now (a paused account, unanswered sends), shown first.
@@ -104,6 +123,7 @@ pub async fn gather(pool: &PgPool, queues: &Queues, at: DateTime<Utc>) -> sqlx::
         depth: depth(pool, window_start).await?,
         send_rate: send_rate(pool, window_start, last_minute).await?,
         failures: failures(pool).await?,
+        disputes: disputes(pool).await?,
         dead_letters: within(dead_letters(queues)).await,
         alerts: Vec::new(),
         revenue: revenue::revenue(
@@ -184,6 +204,19 @@ async fn failures(pool: &PgPool) -> sqlx::Result<Vec<Failure>> {
          FROM messages m JOIN companies c ON c.id = m.company_id
          WHERE m.status IN ('failed', 'undelivered')
          ORDER BY m.updated_at DESC LIMIT $1",
+    )
+    .bind(RECENT as i64)
+    .fetch_all(pool)
+    .await
+}
+
+async fn disputes(pool: &PgPool) -> sqlx::Result<Vec<Dispute>> {
+    sqlx::query_as(
+        "SELECT d.id, d.company_id, c.name AS company, d.payment_id, d.amount, d.currency, d.reason,
+                d.stripe_status, d.outcome, d.credits_taken, d.credits_shortfall,
+                d.credits_returned, d.opened_at
+         FROM payment_disputes d JOIN companies c ON c.id = d.company_id
+         ORDER BY d.outcome = 'open' DESC, d.opened_at DESC LIMIT $1",
     )
     .bind(RECENT as i64)
     .fetch_all(pool)

@@ -93,7 +93,7 @@ fn login(state: &AppState, token: &str) -> ApiResult<Response> {
 }
 
 /// What the operator must see first: sending paused because the provider refuses our
-/// credentials, and sends held as unanswered.
+/// credentials, sends held as unanswered, and companies with open card disputes.
 async fn alerts(state: &AppState) -> ApiResult<Vec<String>> {
     let mut alerts = Vec::new();
     if let Some(account) = state.providers.current().sms.account() {
@@ -113,6 +113,19 @@ async fn alerts(state: &AppState) -> ApiResult<Vec<String>> {
         alerts.push(format!(
             "{unanswered} sends got no answer and are not in Twilio's list: held, and sent again \
              only after TWILIO_RESEND_UNANSWERED_AFTER_SECS (check them in Twilio's console)."
+        ));
+    }
+    let disputed: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT c.name FROM payment_disputes d JOIN companies c ON c.id = d.company_id
+         WHERE d.outcome = 'open' ORDER BY c.name",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    if !disputed.is_empty() {
+        alerts.push(format!(
+            "Card disputes are open for {}: their disputed credits are held back; answer them in \
+             Stripe's Dashboard (see Card disputes below).",
+            disputed.join(", ")
         ));
     }
     Ok(alerts)

@@ -56,6 +56,7 @@ pub fn page(s: &Snapshot) -> String {
     revenue(&mut html, s);
     balances(&mut html, s);
     failures(&mut html, s);
+    disputes(&mut html, s);
     dead_letters(&mut html, s);
     html.push_str("</body></html>");
     html
@@ -346,6 +347,49 @@ fn failures(html: &mut String, s: &Snapshot) {
             status = esc(&f.status),
             code = esc(f.error_code.as_deref().unwrap_or("")),
             error = esc(f.error_message.as_deref().unwrap_or("")),
+        );
+    }
+    html.push_str("</tbody></table></section>");
+}
+
+fn disputes(html: &mut String, s: &Snapshot) {
+    html.push_str(r#"<section id="disputes"><h2>Card disputes</h2><p class="muted">An open dispute took the disputed share of its purchase's credits back; won, they are given back. Answer it in Stripe's Dashboard before its due date.</p>"#);
+    table_head(
+        html,
+        "disputes-table",
+        &[
+            ("opened", false),
+            ("company", false),
+            ("amount", true),
+            ("reason", false),
+            ("Stripe status", false),
+            ("outcome", false),
+            ("credits taken", true),
+            ("already spent", true),
+            ("given back", true),
+            ("dispute", false),
+        ],
+    );
+    if s.disputes.is_empty() {
+        empty_row(html, 10, "no card disputes");
+    }
+    for d in &s.disputes {
+        let _ = write!(
+            html,
+            r#"<tr data-dispute="{id}" data-company="{company_id}" data-payment="{payment}" data-outcome="{outcome}"><td>{when}</td><td>{company}</td><td class="n">{amount} {currency}</td><td>{reason}</td><td>{status}</td><td>{outcome}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td><code>{id}</code></td></tr>"#,
+            d.credits_taken,
+            d.credits_shortfall,
+            d.credits_returned,
+            id = esc(&d.id),
+            company_id = d.company_id,
+            payment = d.payment_id,
+            outcome = esc(&d.outcome),
+            when = time(d.opened_at),
+            company = esc(&d.company),
+            amount = d.amount,
+            currency = esc(&d.currency),
+            reason = esc(&d.reason),
+            status = esc(&d.stripe_status),
         );
     }
     html.push_str("</tbody></table></section>");
