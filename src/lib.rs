@@ -31,6 +31,7 @@ pub mod providers;
 pub mod queue;
 pub mod ratelimit;
 pub mod reports;
+pub mod routing;
 pub mod settings;
 pub mod sweeps;
 pub mod telemetry;

@@ -50,6 +50,8 @@ use super::problem::ApiJson;
         super::admin::adjustments::create,
         super::admin::opt_outs::remove,
         super::admin::reports::revenue,
+        super::admin::routes::get,
+        super::admin::routes::put,
         super::admin::purchases::approve,
         super::admin::purchases::reject,
         super::admin::purchases::refund,

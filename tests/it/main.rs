@@ -7,7 +7,7 @@ mod demo;
 #[cfg(feature = "failpoints")]
 mod faults;
 mod growth;
-mod http_api;
+pub mod http_api;
 mod ingress;
 mod ledger;
 mod ledger_props;
@@ -21,5 +21,6 @@ pub mod queue;
 mod reports;
 mod row_security;
 mod sending;
+mod sms_routes;
 mod status_page;
 mod support;

@@ -1025,6 +1025,154 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/routes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The routing table and every route's circuit. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Routes"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /** Replaces the routing table; the change is recorded with who made it. */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["RoutesUpdate"];
+                };
+            };
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Routes"];
+                    };
+                };
+                /** @description malformed_json or malformed_body */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description payload_too_large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unsupported_media_type */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description validation_failed: a malformed rule (named by its position), a route named twice, two rules for one destination and company, or an unknown company */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/settings/mpesa": {
         parameters: {
             query?: never;
@@ -4240,6 +4388,25 @@ export interface components {
              */
             next_before?: number | null;
         };
+        /** @description A route's circuit as the operator sees it. */
+        Circuit: {
+            /**
+             * Format: int32
+             * @description Transient failures in a row so far.
+             */
+            failures: number;
+            /**
+             * Format: int64
+             * @description Until when it is open (Unix ms), when it is.
+             */
+            open_until_ms?: number | null;
+            /** @description The last failure's reason. */
+            reason?: string;
+            route: components["schemas"]["RouteName"];
+            state: components["schemas"]["CircuitState"];
+        };
+        /** @enum {string} */
+        CircuitState: "closed" | "open" | "half_open";
         /**
          * @description A company and the settings the operator may change (`PATCH /admin/companies/{id}`,
          *     `admin update-company`).
@@ -4725,6 +4892,41 @@ export interface components {
              * @description Charged messages with no provider price (yet): the cost above leaves them out.
              */
             unpriced_messages: number;
+        };
+        /**
+         * @description A provider account messages can go through.
+         * @enum {string}
+         */
+        RouteName: "twilio" | "beem" | "africastalking";
+        /**
+         * @description One rule: numbers starting with `destination` (digits without `+`, or `*` for any), of
+         *     `company` or of everybody, go through `routes`, the first available first.
+         */
+        RouteRule: {
+            /**
+             * Format: uuid
+             * @description Only this company's messages; everybody's when absent.
+             */
+            company_id?: string | null;
+            /** @description A country calling code or longer prefix, digits only (`255`, `25575`), or `*`. */
+            destination: string;
+            /** @description In order of preference; each route once. */
+            routes: components["schemas"]["RouteName"][];
+        };
+        Routes: {
+            /** @description Each route's circuit; absent when Redis did not answer. */
+            circuits?: components["schemas"]["Circuit"][] | null;
+            /** @description The routes a message takes when no rule matches. */
+            default: components["schemas"]["RouteName"][];
+            /**
+             * @description The rules, in the order they were set. The most specific matching rule decides (a
+             *     company's own before everybody's, then the longest prefix).
+             */
+            rules: components["schemas"]["RouteRule"][];
+        };
+        RoutesUpdate: {
+            /** @description The whole new table (replaces the old one; `[]` restores Twilio for everything). */
+            rules: components["schemas"]["RouteRule"][];
         };
         SaveTemplate: {
             /** @description Up to 1,600 characters; `{variable}` placeholders, `{{` and `}}` for literal braces. */

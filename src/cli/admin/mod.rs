@@ -8,6 +8,7 @@ use serde_json::json;
 
 mod companies;
 mod reports;
+mod routes;
 
 use super::output;
 use crate::config::Config;
@@ -35,6 +36,9 @@ enum AdminCommand {
     /// Reports for the operator.
     #[command(subcommand)]
     Report(reports::ReportCommand),
+    /// The SMS routing table: which provider routes a destination's messages take.
+    #[command(subcommand)]
+    Routes(routes::RoutesCommand),
     /// Create a user and print a JWT for it.
     CreateUser {
         /// Required except for super_admin.
@@ -195,6 +199,7 @@ async fn execute(
     match command {
         AdminCommand::Company(command) => ok(companies::execute(config, &pool, command).await?),
         AdminCommand::Report(command) => ok(reports::execute(&pool, command).await?),
+        AdminCommand::Routes(command) => ok(routes::execute(&pool, command).await?),
         AdminCommand::CreateUser {
             company,
             role,

@@ -5,6 +5,7 @@ pub(crate) mod companies;
 pub(crate) mod opt_outs;
 pub(crate) mod purchases;
 pub(crate) mod reports;
+pub(crate) mod routes;
 pub(crate) mod settings;
 pub(crate) mod status;
 
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
             axum::routing::delete(opt_outs::remove),
         )
         .route("/reports/revenue", get(reports::revenue))
+        .route("/routes", get(routes::get).put(routes::put))
         .route("/purchases/{id}/approve", post(purchases::approve))
         .route("/purchases/{id}/reject", post(purchases::reject))
         .route("/purchases/{id}/refund", post(purchases::refund))

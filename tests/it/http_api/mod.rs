@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Asserts an RFC 9457 problem with the given status and code, and returns it.
-async fn problem(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
+pub(crate) async fn problem(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(resp.status(), status);
     let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
     assert_eq!(ct, "application/problem+json");

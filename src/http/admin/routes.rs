@@ -1,0 +1,102 @@
+//! `GET` and `PUT /admin/routes`: the operator's routing table (destination, optionally one
+//! company, to an ordered list of provider routes) and each route's circuit.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use crate::http::AppState;
+use crate::http::auth::SuperAdmin;
+use crate::http::problem::{ApiError, ApiJson, ApiResult, FieldError, Problem};
+use crate::routing::{
+    self, Circuit, CircuitSettings, Circuits, ReplaceError, RouteName, RouteRule, RoutingTable,
+};
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Routes {
+    /// The rules, in the order they were set. The most specific matching rule decides (a
+    /// company's own before everybody's, then the longest prefix).
+    pub rules: Vec<RouteRule>,
+    /// The routes a message takes when no rule matches.
+    pub default: Vec<RouteName>,
+    /// Each route's circuit; absent when Redis did not answer.
+    pub circuits: Option<Vec<Circuit>>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesUpdate {
+    /// The whole new table (replaces the old one; `[]` restores Twilio for everything).
+    pub rules: Vec<RouteRule>,
+}
+
+/// The routing table and every route's circuit.
+#[utoipa::path(get, path = "/admin/routes", tag = "admin", security(("bearer" = [])), responses(
+    (status = 200, body = Routes),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn get(
+    State(state): State<AppState>,
+    SuperAdmin(_operator): SuperAdmin,
+) -> ApiResult<ApiJson<Routes>> {
+    let table = routing::load(&state.pool).await?;
+    Ok(ApiJson(routes(&state, table).await))
+}
+
+/// Replaces the routing table; the change is recorded with who made it.
+#[utoipa::path(put, path = "/admin/routes", tag = "admin", request_body = RoutesUpdate,
+    security(("bearer" = [])), responses(
+    (status = 200, body = Routes),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json",
+     description = "validation_failed: a malformed rule (named by its position), a route named twice, two rules for one destination and company, or an unknown company"),
+))]
+pub async fn put(
+    State(state): State<AppState>,
+    SuperAdmin(operator): SuperAdmin,
+    ApiJson(update): ApiJson<RoutesUpdate>,
+) -> ApiResult<ApiJson<Routes>> {
+    let table = RoutingTable::new(update.rules).map_err(|e| {
+        ApiError::validation(vec![FieldError {
+            field: format!("rules[{}]", e.index),
+            message: e.reason,
+        }])
+    })?;
+    let actor = operator.principal.actor();
+    match routing::replace(&state.pool, &table, &actor).await {
+        Ok(_) => {}
+        Err(ReplaceError::UnknownCompany(i)) => {
+            return Err(ApiError::field(
+                &format!("rules[{i}].company_id"),
+                "no such company",
+            ));
+        }
+        Err(ReplaceError::Database(e)) => return Err(e.into()),
+    }
+    tracing::info!(operator = %actor, rules = table.rules.len(), "routing table replaced");
+    Ok(ApiJson(routes(&state, table).await))
+}
+
+async fn routes(state: &AppState, table: RoutingTable) -> Routes {
+    let circuits = Circuits::new(
+        state.queues.connection(),
+        state.queues.prefix(),
+        CircuitSettings::default(),
+    );
+    let mut states = Vec::new();
+    for route in RouteName::ALL {
+        match circuits.state(route).await {
+            Ok(c) => states.push(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "route circuits not read");
+                break;
+            }
+        }
+    }
+    Routes {
+        rules: table.rules,
+        default: routing::DEFAULT_ROUTES.to_vec(),
+        circuits: (states.len() == RouteName::ALL.len()).then_some(states),
+    }
+}
