@@ -65,19 +65,24 @@ pub struct Recipients {
 /// otherwise what the refusal means. A code not in the published table is terminal
 /// (`Permanent`) and logged.
 pub fn classify(status_code: i64) -> Option<FailureClass> {
-    match status_code {
+    published(status_code).unwrap_or_else(|| {
+        tracing::warn!(
+            status_code,
+            "africastalking: unknown statusCode, treated as terminal"
+        );
+        Some(FailureClass::Permanent)
+    })
+}
+
+/// The published table (PROTOCOLS.md section 9); `None` for a code not in it.
+fn published(status_code: i64) -> Option<Option<FailureClass>> {
+    Some(match status_code {
         100..=102 => None,
         401 | 402 | 405 | 407 => Some(FailureClass::Configuration),
         403 | 404 | 406 | 409 => Some(FailureClass::Permanent),
         500..=502 => Some(FailureClass::Transient),
-        other => {
-            tracing::warn!(
-                status_code = other,
-                "africastalking: unknown statusCode, treated as terminal"
-            );
-            Some(FailureClass::Permanent)
-        }
-    }
+        _ => return None,
+    })
 }
 
 fn http_client(timeout: Duration) -> reqwest::Client {
@@ -292,5 +297,99 @@ fn answer_of(entry: Recipients) -> RecipientAnswer {
             code: entry.status_code.to_string(),
             reason: entry.status,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::E164;
+
+    fn recipient(n: &str) -> Recipient {
+        Recipient {
+            message: MessageId::new(),
+            to: E164::try_from(n.to_string()).unwrap(),
+        }
+    }
+
+    fn data(body: &str) -> SmsMessageData {
+        serde_json::from_str::<SmsAnswer>(body).unwrap().data
+    }
+
+    #[test]
+    fn africastalking_the_published_codes_are_all_known() {
+        for code in [100, 101, 102] {
+            assert_eq!(published(code), Some(None), "{code}");
+        }
+        for code in [401, 402, 405, 407] {
+            assert_eq!(
+                published(code),
+                Some(Some(FailureClass::Configuration)),
+                "{code}"
+            );
+        }
+        for code in [403, 404, 406, 409] {
+            assert_eq!(
+                published(code),
+                Some(Some(FailureClass::Permanent)),
+                "{code}"
+            );
+        }
+        for code in [500, 501, 502] {
+            assert_eq!(
+                published(code),
+                Some(Some(FailureClass::Transient)),
+                "{code}"
+            );
+        }
+        for code in [0, 103, 400, 408, 410, 503, 999] {
+            assert_eq!(published(code), None, "{code}");
+        }
+    }
+
+    #[test]
+    fn africastalking_a_recipient_left_out_or_without_an_id_is_unknown() {
+        let ours = [recipient("+254711000111"), recipient("+254711000222")];
+        let body = r#"{"SMSMessageData":{"Message":"Sent to 1/2 Total Cost: KES 0.8000","Recipients":[{"statusCode":102,"number":"+254711000111","status":"Queued","cost":"KES 0.8000","messageId":"None"}]}}"#;
+        let got = answers(&ours, data(body)).unwrap();
+        assert_eq!(
+            got[0],
+            (
+                ours[0].message,
+                RecipientAnswer::UnknownUntilReport { provider_id: None }
+            )
+        );
+        assert_eq!(
+            got[1],
+            (
+                ours[1].message,
+                RecipientAnswer::UnknownUntilReport { provider_id: None }
+            )
+        );
+    }
+
+    #[test]
+    fn africastalking_a_refused_recipient_has_no_cost_and_an_answer_naming_nobody_is_refused() {
+        let ours = [recipient("+254790904509")];
+        let body = r#"{"SMSMessageData":{"Message":"Sent to 0/1 Total Cost: 0","Recipients":[{"cost":"0","messageId":"None","number":"+254790904509","status":"InsufficientBalance","statusCode":405}]}}"#;
+        let got = answers(&ours, data(body)).unwrap();
+        assert_eq!(
+            got[0].1,
+            RecipientAnswer::Failed {
+                class: FailureClass::Configuration,
+                code: "405".into(),
+                reason: "InsufficientBalance".into()
+            }
+        );
+        let none = r#"{"SMSMessageData":{"Message":"InvalidSenderId","Recipients":[]}}"#;
+        assert!(matches!(
+            answers(&ours, data(none)),
+            Err(BulkError::Configuration { .. })
+        ));
+        let other = r#"{"SMSMessageData":{"Message":"Something else","Recipients":[]}}"#;
+        assert!(matches!(
+            answers(&ours, data(other)),
+            Err(BulkError::Refused { .. })
+        ));
     }
 }

@@ -305,3 +305,57 @@ fn refusal(status: u16, text: &str) -> BulkError {
     tracing::warn!(status, code, reason, "beem refused a request");
     BulkError::Refused { code, reason }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beem_refusals_keep_beems_code_and_message() {
+        assert_eq!(
+            refusal(400, r#"{"code":111,"message":"Invalid Sender Id"}"#),
+            BulkError::Refused {
+                code: "111".into(),
+                reason: "Invalid Sender Id".into()
+            }
+        );
+        assert_eq!(
+            refusal(
+                400,
+                r#"{"data":{"code":116,"message":"Missing parameter"}}"#
+            ),
+            BulkError::Refused {
+                code: "116".into(),
+                reason: "Missing parameter".into()
+            }
+        );
+        assert_eq!(
+            refusal(404, "<html>Not Found</html>"),
+            BulkError::Refused {
+                code: "http_404".into(),
+                reason: "<html>Not Found</html>".into()
+            }
+        );
+    }
+
+    #[test]
+    fn beem_the_send_answer_reads_a_numeric_request_id() {
+        let a: SendAnswer = serde_json::from_str(
+            r#"{"successful":true,"request_id":27104651,"code":100,"message":"Message Submitted Successfully","valid":1,"invalid":0,"duplicates":0}"#,
+        )
+        .unwrap();
+        assert_eq!(a.request_id.as_deref(), Some("27104651"));
+        assert_eq!(
+            (a.code, a.valid, a.invalid),
+            (Some(SUBMITTED), Some(1), Some(0))
+        );
+        let unsent = SendAnswer {
+            request_id: None,
+            ..a
+        };
+        assert!(matches!(
+            answers(&[], &unsent),
+            Err(BulkError::Ambiguous(_))
+        ));
+    }
+}
