@@ -42,6 +42,8 @@ pub enum Behaviour {
     RateLimit(u64),
     /// Sends (records it, reports follow), then answers only after this long.
     Hang(Duration),
+    /// Sends, then answers with the body cut in half (the answer is lost on the way).
+    DropAnswer,
 }
 
 /// AT's name for a per-recipient statusCode.

@@ -92,7 +92,7 @@ pub(super) async fn send(State(shared): St, headers: HeaderMap, body: String) ->
                 .insert("retry-after", secs.to_string().parse().expect("header"));
             return r;
         }
-        Behaviour::Accept | Behaviour::Hang(_) => {}
+        Behaviour::Accept | Behaviour::Hang(_) | Behaviour::DropAnswer => {}
     }
     if !wants_json(&headers) {
         // The real API answers XML then; a client of ours must ask for JSON.
@@ -175,6 +175,12 @@ pub(super) async fn send(State(shared): St, headers: HeaderMap, body: String) ->
     schedule_reports(&shared, index, &send);
     if let Behaviour::Hang(after) = behaviour {
         tokio::time::sleep(after).await;
+    }
+    if behaviour == Behaviour::DropAnswer {
+        let mut cut = answer.to_string();
+        cut.truncate(cut.len() / 2);
+        let json = [("content-type", "application/json")];
+        return (StatusCode::CREATED, json, cut).into_response();
     }
     (StatusCode::CREATED, Json(answer)).into_response()
 }

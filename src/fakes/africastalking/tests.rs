@@ -348,3 +348,12 @@ fn africastalking_the_documented_answer_parses_with_its_cost() {
     assert_eq!(r.cost.as_deref().and_then(Price::parse), kes("0.8000"));
     assert_eq!((r.status_code, r.message_parts), (101, Some(1)));
 }
+
+#[tokio::test]
+async fn africastalking_an_answer_cut_short_after_sending_is_ambiguous() {
+    let fake = FakeAfricasTalking::start().await.unwrap();
+    fake.script([Behaviour::DropAnswer]);
+    let e = fake.client().send(&batch(3), "x").await.unwrap_err();
+    assert!(matches!(e, BulkError::Ambiguous(_)), "{e:?}");
+    assert_eq!(fake.sends()[0].recipients.len(), 3);
+}

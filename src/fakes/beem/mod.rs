@@ -43,6 +43,8 @@ pub enum Behaviour {
     /// Sends (records the send, reports follow), then answers only after this long: the client
     /// has given up by then, and the send is ambiguous to it.
     Hang(Duration),
+    /// Sends, then answers with the body cut in half (the answer is lost on the way).
+    DropAnswer,
 }
 
 /// One recipient of a send the fake took.

@@ -95,7 +95,7 @@ pub(super) async fn send(State(shared): St, headers: HeaderMap, body: String) ->
                 .insert("retry-after", secs.to_string().parse().expect("header"));
             return r;
         }
-        Behaviour::Accept | Behaviour::Hang(_) => {}
+        Behaviour::Accept | Behaviour::Hang(_) | Behaviour::DropAnswer => {}
     }
     let parsed = serde_json::from_str::<Value>(&body).map_err(|e| e.to_string());
     let (source, encoding, message, recipients) = match parsed.and_then(|v| read_send(&v)) {
@@ -154,6 +154,11 @@ pub(super) async fn send(State(shared): St, headers: HeaderMap, body: String) ->
     schedule_reports(&shared, &send);
     if let Behaviour::Hang(after) = behaviour {
         tokio::time::sleep(after).await;
+    }
+    if behaviour == Behaviour::DropAnswer {
+        let mut cut = answer.to_string();
+        cut.truncate(cut.len() / 2);
+        return ([("content-type", "application/json")], cut).into_response();
     }
     Json(answer).into_response()
 }

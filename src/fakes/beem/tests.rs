@@ -268,3 +268,12 @@ async fn beem_balance_drops_by_the_price_per_segment() {
     client.send(&batch(4), &"a".repeat(161)).await.unwrap();
     assert_eq!(client.balance().await.unwrap(), Decimal::new(980, 0));
 }
+
+#[tokio::test]
+async fn beem_an_answer_cut_short_after_sending_is_ambiguous() {
+    let fake = FakeBeem::start().await.unwrap();
+    fake.script([Behaviour::DropAnswer]);
+    let e = fake.client().send(&batch(3), "x").await.unwrap_err();
+    assert!(matches!(e, BulkError::Ambiguous(_)), "{e:?}");
+    assert_eq!(fake.sends()[0].recipients.len(), 3);
+}
