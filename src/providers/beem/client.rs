@@ -69,8 +69,10 @@ fn http_client(timeout: Duration) -> reqwest::Client {
 }
 
 impl BeemClient {
-    /// `base_send` is `https://apisms.beem.africa`, `base_dlr` `https://dlrapi.beem.africa`;
-    /// `source_addr` the sender name registered through Beem.
+    /// `base_send` is `https://apisms.beem.africa`, `base_dlr` `https://dlrapi.beem.africa`
+    /// (Beem's own samples disagree: one pulls reports from the send host, hence two bases);
+    /// `source_addr` the sender name registered through Beem (with TCRA). Every body is sent
+    /// with `encoding` 0.
     pub fn new(
         base_send: Url,
         base_dlr: Url,
