@@ -11,11 +11,13 @@ use url::Url;
 
 mod providers;
 mod redacted;
+mod sms_routes;
 mod values;
 mod vars;
 mod vodacom;
 
 pub use providers::{BankAccount, TwilioEnv, TwilioTiming};
+pub use sms_routes::{AfricasTalkingAccount, BeemAccount};
 pub use values::{PublicUrl, Secret};
 pub use vars::parse_settings_key;
 use vars::{Vars, bad, is_identifier, parse_key, parse_url};
@@ -109,6 +111,10 @@ pub struct Config {
     pub vodacom: Option<VodacomAccount>,
     /// How long a new Vodacom session is left before it is used.
     pub vodacom_session_wait: Duration,
+    /// The Beem route (`BEEM_*`: credentials all or none).
+    pub beem: Option<BeemAccount>,
+    /// The Africa's Talking route (`AT_*`: credentials all or none).
+    pub africastalking: Option<AfricasTalkingAccount>,
     /// The account customers pay bank transfers into.
     pub bank: BankAccount,
     /// Where Stripe Checkout sends the buyer back to (`{CHECKOUT_SESSION_ID}` is Stripe's).
@@ -360,6 +366,8 @@ impl Config {
             vodacom_api_base: vodacom::api_base(&vars)?,
             vodacom: VodacomAccount::read(&vars)?,
             vodacom_session_wait: vodacom::session_wait(&vars)?,
+            beem: BeemAccount::read(&vars)?,
+            africastalking: AfricasTalkingAccount::read(&vars)?,
             bank: BankAccount::read(&vars),
             checkout_success_url,
             checkout_cancel_url,

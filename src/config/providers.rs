@@ -41,39 +41,24 @@ pub struct BankAccount {
 impl TwilioEnv {
     /// `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN` and `TWILIO_FROM`: all three or none.
     pub(super) fn read(vars: &Vars) -> Result<Option<TwilioEnv>, ConfigError> {
-        match (
-            vars.var("TWILIO_ACCOUNT_SID"),
-            vars.var("TWILIO_AUTH_TOKEN"),
-            vars.var("TWILIO_FROM"),
-        ) {
-            (None, None, None) => Ok(None),
-            (Some(sid), Some(token), Some(from)) => {
-                if !(sid.len() == 34 && sid.starts_with("AC")) {
-                    return Err(bad(
-                        "TWILIO_ACCOUNT_SID",
-                        "must be AC followed by 32 characters".into(),
-                    ));
-                }
-                Ok(Some(TwilioEnv {
-                    account_sid: sid,
-                    auth_token: Secret::new(token),
-                    from,
-                }))
-            }
-            (sid, token, _) => {
-                let missing = if sid.is_none() {
-                    "TWILIO_ACCOUNT_SID"
-                } else if token.is_none() {
-                    "TWILIO_AUTH_TOKEN"
-                } else {
-                    "TWILIO_FROM"
-                };
-                Err(bad(
-                    missing,
-                    "is required when any TWILIO_* credential is set".into(),
-                ))
-            }
+        let Some([sid, token, from]) = vars.all_or_none(
+            ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"],
+            "TWILIO_*",
+        )?
+        else {
+            return Ok(None);
+        };
+        if !(sid.len() == 34 && sid.starts_with("AC")) {
+            return Err(bad(
+                "TWILIO_ACCOUNT_SID",
+                "must be AC followed by 32 characters".into(),
+            ));
         }
+        Ok(Some(TwilioEnv {
+            account_sid: sid,
+            auth_token: Secret::new(token),
+            from,
+        }))
     }
 }
 

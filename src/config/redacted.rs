@@ -51,6 +51,8 @@ impl std::fmt::Debug for Config {
             vodacom_api_base,
             vodacom,
             vodacom_session_wait,
+            beem,
+            africastalking,
             bank,
             checkout_success_url,
             checkout_cancel_url,
@@ -105,6 +107,8 @@ impl std::fmt::Debug for Config {
             )
             .field("vodacom", vodacom)
             .field("vodacom_session_wait", vodacom_session_wait)
+            .field("beem", beem)
+            .field("africastalking", africastalking)
             .field("bank", bank)
             .field(
                 "checkout_success_url",
@@ -198,6 +202,20 @@ mod tests {
                 "MpesaCallbackNeverShown",
             ),
             (
+                "BEEM_API_KEY",
+                "BeemApiKeyNeverShown",
+                "BeemApiKeyNeverShown",
+            ),
+            (
+                "BEEM_SECRET_KEY",
+                "BeemSecretNeverShown",
+                "BeemSecretNeverShown",
+            ),
+            ("BEEM_SOURCE_ADDR", "COPCCA", "COPCCA"),
+            ("AT_USERNAME", "copcca", "copcca"),
+            ("AT_API_KEY", "atsk_NeverShown", "atsk_NeverShown"),
+            ("AT_SENDER_ID", "COPCCA", "COPCCA"),
+            (
                 "STRIPE_API_BASE",
                 "https://proxy:StripeProxyPassNeverShown@stripe.example",
                 "StripeProxyPassNeverShown",
@@ -206,7 +224,13 @@ mod tests {
         let vars: Vec<(&str, &str)> = secrets.iter().map(|(k, v, _)| (*k, *v)).collect();
         let c = config(&vars).unwrap();
         let printed = format!("{c:?}");
-        let not_secret = ["TWILIO_ACCOUNT_SID", "TWILIO_FROM"];
+        let not_secret = [
+            "TWILIO_ACCOUNT_SID",
+            "TWILIO_FROM",
+            "BEEM_SOURCE_ADDR",
+            "AT_USERNAME",
+            "AT_SENDER_ID",
+        ];
         for (var, _, secret) in secrets.iter().filter(|(k, ..)| !not_secret.contains(k)) {
             assert!(!printed.contains(secret), "{var} printed: {printed}");
         }

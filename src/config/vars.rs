@@ -29,6 +29,26 @@ impl<'a> Vars<'a> {
         self.var(k).unwrap_or_else(|| default.to_string())
     }
 
+    /// A group of variables that are set together or not at all (credentials): all their values,
+    /// or `None` when none is set; a group set in part names the first one missing.
+    pub(super) fn all_or_none<const N: usize>(
+        &self,
+        names: [&'static str; N],
+        group: &str,
+    ) -> Result<Option<[String; N]>, ConfigError> {
+        let values = names.map(|k| self.var(k));
+        if values.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        if let Some(i) = values.iter().position(Option::is_none) {
+            return Err(bad(
+                names[i],
+                format!("is required when any {group} credential is set"),
+            ));
+        }
+        Ok(Some(values.map(|v| v.expect("checked above"))))
+    }
+
     /// A whole number in `range`, `default` when unset.
     pub(super) fn number(
         &self,

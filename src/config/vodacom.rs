@@ -45,26 +45,16 @@ impl VodacomAccount {
                 "only vodacomTZN (Tanzania, TZS) is supported".into(),
             ));
         }
-        let (key, public, code) = match (
-            vars.var("VODACOM_API_KEY"),
-            vars.var("VODACOM_PUBLIC_KEY"),
-            vars.var("VODACOM_SERVICE_PROVIDER_CODE"),
-        ) {
-            (None, None, None) => return Ok(None),
-            (Some(k), Some(p), Some(c)) => (k, p, c),
-            (k, p, _) => {
-                let missing = if k.is_none() {
-                    "VODACOM_API_KEY"
-                } else if p.is_none() {
-                    "VODACOM_PUBLIC_KEY"
-                } else {
-                    "VODACOM_SERVICE_PROVIDER_CODE"
-                };
-                return Err(bad(
-                    missing,
-                    "is required when any VODACOM_* credential is set".into(),
-                ));
-            }
+        let Some([key, public, code]) = vars.all_or_none(
+            [
+                "VODACOM_API_KEY",
+                "VODACOM_PUBLIC_KEY",
+                "VODACOM_SERVICE_PROVIDER_CODE",
+            ],
+            "VODACOM_*",
+        )?
+        else {
+            return Ok(None);
         };
         check_public_key(&public).map_err(|problem| bad("VODACOM_PUBLIC_KEY", problem))?;
         if !(4..=12).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {

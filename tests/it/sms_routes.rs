@@ -38,14 +38,14 @@ async fn the_operator_sets_the_table_and_every_change_is_kept(pool: PgPool) {
     let empty = get().await;
     assert_eq!(empty["rules"], json!([]));
     assert_eq!(empty["default"], json!(["twilio"]));
-    assert_eq!(empty["circuits"].as_array().unwrap().len(), 3);
+    let routes = empty["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 3);
     assert!(
-        empty["circuits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|c| c["state"] == "closed")
+        routes.iter().all(|r| r["circuit"]["state"] == "closed"),
+        "{empty}"
     );
+    // This deployment has no account for any route (Twilio runs as the demo provider).
+    assert!(routes.iter().all(|r| r["configured"] == false), "{empty}");
 
     let rules = json!([
         {"destination": "+255", "routes": ["beem", "twilio"]},
@@ -88,6 +88,45 @@ async fn the_operator_sets_the_table_and_every_change_is_kept(pool: PgPool) {
     assert_eq!(history[0].1, json!([]));
     assert_eq!(history[1].1, history[0].2);
     assert_eq!(history[1].2, json!([]));
+}
+
+#[sqlx::test]
+async fn a_route_counts_as_configured_once_its_account_is(pool: PgPool) {
+    let app = spawn_app_with(
+        pool,
+        &[
+            ("BEEM_API_KEY", "k"),
+            ("BEEM_SECRET_KEY", "s"),
+            ("BEEM_SOURCE_ADDR", "COPCCA"),
+        ],
+    )
+    .await;
+    let admin = app.token(None, Role::SuperAdmin).await;
+    let v: Value = app
+        .client
+        .get(app.url("/admin/routes"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let configured: Vec<(&str, bool)> = v["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["route"].as_str().unwrap(),
+                r["configured"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        configured,
+        [("twilio", false), ("beem", true), ("africastalking", false)]
+    );
 }
 
 #[sqlx::test]

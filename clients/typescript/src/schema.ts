@@ -4913,11 +4913,20 @@ export interface components {
             /** @description In order of preference; each route once. */
             routes: components["schemas"]["RouteName"][];
         };
+        RouteStatus: {
+            circuit?: null | components["schemas"]["Circuit"];
+            /**
+             * @description Its account is configured (`TWILIO_*` or settings, `BEEM_*`, `AT_*`); a route without
+             *     one is skipped like one whose circuit is open.
+             */
+            configured: boolean;
+            route: components["schemas"]["RouteName"];
+        };
         Routes: {
-            /** @description Each route's circuit; absent when Redis did not answer. */
-            circuits?: components["schemas"]["Circuit"][] | null;
             /** @description The routes a message takes when no rule matches. */
             default: components["schemas"]["RouteName"][];
+            /** @description Every route: whether this deployment has its account, and its circuit. */
+            routes: components["schemas"]["RouteStatus"][];
             /**
              * @description The rules, in the order they were set. The most specific matching rule decides (a
              *     company's own before everybody's, then the longest prefix).

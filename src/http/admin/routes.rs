@@ -18,8 +18,18 @@ pub struct Routes {
     pub rules: Vec<RouteRule>,
     /// The routes a message takes when no rule matches.
     pub default: Vec<RouteName>,
-    /// Each route's circuit; absent when Redis did not answer.
-    pub circuits: Option<Vec<Circuit>>,
+    /// Every route: whether this deployment has its account, and its circuit.
+    pub routes: Vec<RouteStatus>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RouteStatus {
+    pub route: RouteName,
+    /// Its account is configured (`TWILIO_*` or settings, `BEEM_*`, `AT_*`); a route without
+    /// one is skipped like one whose circuit is open.
+    pub configured: bool,
+    /// Absent when Redis did not answer.
+    pub circuit: Option<Circuit>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -84,19 +94,27 @@ async fn routes(state: &AppState, table: RoutingTable) -> Routes {
         state.queues.prefix(),
         CircuitSettings::default(),
     );
-    let mut states = Vec::new();
+    let mut routes = Vec::new();
     for route in RouteName::ALL {
-        match circuits.state(route).await {
-            Ok(c) => states.push(c),
-            Err(e) => {
-                tracing::warn!(error = %e, "route circuits not read");
-                break;
-            }
-        }
+        let configured = match route {
+            RouteName::Twilio => state.providers.current().sms.account().is_some(),
+            RouteName::Beem => state.config.beem.is_some(),
+            RouteName::Africastalking => state.config.africastalking.is_some(),
+        };
+        let circuit = circuits
+            .state(route)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, %route, "route circuit not read"))
+            .ok();
+        routes.push(RouteStatus {
+            route,
+            configured,
+            circuit,
+        });
     }
     Routes {
         rules: table.rules,
         default: routing::DEFAULT_ROUTES.to_vec(),
-        circuits: (states.len() == RouteName::ALL.len()).then_some(states),
+        routes,
     }
 }
