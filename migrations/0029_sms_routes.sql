@@ -8,9 +8,13 @@ CREATE TABLE sms_routes (
     destination  text NOT NULL CHECK (destination = '*' OR destination ~ '^[1-9][0-9]{0,14}$'),
     company_id   uuid REFERENCES companies (id),
     routes       text[] NOT NULL CHECK (cardinality(routes) BETWEEN 1 AND 3
-                     AND routes <@ ARRAY['twilio', 'beem', 'africastalking']),
-    UNIQUE NULLS NOT DISTINCT (destination, company_id)
+                     AND routes <@ ARRAY['twilio', 'beem', 'africastalking'])
 );
+-- One rule per destination for everybody, and one per destination and company (two partial
+-- indexes rather than NULLS NOT DISTINCT, which PostgreSQL 14 lacks).
+CREATE UNIQUE INDEX sms_routes_everybody ON sms_routes (destination) WHERE company_id IS NULL;
+CREATE UNIQUE INDEX sms_routes_company ON sms_routes (destination, company_id)
+    WHERE company_id IS NOT NULL;
 
 CREATE TABLE sms_route_changes (
     id          bigserial PRIMARY KEY,

@@ -131,6 +131,18 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE p.credits_reversed <> COALESCE(-s.taken, 0)
             OR p.credits_reversed + p.reversal_shortfall > COALESCE(c.credited, 0)",
     ),
+    (
+        "reversal_matches_claims",
+        "SELECT p.company_id, format('payment %s: reversed %s + shortfall %s, but its refunds claim %s and its open or lost disputes %s of %s',
+                p.id, p.credits_reversed, p.reversal_shortfall, p.credits_refund_share,
+                COALESCE(d.share, 0), COALESCE(p.credits_granted, p.credits))
+         FROM payments p
+         LEFT JOIN (SELECT payment_id, sum(credits_share) share FROM payment_disputes
+                    WHERE outcome IN ('open', 'lost') GROUP BY payment_id) d ON d.payment_id = p.id
+         WHERE p.status IN ('credited', 'refunded')
+           AND p.credits_reversed + p.reversal_shortfall
+               <> LEAST(COALESCE(p.credits_granted, p.credits), p.credits_refund_share + COALESCE(d.share, 0))",
+    ),
 ];
 
 /// Runs every invariant check over all companies (one consistent snapshot).

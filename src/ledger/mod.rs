@@ -40,7 +40,7 @@ use crate::domain::{CompanyId, Credits, HoldId, MessageId, PaymentId};
 pub use adjustments::{Adjusted, adjust};
 pub use audit::{AuditReport, Violation, audit};
 pub use holds::release;
-pub use purchases::{Credited, Reversed, credit_purchase, restore_reversal, reverse_purchase};
+pub use purchases::{Credited, Reversed, credit_purchase, reverse_purchase};
 pub use queries::{active_hold, balance, entries, expired_holds};
 pub use refunds::{Refunded, refund};
 pub use sending::{BeginSend, Begun, FinishSend, Finished, begin_sends, finish_sends};

@@ -96,17 +96,22 @@ pub struct Reversed {
     pub company: CompanyId,
     /// Credits taken back by this call.
     pub taken: i64,
-    /// Credits owed that the balance could not cover (spent already), recorded on the payment.
+    /// Credits given back by this call (a claim withdrawn: a dispute won).
+    pub given_back: i64,
+    /// Credits owed that the balance could not cover (spent already), added by this call.
     pub shortfall: i64,
     /// Totals on the payment after this call.
     pub total_reversed: i64,
     pub total_shortfall: i64,
 }
 
-/// Takes back a refunded purchase's credits up to `target` in total (the share of the payment
-/// the provider has refunded so far), as far as the available balance allows: the balance never
-/// goes negative, and what could not be taken is recorded as the payment's shortfall (`reason`
-/// on the entry: a refund, a dispute). `target` is cumulative, so a repeated or out-of-date refund notice takes nothing more (`replay`).
+/// Moves a credited purchase's reversal (credits taken back plus those owed but already spent)
+/// to `target`: what its claims (refunds, open or lost disputes) add up to now, never more than
+/// it credited. Up, the credits are taken back as far as the available balance allows (never
+/// below zero) and the rest recorded as the payment's shortfall; down, the shortfall is forgiven
+/// first and the rest given back. `reason` goes on the entry. Calling it again with the same
+/// target changes nothing (`replay`): the caller computes the target from the claims under the
+/// payment's lock.
 pub async fn reverse_purchase(
     conn: &mut PgConnection,
     payment: PaymentId,
@@ -128,31 +133,47 @@ pub async fn reverse_purchase(
     if !matches!(status.as_str(), "credited" | "refunded") {
         return Err(LedgerError::PaymentNotPaid { payment, status });
     }
-    let owed = target.min(credits) - reversed - shortfall;
+    let target = target.clamp(0, credits);
     let mut out = Reversed {
         payment,
         company,
         taken: 0,
+        given_back: 0,
         shortfall: 0,
         total_reversed: reversed,
         total_shortfall: shortfall,
     };
-    if owed <= 0 {
+    let now = reversed + shortfall;
+    if target == now {
         return Ok(Applied::replayed(out));
     }
-    let available: i64 =
-        sqlx::query_scalar("SELECT available FROM balances WHERE company_id = $1 FOR UPDATE")
-            .bind(company)
-            .fetch_one(&mut *tx)
-            .await?;
-    let taken = owed.min(available.max(0));
-    if taken > 0 {
+    let delta = if target > now {
+        let owed = target - now;
+        let available: i64 =
+            sqlx::query_scalar("SELECT available FROM balances WHERE company_id = $1 FOR UPDATE")
+                .bind(company)
+                .fetch_one(&mut *tx)
+                .await?;
+        out.taken = owed.min(available.max(0));
+        out.shortfall = owed - out.taken;
+        out.total_shortfall += out.shortfall;
+        out.total_reversed += out.taken;
+        -out.taken
+    } else {
+        let returned = now - target;
+        let forgiven = returned.min(shortfall);
+        out.given_back = returned - forgiven;
+        out.total_shortfall -= forgiven;
+        out.total_reversed -= out.given_back;
+        out.given_back
+    };
+    if delta != 0 {
         post(
             &mut tx,
             Posting {
                 company,
                 kind: EntryKind::PurchaseReversal,
-                available_delta: -taken,
+                available_delta: delta,
                 reserved_delta: 0,
                 hold: None,
                 message: None,
@@ -164,10 +185,6 @@ pub async fn reverse_purchase(
         )
         .await?;
     }
-    out.taken = taken;
-    out.shortfall = owed - taken;
-    out.total_reversed += taken;
-    out.total_shortfall += owed - taken;
     sqlx::query(
         "UPDATE payments SET credits_reversed = $2, reversal_shortfall = $3, updated_at = now() WHERE id = $1",
     )
@@ -178,60 +195,4 @@ pub async fn reverse_purchase(
     .await?;
     tx.commit().await?;
     Ok(Applied::first(out))
-}
-
-/// Undoes part of a purchase's reversal: gives `credits` back to the company and forgives
-/// `shortfall` of what it owed (a card dispute closed in its favour undoes exactly what opening
-/// it took). Never more than the payment's reversal holds. The caller makes it happen once (the
-/// dispute's row, locked in the same transaction); the credits given back.
-pub async fn restore_reversal(
-    conn: &mut PgConnection,
-    payment: PaymentId,
-    credits: i64,
-    shortfall: i64,
-    actor: &str,
-    reason: &str,
-) -> Result<i64, LedgerError> {
-    let mut tx = conn.begin().await?;
-    let row: Option<(CompanyId, i64, i64)> = sqlx::query_as(
-        "SELECT company_id, credits_reversed, reversal_shortfall FROM payments WHERE id = $1 FOR UPDATE",
-    )
-    .bind(payment)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((company, reversed, owed)) = row else {
-        return Err(LedgerError::UnknownPayment(payment));
-    };
-    let credits = credits.clamp(0, reversed);
-    let shortfall = shortfall.clamp(0, owed);
-    if credits > 0 {
-        post(
-            &mut tx,
-            Posting {
-                company,
-                kind: EntryKind::PurchaseReversal,
-                available_delta: credits,
-                reserved_delta: 0,
-                hold: None,
-                message: None,
-                payment: Some(payment),
-                adjustment: None,
-                actor,
-                reason: Some(reason),
-            },
-        )
-        .await?;
-    }
-    sqlx::query(
-        "UPDATE payments SET credits_reversed = credits_reversed - $2,
-                reversal_shortfall = reversal_shortfall - $3, updated_at = now()
-         WHERE id = $1",
-    )
-    .bind(payment)
-    .bind(credits)
-    .bind(shortfall)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(credits)
 }

@@ -12,6 +12,7 @@ mod mpesa;
 pub mod packages;
 mod providers;
 pub mod refunds;
+mod reversal;
 mod start;
 mod store;
 mod stripe;

@@ -43,20 +43,48 @@ pub async fn record_total(
     Ok(added)
 }
 
-/// The money recorded as refunded for `p` in `currency` so far.
-pub async fn recorded(
+/// The money recorded as refunded for `p` in `currency` so far (refunds only, not disputes lost).
+async fn recorded(
     tx: &mut PgConnection,
     p: &Payment,
     currency: &str,
 ) -> Result<Decimal, PaymentError> {
     Ok(sqlx::query_scalar(
         "SELECT COALESCE(sum(amount), 0) FROM payment_refunds
-         WHERE payment_id = $1 AND currency = $2",
+         WHERE payment_id = $1 AND currency = $2 AND kind = 'refund'",
     )
     .bind(p.id)
     .bind(currency)
     .fetch_one(&mut *tx)
     .await?)
+}
+
+/// Records `amount` of `p` lost to dispute `dispute` (once: the caller closes the dispute in the
+/// same transaction).
+pub async fn record_dispute_lost(
+    tx: &mut PgConnection,
+    p: &Payment,
+    amount: Decimal,
+    currency: &str,
+    dispute: &str,
+    actor: &str,
+) -> Result<(), PaymentError> {
+    if amount <= Decimal::ZERO {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO payment_refunds (payment_id, company_id, amount, currency, source, actor, kind)
+         VALUES ($1, $2, $3, $4, $5, $6, 'dispute_lost')",
+    )
+    .bind(p.id)
+    .bind(p.company_id)
+    .bind(amount)
+    .bind(currency)
+    .bind(format!("stripe:{dispute}"))
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Why an operator's refund of a purchase did not happen.
@@ -117,21 +145,10 @@ pub async fn refund_purchase(
     };
     let currency = p.currency.clone();
     record_total(&mut tx, &p, p.amount, &currency, &source, actor).await?;
-    let applied = crate::ledger::reverse_purchase(&mut tx, p.id, p.credits_due(), actor, REFUNDED)
-        .await
-        .map_err(PaymentError::from)?;
-    let r = &applied.value;
-    if r.shortfall > 0 {
-        store::flag(
-            &mut tx,
-            &mut p,
-            &format!(
-                "refund shortfall: {} credits could not be taken back (already spent); {} in total",
-                r.shortfall, r.total_shortfall
-            ),
-        )
-        .await?;
-    }
+    super::reversal::claim_refund(&mut tx, &p, p.credits_due()).await?;
+    let Some(r) = super::reversal::settle(&mut tx, &mut p, actor, REFUNDED).await? else {
+        return Err(RefundError::NotRefundable(id, p.status.as_str()));
+    };
     store::set_status(
         &mut tx,
         &mut p,

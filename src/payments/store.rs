@@ -221,6 +221,20 @@ pub(super) async fn note_said_paid(
     Ok(())
 }
 
+/// Records the Stripe PaymentIntent a signed event names for the payment, unless one is recorded.
+pub(super) async fn note_payment_intent(
+    conn: &mut PgConnection,
+    id: PaymentId,
+    payment_intent: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payments SET payment_intent = COALESCE(payment_intent, $2) WHERE id = $1")
+        .bind(id)
+        .bind(payment_intent)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Reads and locks the payment for the rest of the caller's transaction: every change of a
 /// payment happens under this lock, so concurrent callbacks and jobs take turns.
 pub(super) async fn lock(conn: &mut PgConnection, id: PaymentId) -> Result<Payment, PaymentError> {

@@ -15,11 +15,10 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 use super::store::{self, Payment};
-use super::{PaymentError, PaymentProviders, Status, disputes, refunds};
+use super::{PaymentError, PaymentProviders, Status, disputes, refunds, reversal};
 use crate::domain::PaymentId;
 use crate::faults;
 use crate::inbox;
-use crate::ledger;
 use crate::providers::stripe::{Event, from_minor_units, signature};
 use crate::queue::Queues;
 
@@ -81,6 +80,11 @@ pub async fn handle_stripe_event(
             Some(p) => {
                 if says_paid(&event) {
                     store::note_said_paid(&mut tx, p.id).await?;
+                }
+                // Named now, so that a dispute about its charge finds the payment even before
+                // the check has credited it.
+                if let Some(pi) = event.checkout_session().and_then(|s| s.payment_intent) {
+                    store::note_payment_intent(&mut tx, p.id, &pi).await?;
                 }
                 inbox::mark_processed(&mut tx, stored).await?;
                 tx.commit().await?;
@@ -206,26 +210,18 @@ async fn refunded(
         }
         Err(e) => store::flag(tx, &mut p, &format!("refunded amount not recorded: {e}")).await?,
     }
-    let target = share_of_credits(
+    let share = share_of_credits(
         p.credits_due(),
         Decimal::from(charge.amount),
         Decimal::from(charge.amount_refunded),
         charge.refunded,
     );
-    let applied =
-        ledger::reverse_purchase(tx, p.id, target, "stripe_webhook", refunds::REFUNDED).await?;
-    let r = &applied.value;
-    if r.shortfall > 0 {
-        store::flag(
-            tx,
-            &mut p,
-            &format!(
-                "refund shortfall: {} credits could not be taken back (already spent); {} in total",
-                r.shortfall, r.total_shortfall
-            ),
-        )
-        .await?;
-    }
+    reversal::claim_refund(tx, &p, share).await?;
+    let r = reversal::settle(tx, &mut p, "stripe_webhook", refunds::REFUNDED)
+        .await?
+        .ok_or(PaymentError::Invalid(
+            "a refunded payment that is not credited".into(),
+        ))?;
     if charge.refunded && p.status == Status::Credited {
         store::set_status(
             tx,

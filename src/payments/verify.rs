@@ -306,6 +306,8 @@ async fn credit(
         tracing::info!(payment = %p.id, company = %p.company_id, credits = applied.value.credits, "purchase credited");
     }
     p.status = Status::Credited;
+    // A card dispute opened before the payment was credited holds its share back now.
+    super::reversal::settle(tx, p, actor, "card payment disputed").await?;
     Ok(Verified::Credited {
         credits: applied.value.credits,
         replay: applied.replay,

@@ -98,9 +98,15 @@ impl Circuits {
         Ok(c.state != CircuitState::Open)
     }
 
-    /// The route answered (whatever it said about the message itself): closes its circuit.
+    /// The route answered (whatever it said about the message itself): closes its circuit,
+    /// unless it is still open (a send that began before it opened says nothing about now).
     pub async fn succeeded(&self, route: RouteName) -> redis::RedisResult<()> {
         self.run(route, Event::Ok, None).await.map(drop)
+    }
+
+    /// [`Circuits::succeeded`] at `now_ms` (tests).
+    pub async fn succeeded_at(&self, route: RouteName, now_ms: u64) -> redis::RedisResult<()> {
+        self.run(route, Event::Ok, Some(now_ms)).await.map(drop)
     }
 
     /// The route failed in a way that says nothing about the message (5xx, unreachable).

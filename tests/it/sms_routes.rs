@@ -224,8 +224,13 @@ async fn transient_failures_in_a_row_open_a_route_then_one_probe_decides() {
     assert!(c.allows_at(beem, t0 + 60_500).await.unwrap());
     assert!(!c.allows_at(beem, t0 + 90_499).await.unwrap());
     assert!(c.allows_at(beem, t0 + 90_500).await.unwrap());
-    // This probe succeeded: closed.
-    c.succeeded(beem).await.unwrap();
+    // A send that began before the circuit opened answers while it is open: still open.
+    c.failed_at(beem, "503", t0 + 90_600).await.unwrap();
+    c.succeeded_at(beem, t0 + 91_000).await.unwrap();
+    assert!(!c.allows_at(beem, t0 + 91_001).await.unwrap());
+    // The probe after it succeeded: closed.
+    assert!(c.allows_at(beem, t0 + 120_600).await.unwrap());
+    c.succeeded_at(beem, t0 + 120_700).await.unwrap();
     let closed = c.state(beem).await.unwrap();
     assert_eq!((closed.state, closed.failures), (CircuitState::Closed, 0));
 }
@@ -239,6 +244,12 @@ async fn a_configuration_error_opens_a_route_at_once_for_longer() {
     assert_eq!(s.reason, "402 InvalidSenderId");
     assert!(!c.allows(at).await.unwrap());
     let now = s.open_until_ms.unwrap() - 300_000;
+    // Transient failures of sends still in flight neither shorten it nor hide its reason.
+    for _ in 0..6 {
+        let s = c.failed_at(at, "HTTP 500", now + 1_000).await.unwrap();
+        assert_eq!(s.open_until_ms, Some(now + 300_000));
+        assert_eq!(s.reason, "402 InvalidSenderId");
+    }
     assert!(!c.allows_at(at, now + 299_999).await.unwrap());
     assert!(c.allows_at(at, now + 300_000).await.unwrap());
 }

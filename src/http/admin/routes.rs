@@ -88,6 +88,9 @@ pub async fn put(
     Ok(ApiJson(routes(&state, table).await))
 }
 
+/// How long each route's circuit is waited for.
+const REDIS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn routes(state: &AppState, table: RoutingTable) -> Routes {
     let circuits = Circuits::new(
         state.queues.connection(),
@@ -101,11 +104,18 @@ async fn routes(state: &AppState, table: RoutingTable) -> Routes {
             RouteName::Beem => state.config.beem.is_some(),
             RouteName::Africastalking => state.config.africastalking.is_some(),
         };
-        let circuit = circuits
-            .state(route)
-            .await
-            .inspect_err(|e| tracing::warn!(error = %e, %route, "route circuit not read"))
-            .ok();
+        // Redis down must not hold the answer (a PUT has already been stored).
+        let circuit = match tokio::time::timeout(REDIS_WAIT, circuits.state(route)).await {
+            Ok(Ok(c)) => Some(c),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, %route, "route circuit not read");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(%route, "route circuit not read: Redis did not answer");
+                None
+            }
+        };
         routes.push(RouteStatus {
             route,
             configured,

@@ -33,11 +33,10 @@ async fn spend(h: &Harness, credits: i64) {
     .unwrap();
 }
 
-/// The dispute's row: (outcome, Stripe's status, taken, shortfall, returned).
-async fn dispute_row(h: &Harness, id: &str) -> (String, String, i64, i64, i64) {
+/// The dispute's row: (outcome, Stripe's status, its share of the credits).
+async fn dispute_row(h: &Harness, id: &str) -> (String, String, i64) {
     sqlx::query_as(
-        "SELECT outcome, stripe_status, credits_taken, credits_shortfall, credits_returned
-         FROM payment_disputes WHERE id = $1",
+        "SELECT outcome, stripe_status, credits_share FROM payment_disputes WHERE id = $1",
     )
     .bind(id)
     .fetch_one(h.pool())
@@ -84,7 +83,8 @@ async fn a_dispute_takes_the_unspent_credits_back_and_winning_it_gives_them_back
     let (h, id, session) = credited(pool).await;
     spend(&h, 350).await;
 
-    // A chargeback of the whole charge: 500 owed, 150 there to take; `funds_withdrawn` follows.
+    // A chargeback of the whole charge: 500 held back, 150 there to take; `funds_withdrawn`
+    // follows.
     let (dispute, created) = h
         .stripe
         .dispute(&session, 2_000_000, "fraudulent", false)
@@ -93,7 +93,7 @@ async fn a_dispute_takes_the_unspent_credits_back_and_winning_it_gives_them_back
     assert_eq!(h.available().await, 0, "never negative");
     assert_eq!(
         dispute_row(&h, &dispute).await,
-        ("open".into(), "needs_response".into(), 150, 350, 0)
+        ("open".into(), "needs_response".into(), 500)
     );
     let p = h.payment(id).await;
     assert_eq!(
@@ -130,7 +130,7 @@ async fn a_dispute_takes_the_unspent_credits_back_and_winning_it_gives_them_back
     assert_eq!(h.available().await, 150);
     assert_eq!(
         dispute_row(&h, &dispute).await,
-        ("won".into(), "won".into(), 150, 350, 150)
+        ("won".into(), "won".into(), 500)
     );
     let p = h.payment(id).await;
     assert_eq!((p.credits_reversed, p.reversal_shortfall), (0, 0));
@@ -164,7 +164,7 @@ async fn a_lost_partial_dispute_keeps_its_share_and_counts_the_money_as_refunded
     assert_eq!(h.available().await, 250, "the credits stay taken");
     assert_eq!(
         dispute_row(&h, &dispute).await,
-        ("lost".into(), "lost".into(), 250, 0, 0)
+        ("lost".into(), "lost".into(), 250)
     );
     let refunds: Vec<(rust_decimal::Decimal, String, String)> = sqlx::query_as(
         "SELECT amount, currency, source FROM payment_refunds WHERE payment_id = $1",
@@ -220,11 +220,13 @@ async fn a_closing_that_comes_before_the_opening_still_acts_once(pool: sqlx::PgP
         );
     }
     assert_eq!(closed.status, 0);
-    // The closing opened it (taking 500) and closed it (giving 500 back); the late opening and
-    // `funds_withdrawn` change nothing but Stripe's status, which is the last one seen.
+    // The closing opened and closed it; the late opening and `funds_withdrawn` change nothing,
+    // not even the status the closing recorded.
     assert_eq!(h.available().await, 500);
-    let row = dispute_row(&h, &dispute).await;
-    assert_eq!((row.0.as_str(), row.2, row.4), ("won", 500, 500));
+    assert_eq!(
+        dispute_row(&h, &dispute).await,
+        ("won".into(), "won".into(), 500)
+    );
     assert_eq!(h.payment(id).await.credits_reversed, 0);
     h.audit_clean().await;
 }
@@ -265,5 +267,80 @@ async fn a_dispute_of_another_integrations_charge_changes_nothing(pool: sqlx::Pg
         .await
         .unwrap();
     assert_eq!(disputes, 0);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_refund_after_an_inquiry_is_not_undone_when_the_inquiry_closes(pool: sqlx::PgPool) {
+    let (h, id, session) = credited(pool).await;
+    // The bank asks (the whole charge held back), the company refunds the buyer in full, and
+    // the inquiry then closes without a chargeback: the refund still holds the credits.
+    let (dispute, _) = h.stripe.dispute(&session, 2_000_000, "general", true).await;
+    assert_eq!(h.available().await, 0);
+    assert_eq!(h.stripe.refund(&session, 2_000_000).await.status, 200);
+    let p = h.payment(id).await;
+    assert_eq!((p.status, p.credits_reversed), (Status::Refunded, 500));
+    h.stripe.close_dispute(&dispute, "warning_closed").await;
+    assert_eq!(h.available().await, 0, "nothing given back");
+    assert_eq!(h.entries_of(id).await.len(), 2, "purchase and one reversal");
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_dispute_and_a_refund_of_the_rest_add_up_in_either_order(pool: sqlx::PgPool) {
+    let (h, id, session) = credited(pool).await;
+    // Half refunded, the other half disputed; Stripe delivers the dispute first.
+    h.stripe
+        .set_webhook_url("http://127.0.0.1:9/webhooks/stripe".parse().unwrap());
+    let refund = h.stripe.refund(&session, 1_000_000).await;
+    let (dispute, created) = h
+        .stripe
+        .dispute(&session, 1_000_000, "fraudulent", false)
+        .await;
+    h.stripe
+        .set_webhook_url(h.app.url("/webhooks/stripe").parse().unwrap());
+    assert_eq!(h.stripe.redeliver(&created.event_id, 1, false).await, [200]);
+    assert_eq!(h.available().await, 250);
+    assert_eq!(h.stripe.redeliver(&refund.event_id, 1, false).await, [200]);
+    assert_eq!(
+        h.available().await,
+        0,
+        "the refund's share and the dispute's"
+    );
+    // The refunded money is recorded whole though the dispute came first.
+    let refunded: rust_decimal::Decimal = sqlx::query_scalar(
+        "SELECT sum(amount) FROM payment_refunds WHERE payment_id = $1 AND kind = 'refund'",
+    )
+    .bind(id)
+    .fetch_one(h.pool())
+    .await
+    .unwrap();
+    assert_eq!(refunded.to_string(), "10000.00");
+    // Won: only the dispute's share comes back.
+    h.stripe.close_dispute(&dispute, "won").await;
+    assert_eq!(h.available().await, 250);
+    assert_eq!(h.payment(id).await.credits_reversed, 250);
+    h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_dispute_before_the_payment_is_credited_holds_its_share_once_it_is(pool: sqlx::PgPool) {
+    let h = Harness::new(pool, Country::TZ).await;
+    let (id, session) = checkout(&h, "business").await;
+    // Paid; the check that credits it has not run yet when the dispute comes.
+    assert_eq!(h.stripe.complete(&session, true).await.status, 200);
+    let (dispute, created) = h
+        .stripe
+        .dispute(&session, 2_000_000, "fraudulent", false)
+        .await;
+    assert_eq!(created.status, 200);
+    assert_eq!(dispute_row(&h, &dispute).await.2, 500);
+    assert_eq!(h.available().await, 0);
+    h.drain().await;
+    let p = h.payment(id).await;
+    assert_eq!((p.status, p.credits_reversed), (Status::Credited, 500));
+    assert_eq!(h.available().await, 0, "credited and held back in one step");
+    h.stripe.close_dispute(&dispute, "won").await;
+    assert_eq!(h.available().await, 500);
     h.audit_clean().await;
 }

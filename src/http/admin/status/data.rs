@@ -83,9 +83,7 @@ pub struct Dispute {
     pub reason: String,
     pub stripe_status: String,
     pub outcome: String,
-    pub credits_taken: i64,
-    pub credits_shortfall: i64,
-    pub credits_returned: i64,
+    pub credits_share: i64,
     pub opened_at: DateTime<Utc>,
 }
 
@@ -213,8 +211,7 @@ async fn failures(pool: &PgPool) -> sqlx::Result<Vec<Failure>> {
 async fn disputes(pool: &PgPool) -> sqlx::Result<Vec<Dispute>> {
     sqlx::query_as(
         "SELECT d.id, d.company_id, c.name AS company, d.payment_id, d.amount, d.currency, d.reason,
-                d.stripe_status, d.outcome, d.credits_taken, d.credits_shortfall,
-                d.credits_returned, d.opened_at
+                d.stripe_status, d.outcome, d.credits_share, d.opened_at
          FROM payment_disputes d JOIN companies c ON c.id = d.company_id
          ORDER BY d.outcome = 'open' DESC, d.opened_at DESC LIMIT $1",
     )

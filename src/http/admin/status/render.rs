@@ -353,7 +353,7 @@ fn failures(html: &mut String, s: &Snapshot) {
 }
 
 fn disputes(html: &mut String, s: &Snapshot) {
-    html.push_str(r#"<section id="disputes"><h2>Card disputes</h2><p class="muted">An open dispute took the disputed share of its purchase's credits back; won, they are given back. Answer it in Stripe's Dashboard before its due date.</p>"#);
+    html.push_str(r#"<section id="disputes"><h2>Card disputes</h2><p class="muted">An open or lost dispute holds the disputed share of its purchase's credits back; a won one gives it back. Answer a dispute in Stripe's Dashboard before its due date.</p>"#);
     table_head(
         html,
         "disputes-table",
@@ -364,22 +364,18 @@ fn disputes(html: &mut String, s: &Snapshot) {
             ("reason", false),
             ("Stripe status", false),
             ("outcome", false),
-            ("credits taken", true),
-            ("already spent", true),
-            ("given back", true),
+            ("credits disputed", true),
             ("dispute", false),
         ],
     );
     if s.disputes.is_empty() {
-        empty_row(html, 10, "no card disputes");
+        empty_row(html, 8, "no card disputes");
     }
     for d in &s.disputes {
         let _ = write!(
             html,
-            r#"<tr data-dispute="{id}" data-company="{company_id}" data-payment="{payment}" data-outcome="{outcome}"><td>{when}</td><td>{company}</td><td class="n">{amount} {currency}</td><td>{reason}</td><td>{status}</td><td>{outcome}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td><code>{id}</code></td></tr>"#,
-            d.credits_taken,
-            d.credits_shortfall,
-            d.credits_returned,
+            r#"<tr data-dispute="{id}" data-company="{company_id}" data-payment="{payment}" data-outcome="{outcome}"><td>{when}</td><td>{company}</td><td class="n">{amount} {currency}</td><td>{reason}</td><td>{status}</td><td>{outcome}</td><td class="n">{}</td><td><code>{id}</code></td></tr>"#,
+            d.credits_share,
             id = esc(&d.id),
             company_id = d.company_id,
             payment = d.payment_id,
