@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 mod companies;
+mod rate_card;
 mod reports;
 
 use super::output;
@@ -35,6 +36,9 @@ enum AdminCommand {
     /// Reports for the operator.
     #[command(subcommand)]
     Report(reports::ReportCommand),
+    /// The rate card: credits per segment by destination, and the special ranges.
+    #[command(subcommand)]
+    RateCard(rate_card::RateCardCommand),
     /// Create a user and print a JWT for it.
     CreateUser {
         /// Required except for super_admin.
@@ -195,6 +199,7 @@ async fn execute(
     match command {
         AdminCommand::Company(command) => ok(companies::execute(config, &pool, command).await?),
         AdminCommand::Report(command) => ok(reports::execute(&pool, command).await?),
+        AdminCommand::RateCard(command) => ok(rate_card::execute(&pool, command).await?),
         AdminCommand::CreateUser {
             company,
             role,
