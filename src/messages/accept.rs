@@ -114,15 +114,16 @@ pub async fn accept(
     let to = E164::parse_sms(&req.to, country)?;
     let body = SmsBody::parse(&req.body)?;
     let segments = body.segments();
-    let price = card.price(&to)?;
-    let credits = i64::from(segments.count) * price.credits_per_segment;
     let hash = request_hash(&to, &body, &req);
 
+    // A replay answers the message accepted then, at its price then, whatever the card says now.
     if let Some(key) = &req.idempotency_key
         && let Some(existing) = by_key(pool, company, key).await?
     {
         return replay(existing, &hash);
     }
+    let price = card.price(&to)?;
+    let credits = i64::from(segments.count) * price.credits_per_segment;
     let written = acceptor
         .group
         .run(Row {

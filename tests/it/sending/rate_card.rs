@@ -367,3 +367,37 @@ async fn h_get(h: &Harness, path: &str, token: &str) -> (u16, Value) {
         .unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
+
+#[sqlx::test]
+async fn a_replay_keeps_the_price_it_was_accepted_at_whatever_the_card_says_now(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    h.price("44", 3).await;
+    let request = json!({"to": "+447400123456", "body": "Hello"});
+    let (status, first) = h.send(request.clone(), Some("key-44")).await;
+    assert_eq!((status, &first["credits"]), (202, &json!(3)), "{first}");
+    h.price("44", 5).await;
+    let (status, again) = h.send(request.clone(), Some("key-44")).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!((&again["id"], &again["credits"]), (&first["id"], &json!(3)));
+    rates::apply(
+        h.pool(),
+        &rates::Edit {
+            remove: vec!["44".into()],
+            ..rates::Edit::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    h.app.state.rates.invalidate();
+    let (status, replay) = h.send(request.clone(), Some("key-44")).await;
+    assert_eq!((status, &replay["id"]), (202, &first["id"]), "{replay}");
+    let (status, fresh) = h.send(request, None).await;
+    assert_eq!(
+        (status, fresh["code"].as_str()),
+        (422, Some("destination_unpriced"))
+    );
+    h.drain(DRAIN).await;
+    assert_eq!(h.available().await, 7, "charged the 3 it was accepted at");
+    h.audit_clean().await;
+}
