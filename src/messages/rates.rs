@@ -442,6 +442,9 @@ pub struct Edit {
     pub set: Vec<Rate>,
     pub remove: Vec<String>,
     pub ranges: BTreeMap<SpecialRange, bool>,
+    /// The card becomes exactly `set` (and the home markets): every other prefix is removed,
+    /// as read in the same transaction.
+    pub replace: bool,
 }
 
 /// A field the operator got wrong, and why.
@@ -549,7 +552,16 @@ pub async fn apply(pool: &PgPool, edit: &Edit, actor: &str) -> Result<Applied, s
     let mut after_rates = serde_json::Map::new();
     let shown = |r: &Rate| serde_json::json!({"credits_per_segment": r.credits_per_segment, "allowed": r.allowed});
     let mut not_found = Vec::new();
-    for p in &edit.remove {
+    let unlisted: Vec<String> = if edit.replace {
+        current
+            .keys()
+            .filter(|p| !HOME_PREFIXES.contains(p) && !edit.set.iter().any(|r| r.prefix == **p))
+            .map(|p| p.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for p in edit.remove.iter().chain(&unlisted) {
         match current.get(p.as_str()) {
             Some(r) => {
                 sqlx::query("DELETE FROM rate_card WHERE prefix = $1")
@@ -745,6 +757,7 @@ mod tests {
             ],
             remove: vec!["254".into(), "x".into()],
             ranges: BTreeMap::new(),
+            replace: false,
         };
         let fields: Vec<String> = edit.check("rates").into_iter().map(|e| e.field).collect();
         assert_eq!(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::http::AppState;
 use crate::http::auth::SuperAdmin;
 use crate::http::problem::{ApiError, ApiJson, ApiQuery, ApiResult, FieldError, Problem};
-use crate::messages::rates::{self, HOME_PREFIXES, RateCardChange, RateCardView, SpecialRange};
+use crate::messages::rates::{self, RateCardChange, RateCardView, SpecialRange};
 
 /// The rate card in force: every destination (the home markets 255 and 254 among them), the
 /// special ranges and whether each is enabled, and the latest change.
@@ -108,15 +108,8 @@ pub async fn put(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let now = rates::show(&state.pool).await?;
-    edit.remove = now
-        .rates
-        .iter()
-        .map(|e| e.rate.prefix.clone())
-        .filter(|p| {
-            !HOME_PREFIXES.contains(&p.as_str()) && !edit.set.iter().any(|r| &r.prefix == p)
-        })
-        .collect();
+    // What the card does not list is removed, as read under the change's lock.
+    edit.replace = true;
     edit.ranges = SpecialRange::ALL
         .into_iter()
         .map(|r| (r, enabled.contains(&r)))
