@@ -24,6 +24,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::config::Config;
 use crate::live::{LiveProviders, Providers};
 use crate::messages::Acceptor;
+use crate::messages::rates::Rates;
 use crate::providers::pause::AuthPauses;
 use crate::queue::Queues;
 use crate::ratelimit::{Quota, RateLimiter};
@@ -51,6 +52,8 @@ pub struct AppState {
     pub api_limiter: RateLimiter,
     /// Writes accepted messages in groups (one insert and one commit per batch of requests).
     pub acceptor: Acceptor,
+    /// The rate card, held for `SETTINGS_RELOAD_MS` (prices every accepted message).
+    pub rates: Rates,
     /// The per-address flood limit of `/webhooks`, in this process.
     pub webhook_flood: webhooks::FloodLimit,
     /// The PostgreSQL figures of `/metrics`, kept between scrapes.
@@ -96,6 +99,7 @@ impl AppState {
         });
         let api_limiter = RateLimiter::new(queues.connection(), queues.prefix());
         let acceptor = Acceptor::start(pool.clone(), queues.clone());
+        let rates = Rates::new(pool.clone(), config.settings_reload);
         let pauses = AuthPauses::new(queues.connection(), queues.prefix());
         let webhook_flood = webhooks::FloodLimit::new(&config);
         let fleet_tables = metrics::TableCache::new(config.metrics_cache);
@@ -103,6 +107,7 @@ impl AppState {
             webhook_flood,
             fleet_tables,
             acceptor,
+            rates,
             pool,
             redis,
             queues,

@@ -11,10 +11,11 @@ use copcca_jobs::SendSms;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
+use super::rates::{RateCard, Refusal};
 use super::store::{COLUMNS, Message};
 use crate::accounts::Company;
 use crate::db::group_commit::{GroupCommit, GroupError, together_or_alone};
-use crate::domain::{BodyError, CompanyId, Country, E164, MessageId, PhoneError, SmsBody};
+use crate::domain::{BodyError, CompanyId, E164, MessageId, PhoneError, SmsBody};
 use crate::queue::Queues;
 
 /// What the caller asked for.
@@ -37,6 +38,9 @@ pub enum AcceptError {
     To(#[from] PhoneError),
     #[error("body: {0}")]
     Body(#[from] BodyError),
+    /// The rate card refuses the destination (unpriced, not allowed, or a special range).
+    #[error(transparent)]
+    Destination(#[from] Refusal),
     #[error("{0} has opted out of messages from this company")]
     OptedOut(E164),
     #[error("this Idempotency-Key was used for a different message")]
@@ -50,17 +54,6 @@ pub struct Acceptance {
     pub message: Message,
     /// True when the Idempotency-Key had already created this message.
     pub replay: bool,
-}
-
-/// Credits per segment for a destination. One credit is one segment to a home-market number;
-/// the rate card is flat at 1 until the operator prices other destinations.
-pub(crate) fn rate(_to: &E164) -> i64 {
-    1
-}
-
-/// Credits per segment to a number in `country` (a quote made before the number is known).
-pub(crate) fn home_rate(_country: Country) -> i64 {
-    1
 }
 
 /// Writes accepted messages and enqueues their `SendSms` jobs, grouping concurrent requests:
@@ -109,9 +102,11 @@ impl Acceptor {
     }
 }
 
+/// Accepts one message priced by `card` (a refused destination writes nothing).
 pub async fn accept(
     acceptor: &Acceptor,
     pool: &PgPool,
+    card: &RateCard,
     company: &Company,
     req: AcceptRequest,
 ) -> Result<Acceptance, AcceptError> {
@@ -119,14 +114,16 @@ pub async fn accept(
     let to = E164::parse_sms(&req.to, country)?;
     let body = SmsBody::parse(&req.body)?;
     let segments = body.segments();
-    let credits = i64::from(segments.count) * rate(&to);
     let hash = request_hash(&to, &body, &req);
 
+    // A replay answers the message accepted then, at its price then, whatever the card says now.
     if let Some(key) = &req.idempotency_key
         && let Some(existing) = by_key(pool, company, key).await?
     {
         return replay(existing, &hash);
     }
+    let price = card.price(&to)?;
+    let credits = i64::from(segments.count) * price.credits_per_segment;
     let written = acceptor
         .group
         .run(Row {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
-use super::accept::rate;
+use super::rates::RateCard;
 use crate::accounts::Company;
 use crate::domain::{CompanyId, E164, SmsBody};
 use crate::ledger;
@@ -65,7 +65,8 @@ impl BatchItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Rejected {
     pub index: usize,
-    /// `invalid_to`, `invalid_body`, `unknown_template`, `missing_variable`, `invalid_variable`,
+    /// `invalid_to`, `destination_unpriced`, `destination_forbidden`, `destination_restricted`,
+    /// `invalid_body`, `unknown_template`, `missing_variable`, `invalid_variable`,
     /// `recipient_opted_out`, `insufficient_credits`.
     pub code: String,
     /// Names the variable for `missing_variable` and `invalid_variable`.
@@ -76,6 +77,8 @@ pub struct Rejected {
 pub struct BatchAcceptance {
     pub batch_id: uuid::Uuid,
     pub accepted: usize,
+    /// The accepted messages' credits, each segments x its destination's rate.
+    pub credits: i64,
     pub rejected: Vec<Rejected>,
     pub replay: bool,
 }
@@ -115,6 +118,11 @@ pub struct Prepared {
 impl Prepared {
     pub fn accepted(&self) -> usize {
         self.valid.len()
+    }
+
+    /// The accepted items' credits.
+    pub fn credits(&self) -> i64 {
+        self.valid.iter().map(|v| v.credits).sum()
     }
 
     pub fn rejected(&self) -> &[Rejected] {
@@ -185,10 +193,13 @@ pub struct Written {
     pub message_ids: Vec<uuid::Uuid>,
 }
 
-/// Accepts a batch from the API: check, fit to the credits, write, enqueue.
+/// Accepts a batch from the API: check (pricing each item on `card`), fit to the credits, write,
+/// enqueue.
+#[allow(clippy::too_many_arguments)]
 pub async fn accept_batch(
     pool: &PgPool,
     queues: &Queues,
+    card: &RateCard,
     company: &Company,
     items: Vec<BatchItem>,
     allow_partial: bool,
@@ -204,7 +215,7 @@ pub async fn accept_batch(
     {
         return Ok(found);
     }
-    let mut prepared = prepare(pool, company, items).await?;
+    let mut prepared = prepare(pool, card, company, items).await?;
     prepared.hash = hash;
     let available = ledger::balance(pool, company.id).await?.available.get();
     prepared.fit_credits(available, allow_partial)?;
@@ -228,15 +239,17 @@ pub async fn accept_batch(
     Ok(BatchAcceptance {
         batch_id: written.batch_id,
         accepted: written.message_ids.len(),
+        credits: prepared.credits(),
         rejected: prepared.rejected,
         replay: false,
     })
 }
 
-/// Checks every item on its own: the number, the text (rendering templates), then the opt-out
-/// list in one query.
+/// Checks every item on its own: the number and its price on `card`, the text (rendering
+/// templates), then the opt-out list in one query.
 pub async fn prepare(
     pool: &PgPool,
+    card: &RateCard,
     company: &Company,
     items: Vec<BatchItem>,
 ) -> Result<Prepared, BatchError> {
@@ -257,6 +270,13 @@ pub async fn prepare(
                 continue;
             }
         };
+        let price = match card.price(&to) {
+            Ok(p) => p,
+            Err(refusal) => {
+                rejected.push(refuse(refusal.code(), refusal.to_string()));
+                continue;
+            }
+        };
         let text = match texts.text(item.content).await? {
             Ok(t) => t,
             Err((code, detail)) => {
@@ -272,7 +292,7 @@ pub async fn prepare(
             }
         };
         let seg = body.segments();
-        let credits = i64::from(seg.count) * rate(&to);
+        let credits = i64::from(seg.count) * price.credits_per_segment;
         valid.push(Valid {
             index,
             encoding: seg.encoding.as_str(),
@@ -453,8 +473,11 @@ async fn existing(
     key: &str,
     hash: &[u8],
 ) -> Result<Option<BatchAcceptance>, BatchError> {
-    let row: Option<(uuid::Uuid, i32, serde_json::Value, Option<Vec<u8>>)> = sqlx::query_as(
-        "SELECT id, accepted, rejected, request_hash FROM message_batches WHERE company_id = $1 AND idempotency_key = $2",
+    type Found = (uuid::Uuid, i32, serde_json::Value, Option<Vec<u8>>, i64);
+    let row: Option<Found> = sqlx::query_as(
+        "SELECT b.id, b.accepted, b.rejected, b.request_hash,
+                (SELECT COALESCE(sum(m.credits), 0)::bigint FROM messages m WHERE m.batch_id = b.id)
+         FROM message_batches b WHERE b.company_id = $1 AND b.idempotency_key = $2",
     )
     .bind(company.id)
     .bind(key)
@@ -462,10 +485,11 @@ async fn existing(
     .await?;
     match row {
         None => Ok(None),
-        Some((_, _, _, stored)) if stored.as_deref() != Some(hash) => Err(BatchError::KeyReused),
-        Some((batch_id, accepted, rejected, _)) => Ok(Some(BatchAcceptance {
+        Some((_, _, _, stored, _)) if stored.as_deref() != Some(hash) => Err(BatchError::KeyReused),
+        Some((batch_id, accepted, rejected, _, credits)) => Ok(Some(BatchAcceptance {
             batch_id,
             accepted: accepted as usize,
+            credits,
             rejected: serde_json::from_value(rejected).unwrap_or_default(),
             replay: true,
         })),

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod eta;
 pub mod opt_outs;
 pub mod prices;
+pub mod rates;
 pub mod recovery;
 pub mod reports;
 pub mod send;
@@ -12,6 +13,5 @@ mod status;
 pub mod store;
 
 pub use accept::{AcceptError, AcceptRequest, Acceptance, Acceptor, accept};
-pub(crate) use accept::{home_rate, rate};
 pub use status::MessageStatus;
 pub use store::{Message, MessageView, NewMessage, insert_queued};

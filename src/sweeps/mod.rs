@@ -20,6 +20,7 @@ use crate::domain::CompanyId;
 use crate::faults;
 use crate::ledger;
 use crate::messages::batch::{self, BatchError, BatchItem, Content, MAX_BATCH, NewBatch};
+use crate::messages::rates;
 use crate::queue::Queues;
 use crate::templates::{Language, PAYMENT_REMINDER, Vars};
 
@@ -87,7 +88,9 @@ async fn sweep_company(
         return Ok(());
     }
     let items = due.iter().map(reminder).collect();
-    let mut prepared = batch::prepare(pool, &company, items).await?;
+    // Read afresh: a sweep is rare, and prices what it sends as the card is now.
+    let card = rates::load(pool).await?;
+    let mut prepared = batch::prepare(pool, &card, &company, items).await?;
     prepared.annotate_rejected(|r| format!("debt {}: {}", due[r.index].id, r.detail));
     let available = ledger::balance(pool, company.id).await?.available.get();
     prepared.fit_credits(available, true)?;

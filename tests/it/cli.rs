@@ -408,3 +408,95 @@ async fn in_production_work_and_run_refuse_to_start_without_an_sms_provider(pool
         );
     }
 }
+
+#[sqlx::test]
+async fn the_rate_card_is_shown_set_and_removed_from_the_cli(pool: PgPool) {
+    let card = run_admin_json(&pool, &["rate-card", "show"]).await;
+    let prefixes = |card: &Value| -> Vec<(String, i64, bool)> {
+        card["rates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["prefix"].as_str().unwrap().to_string(),
+                    r["credits_per_segment"].as_i64().unwrap(),
+                    r["allowed"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        prefixes(&card),
+        [("254".into(), 1, true), ("255".into(), 1, true)]
+    );
+    assert!(
+        card["special_ranges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["enabled"] == false)
+    );
+
+    let set = run_admin_json(
+        &pool,
+        &["rate-card", "set", "--prefix", "+44", "--credits", "3"],
+    )
+    .await;
+    assert_eq!(set["change"]["actor"], "cli:admin");
+    assert_eq!(
+        set["change"]["after"],
+        serde_json::json!({"rates": {"44": {"credits_per_segment": 3, "allowed": true}}})
+    );
+    run_admin_json(
+        &pool,
+        &[
+            "rate-card",
+            "set",
+            "--prefix",
+            "4474",
+            "--credits",
+            "1",
+            "--forbid",
+        ],
+    )
+    .await;
+    let enabled = run_admin_json(&pool, &["rate-card", "enable-range", "satellite"]).await;
+    assert_eq!(
+        enabled["change"]["after"],
+        serde_json::json!({"special_ranges": {"satellite": true}})
+    );
+    let removed = run_admin_json(&pool, &["rate-card", "remove", "--prefix", "44"]).await;
+    assert_eq!(
+        prefixes(&removed["card"]),
+        [
+            ("254".into(), 1, true),
+            ("255".into(), 1, true),
+            ("4474".into(), 1, false)
+        ]
+    );
+    assert_eq!(
+        removed["change"]["after"],
+        serde_json::json!({"rates": {"44": null}})
+    );
+    let history = run_admin_json(&pool, &["rate-card", "changes"]).await;
+    assert_eq!(history["changes"].as_array().unwrap().len(), 4);
+
+    // Refused: nothing written, exit 1, the reason on one JSON line.
+    for args in [
+        &["rate-card", "set", "--prefix", "255", "--credits", "2"][..],
+        &["rate-card", "set", "--prefix", "33", "--credits", "0"],
+        &["rate-card", "remove", "--prefix", "254"],
+        &["rate-card", "remove", "--prefix", "33"],
+    ] {
+        let mut full = vec!["admin", "--json"];
+        full.extend_from_slice(args);
+        let out = cli(&pool, &full).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(json(&out)["error"].is_string(), "{args:?}");
+    }
+    let out = cli(&pool, &["admin", "rate-card", "enable-range", "moon"]).await;
+    assert!(!out.status.success());
+    let after = run_admin_json(&pool, &["rate-card", "changes"]).await;
+    assert_eq!(after["changes"].as_array().unwrap().len(), 4);
+}

@@ -938,6 +938,237 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/rate-card": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The rate card in force: every destination (the home markets 255 and 254 among them), the
+         *     special ranges and whether each is enabled, and the latest change.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RateCardView"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /**
+         * Replaces the rate card. Every field is checked before anything is written (422
+         *     `validation_failed`, one `errors` entry per problem, e.g. `rates[2].credits_per_segment`); a
+         *     refused card changes nothing. Messages already accepted keep their price; new ones get the
+         *     new card at once in this process and within `SETTINGS_RELOAD_MS` in the others.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["RateCardRequest"];
+                };
+            };
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RateCardUpdated"];
+                    };
+                };
+                /** @description malformed_json or malformed_body */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description payload_too_large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unsupported_media_type */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description validation_failed (errors per field) or invalid_body (an unknown field, a wrong type) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/rate-card/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The history of the rate card, newest first: who, when, what changed before and after. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Changes per page, 1..=200 (default 50). */
+                    limit?: number;
+                    /** @description Only changes older than this one (the previous page's `next_before`). */
+                    before?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RateCardChangePage"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/reports/revenue": {
         parameters: {
             query?: never;
@@ -2334,7 +2565,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description validation_failed, recipient_opted_out or idempotency_key_reused */
+                /** @description validation_failed, destination_unpriced, destination_forbidden, destination_restricted (the rate card refuses the number; nothing written), recipient_opted_out or idempotency_key_reused */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -3486,7 +3717,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description validation_failed, unknown_template, missing_variable or invalid_variable; errors name the fields (vars.<variable>) */
+                /** @description validation_failed, unknown_template, missing_variable or invalid_variable; errors name the fields (vars.<variable>); destination_unpriced, destination_forbidden or destination_restricted when the rate card refuses `to` */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -4324,7 +4555,16 @@ export interface components {
             accepted: number;
             /** Format: uuid */
             batch_id: string;
+            /**
+             * Format: int64
+             * @description The accepted messages' credits: each one's segments x its destination's rate.
+             */
+            credits: number;
             estimate?: null | components["schemas"]["Estimate"];
+            /**
+             * @description Refused items by index; a destination the rate card refuses is `destination_unpriced`,
+             *     `destination_forbidden` or `destination_restricted`.
+             */
             rejected: components["schemas"]["Rejected"][];
         };
         /** @description One message: an explicit `body`, or a `template` with its `vars`. */
@@ -4721,8 +4961,16 @@ export interface components {
         /** @description A rendered message and what it would cost. */
         Preview: {
             characters: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description `segments` x `credits_per_segment`.
+             */
             credits: number;
+            /**
+             * Format: int64
+             * @description The rate card's credits per segment to `to` (or to a mobile of the company's country).
+             */
+            credits_per_segment: number;
             encoding: components["schemas"]["Encoding"];
             language: components["schemas"]["Language"];
             /** Format: int32 */
@@ -4795,7 +5043,14 @@ export interface components {
         Queued: {
             /** Format: date-time */
             created_at: string;
+            /** @description What the message costs: `segments` x `credits_per_segment`, reserved at send. */
             credits: components["schemas"]["Credits"];
+            /**
+             * Format: int64
+             * @description The destination's rate on the rate card when the message was accepted (1 for the home
+             *     markets).
+             */
+            credits_per_segment: number;
             /** @description `GSM-7` or `UCS-2`. */
             encoding: string;
             id: components["schemas"]["MessageId"];
@@ -4803,6 +5058,95 @@ export interface components {
             segments: number;
             status: components["schemas"]["MessageStatus"];
             to: components["schemas"]["E164"];
+        };
+        /** @description A special range and whether it is enabled. */
+        RangeEntry: {
+            enabled: boolean;
+            range: components["schemas"]["SpecialRange"];
+            /** Format: date-time */
+            updated_at: string;
+            updated_by: string;
+        };
+        /** @description One destination of the card. */
+        Rate: {
+            /** @description False refuses the numbers of this prefix (a longer prefix may allow some back). */
+            allowed: boolean;
+            /**
+             * Format: int64
+             * @description 1..=1000.
+             */
+            credits_per_segment: number;
+            /** @description The number's leading digits without `+`: a calling code (`44`) or longer (`4479`). */
+            prefix: string;
+        };
+        /**
+         * @description One recorded change of the card: who, when, and what changed, before and after
+         *     (`{"rates": {"44": {"credits_per_segment": 3, "allowed": true} | null}, "special_ranges":
+         *     {"satellite": false}}`, only what changed).
+         */
+        RateCardChange: {
+            actor: string;
+            after: Record<string, unknown>;
+            before: Record<string, unknown>;
+            /** Format: date-time */
+            changed_at: string;
+            /** Format: int64 */
+            id: number;
+        };
+        RateCardChangePage: {
+            changes: components["schemas"]["RateCardChange"][];
+            /**
+             * Format: int64
+             * @description Pass as `before` for the next page; absent on the last page.
+             */
+            next_before?: number | null;
+        };
+        /**
+         * @description The whole card: what is not listed is removed (the home markets stay; listed, they must be 1
+         *     credit per segment and allowed), and the ranges not listed in `enabled_ranges` are disabled.
+         */
+        RateCardRequest: {
+            /**
+             * @description Special ranges sent to (they still need a rate): `premium_rate`, `shared_cost`,
+             *     `satellite`. Default none.
+             */
+            enabled_ranges?: string[];
+            rates: components["schemas"]["RateInput"][];
+        };
+        RateCardUpdated: {
+            /** @description The card after the change. */
+            card: components["schemas"]["RateCardView"];
+            change?: null | components["schemas"]["RateCardChange"];
+        };
+        /** @description The whole card. */
+        RateCardView: {
+            last_change?: null | components["schemas"]["RateCardChange"];
+            /** @description Every destination, by prefix. */
+            rates: components["schemas"]["RateEntry"][];
+            special_ranges: components["schemas"]["RangeEntry"][];
+        };
+        /** @description A destination as the operator sees it. */
+        RateEntry: components["schemas"]["Rate"] & {
+            /** @description The home markets (255, 254): 1 credit per segment, not changeable. */
+            home: boolean;
+            /** Format: date-time */
+            updated_at: string;
+            updated_by: string;
+        };
+        /** @description One destination as the operator sets it. */
+        RateInput: {
+            /** @description False refuses this prefix's numbers (default true). */
+            allowed?: boolean | null;
+            /**
+             * Format: int64
+             * @description Credits per SMS segment, 1..=1000.
+             */
+            credits_per_segment: number;
+            /**
+             * @description The number's leading digits without `+`: a calling code (`44`) or a longer prefix
+             *     (`4479`); the longest prefix that matches a number prices it.
+             */
+            prefix: string;
         };
         Readiness: {
             postgres: string;
@@ -4815,7 +5159,8 @@ export interface components {
         /** @description One refused item. */
         Rejected: {
             /**
-             * @description `invalid_to`, `invalid_body`, `unknown_template`, `missing_variable`, `invalid_variable`,
+             * @description `invalid_to`, `destination_unpriced`, `destination_forbidden`, `destination_restricted`,
+             *     `invalid_body`, `unknown_template`, `missing_variable`, `invalid_variable`,
              *     `recipient_opted_out`, `insufficient_credits`.
              */
             code: string;
@@ -4954,6 +5299,11 @@ export interface components {
             /** @description E.164, or a local number read in the company's country (`0754123456`). */
             to: string;
         };
+        /**
+         * @description Kinds of numbers refused unless the operator enables them.
+         * @enum {string}
+         */
+        SpecialRange: "premium_rate" | "shared_cost" | "satellite";
         /**
          * @description Where a payment is. It only moves forward, by the moves of [`TRANSITIONS`]: `initiated ->
          *     pending -> paid -> credited` (`credited -> refunded` when the money goes back), or to one of

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 mod companies;
+mod rate_card;
 mod reports;
 mod routes;
 
@@ -39,6 +40,9 @@ enum AdminCommand {
     /// The SMS routing table: which provider routes a destination's messages take.
     #[command(subcommand)]
     Routes(routes::RoutesCommand),
+    /// The rate card: credits per segment by destination, and the special ranges.
+    #[command(subcommand)]
+    RateCard(rate_card::RateCardCommand),
     /// Create a user and print a JWT for it.
     CreateUser {
         /// Required except for super_admin.
@@ -200,6 +204,7 @@ async fn execute(
         AdminCommand::Company(command) => ok(companies::execute(config, &pool, command).await?),
         AdminCommand::Report(command) => ok(reports::execute(&pool, command).await?),
         AdminCommand::Routes(command) => ok(routes::execute(&pool, command).await?),
+        AdminCommand::RateCard(command) => ok(rate_card::execute(&pool, command).await?),
         AdminCommand::CreateUser {
             company,
             role,

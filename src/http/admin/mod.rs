@@ -4,6 +4,7 @@ pub(crate) mod adjustments;
 pub(crate) mod companies;
 pub(crate) mod opt_outs;
 pub(crate) mod purchases;
+pub(crate) mod rate_card;
 pub(crate) mod reports;
 pub(crate) mod routes;
 pub(crate) mod settings;
@@ -27,6 +28,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/reports/revenue", get(reports::revenue))
         .route("/routes", get(routes::get).put(routes::put))
+        .route("/rate-card", get(rate_card::get).put(rate_card::put))
+        .route("/rate-card/changes", get(rate_card::changes))
         .route("/purchases/{id}/approve", post(purchases::approve))
         .route("/purchases/{id}/reject", post(purchases::reject))
         .route("/purchases/{id}/refund", post(purchases::refund))

@@ -94,6 +94,10 @@ pub struct BatchRequest {
 pub struct BatchAccepted {
     pub batch_id: uuid::Uuid,
     pub accepted: usize,
+    /// The accepted messages' credits: each one's segments x its destination's rate.
+    pub credits: i64,
+    /// Refused items by index; a destination the rate card refuses is `destination_unpriced`,
+    /// `destination_forbidden` or `destination_restricted`.
     pub rejected: Vec<Rejected>,
     /// When the batch is expected to be sent, from the company's quota, quiet hours, its share
     /// of the sender's cap and the cap (`null` when nothing was accepted or no estimate could be
@@ -125,9 +129,11 @@ pub async fn create(
         .into_iter()
         .map(BatchEntry::into_item)
         .collect();
+    let card = state.rates.card().await?;
     let accepted = batch::accept_batch(
         &state.pool,
         &state.queues,
+        &card,
         &company,
         items,
         req.allow_partial,
@@ -145,6 +151,7 @@ pub async fn create(
         ApiJson(BatchAccepted {
             batch_id: accepted.batch_id,
             accepted: accepted.accepted,
+            credits: accepted.credits,
             rejected: accepted.rejected,
             estimate,
         }),

@@ -9,6 +9,7 @@ use crate::domain::{Credits, E164, MessageId};
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError, Problem};
 use crate::http::{AppState, idempotency};
+use crate::messages::rates::Refusal;
 use crate::messages::{self, AcceptError, AcceptRequest, MessageStatus, MessageView};
 use crate::telemetry::{self, Subject};
 
@@ -31,7 +32,11 @@ pub struct Queued {
     pub status: MessageStatus,
     pub to: E164,
     pub segments: i32,
+    /// What the message costs: `segments` x `credits_per_segment`, reserved at send.
     pub credits: Credits,
+    /// The destination's rate on the rate card when the message was accepted (1 for the home
+    /// markets).
+    pub credits_per_segment: i64,
     /// `GSM-7` or `UCS-2`.
     pub encoding: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -45,7 +50,7 @@ pub struct Queued {
     (status = 202, body = Queued),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json",
-     description = "validation_failed, recipient_opted_out or idempotency_key_reused"),
+     description = "validation_failed, destination_unpriced, destination_forbidden, destination_restricted (the rate card refuses the number; nothing written), recipient_opted_out or idempotency_key_reused"),
 ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -66,7 +71,8 @@ pub async fn create(
         idempotency_key,
         sender: caller.caller.principal.actor(),
     };
-    let accepted = messages::accept(&state.acceptor, &state.pool, &company, request)
+    let card = state.rates.card().await?;
+    let accepted = messages::accept(&state.acceptor, &state.pool, &card, &company, request)
         .await
         .map_err(refusal)?;
     let m = accepted.message.view;
@@ -77,6 +83,7 @@ pub async fn create(
         status: m.status,
         to: m.to,
         segments: m.segments,
+        credits_per_segment: m.credits.get() / i64::from(m.segments.max(1)),
         credits: m.credits,
         encoding: m.encoding,
         created_at: m.created_at,
@@ -94,6 +101,7 @@ fn refusal(e: AcceptError) -> ApiError {
             field: "body".into(),
             message: b.to_string(),
         }]),
+        AcceptError::Destination(refusal) => destination_refused(&refusal),
         AcceptError::OptedOut(_) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "recipient_opted_out",
@@ -105,6 +113,31 @@ fn refusal(e: AcceptError) -> ApiError {
             e.to_string(),
         ),
         AcceptError::Database(db) => ApiError::internal(db),
+    }
+}
+
+/// 422 with the rate card's reason (`destination_unpriced`, `destination_forbidden`,
+/// `destination_restricted`), the number in `to` and an `errors` entry for the field.
+pub(crate) fn destination_refused(refusal: &Refusal) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        refusal.code(),
+        refusal.to_string(),
+    );
+    e.errors = vec![FieldError {
+        field: "to".into(),
+        message: refusal.to_string(),
+    }];
+    let to = match refusal {
+        Refusal::Unpriced { to }
+        | Refusal::Forbidden { to, .. }
+        | Refusal::Restricted { to, .. } => to,
+    };
+    let e = e.with("to", to.as_str());
+    match refusal {
+        Refusal::Forbidden { prefix, .. } => e.with("prefix", prefix.as_str()),
+        Refusal::Restricted { range, .. } => e.with("range", range.as_str()),
+        Refusal::Unpriced { .. } => e,
     }
 }
 

@@ -9,7 +9,6 @@ use crate::domain::{E164, Encoding, Segments, SmsBody};
 use crate::http::AppState;
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiResult, FieldError, Problem};
-use crate::messages::{home_rate, rate};
 use crate::templates::{
     self, Language, Problem as ValueProblem, Source, StoredTemplate, Template, Variable,
 };
@@ -157,7 +156,10 @@ pub struct Preview {
     pub encoding: Encoding,
     pub segments: u32,
     pub characters: usize,
+    /// `segments` x `credits_per_segment`.
     pub credits: i64,
+    /// The rate card's credits per segment to `to` (or to a mobile of the company's country).
+    pub credits_per_segment: i64,
 }
 
 /// Renders a template with values, as a batch would, and prices it. A missing or malformed
@@ -166,7 +168,7 @@ pub struct Preview {
     security(("bearer" = []), ("api_key" = [])), responses(
     (status = 200, body = Preview),
     (status = 422, body = Problem, content_type = "application/problem+json",
-     description = "validation_failed, unknown_template, missing_variable or invalid_variable; errors name the fields (vars.<variable>)"),
+     description = "validation_failed, unknown_template, missing_variable or invalid_variable; errors name the fields (vars.<variable>); destination_unpriced, destination_forbidden or destination_restricted when the rate card refuses `to`"),
 ))]
 pub async fn preview(
     State(state): State<AppState>,
@@ -219,10 +221,19 @@ pub async fn preview(
     let body = SmsBody::parse(&text)
         .map_err(|e| ApiError::field("body", format!("the rendered message: {e}")))?;
     let segments = body.segments();
-    let per_segment = to.as_ref().map(rate).unwrap_or_else(|| home_rate(country));
+    let card = state.rates.card().await?;
+    let per_segment = match &to {
+        Some(to) => {
+            card.price(to)
+                .map_err(|r| crate::http::api::messages::destination_refused(&r))?
+                .credits_per_segment
+        }
+        None => card.home_rate(country),
+    };
     Ok(ApiJson(Preview {
         characters: text.chars().count(),
         credits: i64::from(segments.count) * per_segment,
+        credits_per_segment: per_segment,
         segments: segments.count,
         encoding: segments.encoding,
         language,

@@ -10,6 +10,7 @@ mod operations;
 mod opt_outs;
 mod outage;
 mod quiet_hours;
+mod rate_card;
 mod recovery;
 mod settings;
 mod sweeps;
@@ -21,7 +22,7 @@ use copcca_sms::accounts::{self, Company};
 use copcca_sms::domain::{CreditDelta, MessageId, Role};
 use copcca_sms::fakes::twilio::{self as fake, FakeTwilio};
 use copcca_sms::ledger;
-use copcca_sms::messages::{Message, store};
+use copcca_sms::messages::{Message, rates, store};
 use copcca_sms::providers::SmsGateway;
 use copcca_sms::queue::Queues;
 use copcca_sms::workers::{self, Deps};
@@ -29,6 +30,18 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::support::{TestApp, assert_audit_clean, reserve_one, spawn_app_with};
+
+/// An edit of the rate card that prices `prefix` at `credits` per segment.
+pub fn price_edit(prefix: &str, credits: i64) -> rates::Edit {
+    rates::Edit {
+        set: vec![rates::Rate {
+            prefix: prefix.into(),
+            credits_per_segment: credits,
+            allowed: true,
+        }],
+        ..rates::Edit::default()
+    }
+}
 
 pub struct Harness {
     pub app: TestApp,
@@ -120,6 +133,11 @@ impl Harness {
             .await
             .unwrap();
         }
+        // Twilio's magic test numbers (+1 500 555 ...) that these tests send to, at 1 credit
+        // per segment: nothing outside the home markets is priced by default.
+        rates::apply(&pool, &price_edit("1500555", 1), "test")
+            .await
+            .unwrap();
         let token = app.token(Some(company.id), Role::Member).await;
         Harness {
             app,
@@ -132,6 +150,15 @@ impl Harness {
 
     pub fn pool(&self) -> &PgPool {
         &self.app.state.pool
+    }
+
+    /// Puts `prefix` on the rate card at `credits` per segment, as the operator's API does (the
+    /// service sees it at once).
+    pub async fn price(&self, prefix: &str, credits: i64) {
+        rates::apply(self.pool(), &price_edit(prefix, credits), "test")
+            .await
+            .unwrap();
+        self.app.state.rates.invalidate();
     }
 
     /// `POST /v1/messages`; returns the status and the body.

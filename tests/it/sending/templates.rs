@@ -94,7 +94,8 @@ async fn the_defaults_render_in_english_and_swahili_and_are_charged_by_segments(
     assert_eq!(
         p,
         json!({"text": SW, "language": "sw", "encoding": "GSM-7", "segments": 2,
-               "characters": SW.chars().count(), "credits": 2})
+               "characters": SW.chars().count(), "credits": 2,
+               "credits_per_segment": 1})
     );
 
     let (status, v) = h
