@@ -55,7 +55,10 @@ async fn ten_thousand_messages_in_one_request_are_all_sent_and_charged_once(pool
     );
     println!("10,000-message batch accepted and enqueued in {accepted_in:?}");
 
-    h.drain(Duration::from_secs(300)).await;
+    // A bound on waiting, not a speed target (that is `cargo bench --bench batch`'s): alone, a
+    // debug build sends the 10,000 in about 210 s here; beside the rest of the suite on two
+    // cores it took over 300 s.
+    h.drain(Duration::from_secs(900)).await;
     let id = v["batch_id"].as_str().unwrap();
     let report: Value = h
         .app
