@@ -20,7 +20,13 @@ use crate::accounts::Company;
 use crate::domain::{CompanyId, E164, SmsBody};
 use crate::ledger;
 use crate::queue::Queues;
-use crate::templates::{self, Language, Problem, Vars};
+use crate::templates::{Language, Vars};
+use texts::Texts;
+
+mod report;
+mod texts;
+
+pub use report::{BatchReport, report};
 
 pub const MAX_BATCH: usize = 10_000;
 
@@ -332,72 +338,6 @@ pub async fn prepare(
     })
 }
 
-/// Items' texts: explicit bodies as they are, templates loaded once each and rendered. The
-/// database is only touched once a template item appears.
-struct Texts<'c> {
-    pool: &'c PgPool,
-    company: &'c Company,
-    loaded: Option<(sqlx::pool::PoolConnection<sqlx::Postgres>, Option<String>)>,
-    loader: templates::store::Loader,
-}
-
-impl<'c> Texts<'c> {
-    fn new(pool: &'c PgPool, company: &'c Company) -> Self {
-        Texts {
-            pool,
-            company,
-            loaded: None,
-            loader: templates::store::Loader::new(company.id),
-        }
-    }
-
-    /// The text, or the refusal's code and detail.
-    async fn text(
-        &mut self,
-        content: Content,
-    ) -> Result<Result<String, (&'static str, String)>, sqlx::Error> {
-        let (name, language, vars) = match content {
-            Content::Body(b) => return Ok(Ok(b)),
-            Content::Refused { code, detail } => return Ok(Err((code, detail))),
-            Content::Template {
-                name,
-                language,
-                vars,
-            } => (name, language, vars),
-        };
-        if self.loaded.is_none() {
-            let mut conn = self.pool.acquire().await?;
-            let link = templates::store::company_payment_link(&mut conn, self.company.id).await?;
-            self.loaded = Some((conn, link));
-        }
-        let (conn, payment_link) = self.loaded.as_mut().expect("loaded above");
-        let Some(template) = self.loader.get(conn, &name, language).await? else {
-            return Ok(Err((
-                "unknown_template",
-                format!("no template {name:?} in {language}"),
-            )));
-        };
-        let ctx = templates::Context {
-            language,
-            company_name: &self.company.name,
-            currency: self.company.currency,
-            payment_link: payment_link.as_deref(),
-        };
-        Ok(template.render(&vars, &ctx).map_err(|errors| {
-            let code = match errors[0].problem {
-                Problem::Missing => "missing_variable",
-                Problem::Invalid(_) => "invalid_variable",
-            };
-            let detail = errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ");
-            (code, detail)
-        }))
-    }
-}
-
 /// Writes the batch row and its messages (one bulk insert) on `conn`, inside the caller's
 /// transaction. `None` when a batch with the same idempotency key exists already.
 pub async fn write(
@@ -533,83 +473,4 @@ fn request_hash(items: &[BatchItem], allow_partial: bool) -> Vec<u8> {
     }
     h.update([u8::from(allow_partial)]);
     h.finalize().to_vec()
-}
-
-/// Counts by status and credits charged, for `GET /v1/batches/{id}`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct BatchReport {
-    pub batch_id: uuid::Uuid,
-    pub total: i32,
-    pub accepted: i32,
-    pub by_status: std::collections::BTreeMap<String, i64>,
-    /// Messages whose credits were given back (failed or undelivered after being sent).
-    pub refunded: i64,
-    /// Messages not yet final or sent: `queued` or `sending`.
-    pub remaining: i64,
-    pub credits_charged: i64,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    /// When the rest is expected to be sent (`messages::eta`); `null` once nothing is queued, or
-    /// when it cannot be estimated now.
-    pub estimate: Option<super::eta::Estimate>,
-}
-
-pub async fn report(
-    pool: &PgPool,
-    company: crate::domain::CompanyId,
-    batch: uuid::Uuid,
-) -> Result<Option<BatchReport>, sqlx::Error> {
-    let head: Option<(i32, i32, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "SELECT total, accepted, created_at FROM message_batches WHERE id = $1 AND company_id = $2",
-    )
-    .bind(batch)
-    .bind(company)
-    .fetch_optional(pool)
-    .await?;
-    let Some((total, accepted, created_at)) = head else {
-        return Ok(None);
-    };
-    // The batch's rows are found by index, a few thousand at most, however large the tables:
-    // parallel workers, which the planner takes for a large table, would only add their start
-    // (5-15 ms measured with 1M messages, against 1-3 ms for the reads themselves).
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL max_parallel_workers_per_gather = 0")
-        .execute(&mut *tx)
-        .await?;
-    let counts: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM messages WHERE batch_id = $1 GROUP BY status")
-            .bind(batch)
-            .fetch_all(&mut *tx)
-            .await?;
-    let refunded: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT r.message_id) FROM ledger_entries r JOIN messages m ON m.id = r.message_id
-          WHERE m.batch_id = $1 AND r.kind = 'refund'",
-    )
-    .bind(batch)
-    .fetch_one(&mut *tx)
-    .await?;
-    let charged: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(sum(h.charged), 0)::bigint - COALESCE((SELECT sum(r.available_delta) FROM ledger_entries r
-                 JOIN messages m2 ON m2.id = r.message_id WHERE m2.batch_id = $1 AND r.kind = 'refund'), 0)::bigint
-         FROM holds h JOIN messages m ON m.id = h.message_id WHERE m.batch_id = $1 AND h.status = 'committed'",
-    )
-    .bind(batch)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let by_status: std::collections::BTreeMap<String, i64> = counts.into_iter().collect();
-    let remaining = ["queued", "sending"]
-        .iter()
-        .filter_map(|s| by_status.get(*s))
-        .sum();
-    Ok(Some(BatchReport {
-        batch_id: batch,
-        total,
-        accepted,
-        by_status,
-        refunded,
-        remaining,
-        credits_charged: charged,
-        created_at,
-        estimate: None,
-    }))
 }
