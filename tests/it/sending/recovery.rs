@@ -153,10 +153,11 @@ async fn a_charge_that_fails_after_twilio_took_the_message_is_retried_with_its_s
 async fn a_run_whose_attempt_was_taken_over_leaves_the_outcome_to_the_run_that_took_it(
     pool: PgPool,
 ) {
-    let h = Harness::with_client_timeout(pool, 10, Some(Duration::from_secs(3))).await;
-    // Twilio fails the request, but only after a second.
+    // Twilio fails the request, but only after a few seconds: time enough for the takeover
+    // below even on a loaded machine (with one second, a slow UPDATE lost the race in CI).
+    let h = Harness::with_client_timeout(pool, 10, Some(Duration::from_secs(8))).await;
     h.twilio
-        .script([Behaviour::SlowServerError(500, Duration::from_secs(1))]);
+        .script([Behaviour::SlowServerError(500, Duration::from_secs(4))]);
     let id = h.accept("0754123456", "Reminder").await;
     let taken_over = interruptions("taken_over");
     let h = std::sync::Arc::new(h);
@@ -164,14 +165,15 @@ async fn a_run_whose_attempt_was_taken_over_leaves_the_outcome_to_the_run_that_t
         let h = h.clone();
         async move { h.drain(DRAIN).await }
     });
-    // Once the job has claimed its attempt and is waiting for Twilio, another run takes the
+    // Once the job has claimed its attempt and Twilio has its request, another run takes the
     // send over, as it would after the attempt's window (stamping its own attempt on the
     // message, keeping the hold).
     let started = std::time::Instant::now();
-    while h.message(id).await.status != MessageStatus::Sending {
-        assert!(started.elapsed() < Duration::from_secs(5), "never claimed");
+    while h.twilio.requests().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "never sent");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert_eq!(h.message(id).await.status, MessageStatus::Sending);
     sqlx::query(
         "UPDATE messages SET send_attempt_id = gen_random_uuid(), send_attempt_started_at = now()
          WHERE id = $1",
