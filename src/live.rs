@@ -15,12 +15,14 @@ use crate::payments::PaymentProviders;
 use crate::providers::SmsGateway;
 use crate::providers::twilio::signature::CallbackKeys;
 use crate::providers::twilio::{Sender, TwilioClient};
+use crate::routing::SmsRoutes;
 use crate::settings::{self, SettingsError, Source, TwilioSettings};
 
 /// One snapshot of the providers in force.
 #[derive(Clone)]
 pub struct Providers {
-    pub sms: SmsGateway,
+    /// Every SMS route's account (Twilio's, or the demo in its place; Beem's; Africa's Talking's).
+    pub sms: SmsRoutes,
     /// Verifies `X-Twilio-Signature`; `None`: no Twilio account, every Twilio webhook refused.
     pub twilio_callbacks: Option<CallbackKeys>,
     /// Daraja, Stripe and the bank account, for purchases and their webhooks.
@@ -63,12 +65,17 @@ impl Providers {
     /// The providers with this SMS gateway and no Twilio callbacks or payment providers
     /// configured beyond the environment's (tests).
     pub fn with_sms(sms: SmsGateway, payments: PaymentProviders) -> Self {
-        let twilio_callbacks = match &sms {
+        Self::with_routes(SmsRoutes::twilio_only(sms), payments)
+    }
+
+    /// The providers with these SMS routes (tests).
+    pub fn with_routes(sms: SmsRoutes, payments: PaymentProviders) -> Self {
+        let twilio_callbacks = match &sms.twilio {
             SmsGateway::Twilio(c) => Some(CallbackKeys {
                 current: c.auth_token().clone(),
                 previous: None,
             }),
-            SmsGateway::Demo => None,
+            _ => None,
         };
         Providers {
             sms,
@@ -85,7 +92,7 @@ impl Providers {
     ) -> Self {
         let Some(t) = twilio else {
             return Providers {
-                sms: SmsGateway::Demo,
+                sms: SmsRoutes::new(SmsGateway::Demo, config),
                 twilio_callbacks: None,
                 payments,
             };
@@ -108,7 +115,7 @@ impl Providers {
         )
         .with_validity(config.twilio_timing.validity);
         Providers {
-            sms: SmsGateway::Twilio(Box::new(client)),
+            sms: SmsRoutes::new(SmsGateway::Twilio(Box::new(client)), config),
             twilio_callbacks,
             payments,
         }
@@ -164,8 +171,8 @@ async fn reload(
         match Providers::load(&pool, &config).await {
             Ok(providers) => {
                 tracing::info!(
-                    sms = providers.sms.name(),
-                    account = providers.sms.account().unwrap_or("-"),
+                    sms = providers.sms.twilio.name(),
+                    account = providers.sms.twilio.account().unwrap_or("-"),
                     "settings changed: providers reloaded"
                 );
                 seen = version;

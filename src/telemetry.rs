@@ -48,9 +48,15 @@ pub fn record_subject(subject: Subject) {
     };
 }
 
-/// Paths whose segment after the prefix is a credential: the M-Pesa callback token (an
-/// unsigned callback is believed for the payment whose URL it came to).
-const SECRET_PATHS: [&str; 1] = ["/webhooks/mpesa/"];
+/// Paths whose segment after the prefix is a credential: the M-Pesa and Vodacom callback tokens
+/// (an unsigned callback is believed for the payment whose URL it came to) and the unsigned
+/// routes' report tokens (a report is believed for the route whose URL it came to).
+const SECRET_PATHS: [&str; 4] = [
+    "/webhooks/mpesa/",
+    "/webhooks/vodacom/",
+    "/webhooks/beem/",
+    "/webhooks/africastalking/",
+];
 
 /// A request path as it may be logged: the credential in it, if any, replaced by `***`.
 pub fn redacted_path(path: &str) -> Cow<'_, str> {
@@ -70,7 +76,7 @@ mod tests {
     use super::redacted_path;
 
     #[test]
-    fn the_mpesa_callback_token_is_not_in_a_logged_path() {
+    fn callback_and_report_tokens_are_not_in_a_logged_path() {
         assert_eq!(
             redacted_path("/webhooks/mpesa/Zm9vYmFy-token_0123"),
             "/webhooks/mpesa/***"
@@ -80,6 +86,12 @@ mod tests {
             "/webhooks/mpesa/***/extra"
         );
         assert_eq!(redacted_path("/webhooks/mpesa/"), "/webhooks/mpesa/");
+        for route in ["vodacom", "beem", "africastalking"] {
+            assert_eq!(
+                redacted_path(&format!("/webhooks/{route}/0123abcd")),
+                format!("/webhooks/{route}/***")
+            );
+        }
         assert_eq!(
             redacted_path("/webhooks/twilio/status"),
             "/webhooks/twilio/status"

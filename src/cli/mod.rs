@@ -16,6 +16,7 @@ use std::time::Duration;
 use crate::config::{Config, Environment};
 use crate::providers::SmsGateway;
 use crate::queue::Queues;
+use crate::routing::RouteName;
 use crate::workers::{self, reconcile, sample_queues};
 use crate::{db, http, telemetry};
 
@@ -168,15 +169,18 @@ async fn deps(config: &Config) -> anyhow::Result<workers::Deps> {
 async fn sending_deps(config: &Config) -> anyhow::Result<workers::Deps> {
     let deps = deps(config).await?;
     let providers = deps.providers.current();
-    match &providers.sms {
+    match &providers.sms.twilio {
         SmsGateway::Demo if config.environment == Environment::Production => {
             return Err(NoSmsProvider.into());
         }
         SmsGateway::Demo => tracing::warn!(
             "provider: demo (no Twilio account configured): messages are logged as sent, charged, and nothing leaves the machine"
         ),
-        SmsGateway::Twilio(c) => {
-            tracing::info!(account = c.account_sid(), "provider: twilio")
+        twilio => tracing::info!(account = twilio.account(), "provider: twilio"),
+    }
+    for route in [RouteName::Beem, RouteName::Africastalking] {
+        if let Some(gateway) = providers.sms.get(route) {
+            tracing::info!(account = gateway.account(), "route {route}: configured");
         }
     }
     Ok(deps)

@@ -3,6 +3,7 @@
 //! says about running a statement again, [`patiently`] waits out a transient one while recording
 //! what a provider already did, [`fleet_counters`] keeps the counts `/metrics` reports.
 
+pub mod cached;
 pub mod fleet_counters;
 pub mod group_commit;
 mod patience;

@@ -44,6 +44,8 @@ use super::problem::ApiJson;
         super::webhooks::mpesa::callback,
         super::webhooks::stripe::event,
         super::webhooks::vodacom::result,
+        super::webhooks::bulk_reports::beem,
+        super::webhooks::bulk_reports::africastalking,
         super::admin::companies::list,
         super::admin::companies::update,
         super::admin::companies::changes,

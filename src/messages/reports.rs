@@ -1,5 +1,6 @@
-//! Delivery reports (Twilio status callbacks): move the message forward and ask for a refund
-//! when it failed (or was undelivered and the company's policy refunds that).
+//! Delivery reports (Twilio's status callbacks, Beem's and Africa's Talking's reports): move the
+//! message forward and ask for a refund when it failed (or was undelivered and the company's
+//! policy refunds that). A report moves only a message sent through the route it came from.
 
 use copcca_jobs::{Refund, RefundReason};
 use sqlx::PgPool;
@@ -8,7 +9,10 @@ use super::MessageStatus;
 use super::store::apply_report;
 use crate::faults;
 use crate::inbox;
+use crate::providers::bulk::{DeliveryReport, DeliveryState};
+use crate::providers::{africastalking, beem};
 use crate::queue::Queues;
+use crate::routing::RouteName;
 
 /// What a stored report did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,16 +27,61 @@ pub enum ReportOutcome {
     Pending,
 }
 
-/// Applies the report stored as webhook event `event` (`sid`, Twilio `status`, `error_code`).
+/// One delivery report, in our terms.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    /// The route it came from (`messages.provider`).
+    pub provider: &'a str,
+    pub provider_id: &'a str,
+    /// The status it reports; `None`: one we do not track (nothing changes).
+    pub next: Option<MessageStatus>,
+    pub error_code: Option<&'a str>,
+}
+
+impl<'a> Report<'a> {
+    /// A report of a route whose provider posts them unsigned (Beem, Africa's Talking).
+    pub fn from_bulk(route: RouteName, report: &'a DeliveryReport) -> Self {
+        let (next, error_code) = match &report.state {
+            DeliveryState::Delivered => (Some(MessageStatus::Delivered), None),
+            // The provider took it and the network did not deliver it.
+            DeliveryState::Failed { reason } if report.is_final => {
+                (Some(MessageStatus::Undelivered), Some(reason.as_str()))
+            }
+            DeliveryState::Failed { .. } | DeliveryState::Pending => (None, None),
+        };
+        Report {
+            provider: route.as_str(),
+            provider_id: &report.provider_id,
+            next,
+            error_code,
+        }
+    }
+}
+
+/// Reads a report body of `route`, whose provider posts them unsigned (`None`: not one of its
+/// reports; Twilio's are read by their webhook, which checks their signature first).
+pub fn parse_bulk(route: RouteName, body: &[u8]) -> Option<DeliveryReport> {
+    match route {
+        RouteName::Beem => beem::parse_report(body).ok(),
+        RouteName::Africastalking => africastalking::parse_report(body).ok(),
+        RouteName::Twilio => None,
+    }
+}
+
+/// Applies `report`, stored as webhook event `event`.
 pub async fn apply(
     pool: &PgPool,
     queues: &Queues,
     event: i64,
-    sid: &str,
-    status: &str,
-    error_code: Option<&str>,
+    report: Report<'_>,
 ) -> Result<ReportOutcome, sqlx::Error> {
-    let Some(next) = MessageStatus::from_twilio(status) else {
+    let Report {
+        provider,
+        provider_id: sid,
+        next,
+        error_code,
+    } = report;
+    let Some(next) = next else {
         let mut conn = pool.acquire().await?;
         inbox::mark_processed(&mut conn, event).await?;
         return Ok(ReportOutcome::Ignored);
@@ -41,16 +90,17 @@ pub async fn apply(
     // A message that has the SID but is not charged yet (`store::record_late_sid`) waits for
     // its charge like one that has no SID yet: the report is applied once it is `sent`.
     let known: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM messages WHERE provider_id = $1
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE provider_id = $1 AND provider = $2
                          AND status NOT IN ('queued', 'sending'))",
     )
     .bind(sid)
+    .bind(provider)
     .fetch_one(&mut *tx)
     .await?;
     if !known {
         return Ok(ReportOutcome::Pending);
     }
-    let moved = apply_report(&mut tx, sid, next, error_code).await?;
+    let moved = apply_report(&mut tx, provider, sid, next, error_code).await?;
     inbox::mark_processed(&mut tx, event).await?;
     let refund = match moved {
         Some((id, company, _)) => {

@@ -355,14 +355,17 @@ pub async fn mark_failed(
 /// message and its previous status when it moved.
 pub async fn apply_report(
     conn: &mut PgConnection,
+    provider: &str,
     provider_id: &str,
     next: MessageStatus,
     error_code: Option<&str>,
 ) -> Result<Option<(MessageId, CompanyId, MessageStatus)>, sqlx::Error> {
     let row: Option<(MessageId, CompanyId, MessageStatus)> = sqlx::query_as(
-        "SELECT id, company_id, status FROM messages WHERE provider_id = $1 FOR UPDATE",
+        "SELECT id, company_id, status FROM messages WHERE provider_id = $1 AND provider = $2
+         FOR UPDATE",
     )
     .bind(provider_id)
+    .bind(provider)
     .fetch_optional(&mut *conn)
     .await?;
     let Some((id, company, current)) = row else {

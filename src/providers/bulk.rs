@@ -235,9 +235,43 @@ pub(crate) async fn timed<T>(
     result
 }
 
+use hmac::Mac;
+
+/// The label a route's delivery-report token is derived under.
+const REPORT_TOKEN_LABEL: &[u8] = b"copcca-sms delivery reports";
+
+/// The secret last segment of a route's delivery-report URL (the providers do not sign their
+/// reports): HMAC-SHA256 under the route's secret, in hex. It reveals nothing of the secret and
+/// changes when the secret is rotated.
+pub fn report_token(secret: &str) -> String {
+    hex::encode(report_mac(secret).finalize().into_bytes())
+}
+
+/// Whether `given` is the route's token, compared in constant time.
+pub fn report_token_matches(secret: &str, given: &str) -> bool {
+    hex::decode(given).is_ok_and(|tag| report_mac(secret).verify_slice(&tag).is_ok())
+}
+
+fn report_mac(secret: &str) -> hmac::Hmac<sha2::Sha256> {
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(REPORT_TOKEN_LABEL);
+    mac
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_token_matches_only_its_own_secret() {
+        let token = report_token("secret-a");
+        assert_eq!(token.len(), 64);
+        assert!(report_token_matches("secret-a", &token));
+        assert!(!report_token_matches("secret-b", &token));
+        assert!(!report_token_matches("secret-a", &token[..62]));
+        assert!(!report_token_matches("secret-a", "not hex"));
+    }
 
     #[test]
     fn bulk_prices_parse_only_with_a_currency() {

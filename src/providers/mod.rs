@@ -2,6 +2,7 @@
 //! signatures); tests and the demo point them at the loopback fakes in `crate::fakes`.
 
 pub mod africastalking;
+pub mod answer;
 pub mod beem;
 pub mod bulk;
 pub mod mpesa;
@@ -13,30 +14,69 @@ pub mod vodacom;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{E164, MessageId, Segments};
+use crate::routing::RouteName;
+use africastalking::AfricasTalkingClient;
+use answer::{SendError, Sent};
+use beem::BeemClient;
+use bulk::Recipient;
 use twilio::{TwilioClient, TwilioError, TwilioMessage};
 
-/// Where messages go: the central Twilio account, or, with none configured, the demo provider,
-/// which logs the message as sent and sends nothing (credits are charged as for real).
+/// One route's account: the central Twilio account, Beem's or Africa's Talking's, or, with no
+/// Twilio account configured, the demo provider, which stands for the Twilio route, logs the
+/// message as sent and sends nothing (credits are charged as for real).
 #[derive(Clone)]
 pub enum SmsGateway {
     Twilio(Box<TwilioClient>),
+    Beem(Box<BeemClient>),
+    AfricasTalking(Box<AfricasTalkingClient>),
     Demo,
 }
+
+/// The prefix of a Beem account as recorded on a message (`provider_account`).
+const BEEM_ACCOUNT: &str = "beem:";
+/// The prefix of an Africa's Talking account as recorded on a message.
+const AT_ACCOUNT: &str = "africastalking:";
 
 impl SmsGateway {
     /// `provider` as stored on the message.
     pub fn name(&self) -> &'static str {
         match self {
             SmsGateway::Twilio(_) => "twilio",
+            SmsGateway::Beem(_) => "beem",
+            SmsGateway::AfricasTalking(_) => "africastalking",
             SmsGateway::Demo => "demo",
         }
     }
 
-    /// The provider account messages go through (a Twilio account SID); none for the demo.
+    /// The route this account serves.
+    pub fn route(&self) -> RouteName {
+        match self {
+            SmsGateway::Twilio(_) | SmsGateway::Demo => RouteName::Twilio,
+            SmsGateway::Beem(_) => RouteName::Beem,
+            SmsGateway::AfricasTalking(_) => RouteName::Africastalking,
+        }
+    }
+
+    /// The provider account messages go through, as recorded on each message before its
+    /// request leaves: a Twilio account SID, `beem:<key fingerprint>`,
+    /// `africastalking:<username>`; none for the demo.
     pub fn account(&self) -> Option<&str> {
         match self {
             SmsGateway::Twilio(c) => Some(c.account_sid()),
+            SmsGateway::Beem(c) => Some(c.account()),
+            SmsGateway::AfricasTalking(c) => Some(c.account()),
             SmsGateway::Demo => None,
+        }
+    }
+
+    /// The route an account recorded on a message belongs to.
+    pub fn route_of_account(account: &str) -> RouteName {
+        if account.starts_with(BEEM_ACCOUNT) {
+            RouteName::Beem
+        } else if account.starts_with(AT_ACCOUNT) {
+            RouteName::Africastalking
+        } else {
+            RouteName::Twilio
         }
     }
 
@@ -44,14 +84,37 @@ impl SmsGateway {
     pub fn credentials(&self) -> Option<&str> {
         match self {
             SmsGateway::Twilio(c) => Some(c.credentials()),
+            SmsGateway::Beem(c) => Some(c.credentials()),
+            SmsGateway::AfricasTalking(c) => Some(c.credentials()),
             SmsGateway::Demo => None,
         }
     }
 
-    /// Checks that the provider accepts our credentials (the demo always does).
-    pub async fn check_credentials(&self) -> Result<(), TwilioError> {
+    /// The secret segment of the route's delivery-report URL, where the provider's reports are
+    /// unsigned (Beem, Africa's Talking); `None` for Twilio, whose reports are signed.
+    pub fn report_token(&self) -> Option<String> {
         match self {
-            SmsGateway::Twilio(c) => c.check_account().await,
+            SmsGateway::Beem(c) => Some(c.report_token()),
+            SmsGateway::AfricasTalking(c) => Some(c.report_token()),
+            SmsGateway::Twilio(_) | SmsGateway::Demo => None,
+        }
+    }
+
+    /// Whether `given` is the route's delivery-report token (compared in constant time).
+    pub fn report_token_matches(&self, given: &str) -> bool {
+        match self {
+            SmsGateway::Beem(c) => c.report_token_matches(given),
+            SmsGateway::AfricasTalking(c) => c.report_token_matches(given),
+            SmsGateway::Twilio(_) | SmsGateway::Demo => false,
+        }
+    }
+
+    /// Checks that the provider accepts our credentials (the demo always does).
+    pub async fn check_credentials(&self) -> Result<(), SendError> {
+        match self {
+            SmsGateway::Twilio(c) => c.check_account().await.map_err(SendError::from),
+            SmsGateway::Beem(c) => c.check_credentials().await.map_err(SendError::from),
+            SmsGateway::AfricasTalking(c) => c.check_credentials().await.map_err(SendError::from),
             SmsGateway::Demo => Ok(()),
         }
     }
@@ -60,6 +123,10 @@ impl SmsGateway {
     pub fn rate_key(&self) -> String {
         match self {
             SmsGateway::Twilio(c) => format!("twilio:{}:{}", c.account_sid(), c.sender().key()),
+            SmsGateway::Beem(c) => format!("{}:{}", c.account(), c.source_addr()),
+            SmsGateway::AfricasTalking(c) => {
+                format!("{}:{}", c.account(), c.sender_id().unwrap_or("-"))
+            }
             SmsGateway::Demo => "demo".into(),
         }
     }
@@ -69,56 +136,71 @@ impl SmsGateway {
     pub fn longest_send(&self) -> std::time::Duration {
         match self {
             SmsGateway::Twilio(c) => c.timeout(),
+            SmsGateway::Beem(c) => c.timeout(),
+            SmsGateway::AfricasTalking(c) => c.timeout(),
             // Nothing to wait for, but two overlapping runs still must not both log a send.
             SmsGateway::Demo => std::time::Duration::from_secs(5),
         }
     }
 
     /// Sends `message`'s `body` to `to`.
-    pub async fn send(
-        &self,
-        message: MessageId,
-        to: &E164,
-        body: &str,
-    ) -> Result<TwilioMessage, TwilioError> {
+    pub async fn send(&self, message: MessageId, to: &E164, body: &str) -> Result<Sent, SendError> {
+        let recipient = || {
+            [Recipient {
+                message,
+                to: to.clone(),
+            }]
+        };
+        let one = |answers: Vec<(MessageId, bulk::RecipientAnswer)>| {
+            let answer = answers
+                .into_iter()
+                .find(|(m, _)| *m == message)
+                .map(|(_, a)| a)
+                .ok_or_else(|| SendError::ambiguous("the answer did not name the message"))?;
+            answer::from_recipient(answer)
+        };
         match self {
-            SmsGateway::Twilio(c) => c.send(message, to, body).await,
+            SmsGateway::Twilio(c) => c
+                .send(message, to, body)
+                .await
+                .map(|m| Sent::from(&m))
+                .map_err(SendError::from),
+            SmsGateway::Beem(c) => one(c.send(&recipient(), body).await?),
+            SmsGateway::AfricasTalking(c) => one(c.send(&recipient(), body).await?),
             SmsGateway::Demo => {
                 tracing::info!(to = %to, "demo provider: message logged as sent, nothing left the machine");
-                Ok(TwilioMessage {
-                    sid: format!("DM{}", uuid::Uuid::new_v4().simple()),
-                    status: "sent".into(),
-                    to: to.to_string(),
-                    body: Some(body.to_string()),
-                    num_segments: Some(Segments::count(body).count),
+                Ok(Sent {
+                    provider_id: format!("DM{}", uuid::Uuid::new_v4().simple()),
+                    segments: Some(Segments::count(body).count),
                     price: None,
-                    price_unit: None,
-                    error_code: None,
-                    error_message: None,
-                    date_created: Some(Utc::now()),
+                    price_currency: None,
                 })
             }
         }
     }
 
-    /// The provider's message `sid` now (for the price it reports once final); `None` from the
-    /// demo provider, which charges the platform nothing.
+    /// The provider's message `sid` now (for the price it reports once final); `None` from
+    /// every route but Twilio (the bulk providers report their price with the send, the demo
+    /// provider charges the platform nothing).
     pub async fn fetch_message(&self, sid: &str) -> Result<Option<TwilioMessage>, TwilioError> {
         match self {
             SmsGateway::Twilio(c) => c.fetch_message(sid).await.map(Some),
-            SmsGateway::Demo => Ok(None),
+            _ => Ok(None),
         }
     }
 
-    /// Messages the provider holds to `to` since `since` (reconciliation of an unanswered send).
+    /// Messages the provider holds to `to` since `since` (reconciliation of an unanswered
+    /// send); `None` where the provider cannot list them (Beem and Africa's Talking: an
+    /// unanswered send there waits for its delivery report).
     pub async fn messages_to(
         &self,
         to: &E164,
         since: DateTime<Utc>,
-    ) -> Result<Vec<TwilioMessage>, TwilioError> {
+    ) -> Result<Option<Vec<TwilioMessage>>, SendError> {
         match self {
-            SmsGateway::Twilio(c) => c.messages_to(to, since).await,
-            SmsGateway::Demo => Ok(Vec::new()),
+            SmsGateway::Twilio(c) => c.messages_to(to, since).await.map(Some).map_err(Into::into),
+            SmsGateway::Demo => Ok(Some(Vec::new())),
+            SmsGateway::Beem(_) | SmsGateway::AfricasTalking(_) => Ok(None),
         }
     }
 }

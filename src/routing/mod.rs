@@ -8,6 +8,7 @@
 //! Twilio, as before routes existed.
 
 mod circuit;
+mod gateways;
 mod store;
 
 use std::fmt;
@@ -16,7 +17,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use circuit::{Circuit, CircuitSettings, CircuitState, Circuits};
-pub use store::{ReplaceError, load, replace};
+pub use gateways::SmsRoutes;
+pub use store::{ReplaceError, Tables, load, replace};
 
 use crate::domain::{CompanyId, E164};
 

@@ -4,6 +4,7 @@
 use sqlx::PgPool;
 
 use super::{RouteName, RouteRule, RoutingTable};
+use crate::db::cached::Cached;
 use crate::domain::CompanyId;
 
 /// Reads the table.
@@ -107,4 +108,30 @@ pub async fn replace(
         .await?;
     tx.commit().await?;
     Ok(before)
+}
+
+/// The table as this process sees it, read again once older than its time to live
+/// (`db::cached`).
+#[derive(Clone)]
+pub struct Tables {
+    pool: PgPool,
+    cached: Cached<RoutingTable>,
+}
+
+impl Tables {
+    pub fn new(pool: PgPool, ttl: std::time::Duration) -> Self {
+        Tables {
+            pool,
+            cached: Cached::new("the routing table", ttl),
+        }
+    }
+
+    pub async fn table(&self) -> Result<std::sync::Arc<RoutingTable>, sqlx::Error> {
+        self.cached.get(|| load(&self.pool)).await
+    }
+
+    /// Forgets the table held (after a change through this process).
+    pub fn invalidate(&self) {
+        self.cached.invalidate();
+    }
 }

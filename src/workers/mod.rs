@@ -26,6 +26,7 @@ use crate::providers::SmsGateway;
 use crate::providers::pause::AuthPauses;
 use crate::queue::{ConsumerConfig, Queues, RetryPolicy, worker_name};
 use crate::ratelimit::RateLimiter;
+use crate::routing::{CircuitSettings, Circuits, Tables};
 use crate::settings::SettingsError;
 
 pub use refund::refund;
@@ -61,6 +62,10 @@ pub struct Deps {
     pub clock: Clock,
     /// The send job's reserve and charge steps, grouped across concurrent jobs.
     pub steps: SendSteps,
+    /// The operator's routing table, as this process holds it.
+    pub routing: Tables,
+    /// Every route's circuit, fleet-wide.
+    pub circuits: Circuits,
 }
 
 /// A source of the current time.
@@ -80,6 +85,7 @@ impl Deps {
                 .live(providers)
                 .timing(config.twilio_timing)
                 .max_in_flight(config.twilio_max_in_flight)
+                .routing_ttl(config.settings_reload)
                 .build(),
         )
     }
@@ -123,6 +129,8 @@ impl Deps {
                 .expect("the defaults are a valid config")
                 .twilio_timing,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            routing_ttl: Duration::from_secs(1),
+            circuits: CircuitSettings::default(),
         }
     }
 }
@@ -140,6 +148,8 @@ pub struct DepsBuilder {
     live: Option<LiveProviders>,
     timing: TwilioTiming,
     max_in_flight: u32,
+    routing_ttl: Duration,
+    circuits: CircuitSettings,
 }
 
 /// Requests in flight to the provider account at most, unless configured
@@ -179,6 +189,19 @@ impl DepsBuilder {
         self
     }
 
+    /// How old the routing table held may be (by default 1 s; `SETTINGS_RELOAD_MS` in
+    /// production).
+    pub fn routing_ttl(mut self, ttl: Duration) -> Self {
+        self.routing_ttl = ttl;
+        self
+    }
+
+    /// When routes' circuits open and for how long (by default `CircuitSettings::default`).
+    pub fn circuits(mut self, settings: CircuitSettings) -> Self {
+        self.circuits = settings;
+        self
+    }
+
     /// The deps, with the send steps' group-commit runners started.
     pub fn build(self) -> Deps {
         let limiter = RateLimiter::new(self.queues.connection(), self.queues.prefix());
@@ -190,6 +213,12 @@ impl DepsBuilder {
         });
         Deps {
             steps: SendSteps::start(&self.pool),
+            routing: Tables::new(self.pool.clone(), self.routing_ttl),
+            circuits: Circuits::new(
+                self.queues.connection(),
+                self.queues.prefix(),
+                self.circuits,
+            ),
             pauses: AuthPauses::new(self.queues.connection(), self.queues.prefix()),
             pool: self.pool,
             queues: self.queues,

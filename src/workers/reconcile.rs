@@ -30,6 +30,7 @@ use crate::messages::recovery::{self, StaleMessages};
 use crate::messages::{MessageStatus, prices, reports};
 use crate::payments;
 use crate::queue::{Enqueued, QueueError, now_ms};
+use crate::routing::RouteName;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -152,25 +153,8 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
     report.refunds = fresh(&deps.queues.enqueue_bulk(&refunds, None).await?);
     faults::point!(faults::RECONCILE_AFTER_REFUNDS);
 
-    for (event, payload) in
-        inbox::unprocessed(&deps.pool, "twilio", s.pending_report_after, s.batch).await?
-    {
-        let params: Vec<(String, String)> =
-            serde_urlencoded::from_str(&payload).unwrap_or_default();
-        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus"))
-            && let reports::ReportOutcome::Applied(_) = reports::apply(
-                &deps.pool,
-                &deps.queues,
-                event,
-                sid,
-                status,
-                get("ErrorCode"),
-            )
-            .await?
-        {
-            report.reports_applied += 1;
-        }
+    for route in RouteName::ALL {
+        report.reports_applied += pending_reports(deps, route, s).await?;
     }
     faults::point!(faults::RECONCILE_AFTER_REPORTS);
 
@@ -201,7 +185,7 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
     {
         tracing::warn!(error = %e, "vodacom session not opened; purchases in TZS wait for it");
     }
-    report.prices = prices::look_up(&deps.pool, &providers.sms, s.price_lookups).await?;
+    report.prices = prices::look_up(&deps.pool, &providers.sms.twilio, s.price_lookups).await?;
     crate::db::fleet_counters::fold(&deps.pool).await?;
     Ok(report)
 }
@@ -231,4 +215,46 @@ pub async fn run(
             Err(e) => tracing::warn!(error = %e, "reconciliation pass failed"),
         }
     }
+}
+
+/// Applies the delivery reports of `route` stored before their message was charged (a report
+/// that beat our own commit, or named a send we learnt of late); how many moved a message.
+async fn pending_reports(
+    deps: &Deps,
+    route: RouteName,
+    s: &Settings,
+) -> Result<usize, sqlx::Error> {
+    let mut applied = 0;
+    let provider = route.as_str();
+    for (event, payload) in
+        inbox::unprocessed(&deps.pool, provider, s.pending_report_after, s.batch).await?
+    {
+        let params: Vec<(String, String)>;
+        let bulk;
+        let report = if route == RouteName::Twilio {
+            params = serde_urlencoded::from_str(&payload).unwrap_or_default();
+            let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) else {
+                continue;
+            };
+            reports::Report {
+                provider,
+                provider_id: sid,
+                next: MessageStatus::from_twilio(status),
+                error_code: get("ErrorCode"),
+            }
+        } else {
+            let Some(parsed) = reports::parse_bulk(route, payload.as_bytes()) else {
+                continue;
+            };
+            bulk = parsed;
+            reports::Report::from_bulk(route, &bulk)
+        };
+        if let reports::ReportOutcome::Applied(_) =
+            reports::apply(&deps.pool, &deps.queues, event, report).await?
+        {
+            applied += 1;
+        }
+    }
+    Ok(applied)
 }

@@ -7,14 +7,14 @@ use copcca_jobs::SendSms;
 use super::Deps;
 use crate::domain::MessageId;
 use crate::messages::send::{self, Sending};
-use crate::providers::SmsGateway;
 use crate::queue::JobError;
+use crate::routing::SmsRoutes;
 use crate::telemetry::{self, Subject};
 
 pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Result<(), JobError> {
     let id = MessageId(job.message_id);
     telemetry::record_subject(Subject::Message(id));
-    // One snapshot of the providers for the whole run: one send, one account.
+    // One snapshot of the providers for the whole run: one send, one account per route.
     let providers = deps.providers.current();
     send::send(&deps.sending(&providers.sms), id, attempt.current() as u32).await
 }
@@ -22,10 +22,13 @@ pub async fn send_sms(job: SendSms, attempt: Attempt, deps: Data<Deps>) -> Resul
 impl Deps {
     /// What the send flow needs, borrowed from the workers' dependencies and a snapshot of the
     /// providers in force.
-    pub fn sending<'a>(&'a self, gateway: &'a SmsGateway) -> Sending<'a> {
+    pub fn sending<'a>(&'a self, routes: &'a SmsRoutes) -> Sending<'a> {
         Sending {
             pool: &self.pool,
-            gateway,
+            routes,
+            tables: &self.routing,
+            circuits: &self.circuits,
+            gateway: &routes.twilio,
             pauses: &self.pauses,
             resend_unanswered_after: self.twilio_timing.resend_unanswered_after,
             limiter: &self.limiter,

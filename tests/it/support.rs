@@ -101,7 +101,7 @@ pub async fn commit_one(
     let item = ledger::FinishSend {
         hold,
         charge,
-        provider: "test".into(),
+        provider: "twilio".into(),
         provider_id: format!("SM{}", hold.0.simple()),
         segments: charge.get() as i32,
         uncharged: 0,

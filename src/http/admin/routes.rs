@@ -30,6 +30,12 @@ pub struct RouteStatus {
     pub configured: bool,
     /// Absent when Redis did not answer.
     pub circuit: Option<Circuit>,
+    /// Where its provider must post delivery reports (set it in Beem's portal or Africa's
+    /// Talking's dashboard): its last segment is the route's secret, derived from its account's
+    /// secret, so it changes when that is rotated. Absent for Twilio (each message names its
+    /// own, signed) and for a route without an account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -99,11 +105,16 @@ async fn routes(state: &AppState, table: RoutingTable) -> Routes {
     );
     let mut routes = Vec::new();
     for route in RouteName::ALL {
-        let configured = match route {
-            RouteName::Twilio => state.providers.current().sms.account().is_some(),
-            RouteName::Beem => state.config.beem.is_some(),
-            RouteName::Africastalking => state.config.africastalking.is_some(),
-        };
+        let providers = state.providers.current();
+        let configured = providers.sms.configured(route);
+        let report_url = providers
+            .sms
+            .get(route)
+            .and_then(|g| g.report_token())
+            .map(|token| {
+                let path = format!("/webhooks/{route}/{token}");
+                state.config.public_url.route(&path).to_string()
+            });
         // Redis down must not hold the answer (a PUT has already been stored).
         let circuit = match tokio::time::timeout(REDIS_WAIT, circuits.state(route)).await {
             Ok(Ok(c)) => Some(c),
@@ -120,6 +131,7 @@ async fn routes(state: &AppState, table: RoutingTable) -> Routes {
             route,
             configured,
             circuit,
+            report_url,
         });
     }
     Routes {

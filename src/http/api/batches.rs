@@ -199,7 +199,7 @@ pub async fn get_one(
 /// The batch's estimate now; `None` (logged) when Redis or the database cannot give one: an
 /// estimate never fails the request it rides on.
 async fn estimate(state: &AppState, company: CompanyId, batch: uuid::Uuid) -> Option<Estimate> {
-    let sms = &state.providers.current().sms;
+    let sms = &state.providers.current().sms.twilio;
     let sender = (
         sms.rate_key(),
         Pace::per_second(state.config.twilio_max_per_second),

@@ -1,6 +1,7 @@
 //! Provider webhooks. Each is verified before anything is believed, stored (accepted or
 //! rejected, see `inbox`), and answered quickly.
 
+pub(crate) mod bulk_reports;
 pub(crate) mod flood;
 pub(crate) mod mpesa;
 pub(crate) mod stripe;
@@ -20,4 +21,9 @@ pub fn routes() -> Router<AppState> {
         .route("/mpesa/{token}", post(mpesa::callback))
         .route("/stripe", post(stripe::event))
         .route("/vodacom/{token}", post(vodacom::result))
+        .route("/beem/{token}", post(bulk_reports::beem))
+        .route(
+            "/africastalking/{token}",
+            post(bulk_reports::africastalking),
+        )
 }

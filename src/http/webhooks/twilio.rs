@@ -151,15 +151,13 @@ pub async fn status(
         }
     }
     drop(conn);
-    reports::apply(
-        &state.pool,
-        &state.queues,
-        event,
-        sid,
-        status,
-        param(&params, "ErrorCode"),
-    )
-    .await?;
+    let report = reports::Report {
+        provider: "twilio",
+        provider_id: sid,
+        next: MessageStatus::from_twilio(status),
+        error_code: param(&params, "ErrorCode"),
+    };
+    reports::apply(&state.pool, &state.queues, event, report).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

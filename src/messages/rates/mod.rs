@@ -19,12 +19,13 @@
 //! time), so pricing a message costs a map lookup per prefix length.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+use crate::db::cached::Cached;
 use crate::domain::{Country, E164};
 
 /// The most credits one segment may cost (the table's CHECK says the same).
@@ -248,54 +249,29 @@ pub async fn load(pool: &PgPool) -> Result<RateCard, sqlx::Error> {
     ))
 }
 
-/// The card held, and when it was read.
-type Held = Option<(Instant, Arc<RateCard>)>;
-
 /// The card of this process, read again once it is older than its time to live.
 #[derive(Clone)]
 pub struct Rates {
     pool: PgPool,
-    ttl: Duration,
-    cached: Arc<RwLock<Held>>,
+    cached: Cached<RateCard>,
 }
 
 impl Rates {
     pub fn new(pool: PgPool, ttl: Duration) -> Self {
         Rates {
             pool,
-            ttl,
-            cached: Arc::default(),
+            cached: Cached::new("the rate card", ttl),
         }
     }
 
-    /// The card, at most `ttl` old. If it cannot be read again, the one held is used (logged)
-    /// until it can; without one, the database's error.
+    /// The card, at most `ttl` old (`db::cached`).
     pub async fn card(&self) -> Result<Arc<RateCard>, sqlx::Error> {
-        let held = self.cached.read().expect("not poisoned").clone();
-        if let Some((at, card)) = &held
-            && at.elapsed() < self.ttl
-        {
-            return Ok(card.clone());
-        }
-        match load(&self.pool).await {
-            Ok(card) => {
-                let card = Arc::new(card);
-                *self.cached.write().expect("not poisoned") = Some((Instant::now(), card.clone()));
-                Ok(card)
-            }
-            Err(e) => match held {
-                Some((_, card)) => {
-                    tracing::warn!(error = %e, "the rate card could not be read again; the one held is used");
-                    Ok(card)
-                }
-                None => Err(e),
-            },
-        }
+        self.cached.get(|| load(&self.pool)).await
     }
 
     /// Forgets the card held: the next question reads it again (after a change here).
     pub fn invalidate(&self) {
-        *self.cached.write().expect("not poisoned") = None;
+        self.cached.invalidate();
     }
 }
 

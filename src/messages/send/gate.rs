@@ -223,10 +223,12 @@ async fn while_credentials_refused(s: &Sending<'_>) -> Result<(), JobError> {
         match s.gateway.check_credentials().await {
             Ok(()) => {
                 s.pauses.lift(account, credentials).await.retry()?;
-                tracing::warn!(%account, "Twilio accepts our credentials again: sending resumes");
+                tracing::warn!(%account, "the provider accepts our credentials again: sending resumes");
                 return Ok(());
             }
-            Err(e) => tracing::warn!(%account, error = %e, "Twilio still refuses our credentials"),
+            Err(e) => {
+                tracing::warn!(%account, error = %e, "the provider still refuses our credentials")
+            }
         }
     }
     Err(JobError::Snooze(PAUSED_RETRY))

@@ -1,6 +1,7 @@
 //! Sending one message (DESIGN.md section 5): the flow the `SendSms` job runs, step by step.
 //!
-//! previous attempt? -> gate (quiet hours, the company's quota, its fair slot at the sender) -> claim
+//! previous attempt? (asked of the account it went through) -> route (the first open one of the
+//! message's rule) -> gate (quiet hours, the company's quota, its fair slot at the sender) -> claim
 //! (opted out? reserve + `sending`) -> the slot -> a lease in flight -> the provider -> settle (charge + `sent`, or release + `failed`, or back to `queued` for a retry,
 //! or stay `sending` when the answer never came).
 //!
@@ -13,6 +14,7 @@ mod claim;
 mod gate;
 mod previous;
 mod quota;
+mod route;
 mod settle;
 mod steps;
 
@@ -29,15 +31,24 @@ use crate::domain::MessageId;
 use crate::faults;
 use crate::pacing::{Pace, Pacer};
 use crate::providers::SmsGateway;
+use crate::providers::answer::SendError;
 use crate::providers::pause::AuthPauses;
-use crate::providers::twilio::TwilioError;
 use crate::queue::JobError;
 use crate::ratelimit::RateLimiter;
+use crate::routing::{Circuits, SmsRoutes, Tables};
 
 /// What sending a message needs.
 #[derive(Clone, Copy)]
 pub struct Sending<'a> {
     pub pool: &'a PgPool,
+    /// Every route's account in force (one snapshot for the run).
+    pub routes: &'a SmsRoutes,
+    /// The operator's routing table.
+    pub tables: &'a Tables,
+    /// Every route's circuit, fleet-wide.
+    pub circuits: &'a Circuits,
+    /// The account of this attempt's route: at first the Twilio route's, then the one the
+    /// previous attempt went through, then the one chosen for this attempt.
     pub gateway: &'a SmsGateway,
     /// Fleet-wide pauses of accounts whose credentials the provider refused.
     pub pauses: &'a AuthPauses,
@@ -70,9 +81,19 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     } = store::find_for_sending(s.pool, id)
         .await?
         .ok_or_else(|| JobError::fail(format!("no message {id}")))?;
-    if previous::settled(s, &message, &rules, attempt_age).await? {
+    // What became of an earlier attempt only the account it went through can say.
+    let recorded = Sending {
+        gateway: s.routes.for_attempt(message.provider_account.as_deref()),
+        ..*s
+    };
+    if previous::settled(&recorded, &message, &rules, attempt_age).await? {
         return Ok(());
     }
+    let route = route::choose(s, &message).await?;
+    let s = &Sending {
+        gateway: route.gateway,
+        ..*s
+    };
     let slot = gate::wait_for_its_turn(s, &message, &rules).await?;
     let Some(run) = claim::claim(s, &message, &rules).await? else {
         return Ok(());
@@ -83,15 +104,18 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     // message goes back to `queued` (settle), not on to the lookup of an unanswered send.
     let lease = gate::lease(s, &message, &slot).await;
     let outcome = match lease {
-        Err(e) => Err(TwilioError::NotSent(format!("no lease in flight: {e}"))),
+        Err(e) => Err(SendError::NotSent(format!("no lease in flight: {e}"))),
         Ok(Some(lease)) => {
             let outcome = s.gateway.send(message.id, &message.to, &message.body).await;
             lease.release(s).await;
+            if route.watched {
+                route::report(s, &outcome).await;
+            }
             outcome
         }
         // Nothing was sent: as after Twilio's 429, back to the queue, to come again at once for
         // the head of the schedule.
-        Ok(None) => Err(TwilioError::RateLimited {
+        Ok(None) => Err(SendError::RateLimited {
             retry_after: Some(Duration::ZERO),
         }),
     };

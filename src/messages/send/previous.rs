@@ -14,6 +14,7 @@ use super::{Sending, claim};
 use crate::ledger;
 use crate::messages::store::{self, AttemptAge, SendingRules};
 use crate::messages::{Message, MessageStatus};
+use crate::providers::answer::Sent;
 use crate::providers::twilio::TwilioMessage;
 use crate::queue::{JobError, JobResultExt};
 
@@ -68,17 +69,11 @@ async fn charge_late_send(
         return Ok(()); // settled meanwhile, or no credits left (the claim failed it)
     };
     tracing::info!(message = %message.id, %sid, "charging a send the provider took after its run gave up");
-    let sent = TwilioMessage {
-        sid,
-        status: "sent".into(),
-        to: message.to.to_string(),
-        body: None,
-        num_segments: None,
+    let sent = Sent {
+        provider_id: sid,
+        segments: None,
         price: None,
-        price_unit: None,
-        error_code: None,
-        error_message: None,
-        date_created: None,
+        price_currency: None,
     };
     settle::accepted(s, message, &run.hold, &sent).await
 }
@@ -98,7 +93,7 @@ async fn adopt_unanswered(
         // Only that account can say what became of it; the operator was refused the switch
         // while it had unresolved sends, so this follows a change in the environment.
         tracing::error!(alert = true, message = %message.id, %account,
-            "an unanswered send went through another Twilio account than the one in force; held, never resent");
+            "an unanswered send went through another account than its route's in force; held, never resent");
         store::mark_unanswered(s.pool, message.id).await?;
         return Err(JobError::Snooze(LOOK_AGAIN * 5));
     }
@@ -106,11 +101,13 @@ async fn adopt_unanswered(
         .send_attempt_started_at
         .unwrap_or(message.created_at)
         - chrono::Duration::minutes(1);
-    let mut candidates: Vec<TwilioMessage> = s
-        .gateway
-        .messages_to(&message.to, since)
-        .await
-        .retry()?
+    let Some(listed) = s.gateway.messages_to(&message.to, since).await.retry()? else {
+        // This provider cannot be asked (Beem, Africa's Talking): its delivery report, or an
+        // operator, resolves the send. It is never sent again blindly, on any route.
+        store::mark_unanswered(s.pool, message.id).await?;
+        return Err(JobError::Snooze(LOOK_AGAIN));
+    };
+    let mut candidates: Vec<TwilioMessage> = listed
         .into_iter()
         .filter(|m| m.body.as_deref() == Some(message.body.as_str()))
         .collect();
@@ -126,7 +123,7 @@ async fn adopt_unanswered(
             return Ok(false);
         };
         tracing::info!(message = %message.id, sid = %candidate.sid, "adopted a message Twilio accepted without answering us");
-        settle::accepted(s, message, &hold, &candidate).await?;
+        settle::accepted(s, message, &hold, &Sent::from(&candidate)).await?;
         return Ok(true);
     }
     if age < s.resend_unanswered_after {

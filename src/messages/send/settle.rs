@@ -17,7 +17,7 @@ use crate::faults;
 use crate::ledger::{self, FinishSend, Finished, Hold, LedgerError};
 use crate::messages::{Message, opt_outs, store};
 use crate::metrics;
-use crate::providers::twilio::{OPERATOR_ALERT_ERRORS, TwilioError, TwilioMessage, UNSUBSCRIBED};
+use crate::providers::answer::{SendError, Sent};
 use crate::queue::{JobError, JobResultExt};
 
 /// A run's claimed attempt at sending a message: what writing its outcome needs.
@@ -32,39 +32,44 @@ pub(super) struct Run<'m> {
 pub(super) async fn settle(
     s: &Sending<'_>,
     run: Run<'_>,
-    outcome: Result<TwilioMessage, TwilioError>,
+    outcome: Result<Sent, SendError>,
     attempt: u32,
 ) -> Result<(), JobError> {
     let message = run.message;
+    let provider = s.gateway.name();
     match outcome {
         Ok(sent) => accepted(s, message, &run.hold, &sent).await,
-        Err(TwilioError::Refused {
+        Err(SendError::Refused {
             code,
-            message: text,
-            ..
+            text,
+            opted_out,
+            operator_alert,
         }) => {
-            if code == UNSUBSCRIBED {
-                opt_out(s, message.company_id, &message.to).await?;
+            if opted_out {
+                opt_out(s, message.company_id, &message.to, &code).await?;
             }
-            if OPERATOR_ALERT_ERRORS.contains(&code) {
-                tracing::error!(alert = true, code, %text, "operator action needed: Twilio refused our account or sender");
+            if operator_alert {
+                tracing::error!(alert = true, provider, %code, %text, "operator action needed: the provider refused our account or sender");
             }
-            release_and_fail(s, &run, &code.to_string(), &text)
-                .await
-                .map(drop)
+            release_and_fail(s, &run, &code, &text).await.map(drop)
         }
-        Err(TwilioError::CredentialsRefused {
-            code,
-            message: text,
-            ..
-        }) => {
-            credentials_refused(s, &format!("{code} {text}")).await?;
+        Err(SendError::CredentialsRefused(reason)) => {
+            credentials_refused(s, &reason).await?;
             if !back_to_queued(s, &run).await? {
                 return Ok(());
             }
             Err(JobError::Snooze(super::gate::PAUSED_RETRY))
         }
-        Err(TwilioError::RateLimited { retry_after }) => {
+        // The route is down until an operator acts (its circuit is open): the next attempt
+        // takes the next route of the message's rule, or waits for one.
+        Err(SendError::Misconfigured(reason)) => {
+            tracing::error!(alert = true, provider, %reason, "operator action needed: the provider refused our account or sender; its route is closed");
+            if !back_to_queued(s, &run).await? {
+                return Ok(());
+            }
+            Err(JobError::Snooze(Duration::from_secs(1)))
+        }
+        Err(SendError::RateLimited { retry_after }) => {
             if !back_to_queued(s, &run).await? {
                 return Ok(());
             }
@@ -72,7 +77,7 @@ pub(super) async fn settle(
                 retry_after.unwrap_or(Duration::from_secs(1)),
             ))
         }
-        Err(e @ (TwilioError::Server { .. } | TwilioError::NotSent(_))) => {
+        Err(e @ (SendError::Unavailable(_) | SendError::NotSent(_))) => {
             if attempt >= SendSms::MAX_ATTEMPTS {
                 if !release_and_fail(s, &run, "provider_unavailable", &e.to_string()).await? {
                     return Ok(());
@@ -87,9 +92,9 @@ pub(super) async fn settle(
             Err(JobError::retry(e))
         }
         // The provider may have the message: stay `sending`; the next run (or the reconciler)
-        // asks the provider before anything is resent.
-        Err(e @ TwilioError::Ambiguous(_)) => {
-            tracing::warn!(message = %message.id, error = %e, "no answer from Twilio; will reconcile");
+        // asks the provider, or waits for its delivery report, before anything is resent.
+        Err(e @ SendError::Ambiguous { .. }) => {
+            tracing::warn!(message = %message.id, provider, error = %e, "no usable answer from the provider; will reconcile");
             Err(JobError::retry(e))
         }
     }
@@ -102,10 +107,10 @@ pub(super) async fn accepted(
     s: &Sending<'_>,
     message: &Message,
     hold: &Hold,
-    sent: &TwilioMessage,
+    sent: &Sent,
 ) -> Result<(), JobError> {
     let segments = sent
-        .num_segments
+        .segments
         .filter(|n| *n > 0)
         .map_or(message.segments, |n| n as i32);
     let per_segment = (message.credits.get() / i64::from(message.segments.max(1))).max(1);
@@ -115,11 +120,11 @@ pub(super) async fn accepted(
         hold: hold.id,
         charge: Credits::new(charge).fail()?,
         provider: s.gateway.name().to_string(),
-        provider_id: sent.sid.clone(),
+        provider_id: sent.provider_id.clone(),
         segments,
         uncharged: actual - charge,
-        price: sent.price.map(|p| p.abs()),
-        price_currency: sent.price_unit.clone(),
+        price: sent.price,
+        price_currency: sent.price_currency.clone(),
     };
     let finished = charge_patiently(message.id, || s.steps.finish.run(finish.clone())).await?;
     match finished {
@@ -133,13 +138,13 @@ pub(super) async fn accepted(
         // it, or a failed message records the credits as uncharged.
         Err(LedgerError::HoldReleased(_)) => {
             let mut conn = s.pool.acquire().await?;
-            let late = store::record_late_sid(&mut conn, message.id, &sent.sid).await?;
-            tracing::warn!(message = %message.id, sid = %sent.sid, ?late, "the provider took a message whose hold was released");
+            let late = store::record_late_sid(&mut conn, message.id, &sent.provider_id).await?;
+            tracing::warn!(message = %message.id, provider_id = %sent.provider_id, ?late, "the provider took a message whose hold was released");
             metrics::send_interruption("success_after_release");
             match late {
                 store::LateSid::Adopted => Err(JobError::retry(format!(
                     "message {} is charged again for its send {}",
-                    message.id, sent.sid
+                    message.id, sent.provider_id
                 ))),
                 store::LateSid::Unbilled | store::LateSid::Known => Ok(()),
             }
@@ -154,8 +159,8 @@ async fn credentials_refused(s: &Sending<'_>, reason: &str) -> Result<(), JobErr
     let (Some(account), Some(credentials)) = (s.gateway.account(), s.gateway.credentials()) else {
         return Ok(());
     };
-    tracing::error!(alert = true, %account, %reason,
-        "operator action needed: Twilio refused our credentials; sending is paused until they work (rotate them in settings)");
+    tracing::error!(alert = true, provider = s.gateway.name(), %account, %reason,
+        "operator action needed: the provider refused our credentials; sending through this account is paused until they work (rotate them in settings)");
     s.pauses.pause(account, credentials, reason).await.retry()?;
     Ok(())
 }
@@ -228,8 +233,14 @@ fn taken_over(message: MessageId) {
     tracing::warn!(%message, "another run took this send over; leaving it the outcome");
 }
 
-async fn opt_out(s: &Sending<'_>, company: CompanyId, phone: &E164) -> Result<(), JobError> {
-    opt_outs::add(s.pool, company, phone, "twilio_21610").await?;
+async fn opt_out(
+    s: &Sending<'_>,
+    company: CompanyId,
+    phone: &E164,
+    code: &str,
+) -> Result<(), JobError> {
+    let source = format!("{}_{code}", s.gateway.name());
+    opt_outs::add(s.pool, company, phone, &source).await?;
     Ok(())
 }
 #[cfg(test)]

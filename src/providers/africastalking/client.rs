@@ -27,6 +27,10 @@ pub struct AfricasTalkingClient {
     api_key: Secret,
     sender_id: Option<String>,
     timeout: Duration,
+    /// `africastalking:<username>`, as recorded on each message sent through it.
+    account: String,
+    /// Which credentials these are (`pause::fingerprint`).
+    credentials: String,
 }
 
 /// The send answer: `{"SMSMessageData":{"Message":…,"Recipients":[…]}}`.
@@ -97,7 +101,10 @@ impl AfricasTalkingClient {
     /// `base` is `https://api.africastalking.com` (or the sandbox host, username `sandbox`);
     /// `sender_id` the registered sender id or short code (none: AT's shared sender).
     pub fn new(base: Url, username: &str, api_key: Secret, sender_id: Option<String>) -> Self {
+        let credentials = crate::providers::pause::fingerprint(username, api_key.expose());
         AfricasTalkingClient {
+            account: format!("africastalking:{username}"),
+            credentials,
             http: http_client(TIMEOUT),
             base,
             username: username.to_string(),
@@ -120,6 +127,29 @@ impl AfricasTalkingClient {
 
     pub fn username(&self) -> &str {
         &self.username
+    }
+
+    pub fn sender_id(&self) -> Option<&str> {
+        self.sender_id.as_deref()
+    }
+
+    /// The account as recorded on each message sent through it.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The fingerprint of the username and API key (`pause::fingerprint`).
+    pub fn credentials(&self) -> &str {
+        &self.credentials
+    }
+
+    /// The secret segment of this account's delivery-report URL (`bulk::report_token`).
+    pub fn report_token(&self) -> String {
+        bulk::report_token(self.api_key.expose())
+    }
+
+    pub fn report_token_matches(&self, given: &str) -> bool {
+        bulk::report_token_matches(self.api_key.expose(), given)
     }
 
     /// `POST /version1/messaging` with `bulkSMSMode=1` and `enqueue=1`; each recipient's answer

@@ -32,6 +32,10 @@ pub struct BeemClient {
     secret_key: Secret,
     source_addr: String,
     timeout: Duration,
+    /// `beem:<fingerprint of the API key>`, as recorded on each message sent through it.
+    account: String,
+    /// Which credentials these are (`pause::fingerprint`).
+    credentials: String,
 }
 
 /// The answer to a send.
@@ -80,6 +84,7 @@ impl BeemClient {
         secret_key: Secret,
         source_addr: &str,
     ) -> Self {
+        let credentials = crate::providers::pause::fingerprint(api_key, secret_key.expose());
         BeemClient {
             http: http_client(TIMEOUT),
             base_send,
@@ -88,6 +93,11 @@ impl BeemClient {
             secret_key,
             source_addr: source_addr.to_string(),
             timeout: TIMEOUT,
+            account: format!(
+                "beem:{}",
+                crate::providers::pause::fingerprint("beem", api_key)
+            ),
+            credentials,
         }
     }
 
@@ -104,6 +114,25 @@ impl BeemClient {
 
     pub fn source_addr(&self) -> &str {
         &self.source_addr
+    }
+
+    /// The account as recorded on each message sent through it (the API key is not shown).
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The fingerprint of the API key and secret (`pause::fingerprint`).
+    pub fn credentials(&self) -> &str {
+        &self.credentials
+    }
+
+    /// The secret segment of this account's delivery-report URL (`bulk::report_token`).
+    pub fn report_token(&self) -> String {
+        bulk::report_token(self.secret_key.expose())
+    }
+
+    pub fn report_token_matches(&self, given: &str) -> bool {
+        bulk::report_token_matches(self.secret_key.expose(), given)
     }
 
     fn url(base: &Url, path: &str) -> Url {

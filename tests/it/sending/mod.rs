@@ -12,6 +12,7 @@ mod outage;
 mod quiet_hours;
 mod rate_card;
 mod recovery;
+mod routes;
 mod settings;
 mod sweeps;
 mod templates;

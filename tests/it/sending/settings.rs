@@ -94,7 +94,7 @@ async fn set_twilio_checks_encrypts_and_never_prints_the_token(pool: PgPool) {
     let deps = Deps::load(pool.clone(), queues.clone(), &config)
         .await
         .unwrap();
-    assert_eq!(deps.providers.current().sms.name(), "twilio");
+    assert_eq!(deps.providers.current().sms.twilio.name(), "twilio");
     // Without the key the stored secret is unreadable: demo mode, never a crash.
     let without_key = crate::support::config(&[]);
     assert_eq!(
@@ -104,6 +104,7 @@ async fn set_twilio_checks_encrypts_and_never_prints_the_token(pool: PgPool) {
             .providers
             .current()
             .sms
+            .twilio
             .name(),
         "demo"
     );
@@ -112,7 +113,7 @@ async fn set_twilio_checks_encrypts_and_never_prints_the_token(pool: PgPool) {
 #[sqlx::test]
 async fn with_no_account_the_demo_provider_logs_messages_as_sent(pool: PgPool) {
     let mut h = Harness::new(pool, 5).await;
-    h.deps.change_providers(|p| p.sms = SmsGateway::Demo);
+    h.deps.change_providers(|p| p.sms.twilio = SmsGateway::Demo);
     let id = h.accept("0754123456", "Habari").await;
     h.drain(DRAIN).await;
     let m = h.message(id).await;

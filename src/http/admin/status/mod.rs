@@ -96,7 +96,7 @@ fn login(state: &AppState, token: &str) -> ApiResult<Response> {
 /// credentials, sends held as unanswered, and companies with open card disputes.
 async fn alerts(state: &AppState) -> ApiResult<Vec<String>> {
     let mut alerts = Vec::new();
-    if let Some(account) = state.providers.current().sms.account() {
+    if let Some(account) = state.providers.current().sms.twilio.account() {
         match state.pauses.status(account).await {
             Ok(Some(p)) => alerts.push(format!(
                 "Sending is paused: Twilio refused our credentials for account {account} since {} UTC ({}). \

@@ -1,0 +1,77 @@
+//! The accounts in force for each route, as one snapshot of the providers holds them.
+
+use super::RouteName;
+use crate::config::Config;
+use crate::providers::SmsGateway;
+use crate::providers::africastalking::AfricasTalkingClient;
+use crate::providers::beem::BeemClient;
+
+/// Every route's account. The Twilio route always has one: with no Twilio account configured,
+/// the demo provider stands for it.
+#[derive(Clone)]
+pub struct SmsRoutes {
+    pub twilio: SmsGateway,
+    pub beem: Option<SmsGateway>,
+    pub africastalking: Option<SmsGateway>,
+}
+
+impl SmsRoutes {
+    /// `twilio` (or the demo) beside the Beem and Africa's Talking accounts of the environment.
+    pub fn new(twilio: SmsGateway, config: &Config) -> Self {
+        let beem = config.beem.as_ref().map(|b| {
+            SmsGateway::Beem(Box::new(BeemClient::new(
+                b.api_base.clone(),
+                b.dlr_base.clone(),
+                b.api_key.expose(),
+                b.secret_key.clone(),
+                &b.source_addr,
+            )))
+        });
+        let africastalking = config.africastalking.as_ref().map(|a| {
+            SmsGateway::AfricasTalking(Box::new(AfricasTalkingClient::new(
+                a.api_base.clone(),
+                &a.username,
+                a.api_key.clone(),
+                Some(a.sender_id.clone()),
+            )))
+        });
+        SmsRoutes {
+            twilio,
+            beem,
+            africastalking,
+        }
+    }
+
+    /// Twilio (or the demo) alone.
+    pub fn twilio_only(twilio: SmsGateway) -> Self {
+        SmsRoutes {
+            twilio,
+            beem: None,
+            africastalking: None,
+        }
+    }
+
+    /// The account of `route`, if it has one.
+    pub fn get(&self, route: RouteName) -> Option<&SmsGateway> {
+        match route {
+            RouteName::Twilio => Some(&self.twilio),
+            RouteName::Beem => self.beem.as_ref(),
+            RouteName::Africastalking => self.africastalking.as_ref(),
+        }
+    }
+
+    /// Whether `route` can send for real (the demo provider does not count).
+    pub fn configured(&self, route: RouteName) -> bool {
+        self.get(route).is_some_and(|g| g.account().is_some())
+    }
+
+    /// The route's account in force for an attempt recorded as having gone through `account`
+    /// (`None`: the demo's, or an attempt from before accounts were recorded). Where that
+    /// route has no account now, the Twilio route's: the caller compares the accounts, and an
+    /// attempt whose account is not in force is held, never sent elsewhere.
+    pub fn for_attempt(&self, account: Option<&str>) -> &SmsGateway {
+        account
+            .and_then(|a| self.get(SmsGateway::route_of_account(a)))
+            .unwrap_or(&self.twilio)
+    }
+}

@@ -1,0 +1,368 @@
+//! Sending through routes (issue 19): the routing table picks Beem, Africa's Talking or Twilio
+//! per message, a failing route's circuit sends new messages to the next one, a send whose
+//! outcome is unknown stays on its route, and the unsigned routes' delivery reports come to a
+//! secret URL and move only their own route's messages.
+
+use std::time::Duration;
+
+use copcca_sms::fakes::africastalking::{self as fake_at, FakeAfricasTalking};
+use copcca_sms::fakes::beem::{self as fake_beem, FakeBeem};
+use copcca_sms::messages::MessageStatus;
+use copcca_sms::providers::SmsGateway;
+use copcca_sms::routing::{self, CircuitState, RouteName, RouteRule, RoutingTable};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use super::Harness;
+
+const DRAIN: Duration = Duration::from_secs(120);
+
+/// A harness whose workers and API know the fake Beem and Africa's Talking accounts beside the
+/// fake Twilio, with `rules` as the routing table.
+struct Routed {
+    h: Harness,
+    beem: FakeBeem,
+    at: FakeAfricasTalking,
+}
+
+async fn routed(pool: PgPool, credits: i64, rules: &[(&str, &[RouteName])]) -> Routed {
+    routed_with_timeout(pool, credits, rules, None).await
+}
+
+async fn routed_with_timeout(
+    pool: PgPool,
+    credits: i64,
+    rules: &[(&str, &[RouteName])],
+    timeout: Option<Duration>,
+) -> Routed {
+    let beem = FakeBeem::start().await.unwrap();
+    let at = FakeAfricasTalking::start().await.unwrap();
+    let (beem_base, at_base) = (beem.base.to_string(), at.base.to_string());
+    let env = [
+        ("BEEM_API_BASE", beem_base.as_str()),
+        ("BEEM_DLR_BASE", beem_base.as_str()),
+        ("BEEM_API_KEY", fake_beem::API_KEY),
+        ("BEEM_SECRET_KEY", fake_beem::SECRET_KEY),
+        ("BEEM_SOURCE_ADDR", fake_beem::SOURCE_ADDR),
+        ("AT_API_BASE", at_base.as_str()),
+        ("AT_USERNAME", fake_at::USERNAME),
+        ("AT_API_KEY", fake_at::API_KEY),
+        ("AT_SENDER_ID", fake_at::SENDER_ID),
+    ];
+    let mut h = Harness::with_env(pool, credits, &env).await;
+    let (mut beem_client, mut at_client) = (beem.client(), at.client());
+    if let Some(t) = timeout {
+        beem_client = beem_client.with_timeout(t);
+        at_client = at_client.with_timeout(t);
+    }
+    h.deps.change_providers(|p| {
+        p.sms.beem = Some(SmsGateway::Beem(Box::new(beem_client)));
+        p.sms.africastalking = Some(SmsGateway::AfricasTalking(Box::new(at_client)));
+    });
+    let rules = rules
+        .iter()
+        .map(|(destination, routes)| RouteRule {
+            destination: destination.to_string(),
+            company_id: None,
+            routes: routes.to_vec(),
+        })
+        .collect();
+    routing::replace(h.pool(), &RoutingTable::new(rules).unwrap(), "test")
+        .await
+        .unwrap();
+    Routed { h, beem, at }
+}
+
+impl Routed {
+    /// The route's delivery-report URL as the operator is shown it.
+    async fn report_url(&self, route: RouteName) -> String {
+        let admin = self
+            .h
+            .app
+            .token(None, copcca_sms::domain::Role::SuperAdmin)
+            .await;
+        let routes: Value = self
+            .h
+            .app
+            .client
+            .get(self.h.app.url("/admin/routes"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        routes["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["route"] == route.as_str())
+            .and_then(|r| r["report_url"].as_str())
+            .unwrap_or_else(|| panic!("no report URL for {route}: {routes}"))
+            .to_string()
+    }
+
+    /// The report URL of `route` on this test's server (the shown one names `PUBLIC_URL`).
+    async fn local_report_url(&self, route: RouteName) -> String {
+        let shown = self.report_url(route).await;
+        let path = &shown[shown.find("/webhooks/").unwrap()..];
+        self.h.app.url(path)
+    }
+}
+
+/// Every recipient the fake Beem sent to, by our message id.
+fn beem_sent(beem: &FakeBeem) -> Vec<String> {
+    beem.sends()
+        .into_iter()
+        .flat_map(|s| s.recipients)
+        .filter(|r| r.valid)
+        .map(|r| r.recipient_id)
+        .collect()
+}
+
+#[sqlx::test]
+async fn each_destination_takes_its_route_and_the_rest_twilio(pool: PgPool) {
+    let r = routed(
+        pool,
+        10,
+        &[
+            ("255", &[RouteName::Beem, RouteName::Twilio]),
+            ("254", &[RouteName::Africastalking]),
+        ],
+    )
+    .await;
+    let tz = r.h.accept("0754123456", "Habari").await;
+    let ke = r.h.accept("+254712345678", "Habari").await;
+    let us = r.h.accept("+15005550006", "Hello").await;
+    r.h.drain(DRAIN).await;
+
+    assert_eq!(beem_sent(&r.beem), vec![tz.to_string()]);
+    let at_sends = r.at.sends();
+    assert_eq!(at_sends.len(), 1);
+    assert_eq!(r.h.twilio.messages().len(), 1);
+    for (id, provider) in [(tz, "beem"), (ke, "africastalking"), (us, "twilio")] {
+        let m = r.h.message(id).await;
+        assert_eq!(m.status, MessageStatus::Sent, "{provider}");
+        assert_eq!(m.provider.as_deref(), Some(provider));
+        let account = m.provider_account.unwrap();
+        assert_eq!(SmsGateway::route_of_account(&account).as_str(), provider);
+    }
+    // Africa's Talking reports its price with the send: recorded as the platform's cost.
+    let (price, currency): (Option<rust_decimal::Decimal>, Option<String>) =
+        sqlx::query_as("SELECT price, price_currency FROM messages WHERE id = $1")
+            .bind(ke)
+            .fetch_one(r.h.pool())
+            .await
+            .unwrap();
+    assert!(price.is_some_and(|p| p > rust_decimal::Decimal::ZERO));
+    assert!(currency.is_some());
+    assert_eq!(r.h.available().await, 7, "one credit each");
+    r.h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_route_that_keeps_failing_is_skipped_and_nothing_is_sent_twice(pool: PgPool) {
+    let r = routed(pool, 20, &[("255", &[RouteName::Beem, RouteName::Twilio])]).await;
+    // Beem is down: every request fails with a 503 until its circuit opens.
+    r.beem.script(std::iter::repeat_n(
+        fake_beem::Behaviour::ServerError(503),
+        50,
+    ));
+    let mut ids = Vec::new();
+    for n in 0..8 {
+        ids.push(r.h.accept(&format!("07541234{n:02}"), "Reminder").await);
+    }
+    r.h.drain(DRAIN).await;
+
+    assert!(beem_sent(&r.beem).is_empty(), "Beem sent nothing");
+    let twilio = r.h.twilio.messages();
+    assert_eq!(twilio.len(), 8, "each message once, through Twilio");
+    let mut owners: Vec<String> = twilio.iter().filter_map(|m| m.our_message_id()).collect();
+    owners.sort();
+    owners.dedup();
+    assert_eq!(owners.len(), 8, "no message twice");
+    for id in &ids {
+        let m = r.h.message(*id).await;
+        assert_eq!(
+            (m.status, m.provider.as_deref()),
+            (MessageStatus::Sent, Some("twilio"))
+        );
+    }
+    let circuit = r.h.deps.circuits.state(RouteName::Beem).await.unwrap();
+    assert_eq!(circuit.state, CircuitState::Open, "{circuit:?}");
+    assert!(
+        r.beem.requests().len() >= 5,
+        "it opened after repeated failures"
+    );
+    assert_eq!(r.h.available().await, 12, "charged once each");
+    r.h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_refused_account_fails_over_at_once_and_a_refused_number_is_released(pool: PgPool) {
+    let r = routed(
+        pool,
+        10,
+        &[("254", &[RouteName::Africastalking, RouteName::Twilio])],
+    )
+    .await;
+    // A number Africa's Talking refuses for good: failed, its credits released.
+    r.at.fail_number("+254712000403", 403);
+    let refused = r.h.accept("+254712000403", "Habari").await;
+    r.h.drain(DRAIN).await;
+    let m = r.h.message(refused).await;
+    assert_eq!(m.status, MessageStatus::Failed);
+    assert_eq!(m.error_code.as_deref(), Some("403"));
+    assert_eq!(r.h.available().await, 10, "released");
+    assert!(
+        r.h.twilio.messages().is_empty(),
+        "a refused number is not retried elsewhere"
+    );
+
+    // Our account out of balance (405): a configuration error closes the route at once, and
+    // the message goes through Twilio instead.
+    r.at.fail_number("+254712000405", 405);
+    let moved = r.h.accept("+254712000405", "Habari").await;
+    r.h.drain(DRAIN).await;
+    let m = r.h.message(moved).await;
+    assert_eq!(
+        (m.status, m.provider.as_deref()),
+        (MessageStatus::Sent, Some("twilio"))
+    );
+    let circuit =
+        r.h.deps
+            .circuits
+            .state(RouteName::Africastalking)
+            .await
+            .unwrap();
+    assert_eq!(circuit.state, CircuitState::Open);
+    assert_eq!(r.h.available().await, 9);
+    r.h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn an_unanswered_send_stays_on_its_route_until_its_report_names_it(pool: PgPool) {
+    let r = routed_with_timeout(
+        pool,
+        10,
+        &[("255", &[RouteName::Beem, RouteName::Twilio])],
+        Some(Duration::from_secs(1)),
+    )
+    .await;
+    // Beem sends, but its answer comes after the client has given up.
+    r.beem
+        .script([fake_beem::Behaviour::Hang(Duration::from_secs(3))]);
+    let id = r.h.accept("0754123456", "Reminder").await;
+    // Long enough for its retries to find it unanswered (its job then waits minutes).
+    r.h.drain(Duration::from_secs(8)).await;
+    let m = r.h.message(id).await;
+    assert_eq!(m.status, MessageStatus::Sending, "unknown: held");
+    assert!(
+        r.h.twilio.messages().is_empty(),
+        "never moved to another route"
+    );
+    assert_eq!(beem_sent(&r.beem), vec![id.to_string()], "sent once");
+
+    // Its delivery report names our message: the send is adopted and charged, never resent.
+    let url = r.local_report_url(RouteName::Beem).await;
+    r.beem.report_to(Some(&url), Duration::ZERO);
+    let request_id = r.beem.sends()[0].request_id;
+    let report = json!({"request_id": request_id, "recipient_id": id.to_string(),
+                        "dest_addr": "255754123456", "status": "DELIVERED"});
+    let answer =
+        r.h.app
+            .client
+            .post(&url)
+            .json(&report)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let ack: Value = answer.json().await.unwrap();
+    assert_eq!(ack["successful"], true);
+    r.h.drain(Duration::from_secs(5)).await;
+    // The report came before the charge: the reconciler applies it.
+    let settings = copcca_sms::workers::reconcile::Settings {
+        pending_report_after: Duration::ZERO,
+        ..Default::default()
+    };
+    copcca_sms::workers::reconcile::reconcile_once(&r.h.deps, &settings)
+        .await
+        .unwrap();
+
+    let m = r.h.message(id).await;
+    assert_eq!(m.status, MessageStatus::Delivered);
+    assert_eq!(
+        m.provider_id,
+        Some(format!("{request_id}:{id}")),
+        "Beem's id for it"
+    );
+    assert_eq!(beem_sent(&r.beem).len(), 1, "still sent once");
+    assert!(r.h.twilio.messages().is_empty());
+    assert_eq!(r.h.available().await, 9, "charged once");
+    r.h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn unsigned_reports_need_the_routes_token_and_move_only_its_messages(pool: PgPool) {
+    let r = routed(pool, 10, &[("254", &[RouteName::Africastalking])]).await;
+    let ke = r.h.accept("+254712345678", "Habari").await;
+    let us = r.h.accept("+15005550006", "Hello").await;
+    r.h.drain(DRAIN).await;
+    let at_id = r.h.message(ke).await.provider_id.clone().unwrap();
+    let twilio_sid = r.h.message(us).await.provider_id.clone().unwrap();
+    let url = r.local_report_url(RouteName::Africastalking).await;
+    let post = |url: String, id: String| {
+        let client = r.h.app.client.clone();
+        async move {
+            client
+                .post(url)
+                .form(&[
+                    ("id", id.as_str()),
+                    ("status", "Success"),
+                    ("phoneNumber", "+254712345678"),
+                    ("networkCode", "63902"),
+                    ("retryCount", "0"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // The wrong token, or Beem's path with Africa's Talking's token: refused and recorded.
+    let wrong = url.replace("/africastalking/", "/africastalking/00");
+    assert_eq!(
+        post(wrong, at_id.clone()).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let beem_path = url.replace("/africastalking/", "/beem/");
+    assert_eq!(
+        post(beem_path, at_id.clone()).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let rejected: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_events WHERE NOT accepted AND rejection LIKE '%token%'",
+    )
+    .fetch_one(r.h.pool())
+    .await
+    .unwrap();
+    assert_eq!(rejected, 2);
+    assert_eq!(r.h.message(ke).await.status, MessageStatus::Sent);
+
+    // The right token, naming a Twilio message: nothing moves.
+    assert_eq!(post(url.clone(), twilio_sid).await.status(), StatusCode::OK);
+    assert_eq!(r.h.message(us).await.status, MessageStatus::Sent);
+
+    // The right token, naming its own message: delivered; again: a repeat, nothing more.
+    for _ in 0..2 {
+        assert_eq!(
+            post(url.clone(), at_id.clone()).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(r.h.message(ke).await.status, MessageStatus::Delivered);
+    r.h.audit_clean().await;
+}
