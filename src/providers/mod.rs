@@ -5,6 +5,7 @@ pub mod africastalking;
 pub mod answer;
 pub mod beem;
 pub mod bulk;
+pub mod grouped;
 pub mod mpesa;
 pub mod pause;
 pub mod stripe;
@@ -19,6 +20,7 @@ use africastalking::AfricasTalkingClient;
 use answer::{SendError, Sent};
 use beem::BeemClient;
 use bulk::Recipient;
+use grouped::{BulkClient, Grouped};
 use twilio::{TwilioClient, TwilioError, TwilioMessage};
 
 /// One route's account: the central Twilio account, Beem's or Africa's Talking's, or, with no
@@ -27,9 +29,35 @@ use twilio::{TwilioClient, TwilioError, TwilioMessage};
 #[derive(Clone)]
 pub enum SmsGateway {
     Twilio(Box<TwilioClient>),
-    Beem(Box<BeemClient>),
-    AfricasTalking(Box<AfricasTalkingClient>),
+    Beem(Box<Grouped<BeemClient>>),
+    AfricasTalking(Box<Grouped<AfricasTalkingClient>>),
     Demo,
+}
+
+impl BulkClient for BeemClient {
+    const STEP: &'static str = "beem_send";
+
+    fn send_bulk(
+        &self,
+        recipients: &[Recipient],
+        body: &str,
+    ) -> impl Future<Output = Result<Vec<(MessageId, bulk::RecipientAnswer)>, bulk::BulkError>> + Send
+    {
+        self.send(recipients, body)
+    }
+}
+
+impl BulkClient for AfricasTalkingClient {
+    const STEP: &'static str = "africastalking_send";
+
+    fn send_bulk(
+        &self,
+        recipients: &[Recipient],
+        body: &str,
+    ) -> impl Future<Output = Result<Vec<(MessageId, bulk::RecipientAnswer)>, bulk::BulkError>> + Send
+    {
+        self.send(recipients, body)
+    }
 }
 
 /// The prefix of a Beem account as recorded on a message (`provider_account`).
@@ -38,6 +66,22 @@ const BEEM_ACCOUNT: &str = "beem:";
 const AT_ACCOUNT: &str = "africastalking:";
 
 impl SmsGateway {
+    /// Beem, its sends grouped (`grouped`).
+    pub fn beem(client: BeemClient) -> Self {
+        SmsGateway::Beem(Box::new(Grouped::new(client)))
+    }
+
+    /// Africa's Talking, its sends grouped (`grouped`).
+    pub fn africastalking(client: AfricasTalkingClient) -> Self {
+        SmsGateway::AfricasTalking(Box::new(Grouped::new(client)))
+    }
+
+    /// Whether each request takes one of the account's requests in flight (`pacing`'s leases):
+    /// Twilio's, one message each. A bulk route's runner bounds its own requests.
+    pub fn leases_requests(&self) -> bool {
+        matches!(self, SmsGateway::Twilio(_))
+    }
+
     /// `provider` as stored on the message.
     pub fn name(&self) -> &'static str {
         match self {
@@ -63,8 +107,8 @@ impl SmsGateway {
     pub fn account(&self) -> Option<&str> {
         match self {
             SmsGateway::Twilio(c) => Some(c.account_sid()),
-            SmsGateway::Beem(c) => Some(c.account()),
-            SmsGateway::AfricasTalking(c) => Some(c.account()),
+            SmsGateway::Beem(c) => Some(c.client().account()),
+            SmsGateway::AfricasTalking(c) => Some(c.client().account()),
             SmsGateway::Demo => None,
         }
     }
@@ -84,8 +128,8 @@ impl SmsGateway {
     pub fn credentials(&self) -> Option<&str> {
         match self {
             SmsGateway::Twilio(c) => Some(c.credentials()),
-            SmsGateway::Beem(c) => Some(c.credentials()),
-            SmsGateway::AfricasTalking(c) => Some(c.credentials()),
+            SmsGateway::Beem(c) => Some(c.client().credentials()),
+            SmsGateway::AfricasTalking(c) => Some(c.client().credentials()),
             SmsGateway::Demo => None,
         }
     }
@@ -94,8 +138,8 @@ impl SmsGateway {
     /// unsigned (Beem, Africa's Talking); `None` for Twilio, whose reports are signed.
     pub fn report_token(&self) -> Option<String> {
         match self {
-            SmsGateway::Beem(c) => Some(c.report_token()),
-            SmsGateway::AfricasTalking(c) => Some(c.report_token()),
+            SmsGateway::Beem(c) => Some(c.client().report_token()),
+            SmsGateway::AfricasTalking(c) => Some(c.client().report_token()),
             SmsGateway::Twilio(_) | SmsGateway::Demo => None,
         }
     }
@@ -103,8 +147,8 @@ impl SmsGateway {
     /// Whether `given` is the route's delivery-report token (compared in constant time).
     pub fn report_token_matches(&self, given: &str) -> bool {
         match self {
-            SmsGateway::Beem(c) => c.report_token_matches(given),
-            SmsGateway::AfricasTalking(c) => c.report_token_matches(given),
+            SmsGateway::Beem(c) => c.client().report_token_matches(given),
+            SmsGateway::AfricasTalking(c) => c.client().report_token_matches(given),
             SmsGateway::Twilio(_) | SmsGateway::Demo => false,
         }
     }
@@ -113,8 +157,14 @@ impl SmsGateway {
     pub async fn check_credentials(&self) -> Result<(), SendError> {
         match self {
             SmsGateway::Twilio(c) => c.check_account().await.map_err(SendError::from),
-            SmsGateway::Beem(c) => c.check_credentials().await.map_err(SendError::from),
-            SmsGateway::AfricasTalking(c) => c.check_credentials().await.map_err(SendError::from),
+            SmsGateway::Beem(c) => c
+                .client()
+                .check_credentials()
+                .await
+                .map_err(SendError::from),
+            SmsGateway::AfricasTalking(c) => {
+                (c.client().check_credentials().await).map_err(SendError::from)
+            }
             SmsGateway::Demo => Ok(()),
         }
     }
@@ -123,8 +173,12 @@ impl SmsGateway {
     pub fn rate_key(&self) -> String {
         match self {
             SmsGateway::Twilio(c) => format!("twilio:{}:{}", c.account_sid(), c.sender().key()),
-            SmsGateway::Beem(c) => format!("{}:{}", c.account(), c.source_addr()),
+            SmsGateway::Beem(c) => {
+                let c = c.client();
+                format!("{}:{}", c.account(), c.source_addr())
+            }
             SmsGateway::AfricasTalking(c) => {
+                let c = c.client();
                 format!("{}:{}", c.account(), c.sender_id().unwrap_or("-"))
             }
             SmsGateway::Demo => "demo".into(),
@@ -136,28 +190,18 @@ impl SmsGateway {
     pub fn longest_send(&self) -> std::time::Duration {
         match self {
             SmsGateway::Twilio(c) => c.timeout(),
-            SmsGateway::Beem(c) => c.timeout(),
-            SmsGateway::AfricasTalking(c) => c.timeout(),
+            SmsGateway::Beem(c) => c.client().timeout(),
+            SmsGateway::AfricasTalking(c) => c.client().timeout(),
             // Nothing to wait for, but two overlapping runs still must not both log a send.
             SmsGateway::Demo => std::time::Duration::from_secs(5),
         }
     }
 
-    /// Sends `message`'s `body` to `to`.
+    /// Sends `message`'s `body` to `to` (through a bulk route, in the next group).
     pub async fn send(&self, message: MessageId, to: &E164, body: &str) -> Result<Sent, SendError> {
-        let recipient = || {
-            [Recipient {
-                message,
-                to: to.clone(),
-            }]
-        };
-        let one = |answers: Vec<(MessageId, bulk::RecipientAnswer)>| {
-            let answer = answers
-                .into_iter()
-                .find(|(m, _)| *m == message)
-                .map(|(_, a)| a)
-                .ok_or_else(|| SendError::ambiguous("the answer did not name the message"))?;
-            answer::from_recipient(answer)
+        let recipient = || Recipient {
+            message,
+            to: to.clone(),
         };
         match self {
             SmsGateway::Twilio(c) => c
@@ -165,8 +209,8 @@ impl SmsGateway {
                 .await
                 .map(|m| Sent::from(&m))
                 .map_err(SendError::from),
-            SmsGateway::Beem(c) => one(c.send(&recipient(), body).await?),
-            SmsGateway::AfricasTalking(c) => one(c.send(&recipient(), body).await?),
+            SmsGateway::Beem(c) => c.send(recipient(), body).await,
+            SmsGateway::AfricasTalking(c) => c.send(recipient(), body).await,
             SmsGateway::Demo => {
                 tracing::info!(to = %to, "demo provider: message logged as sent, nothing left the machine");
                 Ok(Sent {

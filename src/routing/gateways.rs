@@ -19,21 +19,21 @@ impl SmsRoutes {
     /// `twilio` (or the demo) beside the Beem and Africa's Talking accounts of the environment.
     pub fn new(twilio: SmsGateway, config: &Config) -> Self {
         let beem = config.beem.as_ref().map(|b| {
-            SmsGateway::Beem(Box::new(BeemClient::new(
+            SmsGateway::beem(BeemClient::new(
                 b.api_base.clone(),
                 b.dlr_base.clone(),
                 b.api_key.expose(),
                 b.secret_key.clone(),
                 &b.source_addr,
-            )))
+            ))
         });
         let africastalking = config.africastalking.as_ref().map(|a| {
-            SmsGateway::AfricasTalking(Box::new(AfricasTalkingClient::new(
+            SmsGateway::africastalking(AfricasTalkingClient::new(
                 a.api_base.clone(),
                 &a.username,
                 a.api_key.clone(),
                 Some(a.sender_id.clone()),
-            )))
+            ))
         });
         SmsRoutes {
             twilio,

@@ -143,7 +143,7 @@ async fn in_time(
     if late() {
         return Ok(None);
     }
-    let Some(account) = s.gateway.account() else {
+    let Some(account) = s.gateway.account().filter(|_| s.gateway.leases_requests()) else {
         return Ok(Some(Lease::none()));
     };
     let lease = Lease {
