@@ -50,6 +50,12 @@ struct StepLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteSendLabels {
+    route: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InterruptionLabels {
     kind: String,
 }
@@ -87,6 +93,7 @@ struct Process {
     promote_scans: Family<QueueLabels, Counter>,
     group_batches: Histograms<StepLabels>,
     send_interruptions: Family<InterruptionLabels, Counter>,
+    route_sends: Family<RouteSendLabels, Counter>,
     sending_paused: Family<ProviderOnly, Gauge>,
     previous_token_callbacks: Family<ProviderOnly, Counter>,
 }
@@ -98,6 +105,7 @@ static PROCESS: LazyLock<Process> = LazyLock::new(|| Process {
     promote_scans: Family::default(),
     group_batches: Family::new_with_constructor(batch_histogram),
     send_interruptions: Family::default(),
+    route_sends: Family::default(),
     sending_paused: Family::default(),
     previous_token_callbacks: Family::default(),
 });
@@ -159,6 +167,19 @@ pub fn group_commit_batch(step: &str, items: usize) {
             step: step.to_string(),
         })
         .observe(items as f64);
+}
+
+/// Counts one message's send through `route` by what came of it: `sent`, `refused`, or how
+/// the route failed (`unavailable`, `not_sent`, `ambiguous`, `rate_limited`, `credentials`,
+/// `misconfigured`).
+pub fn route_send(route: &str, outcome: &str) {
+    PROCESS
+        .route_sends
+        .get_or_create(&RouteSendLabels {
+            route: route.to_string(),
+            outcome: outcome.to_string(),
+        })
+        .inc();
 }
 
 /// Counts a detour of a send job run, by `kind`:
@@ -247,6 +268,11 @@ pub fn register_process(registry: &mut Registry) {
         "send_interruptions",
         "Detours of send job runs, by kind: claim_too_late, taken_over, success_after_release and slot_missed (one per run), charge_retried (one per try again)",
         p.send_interruptions.clone(),
+    );
+    registry.register(
+        "route_sends",
+        "Messages sent through each SMS route, by outcome: sent, refused, or how the route failed (unavailable, not_sent, ambiguous, rate_limited, credentials, misconfigured)",
+        p.route_sends.clone(),
     );
     registry.register(
         "sending_paused",

@@ -69,6 +69,19 @@ impl SendError {
         }
     }
 
+    /// The outcome's name in metrics (`copcca_route_sends_total{outcome}`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            SendError::Refused { .. } => "refused",
+            SendError::CredentialsRefused(_) => "credentials",
+            SendError::Misconfigured(_) => "misconfigured",
+            SendError::RateLimited { .. } => "rate_limited",
+            SendError::Unavailable(_) => "unavailable",
+            SendError::NotSent(_) => "not_sent",
+            SendError::Ambiguous { .. } => "ambiguous",
+        }
+    }
+
     /// What the failure says about the route itself, for its circuit.
     pub fn route_health(&self) -> RouteHealth {
         match self {

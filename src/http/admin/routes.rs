@@ -98,6 +98,15 @@ pub async fn put(
 const REDIS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn routes(state: &AppState, table: RoutingTable) -> Routes {
+    Routes {
+        rules: table.rules,
+        default: routing::DEFAULT_ROUTES.to_vec(),
+        routes: statuses(state).await,
+    }
+}
+
+/// Every route: configured or not, its circuit, its report URL (also on the status page).
+pub(crate) async fn statuses(state: &AppState) -> Vec<RouteStatus> {
     let circuits = Circuits::new(
         state.queues.connection(),
         state.queues.prefix(),
@@ -134,9 +143,5 @@ async fn routes(state: &AppState, table: RoutingTable) -> Routes {
             report_url,
         });
     }
-    Routes {
-        rules: table.rules,
-        default: routing::DEFAULT_ROUTES.to_vec(),
-        routes,
-    }
+    routes
 }

@@ -160,6 +160,40 @@ async fn each_destination_takes_its_route_and_the_rest_twilio(pool: PgPool) {
     assert!(currency.is_some());
     assert_eq!(r.h.available().await, 7, "one credit each");
     r.h.audit_clean().await;
+
+    // Each route's sends in metrics, and on the operator's status page with its cost.
+    for route in ["beem", "africastalking", "twilio"] {
+        let series = format!("copcca_route_sends_total{{route=\"{route}\",outcome=\"sent\"}}");
+        assert_eq!(crate::support::process_counter(&series), 1, "{series}");
+    }
+    let admin =
+        r.h.app
+            .token(None, copcca_sms::domain::Role::SuperAdmin)
+            .await;
+    let page =
+        r.h.app
+            .client
+            .get(r.h.app.url("/admin"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap();
+    let page = page.text().await.unwrap();
+    let row = |route: &str| {
+        let start = page.find(&format!(r#"<tr data-route="{route}">"#)).unwrap();
+        page[start..start + page[start..].find("</tr>").unwrap()].to_string()
+    };
+    assert!(
+        row("beem").contains(r#"<td class="n">1</td><td class="n">0</td>"#),
+        "{}",
+        row("beem")
+    );
+    assert!(
+        row("africastalking").contains("KES"),
+        "{}",
+        row("africastalking")
+    );
+    assert!(row("twilio").contains("closed"), "{}", row("twilio"));
 }
 
 #[sqlx::test]
@@ -195,6 +229,20 @@ async fn a_route_that_keeps_failing_is_skipped_and_nothing_is_sent_twice(pool: P
     // Opened by the failures (a failed request counts once per message in it), not at once.
     assert!(circuit.failures >= 5, "{circuit:?}");
     assert!(!r.beem.requests().is_empty());
+    let admin =
+        r.h.app
+            .token(None, copcca_sms::domain::Role::SuperAdmin)
+            .await;
+    let page =
+        r.h.app
+            .client
+            .get(r.h.app.url("/admin"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap();
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Route beem is down"), "the operator is told");
     assert_eq!(r.h.available().await, 12, "charged once each");
     r.h.audit_clean().await;
 }

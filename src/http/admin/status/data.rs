@@ -87,6 +87,18 @@ pub struct Dispute {
     pub opened_at: DateTime<Utc>,
 }
 
+/// A route's sends whose attempt began in the window, by the currency of their cost.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RouteActivity {
+    /// `messages.provider`: the route (or `demo`).
+    pub provider: String,
+    pub sent: i64,
+    pub failed: i64,
+    /// What the provider reported charging the platform for them, where it did.
+    pub cost: Option<rust_decimal::Decimal>,
+    pub currency: Option<String>,
+}
+
 pub struct Snapshot {
     pub at: DateTime<Utc>,
     /// The first minute of the charts' window.
@@ -99,6 +111,10 @@ pub struct Snapshot {
     pub send_rate: Vec<MinuteRate>,
     pub failures: Vec<Failure>,
     pub disputes: Vec<Dispute>,
+    /// Each route's sends of the charts' window.
+    pub route_activity: Vec<RouteActivity>,
+    /// Each route's account and circuit (filled by the page, which knows the providers).
+    pub routes: Vec<crate::http::admin::routes::RouteStatus>,
     /// The latest dead letters of all queues, newest first, or why Redis could not tell.
     pub dead_letters: Result<Vec<(&'static str, DeadLetter)>, String>,
     /// What needs the operator now (a paused account, unanswered sends), shown first.
@@ -122,6 +138,8 @@ pub async fn gather(pool: &PgPool, queues: &Queues, at: DateTime<Utc>) -> sqlx::
         send_rate: send_rate(pool, window_start, last_minute).await?,
         failures: failures(pool).await?,
         disputes: disputes(pool).await?,
+        route_activity: route_activity(pool, window_start).await?,
+        routes: Vec::new(),
         dead_letters: within(dead_letters(queues)).await,
         alerts: Vec::new(),
         revenue: revenue::revenue(
@@ -204,6 +222,23 @@ async fn failures(pool: &PgPool) -> sqlx::Result<Vec<Failure>> {
          ORDER BY m.updated_at DESC LIMIT $1",
     )
     .bind(RECENT as i64)
+    .fetch_all(pool)
+    .await
+}
+
+async fn route_activity(pool: &PgPool, since: DateTime<Utc>) -> sqlx::Result<Vec<RouteActivity>> {
+    // The send-rate chart's index (`messages_send_started_idx`): the window's attempts only.
+    sqlx::query_as(
+        "SELECT provider,
+                count(*) FILTER (WHERE status IN ('sent', 'delivered', 'undelivered')) AS sent,
+                count(*) FILTER (WHERE status = 'failed') AS failed,
+                sum(price) AS cost, price_currency AS currency
+         FROM messages
+         WHERE send_attempt_started_at >= $1 AND provider IS NOT NULL
+         GROUP BY provider, price_currency
+         ORDER BY provider, price_currency NULLS FIRST",
+    )
+    .bind(since)
     .fetch_all(pool)
     .await
 }

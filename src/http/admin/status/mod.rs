@@ -46,7 +46,11 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Re
     };
     tracing::debug!(actor = %admin.0.principal.actor(), "status page viewed");
     let mut snapshot = data::gather(&state.pool, &state.queues, chrono::Utc::now()).await?;
+    snapshot.routes = crate::http::admin::routes::statuses(&state).await;
     snapshot.alerts = alerts(&state).await?;
+    snapshot
+        .alerts
+        .extend(snapshot.routes.iter().filter_map(route_down));
     let html = render::page(&snapshot);
     Ok((
         [
@@ -71,6 +75,24 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Re
         html,
     )
         .into_response())
+}
+
+/// The alert of a route whose circuit is open: new sends skip it.
+fn route_down(status: &crate::http::admin::routes::RouteStatus) -> Option<String> {
+    let circuit = status.circuit.as_ref()?;
+    if circuit.state != crate::routing::CircuitState::Open {
+        return None;
+    }
+    let until = circuit
+        .open_until_ms
+        .and_then(|ms| chrono::DateTime::from_timestamp_millis(ms as i64))
+        .map_or_else(String::new, |t| {
+            format!(" until {} UTC", t.format("%H:%M:%S"))
+        });
+    Some(format!(
+        "Route {} is down{until} ({}): new sends take the next route of their rule.",
+        status.route, circuit.reason
+    ))
 }
 
 /// 303 to `/admin` with the (already checked) token kept in the session cookie.

@@ -57,6 +57,7 @@ pub fn page(s: &Snapshot) -> String {
     balances(&mut html, s);
     failures(&mut html, s);
     disputes(&mut html, s);
+    routes(&mut html, s);
     dead_letters(&mut html, s);
     html.push_str("</body></html>");
     html
@@ -386,6 +387,49 @@ fn disputes(html: &mut String, s: &Snapshot) {
             currency = esc(&d.currency),
             reason = esc(&d.reason),
             status = esc(&d.stripe_status),
+        );
+    }
+    html.push_str("</tbody></table></section>");
+}
+
+fn routes(html: &mut String, s: &Snapshot) {
+    html.push_str(r#"<section id="routes"><h2>SMS routes</h2><p class="muted">Each route's account and circuit now, and its sends of the last hour (by when their attempt began) with what the provider reported charging. Change the routing table with <code>copcca-sms admin routes set</code>.</p>"#);
+    table_head(
+        html,
+        "routes-table",
+        &[
+            ("route", false),
+            ("account", false),
+            ("circuit", false),
+            ("sent", true),
+            ("failed", true),
+            ("cost", true),
+        ],
+    );
+    for r in &s.routes {
+        let route = r.route.as_str();
+        let circuit = match &r.circuit {
+            None => "unknown (Redis did not answer)".to_string(),
+            Some(c) if c.reason.is_empty() => format!("{:?}", c.state).to_lowercase(),
+            Some(c) => format!("{:?}: {}", c.state, c.reason).to_lowercase(),
+        };
+        let mine: Vec<_> = s
+            .route_activity
+            .iter()
+            .filter(|a| a.provider == route)
+            .collect();
+        let sent: i64 = mine.iter().map(|a| a.sent).sum();
+        let failed: i64 = mine.iter().map(|a| a.failed).sum();
+        let cost: Vec<String> = mine
+            .iter()
+            .filter_map(|a| Some(format!("{} {}", a.cost?, a.currency.as_deref()?)))
+            .collect();
+        let _ = write!(
+            html,
+            r#"<tr data-route="{route}"><td>{route}</td><td>{account}</td><td>{circuit}</td><td class="n">{sent}</td><td class="n">{failed}</td><td class="n">{cost}</td></tr>"#,
+            account = if r.configured { "configured" } else { "none" },
+            circuit = esc(&circuit),
+            cost = esc(&cost.join(", ")),
         );
     }
     html.push_str("</tbody></table></section>");
