@@ -90,6 +90,10 @@ pub struct Config {
     pub twilio_max_per_second: u32,
     /// Requests in flight to the account at most, held fleet-wide.
     pub twilio_max_in_flight: u32,
+    /// `BEEM_MAX_PER_SECOND`: message segments a second through Beem, fleet-wide (default 50).
+    pub beem_max_per_second: u32,
+    /// `AT_MAX_PER_SECOND`: message segments a second through Africa's Talking (default 50).
+    pub at_max_per_second: u32,
     /// How the sends and callbacks of the Twilio account are timed.
     pub twilio_timing: TwilioTiming,
     /// How often every running process looks for changed operator settings.
@@ -342,6 +346,8 @@ impl Config {
             twilio,
             twilio_max_per_second: providers::twilio_max_per_second(&vars)?,
             twilio_max_in_flight: providers::twilio_max_in_flight(&vars)?,
+            beem_max_per_second: providers::bulk_max_per_second(&vars, "BEEM_MAX_PER_SECOND")?,
+            at_max_per_second: providers::bulk_max_per_second(&vars, "AT_MAX_PER_SECOND")?,
             twilio_timing,
             settings_reload,
             startup_wait,

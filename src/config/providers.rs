@@ -82,6 +82,13 @@ pub(super) fn twilio_max_per_second(vars: &Vars) -> Result<u32, ConfigError> {
     vars.number("TWILIO_MAX_PER_SECOND", "10", 1..=10_000)
 }
 
+/// `BEEM_MAX_PER_SECOND`, `AT_MAX_PER_SECOND`: the bulk routes' send rates, in message
+/// segments a second, fleet-wide (neither provider publishes a cap; these keep one company's
+/// batch from taking a route whole, as Twilio's does).
+pub(super) fn bulk_max_per_second(vars: &Vars, name: &'static str) -> Result<u32, ConfigError> {
+    vars.number(name, "50", 1..=10_000)
+}
+
 /// `TWILIO_MAX_IN_FLIGHT`: requests in flight to the Twilio account at most, fleet-wide (its
 /// 20429 is about concurrent requests).
 pub(super) fn twilio_max_in_flight(vars: &Vars) -> Result<u32, ConfigError> {

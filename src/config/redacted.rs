@@ -37,6 +37,8 @@ impl std::fmt::Debug for Config {
             twilio,
             twilio_max_per_second,
             twilio_max_in_flight,
+            beem_max_per_second,
+            at_max_per_second,
             twilio_timing,
             settings_reload,
             startup_wait,
@@ -90,6 +92,8 @@ impl std::fmt::Debug for Config {
             .field("twilio", twilio)
             .field("twilio_max_per_second", twilio_max_per_second)
             .field("twilio_max_in_flight", twilio_max_in_flight)
+            .field("beem_max_per_second", beem_max_per_second)
+            .field("at_max_per_second", at_max_per_second)
             .field("twilio_timing", twilio_timing)
             .field("settings_reload", settings_reload)
             .field("startup_wait", startup_wait)

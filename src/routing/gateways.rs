@@ -2,6 +2,7 @@
 
 use super::RouteName;
 use crate::config::Config;
+use crate::pacing::Pace;
 use crate::providers::SmsGateway;
 use crate::providers::africastalking::AfricasTalkingClient;
 use crate::providers::beem::BeemClient;
@@ -73,5 +74,32 @@ impl SmsRoutes {
         account
             .and_then(|a| self.get(SmsGateway::route_of_account(a)))
             .unwrap_or(&self.twilio)
+    }
+}
+
+/// Each route's pace at its sender (`pacing`): Twilio's from `TWILIO_MAX_PER_SECOND`, the bulk
+/// routes' from `BEEM_MAX_PER_SECOND` and `AT_MAX_PER_SECOND`.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutePaces {
+    pub twilio: Pace,
+    pub beem: Pace,
+    pub africastalking: Pace,
+}
+
+impl RoutePaces {
+    pub fn from_config(config: &Config) -> Self {
+        RoutePaces {
+            twilio: Pace::per_second(config.twilio_max_per_second),
+            beem: Pace::per_second(config.beem_max_per_second),
+            africastalking: Pace::per_second(config.at_max_per_second),
+        }
+    }
+
+    pub fn get(&self, route: RouteName) -> Pace {
+        match route {
+            RouteName::Twilio => self.twilio,
+            RouteName::Beem => self.beem,
+            RouteName::Africastalking => self.africastalking,
+        }
     }
 }

@@ -17,7 +17,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use circuit::{Circuit, CircuitSettings, CircuitState, Circuits};
-pub use gateways::SmsRoutes;
+pub use gateways::{RoutePaces, SmsRoutes};
 pub use store::{ReplaceError, Tables, load, replace};
 
 use crate::domain::{CompanyId, E164};

@@ -26,7 +26,7 @@ use crate::providers::SmsGateway;
 use crate::providers::pause::AuthPauses;
 use crate::queue::{ConsumerConfig, Queues, RetryPolicy, worker_name};
 use crate::ratelimit::RateLimiter;
-use crate::routing::{CircuitSettings, Circuits, Tables};
+use crate::routing::{CircuitSettings, Circuits, RoutePaces, Tables};
 use crate::settings::SettingsError;
 
 pub use refund::refund;
@@ -52,8 +52,8 @@ pub struct Deps {
     pub limiter: RateLimiter,
     /// Fair, paced turns at the provider's sender; its account's requests in flight.
     pub pacer: Pacer,
-    /// The sender's slots, from its per-second cap.
-    pub pace: Pace,
+    /// Each route's slots at its sender, from its per-second cap.
+    pub paces: RoutePaces,
     /// Requests in flight to the provider account at most (`TWILIO_MAX_IN_FLIGHT`).
     pub max_in_flight: u32,
     /// How long a reservation may stay open before the reconciler looks at it.
@@ -86,6 +86,7 @@ impl Deps {
                 .timing(config.twilio_timing)
                 .max_in_flight(config.twilio_max_in_flight)
                 .routing_ttl(config.settings_reload)
+                .bulk_paces(RoutePaces::from_config(config))
                 .build(),
         )
     }
@@ -131,6 +132,9 @@ impl Deps {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             routing_ttl: Duration::from_secs(1),
             circuits: CircuitSettings::default(),
+            bulk_paces: RoutePaces::from_config(
+                &Config::from_lookup(|_| None).expect("the defaults are a valid config"),
+            ),
         }
     }
 }
@@ -150,6 +154,8 @@ pub struct DepsBuilder {
     max_in_flight: u32,
     routing_ttl: Duration,
     circuits: CircuitSettings,
+    /// The bulk routes' paces (Twilio's is `per_second`).
+    bulk_paces: RoutePaces,
 }
 
 /// Requests in flight to the provider account at most, unless configured
@@ -196,6 +202,13 @@ impl DepsBuilder {
         self
     }
 
+    /// The bulk routes' paces (by default `BEEM_MAX_PER_SECOND`'s and `AT_MAX_PER_SECOND`'s
+    /// defaults; Twilio's is the builder's `per_second`).
+    pub fn bulk_paces(mut self, paces: RoutePaces) -> Self {
+        self.bulk_paces = paces;
+        self
+    }
+
     /// When routes' circuits open and for how long (by default `CircuitSettings::default`).
     pub fn circuits(mut self, settings: CircuitSettings) -> Self {
         self.circuits = settings;
@@ -228,7 +241,10 @@ impl DepsBuilder {
             twilio_timing: self.timing,
             limiter,
             pacer,
-            pace: Pace::per_second(self.per_second),
+            paces: RoutePaces {
+                twilio: Pace::per_second(self.per_second),
+                ..self.bulk_paces
+            },
             max_in_flight: self.max_in_flight,
             hold_ttl: Duration::from_secs(3600),
             clock: self.clock,

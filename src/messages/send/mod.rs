@@ -35,7 +35,7 @@ use crate::providers::answer::SendError;
 use crate::providers::pause::AuthPauses;
 use crate::queue::JobError;
 use crate::ratelimit::RateLimiter;
-use crate::routing::{Circuits, SmsRoutes, Tables};
+use crate::routing::{Circuits, RoutePaces, SmsRoutes, Tables};
 
 /// What sending a message needs.
 #[derive(Clone, Copy)]
@@ -59,7 +59,9 @@ pub struct Sending<'a> {
     pub limiter: &'a RateLimiter,
     /// Fair, paced turns at the provider's sender and its account's requests in flight.
     pub pacer: &'a Pacer,
-    /// The sender's slots (from its per-second cap).
+    /// Each route's slots at its sender (from its per-second cap).
+    pub paces: &'a RoutePaces,
+    /// This attempt's route's (at first the Twilio route's).
     pub pace: Pace,
     /// Requests in flight to the provider account at most, fleet-wide.
     pub max_in_flight: u32,
@@ -92,6 +94,7 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     let route = route::choose(s, &message).await?;
     let s = &Sending {
         gateway: route.gateway,
+        pace: s.paces.get(route.gateway.route()),
         ..*s
     };
     let slot = gate::wait_for_its_turn(s, &message, &rules).await?;
