@@ -46,6 +46,27 @@ async fn the_demo_runs_end_to_end_and_its_books_add_up() {
         n("messages_failed") > 0 && n("messages_undelivered") > 0,
         "{s}"
     );
+    // The routing table split the batch: Vodacom Tanzania numbers through Beem, Kenyan ones
+    // through Africa's Talking (which reports its price), the rest through Twilio.
+    let routes = s["routes"].as_array().unwrap();
+    let by_route = |name: &str| {
+        routes
+            .iter()
+            .find(|r| r["route"] == name)
+            .unwrap_or_else(|| panic!("{name} in {s}"))
+    };
+    let counts: Vec<i64> = ["africastalking", "beem", "twilio"]
+        .iter()
+        .map(|r| by_route(r)["messages"].as_i64().unwrap())
+        .collect();
+    assert!(counts.iter().all(|&n| n > 90), "{s}");
+    assert_eq!(counts.iter().sum::<i64>(), 295, "{s}");
+    assert!(
+        by_route("africastalking")["cost"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("KES ")),
+        "{s}"
+    );
     // Every reminder is two segments: what was charged and refunded follows.
     assert_eq!(n("credits_charged"), 2 * 295);
     assert_eq!(

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use crate::fakes::africastalking::{self as fake_at, FakeAfricasTalking};
+use crate::fakes::beem::{self as fake_beem, FakeBeem};
 use crate::fakes::daraja::{self, FakeDaraja};
 use crate::fakes::stripe::{self as fake_stripe, FakeStripe};
 use crate::fakes::twilio::{self as fake_twilio, FakeTwilio};
@@ -14,22 +16,28 @@ pub struct FakeProviders {
     pub daraja: FakeDaraja,
     pub stripe: FakeStripe,
     pub vodacom: FakeVodacom,
+    pub beem: FakeBeem,
+    pub africastalking: FakeAfricasTalking,
 }
 
 impl FakeProviders {
     /// Binds each fake on its own loopback port.
     pub async fn start() -> std::io::Result<Self> {
-        let (twilio, daraja, stripe, vodacom) = tokio::try_join!(
+        let (twilio, daraja, stripe, vodacom, beem, africastalking) = tokio::try_join!(
             FakeTwilio::start(),
             FakeDaraja::start(),
             FakeStripe::start(),
-            FakeVodacom::start()
+            FakeVodacom::start(),
+            FakeBeem::start(),
+            FakeAfricasTalking::start(),
         )?;
         Ok(FakeProviders {
             twilio,
             daraja,
             stripe,
             vodacom,
+            beem,
+            africastalking,
         })
     }
 
@@ -58,6 +66,15 @@ impl FakeProviders {
             ),
             // The fake's sessions are live at once.
             ("VODACOM_SESSION_WAIT_SECS", "0".into()),
+            ("BEEM_API_BASE", self.beem.base.to_string()),
+            ("BEEM_DLR_BASE", self.beem.base.to_string()),
+            ("BEEM_API_KEY", fake_beem::API_KEY.into()),
+            ("BEEM_SECRET_KEY", fake_beem::SECRET_KEY.into()),
+            ("BEEM_SOURCE_ADDR", fake_beem::SOURCE_ADDR.into()),
+            ("AT_API_BASE", self.africastalking.base.to_string()),
+            ("AT_USERNAME", fake_at::USERNAME.into()),
+            ("AT_API_KEY", fake_at::API_KEY.into()),
+            ("AT_SENDER_ID", fake_at::SENDER_ID.into()),
         ]
     }
 

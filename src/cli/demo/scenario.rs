@@ -1,6 +1,8 @@
 //! What the demo does, through the public HTTP API as the CRM and the operator would: buy
-//! credits by M-Pesa, card and bank transfer, send a reminder batch in English and Swahili, and
-//! let the fake Twilio report deliveries (a few of them failures, which are refunded).
+//! credits by M-Pesa, card and bank transfer, route Tanzanian Vodacom numbers through Beem and
+//! Kenyan ones through Africa's Talking (the rest through Twilio), send a reminder batch in English
+//! and Swahili, and let the fake providers report deliveries (a few of them failures, which are
+//! refunded).
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,11 @@ const INVALID_AT: [usize; 5] = [17, 73, 140, 211, 288];
 /// Every n-th sent message is reported failed / undelivered by the fake Twilio.
 const FAIL_EVERY: usize = 50;
 const UNDELIVERED_EVERY: usize = 60;
+/// Items `i` with `i % BULK_UNDELIVERED_EVERY` equal to these are reported undelivered by
+/// Beem (a `+25575` number) and Africa's Talking (a Kenyan one).
+const BULK_UNDELIVERED_EVERY: usize = 45;
+const BEEM_UNDELIVERED_AT: usize = 1;
+const AT_UNDELIVERED_AT: usize = 3;
 const WAIT: Duration = Duration::from_secs(40);
 
 /// What the scenario did, for the summary.
@@ -125,6 +132,34 @@ pub async fn play(stack: &Stack) -> anyhow::Result<Progress> {
         .purchases
         .push(("bank_transfer".into(), api.credited(&bank).await?));
 
+    // The operator's routing table: Vodacom Tanzania numbers through Beem, Kenyan numbers through
+    // Africa's Talking, each falling back to Twilio; everything else through Twilio.
+    operator_api
+        .put(
+            "/admin/routes",
+            json!({"rules": [
+                {"destination": "25575", "routes": ["beem", "twilio"]},
+                {"destination": "254", "routes": ["africastalking", "twilio"]},
+            ]}),
+        )
+        .await?;
+    for i in 0..BATCH_SIZE {
+        let to = number(i);
+        match i % BULK_UNDELIVERED_EVERY {
+            BEEM_UNDELIVERED_AT => stack
+                .beem
+                .final_status(to.trim_start_matches('+'), "UNDELIVERED"),
+            AT_UNDELIVERED_AT => {
+                let kenyan = format!("+254{}", &to[1..]);
+                stack
+                    .africastalking
+                    .final_report(&kenyan, "Failed", Some("DeliveryFailure"));
+            }
+            _ => continue,
+        }
+        progress.reported_undelivered += 1;
+    }
+
     // The reminder batch.
     let batch = api
         .post(
@@ -163,7 +198,7 @@ pub async fn play(stack: &Stack) -> anyhow::Result<Progress> {
         })
         .collect();
     progress.reported_failed = reports.iter().filter(|r| r.1 == "failed").count();
-    progress.reported_undelivered = reports.iter().filter(|r| r.1 == "undelivered").count();
+    progress.reported_undelivered += reports.iter().filter(|r| r.1 == "undelivered").count();
     let statuses: Vec<reqwest::Result<u16>> = futures::stream::iter(reports.iter())
         .map(|(sid, status, code)| stack.twilio.callback(sid, status, *code))
         .buffer_unordered(16)
@@ -199,19 +234,29 @@ pub async fn play(stack: &Stack) -> anyhow::Result<Progress> {
     Ok(progress)
 }
 
+/// Item `i`'s number: in turn a Kenyan one (Africa's Talking), a Vodacom Tanzania one (Beem) and
+/// an Airtel Tanzania one (Twilio); a few cannot be right.
+fn number(i: usize) -> String {
+    const INVALID: [&str; 5] = ["0712", "+999123456", "hello", "07123456789012", "+25571"];
+    if let Some(k) = INVALID_AT.iter().position(|&at| at == i) {
+        return INVALID[k].to_string();
+    }
+    match i % 3 {
+        0 => format!("07{:08}", 10_000_000 + i),
+        1 => format!("+25575{:07}", 1_000_000 + i),
+        _ => format!("+25568{:07}", 1_000_000 + i),
+    }
+}
+
 /// The reminder batch: customers of a Kenyan shop, half in English and half in Swahili through
 /// the default `payment_reminder` template, with a few numbers that cannot be right.
 fn reminders() -> Vec<Value> {
     const NAMES: [&str; 8] = [
         "Amina", "Baraka", "Neema", "Otieno", "Wanjiru", "Juma", "Zawadi", "Kamau",
     ];
-    const INVALID: [&str; 5] = ["0712", "+999123456", "hello", "07123456789012", "+25571"];
     (0..BATCH_SIZE)
         .map(|i| {
-            let to = match INVALID_AT.iter().position(|&at| at == i) {
-                Some(k) => INVALID[k].to_string(),
-                None => format!("07{:08}", 10_000_000 + i),
-            };
+            let to = number(i);
             let due = chrono::NaiveDate::from_ymd_opt(2026, 11, 1 + (i % 28) as u32)
                 .expect("a date in November");
             json!({
@@ -260,6 +305,23 @@ impl Api<'_> {
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if status != expect {
             bail!("POST {path} answered {status}: {v}");
+        }
+        Ok(v)
+    }
+
+    async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let resp = self
+            .stack
+            .client
+            .put(self.stack.url(path))
+            .bearer_auth(self.token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        if status != 200 {
+            bail!("PUT {path} answered {status}: {v}");
         }
         Ok(v)
     }

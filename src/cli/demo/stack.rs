@@ -1,4 +1,4 @@
-//! The demo's running parts: a fresh database, the three fake providers, the HTTP service and
+//! The demo's running parts: a fresh database, the fake providers, the HTTP service and
 //! the workers, all in this process, and their orderly stop.
 
 use std::collections::HashMap;
@@ -11,6 +11,8 @@ use url::Url;
 
 use super::fakes::FakeProviders;
 use crate::config::Config;
+use crate::fakes::africastalking::FakeAfricasTalking;
+use crate::fakes::beem::FakeBeem;
 use crate::fakes::daraja::FakeDaraja;
 use crate::fakes::stripe::FakeStripe;
 use crate::fakes::twilio::FakeTwilio;
@@ -19,7 +21,11 @@ use crate::http::{self, AppState};
 use crate::payments::PaymentProviders;
 use crate::providers::SmsGateway;
 use crate::queue::{ConsumerConfig, Queues, RetryPolicy};
+use crate::routing::RouteName;
 use crate::{db, workers};
+
+/// How long after a send the bulk routes' fakes post its delivery report (after our charge).
+const REPORT_AFTER: Duration = Duration::from_secs(2);
 
 /// The database the demo owns (dropped and created again on every run).
 pub const DATABASE: &str = "copcca_sms_demo";
@@ -36,6 +42,9 @@ pub struct Stack {
     /// Serves the Vodacom payment the demo makes in TZS.
     _vodacom: FakeVodacom,
     pub stripe: FakeStripe,
+    /// The Tanzanian and Kenyan SMS routes beside Twilio; they post their delivery reports.
+    pub beem: FakeBeem,
+    pub africastalking: FakeAfricasTalking,
     pub queues: Queues,
     stop_http: oneshot::Sender<()>,
     stop_workers: oneshot::Sender<()>,
@@ -74,6 +83,8 @@ impl Stack {
             daraja,
             stripe,
             vodacom,
+            beem,
+            africastalking,
         } = fakes;
         stripe.set_webhook_url(config.public_url.route("/webhooks/stripe"));
 
@@ -101,6 +112,26 @@ impl Stack {
             ..state.providers.current().payments.clone()
         })
         .build();
+        // Beem and Africa's Talking as the configuration has them (the fakes), each posting its
+        // delivery reports to its route's secret URL a moment after the send.
+        let mut deps = deps;
+        let routes = state.providers.current().sms.clone();
+        let report_url = |route: RouteName| {
+            let token = routes
+                .get(route)
+                .and_then(|g| g.report_token())
+                .expect("the demo configures every route");
+            config
+                .public_url
+                .route(&format!("/webhooks/{route}/{token}"))
+                .to_string()
+        };
+        beem.report_to(Some(&report_url(RouteName::Beem)), REPORT_AFTER);
+        africastalking.report_to(Some(&report_url(RouteName::Africastalking)), REPORT_AFTER);
+        deps.change_providers(|p| {
+            p.sms.beem = routes.beem.clone();
+            p.sms.africastalking = routes.africastalking.clone();
+        });
         let mut consumer = ConsumerConfig::new(RetryPolicy::new(
             8,
             Duration::from_millis(50),
@@ -128,6 +159,8 @@ impl Stack {
             _daraja: daraja,
             _vodacom: vodacom,
             stripe,
+            beem,
+            africastalking,
             queues,
             stop_http,
             stop_workers,

@@ -28,6 +28,16 @@ pub struct Summary {
     pub messages_failed: i64,
     pub audit_clean: bool,
     pub audit_violations: usize,
+    /// Messages by the route they went through, with what the provider reported charging.
+    pub routes: Vec<RouteSplit>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RouteSplit {
+    pub route: String,
+    pub messages: i64,
+    /// `"KES 78.4000"`, where the provider reported a price.
+    pub cost: Option<String>,
 }
 
 impl Summary {
@@ -47,7 +57,16 @@ impl Summary {
     }
 
     pub fn print(&self) {
-        let rows: [(&str, String); 14] = [
+        let routes = self
+            .routes
+            .iter()
+            .map(|r| match &r.cost {
+                Some(cost) => format!("{} {} ({cost})", r.route, r.messages),
+                None => format!("{} {}", r.route, r.messages),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows: [(&str, String); 15] = [
             (
                 "purchases",
                 self.purchases
@@ -67,6 +86,7 @@ impl Summary {
             ("delivered", self.messages_delivered.to_string()),
             ("undelivered", self.messages_undelivered.to_string()),
             ("failed", self.messages_failed.to_string()),
+            ("sent by route", routes),
             (
                 "books add up",
                 if self.adds_up() { "yes" } else { "NO" }.to_string(),
@@ -84,7 +104,7 @@ impl Summary {
         let values = rows.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
         let line = format!("+-{}-+-{}-+", "-".repeat(width), "-".repeat(values));
         println!(
-            "copcca-sms demo: database {}, {:.1} s, fake Twilio, Daraja and Stripe on loopback",
+            "copcca-sms demo: database {}, {:.1} s, fake Twilio, Beem, Africa's Talking, Daraja, Vodacom and Stripe on loopback",
             self.database, self.seconds
         );
         println!("{line}");
@@ -124,6 +144,15 @@ pub async fn collect(
         }
     };
     let audit = ledger::audit(&stack.pool).await?;
+    let routes: Vec<RouteSplit> = sqlx::query_as(
+        "SELECT provider AS route, count(*) AS messages,
+                CASE WHEN sum(price) IS NOT NULL THEN min(price_currency) || ' ' || sum(price) END AS cost
+         FROM messages WHERE company_id = $1 AND provider IS NOT NULL
+         GROUP BY provider ORDER BY provider",
+    )
+    .bind(company)
+    .fetch_all(&stack.pool)
+    .await?;
     Ok(Summary {
         database: DATABASE,
         seconds: elapsed.as_secs_f64(),
@@ -141,5 +170,6 @@ pub async fn collect(
         messages_failed: count("failed").await?,
         audit_clean: audit.is_clean(),
         audit_violations: audit.violations.len(),
+        routes,
     })
 }
