@@ -1,8 +1,8 @@
 //! `GET`/`PUT /admin/settings/{twilio,stripe,mpesa,vodacom,beem,africastalking}`: the providers'
-//! credentials kept in settings. A PUT stores them encrypted (`SETTINGS_KEY`); a GET shows where the credentials in
-//! force come from (the environment wins) with every secret masked (`****` and at most its last
-//! four characters). No answer ever carries a secret. Processes read the credentials when they
-//! start: restart `serve` and `work` after a change.
+//! credentials kept in settings. A PUT stores them encrypted (`SETTINGS_KEY`); a GET shows where
+//! the credentials in force come from (the environment wins) with every secret masked (`****` and
+//! at most its last four characters). No answer ever carries a secret. Every running process uses
+//! what a PUT stores within `SETTINGS_RELOAD_MS` (`crate::live`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
