@@ -10,7 +10,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{AfricasTalkingAccount, BeemAccount, Config};
 use crate::payments::PaymentProviders;
 use crate::providers::SmsGateway;
 use crate::providers::twilio::signature::CallbackKeys;
@@ -38,7 +38,17 @@ impl Providers {
             auth_token: t.auth_token.clone(),
             from: t.from.clone(),
         });
-        Self::with(config, twilio, None, PaymentProviders::from_config(config))
+        let bulk = Bulk {
+            beem: config.beem.clone(),
+            africastalking: config.africastalking.clone(),
+        };
+        Self::with(
+            config,
+            twilio,
+            None,
+            bulk,
+            PaymentProviders::from_config(config),
+        )
     }
 
     /// The providers in force now: the environment's, else the operator's settings.
@@ -53,11 +63,18 @@ impl Providers {
             }
             _ => None,
         };
+        let bulk = Bulk {
+            beem: settings::beem_in_force(pool, config).await?.map(|(_, b)| b),
+            africastalking: settings::africastalking_in_force(pool, config)
+                .await?
+                .map(|(_, a)| a),
+        };
         let payments = PaymentProviders::load(pool, config).await?;
         Ok(Self::with(
             config,
             twilio.map(|(_, t)| t),
             previous,
+            bulk,
             payments,
         ))
     }
@@ -88,11 +105,20 @@ impl Providers {
         config: &Config,
         twilio: Option<TwilioSettings>,
         previous: Option<settings::PreviousToken>,
+        bulk: Bulk,
         payments: PaymentProviders,
     ) -> Self {
+        let routes = |twilio| {
+            SmsRoutes::new(
+                twilio,
+                config,
+                bulk.beem.as_ref(),
+                bulk.africastalking.as_ref(),
+            )
+        };
         let Some(t) = twilio else {
             return Providers {
-                sms: SmsRoutes::new(SmsGateway::Demo, config),
+                sms: routes(SmsGateway::Demo),
                 twilio_callbacks: None,
                 payments,
             };
@@ -115,11 +141,17 @@ impl Providers {
         )
         .with_validity(config.twilio_timing.validity);
         Providers {
-            sms: SmsRoutes::new(SmsGateway::Twilio(Box::new(client)), config),
+            sms: routes(SmsGateway::Twilio(Box::new(client))),
             twilio_callbacks,
             payments,
         }
     }
+}
+
+/// The bulk routes' accounts in force.
+struct Bulk {
+    beem: Option<BeemAccount>,
+    africastalking: Option<AfricasTalkingAccount>,
 }
 
 /// The providers in force, kept current; cheap to clone.

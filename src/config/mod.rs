@@ -17,7 +17,7 @@ mod vars;
 mod vodacom;
 
 pub use providers::{BankAccount, TwilioEnv, TwilioTiming};
-pub use sms_routes::{AfricasTalkingAccount, BeemAccount};
+pub use sms_routes::{AfricasTalkingAccount, BeemAccount, check_at_username, check_sender};
 pub use values::{PublicUrl, Secret};
 pub use vars::parse_settings_key;
 use vars::{Vars, bad, is_identifier, parse_key, parse_url};
@@ -115,8 +115,14 @@ pub struct Config {
     pub vodacom: Option<VodacomAccount>,
     /// How long a new Vodacom session is left before it is used.
     pub vodacom_session_wait: Duration,
+    /// `BEEM_API_BASE`: Beem's sending and balance host.
+    pub beem_api_base: Url,
+    /// `BEEM_DLR_BASE`: Beem's delivery-report pull host.
+    pub beem_dlr_base: Url,
     /// The Beem route (`BEEM_*`: credentials all or none).
     pub beem: Option<BeemAccount>,
+    /// `AT_API_BASE`: Africa's Talking's host.
+    pub africastalking_api_base: Url,
     /// The Africa's Talking route (`AT_*`: credentials all or none).
     pub africastalking: Option<AfricasTalkingAccount>,
     /// The account customers pay bank transfers into.
@@ -372,7 +378,10 @@ impl Config {
             vodacom_api_base: vodacom::api_base(&vars)?,
             vodacom: VodacomAccount::read(&vars)?,
             vodacom_session_wait: vodacom::session_wait(&vars)?,
+            beem_api_base: sms_routes::beem_api_base(&vars)?,
+            beem_dlr_base: sms_routes::beem_dlr_base(&vars)?,
             beem: BeemAccount::read(&vars)?,
+            africastalking_api_base: sms_routes::africastalking_api_base(&vars)?,
             africastalking: AfricasTalkingAccount::read(&vars)?,
             bank: BankAccount::read(&vars),
             checkout_success_url,

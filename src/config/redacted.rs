@@ -53,7 +53,10 @@ impl std::fmt::Debug for Config {
             vodacom_api_base,
             vodacom,
             vodacom_session_wait,
+            beem_api_base,
+            beem_dlr_base,
             beem,
+            africastalking_api_base,
             africastalking,
             bank,
             checkout_success_url,
@@ -111,7 +114,13 @@ impl std::fmt::Debug for Config {
             )
             .field("vodacom", vodacom)
             .field("vodacom_session_wait", vodacom_session_wait)
+            .field("beem_api_base", &without_password(beem_api_base.as_str()))
+            .field("beem_dlr_base", &without_password(beem_dlr_base.as_str()))
             .field("beem", beem)
+            .field(
+                "africastalking_api_base",
+                &without_password(africastalking_api_base.as_str()),
+            )
             .field("africastalking", africastalking)
             .field("bank", bank)
             .field(

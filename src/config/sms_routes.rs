@@ -1,18 +1,16 @@
 //! The aggregator routes' groups: Beem (`BEEM_*`) and Africa's Talking (`AT_*`). Each group's
-//! credentials are all set or none; the hosts have defaults (the real ones).
+//! credentials are all set or none; the hosts have defaults (the real ones) and stay
+//! configuration, whichever account is in force (the environment's or the operator's settings).
 
 use url::Url;
 
 use super::vars::{Vars, bad, parse_url};
 use super::{ConfigError, Secret};
 
-/// The Beem account messages to Tanzania can go through.
+/// The Beem account messages to Tanzania can go through: from the environment, or from
+/// operator settings (the environment wins).
 #[derive(Debug, Clone)]
 pub struct BeemAccount {
-    /// `BEEM_API_BASE`: sending and balance.
-    pub api_base: Url,
-    /// `BEEM_DLR_BASE`: the delivery-report pull (another host).
-    pub dlr_base: Url,
     /// Both halves of Beem's Basic credentials are kept secret.
     pub api_key: Secret,
     pub secret_key: Secret,
@@ -20,27 +18,42 @@ pub struct BeemAccount {
     pub source_addr: String,
 }
 
-/// The Africa's Talking account messages across East Africa can go through.
+/// The Africa's Talking account messages across East Africa can go through: from the
+/// environment, or from operator settings (the environment wins).
 #[derive(Debug, Clone)]
 pub struct AfricasTalkingAccount {
-    /// `AT_API_BASE` (`https://api.sandbox.africastalking.com` with username `sandbox`).
-    pub api_base: Url,
     pub username: String,
     pub api_key: Secret,
     /// The registered sender id or short code.
     pub sender_id: String,
 }
 
+/// `BEEM_API_BASE`: sending and balance.
+pub(super) fn beem_api_base(vars: &Vars) -> Result<Url, ConfigError> {
+    parse_url(
+        "BEEM_API_BASE",
+        &vars.or("BEEM_API_BASE", "https://apisms.beem.africa"),
+    )
+}
+
+/// `BEEM_DLR_BASE`: the delivery-report pull (another host).
+pub(super) fn beem_dlr_base(vars: &Vars) -> Result<Url, ConfigError> {
+    parse_url(
+        "BEEM_DLR_BASE",
+        &vars.or("BEEM_DLR_BASE", "https://dlrapi.beem.africa"),
+    )
+}
+
+/// `AT_API_BASE` (`https://api.sandbox.africastalking.com` with username `sandbox`).
+pub(super) fn africastalking_api_base(vars: &Vars) -> Result<Url, ConfigError> {
+    parse_url(
+        "AT_API_BASE",
+        &vars.or("AT_API_BASE", "https://api.africastalking.com"),
+    )
+}
+
 impl BeemAccount {
     pub(super) fn read(vars: &Vars) -> Result<Option<BeemAccount>, ConfigError> {
-        let api_base = parse_url(
-            "BEEM_API_BASE",
-            &vars.or("BEEM_API_BASE", "https://apisms.beem.africa"),
-        )?;
-        let dlr_base = parse_url(
-            "BEEM_DLR_BASE",
-            &vars.or("BEEM_DLR_BASE", "https://dlrapi.beem.africa"),
-        )?;
         let Some([api_key, secret_key, source_addr]) = vars.all_or_none(
             ["BEEM_API_KEY", "BEEM_SECRET_KEY", "BEEM_SOURCE_ADDR"],
             "BEEM_*",
@@ -48,10 +61,8 @@ impl BeemAccount {
         else {
             return Ok(None);
         };
-        check_sender("BEEM_SOURCE_ADDR", &source_addr)?;
+        check_sender(&source_addr).map_err(|p| bad("BEEM_SOURCE_ADDR", p.into()))?;
         Ok(Some(BeemAccount {
-            api_base,
-            dlr_base,
             api_key: Secret::new(api_key),
             secret_key: Secret::new(secret_key),
             source_addr,
@@ -61,28 +72,14 @@ impl BeemAccount {
 
 impl AfricasTalkingAccount {
     pub(super) fn read(vars: &Vars) -> Result<Option<AfricasTalkingAccount>, ConfigError> {
-        let api_base = parse_url(
-            "AT_API_BASE",
-            &vars.or("AT_API_BASE", "https://api.africastalking.com"),
-        )?;
         let Some([username, api_key, sender_id]) =
             vars.all_or_none(["AT_USERNAME", "AT_API_KEY", "AT_SENDER_ID"], "AT_*")?
         else {
             return Ok(None);
         };
-        if username.len() > 64
-            || !username
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-        {
-            return Err(bad(
-                "AT_USERNAME",
-                "must be the application's username (letters, digits, _ - .)".into(),
-            ));
-        }
-        check_sender("AT_SENDER_ID", &sender_id)?;
+        check_at_username(&username).map_err(|p| bad("AT_USERNAME", p.into()))?;
+        check_sender(&sender_id).map_err(|p| bad("AT_SENDER_ID", p.into()))?;
         Ok(Some(AfricasTalkingAccount {
-            api_base,
             username,
             api_key: Secret::new(api_key),
             sender_id,
@@ -90,19 +87,26 @@ impl AfricasTalkingAccount {
     }
 }
 
+/// An Africa's Talking application's username (the environment's or a setting's).
+pub fn check_at_username(username: &str) -> Result<(), &'static str> {
+    let ok = !username.is_empty()
+        && username.len() <= 64
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    ok.then_some(())
+        .ok_or("must be the application's username (letters, digits, _ - .)")
+}
+
 /// A sender as the networks carry it: an alphanumeric name of at most 11 characters, or a short
 /// code or number of at most 15 digits.
-fn check_sender(var: &'static str, s: &str) -> Result<(), ConfigError> {
+pub fn check_sender(s: &str) -> Result<(), &'static str> {
     let digits = s.bytes().all(|b| b.is_ascii_digit());
     let name = s.len() <= 11 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ');
-    if (digits && s.len() <= 15) || name {
+    if !s.trim().is_empty() && ((digits && s.len() <= 15) || name) {
         Ok(())
     } else {
-        Err(bad(
-            var,
-            "must be a registered sender name (at most 11 letters or digits) or a short code"
-                .into(),
-        ))
+        Err("must be a registered sender name (at most 11 letters or digits) or a short code")
     }
 }
 
@@ -126,12 +130,15 @@ mod tests {
         let none = config(&[]).unwrap();
         assert!(none.beem.is_none() && none.africastalking.is_none());
         let both = config(&[BEEM.as_slice(), AT.as_slice()].concat()).unwrap();
+        assert_eq!(none.beem_api_base.as_str(), "https://apisms.beem.africa/");
+        assert_eq!(none.beem_dlr_base.as_str(), "https://dlrapi.beem.africa/");
+        assert_eq!(
+            none.africastalking_api_base.as_str(),
+            "https://api.africastalking.com/"
+        );
         let beem = both.beem.unwrap();
-        assert_eq!(beem.api_base.as_str(), "https://apisms.beem.africa/");
-        assert_eq!(beem.dlr_base.as_str(), "https://dlrapi.beem.africa/");
         assert_eq!(beem.source_addr, "COPCCA");
         let at = both.africastalking.unwrap();
-        assert_eq!(at.api_base.as_str(), "https://api.africastalking.com/");
         assert_eq!(
             (at.username.as_str(), at.sender_id.as_str()),
             ("copcca", "COPCCA")

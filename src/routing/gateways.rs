@@ -1,7 +1,7 @@
 //! The accounts in force for each route, as one snapshot of the providers holds them.
 
 use super::RouteName;
-use crate::config::Config;
+use crate::config::{AfricasTalkingAccount, BeemAccount, Config};
 use crate::pacing::Pace;
 use crate::providers::SmsGateway;
 use crate::providers::africastalking::AfricasTalkingClient;
@@ -17,20 +17,26 @@ pub struct SmsRoutes {
 }
 
 impl SmsRoutes {
-    /// `twilio` (or the demo) beside the Beem and Africa's Talking accounts of the environment.
-    pub fn new(twilio: SmsGateway, config: &Config) -> Self {
-        let beem = config.beem.as_ref().map(|b| {
+    /// `twilio` (or the demo) beside these Beem and Africa's Talking accounts (the ones in
+    /// force), on the hosts `config` names.
+    pub fn new(
+        twilio: SmsGateway,
+        config: &Config,
+        beem: Option<&BeemAccount>,
+        africastalking: Option<&AfricasTalkingAccount>,
+    ) -> Self {
+        let beem = beem.map(|b| {
             SmsGateway::beem(BeemClient::new(
-                b.api_base.clone(),
-                b.dlr_base.clone(),
+                config.beem_api_base.clone(),
+                config.beem_dlr_base.clone(),
                 b.api_key.expose(),
                 b.secret_key.clone(),
                 &b.source_addr,
             ))
         });
-        let africastalking = config.africastalking.as_ref().map(|a| {
+        let africastalking = africastalking.map(|a| {
             SmsGateway::africastalking(AfricasTalkingClient::new(
-                a.api_base.clone(),
+                config.africastalking_api_base.clone(),
                 &a.username,
                 a.api_key.clone(),
                 Some(a.sender_id.clone()),

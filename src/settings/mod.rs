@@ -16,6 +16,10 @@ use crate::config::Secret;
 
 pub use cipher::Cipher;
 pub use providers::{
+    AfricasTalkingSettings, BeemSettings, africastalking, africastalking_in_force, beem,
+    beem_in_force, set_africastalking, set_beem,
+};
+pub use providers::{
     MpesaSettings, PreviousToken, Source, StripeSettings, TwilioSettings, effective_mpesa,
     effective_stripe, effective_twilio, mpesa, mpesa_in_force, set_mpesa, set_stripe, set_twilio,
     stripe, stripe_in_force, twilio, twilio_in_force, twilio_previous_token,

@@ -1,4 +1,5 @@
-//! The providers' credentials kept in settings: the central Twilio account, Stripe, M-Pesa.
+//! The providers' credentials kept in settings: the central Twilio account, Stripe, M-Pesa,
+//! Vodacom M-Pesa, and the Beem and Africa's Talking SMS routes.
 //! Each provider is a group of rows written in one transaction. The environment, when it sets a
 //! provider (all of its variables), wins over settings; when it sets only some, that is an error
 //! rather than a silent mix of two accounts.
@@ -9,7 +10,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{Cipher, SettingsError, put_in};
-use crate::config::{Config, Secret, VodacomAccount};
+use crate::config::{AfricasTalkingAccount, BeemAccount, Config, Secret, VodacomAccount};
 
 /// Where the credentials in force come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -45,6 +46,13 @@ pub struct MpesaSettings {
     pub shortcode: String,
     pub passkey: Secret,
 }
+
+/// Beem's key pair and registered sender. One type with the environment's account: both are
+/// the same fields, and the hosts stay configuration (`BEEM_API_BASE`, `BEEM_DLR_BASE`).
+pub type BeemSettings = BeemAccount;
+
+/// Africa's Talking's username, API key and sender id (the host stays `AT_API_BASE`).
+pub type AfricasTalkingSettings = AfricasTalkingAccount;
 
 /// Reads every `<provider>.<field>`; `None` unless all are stored.
 async fn load(
@@ -126,6 +134,18 @@ fn unless_no_key<T>(r: Result<Option<T>, SettingsError>) -> Result<Option<T>, Se
 
 fn cipher_of(config: &Config) -> Option<Cipher> {
     config.settings_key.as_ref().map(Cipher::new)
+}
+
+/// The account in force: the environment's when it sets one (it wins, and settings are not
+/// read), else the stored one, which counts as none without `SETTINGS_KEY`.
+async fn env_else_stored<T>(
+    env: Option<T>,
+    stored: impl std::future::Future<Output = Result<Option<T>, SettingsError>>,
+) -> Result<Option<(Source, T)>, SettingsError> {
+    if let Some(env) = env {
+        return Ok(Some((Source::Environment, env)));
+    }
+    Ok(unless_no_key(stored.await)?.map(|s| (Source::Settings, s)))
 }
 
 /// All of a provider's variables or none: `Ok(None)` when none are set.
@@ -245,16 +265,13 @@ pub async fn twilio_in_force(
     pool: &PgPool,
     config: &Config,
 ) -> Result<Option<(Source, TwilioSettings)>, SettingsError> {
-    if let Some(t) = &config.twilio {
-        let env = TwilioSettings {
-            account_sid: t.account_sid.clone(),
-            auth_token: t.auth_token.clone(),
-            from: t.from.clone(),
-        };
-        return Ok(Some((Source::Environment, env)));
-    }
-    let stored = unless_no_key(twilio(pool, cipher_of(config).as_ref()).await)?;
-    Ok(stored.map(|t| (Source::Settings, t)))
+    let env = config.twilio.as_ref().map(|t| TwilioSettings {
+        account_sid: t.account_sid.clone(),
+        auth_token: t.auth_token.clone(),
+        from: t.from.clone(),
+    });
+    let cipher = cipher_of(config);
+    env_else_stored(env, twilio(pool, cipher.as_ref())).await
 }
 
 /// The Twilio account in force: the environment's when set (it wins), else the one in settings.
@@ -299,21 +316,19 @@ pub async fn stripe_in_force(
     config: &Config,
 ) -> Result<Option<(Source, StripeSettings)>, SettingsError> {
     let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_string());
-    if let Some([secret_key, webhook_secret]) = env_group([
+    let env = env_group([
         ("STRIPE_SECRET_KEY", expose(&config.stripe_secret_key)),
         (
             "STRIPE_WEBHOOK_SECRET",
             expose(&config.stripe_webhook_secret),
         ),
-    ])? {
-        let env = StripeSettings {
-            secret_key: Secret::new(secret_key),
-            webhook_secret: Secret::new(webhook_secret),
-        };
-        return Ok(Some((Source::Environment, env)));
-    }
-    let stored = unless_no_key(stripe(pool, cipher_of(config).as_ref()).await)?;
-    Ok(stored.map(|s| (Source::Settings, s)))
+    ])?
+    .map(|[secret_key, webhook_secret]| StripeSettings {
+        secret_key: Secret::new(secret_key),
+        webhook_secret: Secret::new(webhook_secret),
+    });
+    let cipher = cipher_of(config);
+    env_else_stored(env, stripe(pool, cipher.as_ref())).await
 }
 
 /// The Stripe credentials in force: `STRIPE_SECRET_KEY` and `STRIPE_WEBHOOK_SECRET` when set
@@ -363,7 +378,7 @@ pub async fn mpesa_in_force(
     config: &Config,
 ) -> Result<Option<(Source, MpesaSettings)>, SettingsError> {
     let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_string());
-    if let Some([key, secret, shortcode, passkey]) = env_group([
+    let env = env_group([
         ("MPESA_CONSUMER_KEY", expose(&config.mpesa_consumer_key)),
         (
             "MPESA_CONSUMER_SECRET",
@@ -371,17 +386,15 @@ pub async fn mpesa_in_force(
         ),
         ("MPESA_SHORTCODE", config.mpesa_shortcode.clone()),
         ("MPESA_PASSKEY", expose(&config.mpesa_passkey)),
-    ])? {
-        let env = MpesaSettings {
-            consumer_key: Secret::new(key),
-            consumer_secret: Secret::new(secret),
-            shortcode,
-            passkey: Secret::new(passkey),
-        };
-        return Ok(Some((Source::Environment, env)));
-    }
-    let stored = unless_no_key(mpesa(pool, cipher_of(config).as_ref()).await)?;
-    Ok(stored.map(|m| (Source::Settings, m)))
+    ])?
+    .map(|[key, secret, shortcode, passkey]| MpesaSettings {
+        consumer_key: Secret::new(key),
+        consumer_secret: Secret::new(secret),
+        shortcode,
+        passkey: Secret::new(passkey),
+    });
+    let cipher = cipher_of(config);
+    env_else_stored(env, mpesa(pool, cipher.as_ref())).await
 }
 
 /// The M-Pesa credentials in force: the four `MPESA_*` credential variables when set (they win),
@@ -437,11 +450,8 @@ pub async fn vodacom_in_force(
     pool: &PgPool,
     config: &Config,
 ) -> Result<Option<(Source, VodacomAccount)>, SettingsError> {
-    if let Some(env) = &config.vodacom {
-        return Ok(Some((Source::Environment, env.clone())));
-    }
-    let stored = unless_no_key(vodacom(pool, cipher_of(config).as_ref()).await)?;
-    Ok(stored.map(|v| (Source::Settings, v)))
+    let cipher = cipher_of(config);
+    env_else_stored(config.vodacom.clone(), vodacom(pool, cipher.as_ref())).await
 }
 
 pub async fn effective_vodacom(
@@ -449,6 +459,91 @@ pub async fn effective_vodacom(
     config: &Config,
 ) -> Result<Option<VodacomAccount>, SettingsError> {
     Ok(vodacom_in_force(pool, config).await?.map(|(_, v)| v))
+}
+
+const BEEM: [&str; 3] = ["api_key", "secret_key", "source_addr"];
+
+/// The Beem account stored in settings (both keys encrypted).
+pub async fn beem(
+    pool: &PgPool,
+    cipher: Option<&Cipher>,
+) -> Result<Option<BeemSettings>, SettingsError> {
+    Ok(load(pool, cipher, "beem", &BEEM)
+        .await?
+        .map(|mut m| BeemSettings {
+            api_key: take(&mut m, "api_key"),
+            secret_key: take(&mut m, "secret_key"),
+            source_addr: take(&mut m, "source_addr").expose().to_string(),
+        }))
+}
+
+pub async fn set_beem(
+    pool: &PgPool,
+    cipher: &Cipher,
+    b: &BeemSettings,
+    actor: &str,
+) -> Result<(), SettingsError> {
+    let fields = [
+        ("api_key", b.api_key.expose(), true),
+        ("secret_key", b.secret_key.expose(), true),
+        ("source_addr", b.source_addr.as_str(), false),
+    ];
+    store(pool, cipher, "beem", &fields, actor).await
+}
+
+/// The Beem account in force and where it comes from: the `BEEM_*` credentials when set (they
+/// win), else the one in settings; `None` when neither has one.
+pub async fn beem_in_force(
+    pool: &PgPool,
+    config: &Config,
+) -> Result<Option<(Source, BeemSettings)>, SettingsError> {
+    let cipher = cipher_of(config);
+    env_else_stored(config.beem.clone(), beem(pool, cipher.as_ref())).await
+}
+
+const AFRICASTALKING: [&str; 3] = ["username", "api_key", "sender_id"];
+
+/// The Africa's Talking account stored in settings (the API key encrypted).
+pub async fn africastalking(
+    pool: &PgPool,
+    cipher: Option<&Cipher>,
+) -> Result<Option<AfricasTalkingSettings>, SettingsError> {
+    let text = |m: &mut HashMap<String, Secret>, f: &str| take(m, f).expose().to_string();
+    Ok(load(pool, cipher, "africastalking", &AFRICASTALKING)
+        .await?
+        .map(|mut m| AfricasTalkingSettings {
+            username: text(&mut m, "username"),
+            api_key: take(&mut m, "api_key"),
+            sender_id: text(&mut m, "sender_id"),
+        }))
+}
+
+pub async fn set_africastalking(
+    pool: &PgPool,
+    cipher: &Cipher,
+    a: &AfricasTalkingSettings,
+    actor: &str,
+) -> Result<(), SettingsError> {
+    let fields = [
+        ("username", a.username.as_str(), false),
+        ("api_key", a.api_key.expose(), true),
+        ("sender_id", a.sender_id.as_str(), false),
+    ];
+    store(pool, cipher, "africastalking", &fields, actor).await
+}
+
+/// The Africa's Talking account in force and where it comes from: the `AT_*` credentials when
+/// set (they win), else the one in settings; `None` when neither has one.
+pub async fn africastalking_in_force(
+    pool: &PgPool,
+    config: &Config,
+) -> Result<Option<(Source, AfricasTalkingSettings)>, SettingsError> {
+    let cipher = cipher_of(config);
+    env_else_stored(
+        config.africastalking.clone(),
+        africastalking(pool, cipher.as_ref()),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -1404,6 +1404,320 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/settings/africastalking": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Africa's Talking route's account in force (the API key masked). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AfricasTalkingView"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /**
+         * Stores the Africa's Talking route's account after Africa's Talking accepts the username and
+         *     API key (its user data answers, on `AT_API_BASE`). Refused: 422 `credentials_refused`;
+         *     unreachable: 502 `provider_unavailable`; nothing stored either way. Every running process
+         *     sends through the new account within `SETTINGS_RELOAD_MS`, unless `AT_*` sets one (it wins).
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AfricasTalkingRequest"];
+                };
+            };
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AfricasTalkingView"];
+                    };
+                };
+                /** @description malformed_json or malformed_body */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description payload_too_large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unsupported_media_type */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description validation_failed or credentials_refused */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description provider_unavailable */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description settings_key_missing */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/settings/beem": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Beem route's account in force (keys masked). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BeemView"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /**
+         * Stores the Beem route's account after Beem accepts the key pair (its balance answers, on
+         *     `BEEM_API_BASE`). Refused: 422 `credentials_refused`; Beem unreachable: 502
+         *     `provider_unavailable`; nothing stored either way. Every running process sends through the
+         *     new account within `SETTINGS_RELOAD_MS`, unless `BEEM_*` sets one (it wins).
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BeemRequest"];
+                };
+            };
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BeemView"];
+                    };
+                };
+                /** @description malformed_json or malformed_body */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description payload_too_large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unsupported_media_type */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description validation_failed or credentials_refused */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description provider_unavailable */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description settings_key_missing */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/settings/mpesa": {
         parameters: {
             query?: never;
@@ -4719,6 +5033,23 @@ export interface components {
             /** @description True when this Idempotency-Key was already applied and nothing changed now. */
             replay: boolean;
         };
+        AfricasTalkingRequest: {
+            /** @description The application's API key. */
+            api_key: string;
+            /** @description The registered sender id (at most 11 letters or digits) or short code. */
+            sender_id: string;
+            /** @description The application's username (`sandbox` on the sandbox host). */
+            username: string;
+        };
+        /** @description The Africa's Talking account in force, the API key masked. */
+        AfricasTalkingView: {
+            /** @description `****` and the last four characters. */
+            api_key?: string | null;
+            sender_id?: string | null;
+            source?: null | components["schemas"]["CredentialsSource"];
+            stored?: null | components["schemas"]["Stored"];
+            username?: string | null;
+        };
         ApproveRequest: {
             /** @description The amount that arrived, as a decimal string (`"25000.00"`). */
             amount: string;
@@ -4824,6 +5155,26 @@ export interface components {
             allow_partial?: boolean;
             /** @description 1..=10,000 messages. */
             messages: components["schemas"]["BatchEntry"][];
+        };
+        BeemRequest: {
+            /** @description The API key of Beem's key pair. */
+            api_key: string;
+            /** @description The secret key of Beem's key pair. */
+            secret_key: string;
+            /**
+             * @description The sender name registered with TCRA through Beem (at most 11 letters or digits), or a
+             *     short code.
+             */
+            source_addr: string;
+        };
+        /** @description The Beem account in force, both keys masked. */
+        BeemView: {
+            /** @description `****` and at most the last four characters. */
+            api_key?: string | null;
+            secret_key?: string | null;
+            source?: null | components["schemas"]["CredentialsSource"];
+            source_addr?: string | null;
+            stored?: null | components["schemas"]["Stored"];
         };
         /**
          * @description What bounds a batch's pace.
@@ -5471,7 +5822,7 @@ export interface components {
         RouteStatus: {
             circuit?: null | components["schemas"]["Circuit"];
             /**
-             * @description Its account is configured (`TWILIO_*` or settings, `BEEM_*`, `AT_*`); a route without
+             * @description Its account is configured (`TWILIO_*`, `BEEM_*`, `AT_*`, or settings); a route without
              *     one is skipped like one whose circuit is open.
              */
             configured: boolean;

@@ -49,4 +49,12 @@ pub fn routes() -> Router<AppState> {
             "/settings/vodacom",
             get(settings::get_vodacom).put(settings::put_vodacom),
         )
+        .route(
+            "/settings/beem",
+            get(settings::get_beem).put(settings::put_beem),
+        )
+        .route(
+            "/settings/africastalking",
+            get(settings::get_africastalking).put(settings::put_africastalking),
+        )
 }

@@ -25,7 +25,7 @@ pub struct Routes {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RouteStatus {
     pub route: RouteName,
-    /// Its account is configured (`TWILIO_*` or settings, `BEEM_*`, `AT_*`); a route without
+    /// Its account is configured (`TWILIO_*`, `BEEM_*`, `AT_*`, or settings); a route without
     /// one is skipped like one whose circuit is open.
     pub configured: bool,
     /// Absent when Redis did not answer.

@@ -3,6 +3,7 @@
 mod auth;
 mod companies;
 mod hardening;
+mod route_settings;
 mod routes;
 mod settings;
 mod tenancy;

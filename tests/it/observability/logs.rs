@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use copcca_sms::accounts;
 use copcca_sms::domain::{Country, CreditDelta, Role};
+use copcca_sms::fakes::africastalking::{self as fake_at, FakeAfricasTalking};
+use copcca_sms::fakes::beem::{self as fake_beem, FakeBeem};
 use copcca_sms::fakes::twilio::{self as fake, FakeTwilio};
 use copcca_sms::http::JwtKeys;
 use copcca_sms::ledger;
@@ -66,12 +68,21 @@ async fn secrets_never_appear_in_answers_or_logs(pool: PgPool) {
     let mpesa_key = "NeverShownConsumerKey0000000001";
     let mpesa_secret = "NeverShownConsumerSecret00002";
     let mpesa_passkey = "NeverShownPasskey000000000000000000003";
+    let wrong_beem_secret = "wrong-beem-secret-0123456789abcdef";
+    let wrong_at_key = "atsk_wrong0123456789abcdef0123456789";
+    let (beem, at) = (
+        FakeBeem::start().await.unwrap(),
+        FakeAfricasTalking::start().await.unwrap(),
+    );
     let prefix = format!("obs-{}", uuid::Uuid::new_v4().simple());
     let twilio_base = twilio.base.to_string();
+    let (beem_base, at_base) = (beem.base.to_string(), at.base.to_string());
     let env = [
         ("JWT_SECRET", JWT_SECRET),
         ("SETTINGS_KEY", SETTINGS_KEY),
         ("TWILIO_API_BASE", twilio_base.as_str()),
+        ("BEEM_API_BASE", beem_base.as_str()),
+        ("AT_API_BASE", at_base.as_str()),
         ("REDIS_PREFIX", prefix.as_str()),
         // As talkative as it gets for our code, and debug for every library.
         ("RUST_LOG", "debug,copcca_sms=trace"),
@@ -122,7 +133,26 @@ async fn secrets_never_appear_in_answers_or_logs(pool: PgPool) {
     )
     .await;
     assert_eq!(status, 200);
-    for p in ["twilio", "stripe", "mpesa"] {
+    let beem_body = |secret: &str| json!({"api_key": fake_beem::API_KEY, "secret_key": secret, "source_addr": fake_beem::SOURCE_ADDR});
+    let at_body = |key: &str| json!({"username": fake_at::USERNAME, "api_key": key, "sender_id": fake_at::SENDER_ID});
+    for (path, refused, accepted) in [
+        (
+            "/admin/settings/beem",
+            beem_body(wrong_beem_secret),
+            beem_body(fake_beem::SECRET_KEY),
+        ),
+        (
+            "/admin/settings/africastalking",
+            at_body(wrong_at_key),
+            at_body(fake_at::API_KEY),
+        ),
+    ] {
+        let (status, _) = call(put(path, refused), &mut answers).await;
+        assert_eq!(status, 422, "{path}");
+        let (status, view) = call(put(path, accepted), &mut answers).await;
+        assert_eq!(status, 200, "{path}: {view}");
+    }
+    for p in ["twilio", "stripe", "mpesa", "beem", "africastalking"] {
         let (status, view) = call(
             http.get(serve.url(&format!("/admin/settings/{p}")))
                 .bearer_auth(&admin_jwt),
@@ -214,6 +244,11 @@ async fn secrets_never_appear_in_answers_or_logs(pool: PgPool) {
         mpesa_key,
         mpesa_secret,
         mpesa_passkey,
+        wrong_beem_secret,
+        fake_beem::API_KEY,
+        fake_beem::SECRET_KEY,
+        wrong_at_key,
+        fake_at::API_KEY,
         SETTINGS_KEY,
         JWT_SECRET,
         admin_jwt.as_str(),
