@@ -98,9 +98,17 @@ impl SendError {
             | SendError::Misconfigured(_) => RouteHealth::Misconfigured,
             // Our own pacing's business, not the route's health.
             SendError::RateLimited { .. } => RouteHealth::Unknown,
-            SendError::Unavailable(_) | SendError::NotSent(_) | SendError::Ambiguous { .. } => {
-                RouteHealth::Failing
-            }
+            // The provider answered, naming the message, without saying whether it took it
+            // (Beem counting a group's recipients): the route works.
+            SendError::Ambiguous {
+                provider_id: Some(_),
+                ..
+            } => RouteHealth::Answered,
+            SendError::Unavailable(_)
+            | SendError::NotSent(_)
+            | SendError::Ambiguous {
+                provider_id: None, ..
+            } => RouteHealth::Failing,
         }
     }
 }
@@ -163,11 +171,14 @@ impl From<BulkError> for SendError {
             e @ BulkError::Unavailable { .. } => SendError::Unavailable(e.to_string()),
             e @ BulkError::Credentials { .. } => SendError::CredentialsRefused(e.to_string()),
             BulkError::Configuration { reason } => SendError::Misconfigured(reason),
+            // The whole request refused with a code the provider does not publish (PROTOCOLS.md:
+            // terminal): the messages fail, and since a request-level refusal is about our
+            // account or sender rather than a number, the operator is told and the route closed.
             BulkError::Refused { code, reason } => SendError::Refused {
                 code,
                 text: reason,
                 opted_out: false,
-                operator_alert: false,
+                operator_alert: true,
             },
             BulkError::Ambiguous(reason) => SendError::ambiguous(reason),
         }
@@ -270,6 +281,23 @@ mod tests {
         let unknown = from_recipient(RecipientAnswer::UnknownUntilReport {
             provider_id: Some("9:m".into()),
         });
+        assert_eq!(
+            unknown.clone().unwrap_err().route_health(),
+            RouteHealth::Answered,
+            "the provider answered"
+        );
+        assert_eq!(
+            SendError::ambiguous("timeout").route_health(),
+            RouteHealth::Failing
+        );
+        assert_eq!(
+            SendError::from(BulkError::Refused {
+                code: "111".into(),
+                reason: "Invalid Sender Id".into()
+            })
+            .route_health(),
+            RouteHealth::Misconfigured
+        );
         assert!(matches!(
             unknown,
             Err(SendError::Ambiguous { provider_id: Some(ref id), .. }) if id == "9:m"

@@ -193,7 +193,9 @@ pub(crate) fn transport_error(e: reqwest::Error) -> BulkError {
     }
 }
 
-/// The classes every provider shares: 401 / 403 credentials, 429 / 5xx unavailable.
+/// The classes every provider shares: 401 / 403 credentials, 429 / 5xx unavailable, except 502
+/// and 504: a gateway in front of the provider may have passed the request on before it failed,
+/// and with no idempotency key a retry could send it twice, so those are ambiguous.
 pub(crate) fn http_class(
     status: u16,
     retry_after: Option<Duration>,
@@ -204,6 +206,9 @@ pub(crate) fn http_class(
             status,
             reason: text.chars().take(200).collect(),
         }),
+        502 | 504 => Some(BulkError::Ambiguous(format!(
+            "HTTP {status} from a gateway: the request may have been passed on"
+        ))),
         429 | 500..=599 => Some(BulkError::Unavailable {
             status,
             retry_after,
@@ -262,6 +267,22 @@ fn report_mac(secret: &str) -> hmac::Hmac<sha2::Sha256> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gateway_error_may_have_passed_the_request_on() {
+        for status in [502, 504] {
+            assert!(matches!(
+                http_class(status, None, ""),
+                Some(BulkError::Ambiguous(_))
+            ));
+        }
+        for status in [500, 503, 429] {
+            assert!(matches!(
+                http_class(status, None, ""),
+                Some(BulkError::Unavailable { .. })
+            ));
+        }
+    }
 
     #[test]
     fn a_report_token_matches_only_its_own_secret() {

@@ -2,8 +2,8 @@
 //! message to one runner per account, which sends everything waiting as few requests as it can,
 //! each to at most [`MAX_GROUP`] distinct numbers that share one body, and gives every job its
 //! own recipient's answer. As with the ledger's group commit (`db::group_commit`), nothing waits
-//! on a timer: a lone message leaves at once, and while [`REQUESTS_IN_FLIGHT`] requests are out,
-//! the next group forms.
+//! on a timer: a lone message leaves at once, and while [`REQUESTS_IN_FLIGHT`] batches are out
+//! (each one request per body among the messages that were waiting), the next batch forms.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -15,7 +15,7 @@ use crate::domain::MessageId;
 
 /// The most recipients in one request (both providers take 100).
 pub const MAX_GROUP: usize = 100;
-/// Requests to one account at a time.
+/// Batches to one account at a time (a batch sends one request per body it holds).
 pub const REQUESTS_IN_FLIGHT: usize = 2;
 
 /// A client that sends one body to many recipients and answers per recipient.
@@ -71,10 +71,11 @@ impl<C: BulkClient> Grouped<C> {
             recipient,
             body: Arc::from(body),
         };
-        runner
-            .run(item)
-            .await
-            .map_err(|e| SendError::NotSent(format!("the route's sender is gone: {e}")))?
+        // The runner may have sent the group before its answer was lost (a panic): unknown, so
+        // held, never requeued to be sent again.
+        runner.run(item).await.map_err(|e| {
+            SendError::ambiguous(format!("the route's sender answered nothing: {e}"))
+        })?
     }
 }
 
@@ -116,15 +117,21 @@ async fn send_groups<C: BulkClient>(client: &C, items: Vec<Item>) -> Vec<Result<
     }
     answers
         .into_iter()
-        .map(|a| a.unwrap_or_else(|| Err(SendError::NotSent("not in any group".into()))))
+        .map(|a| a.unwrap_or_else(|| Err(SendError::ambiguous("handed in twice in one batch"))))
         .collect()
 }
 
 /// The items' positions grouped: one body per group, each number at most once, at most
-/// [`MAX_GROUP`] per group, in the order the items came.
+/// [`MAX_GROUP`] per group, in the order the items came. A message handed in twice (two runs
+/// of its job at once) is sent once: its second item is in no group, and gets no answer but
+/// "unknown" (the claim lets only one run send, so this never happens unless that breaks).
 fn groups(items: &[Item]) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (i, item) in items.iter().enumerate() {
+        if !seen.insert(item.recipient.message) {
+            continue;
+        }
         let fits = groups.iter_mut().find(|g| {
             g.len() < MAX_GROUP
                 && items[g[0]].body == item.body
@@ -161,6 +168,7 @@ mod tests {
             item(1, "0754000002", "b"),
             item(2, "0754000001", "a"), // the same number again: the next group
             item(3, "0754000003", "a"),
+            item(3, "0754000003", "a"), // the same message again: sent once
         ];
         assert_eq!(groups(&items), vec![vec![0, 3], vec![1], vec![2]]);
         items = (0..250)

@@ -29,6 +29,7 @@ impl Deps {
             tables: &self.routing,
             circuits: &self.circuits,
             gateway: &routes.twilio,
+            failover: false,
             pauses: &self.pauses,
             resend_unanswered_after: self.twilio_timing.resend_unanswered_after,
             limiter: &self.limiter,

@@ -293,10 +293,25 @@ struct Api<'a> {
 
 impl Api<'_> {
     async fn post(&self, path: &str, body: Value, expect: u16) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::POST, path, body, expect).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::PUT, path, body, 200).await
+    }
+
+    /// `method path` with a JSON body; its JSON answer, or an error unless its status is `expect`.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+        expect: u16,
+    ) -> anyhow::Result<Value> {
         let resp = self
             .stack
             .client
-            .post(self.stack.url(path))
+            .request(method.clone(), self.stack.url(path))
             .bearer_auth(self.token)
             .json(&body)
             .send()
@@ -304,24 +319,7 @@ impl Api<'_> {
         let status = resp.status().as_u16();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if status != expect {
-            bail!("POST {path} answered {status}: {v}");
-        }
-        Ok(v)
-    }
-
-    async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let resp = self
-            .stack
-            .client
-            .put(self.stack.url(path))
-            .bearer_auth(self.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = resp.status().as_u16();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if status != 200 {
-            bail!("PUT {path} answered {status}: {v}");
+            bail!("{method} {path} answered {status}: {v}");
         }
         Ok(v)
     }

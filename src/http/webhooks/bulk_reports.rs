@@ -17,7 +17,7 @@ use crate::http::problem::{ApiError, ApiResult};
 use crate::messages::{reports, store};
 use crate::providers::SmsGateway;
 use crate::providers::beem;
-use crate::providers::bulk::DeliveryReport;
+use crate::providers::bulk::{DeliveryReport, DeliveryState};
 use crate::routing::RouteName;
 use crate::{inbox, metrics};
 
@@ -90,7 +90,10 @@ async fn received(
     let Some(event) = inbox::accept(&mut conn, provider, &key, &payload).await? else {
         return Ok(report); // a repeat
     };
-    if route == RouteName::Beem {
+    // A final failure does not adopt: the send would be charged for a message that never
+    // arrived (as a Twilio `failed` report does not); it stays held for the operator.
+    let failed = report.is_final && report.state != DeliveryState::Delivered;
+    if route == RouteName::Beem && !failed {
         adopt_unanswered(state, &mut conn, &report).await?;
     }
     drop(conn);

@@ -50,6 +50,8 @@ pub struct Sending<'a> {
     /// The account of this attempt's route: at first the Twilio route's, then the one the
     /// previous attempt went through, then the one chosen for this attempt.
     pub gateway: &'a SmsGateway,
+    /// Whether the message's rule offers another route should this one be down.
+    pub failover: bool,
     /// Fleet-wide pauses of accounts whose credentials the provider refused.
     pub pauses: &'a AuthPauses,
     /// How long an unanswered send that the provider's list does not show waits before it is
@@ -94,6 +96,7 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     let route = route::choose(s, &message).await?;
     let s = &Sending {
         gateway: route.gateway,
+        failover: route.watched,
         pace: s.paces.get(route.gateway.route()),
         ..*s
     };
@@ -102,10 +105,9 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
         return Ok(());
     };
     faults::point!(faults::SEND_AFTER_CLAIM);
-    slot.reached().await;
     // A Redis error here is not an answer from the provider: the request never left, so the
     // message goes back to `queued` (settle), not on to the lookup of an unanswered send.
-    let lease = gate::lease(s, &message, &slot).await;
+    let lease = lease_in_a_slot(s, &message, &rules, slot).await;
     let outcome = match lease {
         Err(e) => Err(SendError::NotSent(format!("no lease in flight: {e}"))),
         Ok(Some(lease)) => {
@@ -126,4 +128,31 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     };
     faults::point!(faults::SEND_AFTER_PROVIDER_ANSWER);
     settle::settle(s, run, outcome, attempt).await
+}
+
+/// Waits for `slot` and takes a lease in it. A claimed run that misses its slot asks for the
+/// next one while its claim is young (its request must start within one `longest_send` of the
+/// claim, see `claim`), instead of the trip back through the queue: that trip costs a requeue
+/// and a new claim, two writes per miss, and under load those writes made the next slot late
+/// too, until most runs only missed slots (measured: a 10,000-message batch falling from about
+/// 40 to 2-8 messages a second). `None` when no slot could be had in time: back to the queue.
+async fn lease_in_a_slot(
+    s: &Sending<'_>,
+    message: &store::Message,
+    rules: &store::SendingRules,
+    mut slot: gate::Slot,
+) -> Result<Option<gate::Lease>, JobError> {
+    let claimed = std::time::Instant::now();
+    loop {
+        slot.reached().await;
+        match gate::lease(s, message, &slot).await {
+            Ok(None) if claimed.elapsed() < s.gateway.longest_send() / 4 => {
+                match gate::wait_for_its_turn(s, message, rules).await {
+                    Ok(next) => slot = next,
+                    Err(_) => return Ok(None),
+                }
+            }
+            other => return other,
+        }
+    }
 }

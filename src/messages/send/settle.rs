@@ -29,6 +29,9 @@ pub(super) struct Run<'m> {
     pub(super) attempt: uuid::Uuid,
 }
 
+/// How soon a message whose only route refused our account tries it again.
+const MISCONFIGURED_RETRY: Duration = Duration::from_secs(60);
+
 pub(super) async fn settle(
     s: &Sending<'_>,
     run: Run<'_>,
@@ -61,13 +64,17 @@ pub(super) async fn settle(
             Err(JobError::Snooze(super::gate::PAUSED_RETRY))
         }
         // The route is down until an operator acts (its circuit is open): the next attempt
-        // takes the next route of the message's rule, or waits for one.
+        // takes the next route of the message's rule at once, or, with none, comes back later.
         Err(SendError::Misconfigured(reason)) => {
             tracing::error!(alert = true, provider, %reason, "operator action needed: the provider refused our account or sender; its route is closed");
             if !back_to_queued(s, &run).await? {
                 return Ok(());
             }
-            Err(JobError::Snooze(Duration::from_secs(1)))
+            Err(JobError::Snooze(if s.failover {
+                Duration::from_secs(1)
+            } else {
+                MISCONFIGURED_RETRY
+            }))
         }
         Err(SendError::RateLimited { retry_after }) => {
             if !back_to_queued(s, &run).await? {

@@ -314,7 +314,6 @@ async fn an_unanswered_send_stays_on_its_route_until_its_report_names_it(pool: P
 
     // Its delivery report names our message: the send is adopted and charged, never resent.
     let url = r.local_report_url(RouteName::Beem).await;
-    r.beem.report_to(Some(&url), Duration::ZERO);
     let request_id = r.beem.sends()[0].request_id;
     let report = json!({"request_id": request_id, "recipient_id": id.to_string(),
                         "dest_addr": "255754123456", "status": "DELIVERED"});
@@ -472,5 +471,41 @@ async fn messages_to_a_bulk_route_go_in_groups_and_each_is_settled_on_its_own(po
         }
     }
     assert_eq!(r.h.available().await, 40 - 28, "28 charged, 2 released");
+    r.h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_failure_report_does_not_charge_an_unanswered_send(pool: PgPool) {
+    let r = routed_with_timeout(
+        pool,
+        10,
+        &[("255", &[RouteName::Beem, RouteName::Twilio])],
+        Some(Duration::from_secs(1)),
+    )
+    .await;
+    r.beem
+        .script([fake_beem::Behaviour::Hang(Duration::from_secs(3))]);
+    let id = r.h.accept("0754123456", "Reminder").await;
+    r.h.drain(Duration::from_secs(3)).await;
+    assert_eq!(r.h.message(id).await.status, MessageStatus::Sending);
+
+    let url = r.local_report_url(RouteName::Beem).await;
+    let request_id = r.beem.sends()[0].request_id;
+    let failed = json!({"request_id": request_id, "recipient_id": id.to_string(),
+                        "dest_addr": "255754123456", "status": "REJECTED"});
+    let answer =
+        r.h.app
+            .client
+            .post(&url)
+            .json(&failed)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    r.h.drain(Duration::from_secs(2)).await;
+    let m = r.h.message(id).await;
+    assert_eq!(m.status, MessageStatus::Sending, "held for the operator");
+    assert!(m.provider_id.is_none(), "not adopted, so not charged");
+    assert!(r.h.twilio.messages().is_empty(), "nor sent elsewhere");
     r.h.audit_clean().await;
 }
