@@ -104,12 +104,45 @@ impl Routed {
             .to_string()
     }
 
+    /// The operator's status page (HTML).
+    async fn status_page(&self) -> String {
+        let admin = self
+            .h
+            .app
+            .token(None, copcca_sms::domain::Role::SuperAdmin)
+            .await;
+        let page = self
+            .h
+            .app
+            .client
+            .get(self.h.app.url("/admin"))
+            .bearer_auth(admin);
+        page.send().await.unwrap().text().await.unwrap()
+    }
+
     /// The report URL of `route` on this test's server (the shown one names `PUBLIC_URL`).
     async fn local_report_url(&self, route: RouteName) -> String {
         let shown = self.report_url(route).await;
         let path = &shown[shown.find("/webhooks/").unwrap()..];
         self.h.app.url(path)
     }
+}
+
+/// A message to a Tanzanian number (rule: Beem, then Twilio) that Beem sends but answers only
+/// after the client has given up; the workers run for `drain`.
+async fn unanswered_on_beem(pool: PgPool, drain: Duration) -> (Routed, uuid::Uuid) {
+    let r = routed_with_timeout(
+        pool,
+        10,
+        &[("255", &[RouteName::Beem, RouteName::Twilio])],
+        Some(Duration::from_secs(1)),
+    )
+    .await;
+    r.beem
+        .script([fake_beem::Behaviour::Hang(Duration::from_secs(3))]);
+    let id = r.h.accept("0754123456", "Reminder").await;
+    r.h.drain(drain).await;
+    (r, id)
 }
 
 /// Every recipient the fake Beem sent to, by our message id.
@@ -166,19 +199,7 @@ async fn each_destination_takes_its_route_and_the_rest_twilio(pool: PgPool) {
         let series = format!("copcca_route_sends_total{{route=\"{route}\",outcome=\"sent\"}}");
         assert_eq!(crate::support::process_counter(&series), 1, "{series}");
     }
-    let admin =
-        r.h.app
-            .token(None, copcca_sms::domain::Role::SuperAdmin)
-            .await;
-    let page =
-        r.h.app
-            .client
-            .get(r.h.app.url("/admin"))
-            .bearer_auth(admin)
-            .send()
-            .await
-            .unwrap();
-    let page = page.text().await.unwrap();
+    let page = r.status_page().await;
     let row = |route: &str| {
         let start = page.find(&format!(r#"<tr data-route="{route}">"#)).unwrap();
         page[start..start + page[start..].find("</tr>").unwrap()].to_string()
@@ -229,19 +250,7 @@ async fn a_route_that_keeps_failing_is_skipped_and_nothing_is_sent_twice(pool: P
     // Opened by the failures (a failed request counts once per message in it), not at once.
     assert!(circuit.failures >= 5, "{circuit:?}");
     assert!(!r.beem.requests().is_empty());
-    let admin =
-        r.h.app
-            .token(None, copcca_sms::domain::Role::SuperAdmin)
-            .await;
-    let page =
-        r.h.app
-            .client
-            .get(r.h.app.url("/admin"))
-            .bearer_auth(admin)
-            .send()
-            .await
-            .unwrap();
-    let page = page.text().await.unwrap();
+    let page = r.status_page().await;
     assert!(page.contains("Route beem is down"), "the operator is told");
     assert_eq!(r.h.available().await, 12, "charged once each");
     r.h.audit_clean().await;
@@ -291,19 +300,8 @@ async fn a_refused_account_fails_over_at_once_and_a_refused_number_is_released(p
 
 #[sqlx::test]
 async fn an_unanswered_send_stays_on_its_route_until_its_report_names_it(pool: PgPool) {
-    let r = routed_with_timeout(
-        pool,
-        10,
-        &[("255", &[RouteName::Beem, RouteName::Twilio])],
-        Some(Duration::from_secs(1)),
-    )
-    .await;
-    // Beem sends, but its answer comes after the client has given up.
-    r.beem
-        .script([fake_beem::Behaviour::Hang(Duration::from_secs(3))]);
-    let id = r.h.accept("0754123456", "Reminder").await;
     // Long enough for its retries to find it unanswered (its job then waits minutes).
-    r.h.drain(Duration::from_secs(8)).await;
+    let (r, id) = unanswered_on_beem(pool, Duration::from_secs(8)).await;
     let m = r.h.message(id).await;
     assert_eq!(m.status, MessageStatus::Sending, "unknown: held");
     assert!(
@@ -476,17 +474,7 @@ async fn messages_to_a_bulk_route_go_in_groups_and_each_is_settled_on_its_own(po
 
 #[sqlx::test]
 async fn a_failure_report_does_not_charge_an_unanswered_send(pool: PgPool) {
-    let r = routed_with_timeout(
-        pool,
-        10,
-        &[("255", &[RouteName::Beem, RouteName::Twilio])],
-        Some(Duration::from_secs(1)),
-    )
-    .await;
-    r.beem
-        .script([fake_beem::Behaviour::Hang(Duration::from_secs(3))]);
-    let id = r.h.accept("0754123456", "Reminder").await;
-    r.h.drain(Duration::from_secs(3)).await;
+    let (r, id) = unanswered_on_beem(pool, Duration::from_secs(3)).await;
     assert_eq!(r.h.message(id).await.status, MessageStatus::Sending);
 
     let url = r.local_report_url(RouteName::Beem).await;
