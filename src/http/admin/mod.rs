@@ -15,6 +15,25 @@ use axum::routing::{get, patch, post};
 
 use super::AppState;
 
+/// How long the operator's pages wait for Redis before showing a figure as unavailable. The
+/// pages read Redis concurrently, so a Redis that does not answer costs this once, not per read:
+/// they are most wanted when something is broken.
+const REDIS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `f`'s answer, or why Redis could not give it within [`REDIS_WAIT`].
+pub(crate) async fn from_redis<T>(
+    f: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(REDIS_WAIT, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("Redis: {e}")),
+        Err(_) => Err(format!(
+            "Redis did not answer within {} s",
+            REDIS_WAIT.as_secs()
+        )),
+    }
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(status::page))

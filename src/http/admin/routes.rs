@@ -94,9 +94,6 @@ pub async fn put(
     Ok(ApiJson(routes(&state, table).await))
 }
 
-/// How long each route's circuit is waited for.
-const REDIS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
 async fn routes(state: &AppState, table: RoutingTable) -> Routes {
     Routes {
         rules: table.rules,
@@ -105,43 +102,40 @@ async fn routes(state: &AppState, table: RoutingTable) -> Routes {
     }
 }
 
-/// Every route: configured or not, its circuit, its report URL (also on the status page).
+/// Every route: configured or not, its circuit, its report URL (also on the status page). The
+/// circuits are read together, so Redis down costs one wait, and never holds the answer (a PUT
+/// has already been stored).
 pub(crate) async fn statuses(state: &AppState) -> Vec<RouteStatus> {
     let circuits = Circuits::new(
         state.queues.connection(),
         state.queues.prefix(),
         CircuitSettings::default(),
     );
-    let mut routes = Vec::new();
-    for route in RouteName::ALL {
-        let providers = state.providers.current();
-        let configured = providers.sms.configured(route);
-        let report_url = providers
-            .sms
-            .get(route)
-            .and_then(|g| g.report_token())
-            .map(|token| {
-                let path = format!("/webhooks/{route}/{token}");
-                state.config.public_url.route(&path).to_string()
-            });
-        // Redis down must not hold the answer (a PUT has already been stored).
-        let circuit = match tokio::time::timeout(REDIS_WAIT, circuits.state(route)).await {
-            Ok(Ok(c)) => Some(c),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, %route, "route circuit not read");
-                None
+    let providers = state.providers.current();
+    let states = futures::future::join_all(
+        RouteName::ALL.map(|route| super::from_redis(circuits.state(route))),
+    )
+    .await;
+    RouteName::ALL
+        .into_iter()
+        .zip(states)
+        .map(|(route, circuit)| {
+            let report_url = providers
+                .sms
+                .get(route)
+                .and_then(|g| g.report_token())
+                .map(|token| {
+                    let path = format!("/webhooks/{route}/{token}");
+                    state.config.public_url.route(&path).to_string()
+                });
+            RouteStatus {
+                route,
+                configured: providers.sms.configured(route),
+                circuit: circuit
+                    .inspect_err(|e| tracing::warn!(error = %e, %route, "route circuit not read"))
+                    .ok(),
+                report_url,
             }
-            Err(_) => {
-                tracing::warn!(%route, "route circuit not read: Redis did not answer");
-                None
-            }
-        };
-        routes.push(RouteStatus {
-            route,
-            configured,
-            circuit,
-            report_url,
-        });
-    }
-    routes
+        })
+        .collect()
 }

@@ -399,7 +399,10 @@ async fn the_page_still_answers_when_redis_is_down(pool: PgPool) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // Redis is waited for 2 s, once: its reads run together. One after the other, the queues,
+    // the dead letters, the pause and three route circuits took over 10 s.
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
     assert!(html.contains(r#"<p class="error">Redis"#), "{html}");
     assert!(html.contains(r#"<td class="n">42</td>"#));
     assert!(html.contains(r#"<svg id="chart-send-rate""#));

@@ -3,11 +3,10 @@
 //! take the page down: the page is most wanted when something is broken, so a Redis failure is
 //! shown in place of its figures.
 
-use std::time::Duration;
-
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::PgPool;
 
+use crate::http::admin::from_redis;
 use crate::queue::{DeadLetter, QUEUES, QueueStats, Queues};
 use crate::reports::revenue::{self, GroupBy, RevenueQuery, RevenueReport};
 
@@ -19,8 +18,6 @@ pub const DAYS: usize = 30;
 pub const RECENT: usize = 20;
 /// At most this many companies are listed (by name).
 pub const MAX_COMPANIES: i64 = 500;
-/// How long Redis may take to answer before its figures are shown as unavailable.
-const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CompanyBalance {
@@ -129,18 +126,20 @@ pub async fn gather(pool: &PgPool, queues: &Queues, at: DateTime<Utc>) -> sqlx::
         .duration_trunc(TimeDelta::minutes(1))
         .expect("a minute divides any time");
     let window_start = last_minute - TimeDelta::minutes(MINUTES as i64 - 1);
+    let (queue_stats, dead_letters) =
+        tokio::join!(from_redis(queues.stats()), from_redis(dead_letters(queues)));
     Ok(Snapshot {
         at,
         window_start,
         balances: balances(pool).await?,
-        queues: within(queues.stats()).await,
+        queues: queue_stats,
         depth: depth(pool, window_start).await?,
         send_rate: send_rate(pool, window_start, last_minute).await?,
         failures: failures(pool).await?,
         disputes: disputes(pool).await?,
         route_activity: route_activity(pool, window_start).await?,
         routes: Vec::new(),
-        dead_letters: within(dead_letters(queues)).await,
+        dead_letters,
         alerts: Vec::new(),
         revenue: revenue::revenue(
             pool,
@@ -153,17 +152,6 @@ pub async fn gather(pool: &PgPool, queues: &Queues, at: DateTime<Utc>) -> sqlx::
         )
         .await?,
     })
-}
-
-async fn within<T>(f: impl Future<Output = redis::RedisResult<T>>) -> Result<T, String> {
-    match tokio::time::timeout(REDIS_TIMEOUT, f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("Redis: {e}")),
-        Err(_) => Err(format!(
-            "Redis did not answer within {} s",
-            REDIS_TIMEOUT.as_secs()
-        )),
-    }
 }
 
 async fn balances(pool: &PgPool) -> sqlx::Result<Vec<CompanyBalance>> {

@@ -45,9 +45,15 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> ApiResult<Re
         Viewer::Login(token) => return login(&state, &token),
     };
     tracing::debug!(actor = %admin.0.principal.actor(), "status page viewed");
-    let mut snapshot = data::gather(&state.pool, &state.queues, chrono::Utc::now()).await?;
-    snapshot.routes = crate::http::admin::routes::statuses(&state).await;
-    snapshot.alerts = alerts(&state).await?;
+    // Together: each part that reads Redis waits for it at most once, in parallel.
+    let (snapshot, routes, alerts) = tokio::join!(
+        data::gather(&state.pool, &state.queues, chrono::Utc::now()),
+        crate::http::admin::routes::statuses(&state),
+        alerts(&state),
+    );
+    let mut snapshot = snapshot?;
+    snapshot.routes = routes;
+    snapshot.alerts = alerts?;
     snapshot
         .alerts
         .extend(snapshot.routes.iter().filter_map(route_down));
@@ -119,7 +125,7 @@ fn login(state: &AppState, token: &str) -> ApiResult<Response> {
 async fn alerts(state: &AppState) -> ApiResult<Vec<String>> {
     let mut alerts = Vec::new();
     if let Some(account) = state.providers.current().sms.twilio.account() {
-        match state.pauses.status(account).await {
+        match crate::http::admin::from_redis(state.pauses.status(account)).await {
             Ok(Some(p)) => alerts.push(format!(
                 "Sending is paused: Twilio refused our credentials for account {account} since {} UTC ({}). \
                  Store working credentials (PUT /admin/settings/twilio); sending resumes by itself.",
@@ -127,7 +133,7 @@ async fn alerts(state: &AppState) -> ApiResult<Vec<String>> {
                 p.reason
             )),
             Ok(None) => {}
-            Err(e) => alerts.push(format!("Whether sending is paused is unknown: Redis: {e}")),
+            Err(e) => alerts.push(format!("Whether sending is paused is unknown: {e}")),
         }
     }
     let unanswered = crate::messages::recovery::unanswered(&state.pool).await?;
