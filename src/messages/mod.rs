@@ -7,6 +7,7 @@ pub mod opt_outs;
 pub mod prices;
 pub mod rates;
 pub mod recovery;
+pub mod report_pulls;
 pub mod reports;
 pub mod send;
 mod status;

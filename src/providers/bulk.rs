@@ -150,6 +150,14 @@ pub struct DeliveryReport {
     pub is_final: bool,
 }
 
+impl DeliveryReport {
+    /// The inbox's dedupe key: the same report, pushed twice or pushed and pulled, is stored
+    /// once.
+    pub fn inbox_key(&self) -> String {
+        format!("{}:{:?}", self.provider_id, self.state)
+    }
+}
+
 /// A number as a provider writes it (`255754123456` or `+255754123456`) in `+` form.
 pub(crate) fn plus_form(number: &str) -> String {
     let n = number.trim();

@@ -9,6 +9,8 @@
 //! - expired holds of messages that never reached Twilio are released;
 //! - failed (or refundable undelivered) messages still charged get their `Refund`;
 //! - delivery reports that arrived before their message had its SID are applied;
+//! - Beem is asked for the reports of its `sent` messages that have none yet
+//!   (`messages::report_pulls`), a few per pass;
 //! - `sent` messages silent for too long are marked unconfirmed;
 //! - open payments are checked with their provider (an M-Pesa push whose callback never came,
 //!   a checkout past its expiry) and paid ones not yet credited get their `VerifyPurchase`;
@@ -27,7 +29,7 @@ use crate::faults;
 use crate::inbox;
 use crate::ledger;
 use crate::messages::recovery::{self, StaleMessages};
-use crate::messages::{MessageStatus, prices, reports};
+use crate::messages::{MessageStatus, prices, report_pulls, reports};
 use crate::payments;
 use crate::queue::{Enqueued, QueueError, now_ms};
 use crate::routing::RouteName;
@@ -52,6 +54,8 @@ pub struct Settings {
     pub rejected_webhooks_kept: Duration,
     /// Final messages fetched from Twilio for their price per pass.
     pub price_lookups: i64,
+    /// When Beem is asked for a missing delivery report, and how many per pass.
+    pub report_pulls: report_pulls::Pulls,
     /// Rows per read: the stale-message reads go through every stale message this many at a
     /// time; the other reads take at most this many per pass.
     pub batch: i64,
@@ -68,6 +72,10 @@ impl Default for Settings {
             stale_payment: Duration::from_secs(90),
             rejected_webhooks_kept: Duration::from_secs(30 * 86_400),
             price_lookups: 100,
+            report_pulls: report_pulls::Pulls {
+                after: Duration::from_secs(15 * 60),
+                per_pass: 100,
+            },
             batch: 1_000,
         }
     }
@@ -80,6 +88,7 @@ pub struct Report {
     pub holds_released: usize,
     pub refunds: usize,
     pub reports_applied: usize,
+    pub reports_pulled: report_pulls::Pulled,
     pub unconfirmed: u64,
     pub payments_checked: usize,
     pub rejected_webhooks_pruned: u64,
@@ -156,6 +165,13 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
     for route in RouteName::ALL {
         report.reports_applied += pending_reports(deps, route, s).await?;
     }
+    report.reports_pulled = report_pulls::pull_beem(
+        &deps.pool,
+        &deps.queues,
+        &deps.providers.current().sms,
+        s.report_pulls,
+    )
+    .await?;
     faults::point!(faults::RECONCILE_AFTER_REPORTS);
 
     report.unconfirmed = recovery::mark_unconfirmed(&deps.pool, s.sent_unconfirmed_after).await?;

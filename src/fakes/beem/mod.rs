@@ -176,7 +176,8 @@ impl FakeBeem {
             .insert(dest_addr.into(), status.into());
     }
 
-    /// Posts each sent recipient's report to `url`, `delay` after its send (none: no reports).
+    /// Each sent recipient reaches its final status `delay` after its send, and its report is
+    /// posted to `url` (none: nothing is posted; the pull still tells).
     pub fn report_to(&self, url: Option<&str>, delay: Duration) {
         let mut inner = self.lock();
         inner.report_url = url.map(str::to_string);

@@ -163,7 +163,8 @@ pub(super) async fn send(State(shared): St, headers: HeaderMap, body: String) ->
     Json(answer).into_response()
 }
 
-/// Posts each valid recipient's report after the set delay, and marks it final in the records.
+/// After the set delay each valid recipient reaches its final status (whether or not a report
+/// URL is set: the network delivers regardless), and its report is posted when one is.
 fn schedule_reports(shared: &Arc<Shared>, send: &FakeSend) {
     let (url, delay, statuses) = {
         let inner = shared.inner.lock().expect("lock");
@@ -182,13 +183,13 @@ fn schedule_reports(shared: &Arc<Shared>, send: &FakeSend) {
             .collect();
         (inner.report_url.clone(), inner.report_delay, statuses)
     };
-    let Some(url) = url else { return };
     let shared = shared.clone();
     let request_id = send.request_id;
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         for (recipient_id, dest_addr, status) in statuses {
             set_status(&shared, request_id, &recipient_id, &status);
+            let Some(url) = &url else { continue };
             let body = json!({
                 "request_id": request_id, "recipient_id": recipient_id,
                 "dest_addr": dest_addr, "status": status,
@@ -196,7 +197,7 @@ fn schedule_reports(shared: &Arc<Shared>, send: &FakeSend) {
             .to_string();
             let result = shared
                 .http
-                .post(&url)
+                .post(url)
                 .header("content-type", "application/json")
                 .body(body.clone())
                 .send()

@@ -85,9 +85,9 @@ async fn received(
         return Err(reject(StatusCode::BAD_REQUEST, "malformed_body", reason).await);
     };
     let payload = String::from_utf8_lossy(body);
-    let key = format!("{}:{:?}", report.provider_id, report.state);
     let mut conn = state.pool.acquire().await?;
-    let Some(event) = inbox::accept(&mut conn, provider, &key, &payload).await? else {
+    let Some(event) = inbox::accept(&mut conn, provider, &report.inbox_key(), &payload).await?
+    else {
         return Ok(report); // a repeat
     };
     // A final failure does not adopt: the send would be charged for a message that never

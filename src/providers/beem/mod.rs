@@ -7,4 +7,6 @@ mod client;
 mod report;
 
 pub use client::{BeemClient, MAX_RECIPIENTS, SUBMITTED, SendAnswer};
-pub use report::{BeemReport, ReportError, acknowledgement, parse_report, provider_id, state_of};
+pub use report::{
+    BeemReport, ReportError, acknowledgement, as_push, parse_report, provider_id, state_of,
+};

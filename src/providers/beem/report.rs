@@ -65,6 +65,23 @@ pub fn parse_report(body: &[u8]) -> Result<DeliveryReport, ReportError> {
     })
 }
 
+/// `report` as Beem would push it, so a pulled report is stored (and read again) like a
+/// pushed one. `None` when its provider id is not ours (`<request_id>:<recipient_id>`).
+pub fn as_push(report: &DeliveryReport) -> Option<String> {
+    let (request_id, recipient_id) = report.provider_id.split_once(':')?;
+    let status = match &report.state {
+        DeliveryState::Delivered => "DELIVERED",
+        DeliveryState::Failed { reason } => reason.as_str(),
+        DeliveryState::Pending => "PENDING",
+    };
+    let dest_addr = report.to.as_deref().map(|to| to.trim_start_matches('+'));
+    Some(
+        serde_json::json!({"request_id": request_id, "recipient_id": recipient_id,
+                           "dest_addr": dest_addr, "status": status})
+        .to_string(),
+    )
+}
+
 /// What the sample receiver answers Beem: `{"request_id":…,"successful":true}`.
 pub fn acknowledgement(request_id: &str) -> Value {
     serde_json::json!({"request_id": request_id, "successful": true})
@@ -111,5 +128,36 @@ impl PulledReport {
             state,
             is_final,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pulled_report_stored_as_a_push_reads_back_the_same() {
+        for status in ["DELIVERED", "UNDELIVERED", "EXPIRED", "PENDING"] {
+            let (state, is_final) = state_of(status);
+            let pulled = DeliveryReport {
+                provider_id: provider_id("4711", "0190a0b1-0000-7000-8000-000000000001"),
+                to: Some("+255754123456".into()),
+                state,
+                is_final,
+            };
+            let body = as_push(&pulled).expect("our provider id");
+            assert_eq!(parse_report(body.as_bytes()).unwrap(), pulled, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_report_without_our_recipient_id_is_not_stored_as_ours() {
+        let pulled = DeliveryReport {
+            provider_id: "4711".into(),
+            to: None,
+            state: DeliveryState::Delivered,
+            is_final: true,
+        };
+        assert_eq!(as_push(&pulled), None);
     }
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use copcca_sms::fakes::africastalking::{self as fake_at, FakeAfricasTalking};
 use copcca_sms::fakes::beem::{self as fake_beem, FakeBeem};
-use copcca_sms::messages::MessageStatus;
+use copcca_sms::messages::{MessageStatus, report_pulls};
 use copcca_sms::providers::SmsGateway;
 use copcca_sms::routing::{self, CircuitState, RouteName, RouteRule, RoutingTable};
+use copcca_sms::workers::reconcile;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -495,5 +496,110 @@ async fn a_failure_report_does_not_charge_an_unanswered_send(pool: PgPool) {
     assert_eq!(m.status, MessageStatus::Sending, "held for the operator");
     assert!(m.provider_id.is_none(), "not adopted, so not charged");
     assert!(r.h.twilio.messages().is_empty(), "nor sent elsewhere");
+    r.h.audit_clean().await;
+}
+
+/// One reconciler pass that pulls Beem's reports of messages silent for `after`.
+async fn pull_pass(r: &Routed, after: Duration) -> report_pulls::Pulled {
+    let settings = reconcile::Settings {
+        report_pulls: report_pulls::Pulls {
+            after,
+            per_pass: 100,
+        },
+        ..Default::default()
+    };
+    reconcile::reconcile_once(&r.h.deps, &settings)
+        .await
+        .unwrap()
+        .reports_pulled
+}
+
+#[sqlx::test]
+async fn beem_is_asked_for_the_reports_that_never_came(pool: PgPool) {
+    let r = routed(pool, 10, &[("255", &[RouteName::Beem])]).await;
+    // The portal's report URL is wrong: every push fails, the network delivers all the same.
+    r.beem
+        .report_to(Some("http://127.0.0.1:9/dlr"), Duration::from_millis(50));
+    r.beem.final_status("255754000002", "UNDELIVERED");
+    let delivered = r.h.accept("+255754000001", "Karibu").await;
+    let undelivered = r.h.accept("+255754000002", "Karibu").await;
+    r.h.drain(DRAIN).await;
+    r.beem.wait_deliveries(2).await;
+    assert_eq!(r.h.message(delivered).await.status, MessageStatus::Sent);
+
+    // Not silent long enough yet: nobody is asked.
+    assert_eq!(pull_pass(&r, Duration::from_secs(3600)).await.asked, 0);
+    let pulled = pull_pass(&r, Duration::ZERO).await;
+    assert_eq!((pulled.asked, pulled.applied), (2, 2));
+    assert_eq!(r.beem.pulls().len(), 2);
+    assert_eq!(
+        r.h.message(delivered).await.status,
+        MessageStatus::Delivered
+    );
+    let failed = r.h.message(undelivered).await;
+    assert_eq!(failed.status, MessageStatus::Undelivered);
+    assert_eq!(failed.error_code.as_deref(), Some("UNDELIVERED"));
+
+    // Final now: not asked again. The same report pushed late is a repeat, stored once.
+    assert_eq!(pull_pass(&r, Duration::ZERO).await.asked, 0);
+    let provider_id = r.h.message(delivered).await.provider_id.clone().unwrap();
+    let (request_id, recipient_id) = provider_id.split_once(':').unwrap();
+    let push = json!({"request_id": request_id, "recipient_id": recipient_id,
+                      "dest_addr": "255754000001", "status": "DELIVERED"});
+    let url = r.local_report_url(RouteName::Beem).await;
+    let answer = r.h.app.client.post(url).json(&push).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_events WHERE provider = 'beem' AND event_key LIKE $1",
+    )
+    .bind(format!("{provider_id}:%"))
+    .fetch_one(r.h.pool())
+    .await
+    .unwrap();
+    assert_eq!(stored, 1);
+    r.h.drain(DRAIN).await;
+    r.h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn a_report_not_final_yet_is_asked_for_again_later_and_only_at_its_own_account(pool: PgPool) {
+    let r = routed(pool, 10, &[("255", &[RouteName::Beem])]).await;
+    r.beem.report_to(None, Duration::from_secs(3600));
+    let pending = r.h.accept("+255754000001", "Karibu").await;
+    let elsewhere = r.h.accept("+255754000002", "Karibu").await;
+    r.h.drain(DRAIN).await;
+    // The second went through a Beem key since replaced: this key cannot ask about it.
+    sqlx::query("UPDATE messages SET provider_account = 'beem:0000000000000000' WHERE id = $1")
+        .bind(elsewhere)
+        .execute(r.h.pool())
+        .await
+        .unwrap();
+
+    let pulled = pull_pass(&r, Duration::ZERO).await;
+    assert_eq!((pulled.asked, pulled.applied), (1, 0));
+    assert_eq!(r.h.message(pending).await.status, MessageStatus::Sent);
+    // Asked again only once its spacing has passed.
+    assert_eq!(pull_pass(&r, Duration::from_secs(60)).await.asked, 0);
+    sqlx::query("UPDATE report_pulls SET next_at = now() WHERE message_id = $1")
+        .bind(pending)
+        .execute(r.h.pool())
+        .await
+        .unwrap();
+    assert_eq!(pull_pass(&r, Duration::ZERO).await.asked, 1);
+    let (pulls, spacing): (i32, f64) = sqlx::query_as(
+        "SELECT pulls, extract(epoch FROM next_at - now())::float8 FROM report_pulls
+         WHERE message_id = $1",
+    )
+    .bind(pending)
+    .fetch_one(r.h.pool())
+    .await
+    .unwrap();
+    assert_eq!(pulls, 2);
+    assert!(spacing <= 0.0, "after × 2² with after = 0: {spacing}");
+    assert_eq!(
+        r.beem.pulls().len(),
+        2,
+        "never for the other account's message"
+    );
     r.h.audit_clean().await;
 }
