@@ -28,6 +28,7 @@ use crate::messages::rates::Rates;
 use crate::providers::pause::AuthPauses;
 use crate::queue::Queues;
 use crate::ratelimit::{Quota, RateLimiter};
+use crate::routing;
 use crate::settings::SettingsError;
 pub use auth::JwtKeys;
 pub use metrics::serve_process as serve_process_metrics;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub acceptor: Acceptor,
     /// The rate card, held for `SETTINGS_RELOAD_MS` (prices every accepted message).
     pub rates: Rates,
+    /// The routing table, held as long (a batch's estimate follows its messages' routes).
+    pub routing: routing::Tables,
     /// The per-address flood limit of `/webhooks`, in this process.
     pub webhook_flood: webhooks::FloodLimit,
     /// The PostgreSQL figures of `/metrics`, kept between scrapes.
@@ -100,6 +103,7 @@ impl AppState {
         let api_limiter = RateLimiter::new(queues.connection(), queues.prefix());
         let acceptor = Acceptor::start(pool.clone(), queues.clone());
         let rates = Rates::new(pool.clone(), config.settings_reload);
+        let routing = routing::Tables::new(pool.clone(), config.settings_reload);
         let pauses = AuthPauses::new(queues.connection(), queues.prefix());
         let webhook_flood = webhooks::FloodLimit::new(&config);
         let fleet_tables = metrics::TableCache::new(config.metrics_cache);
@@ -108,6 +112,7 @@ impl AppState {
             fleet_tables,
             acceptor,
             rates,
+            routing,
             pool,
             redis,
             queues,

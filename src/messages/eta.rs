@@ -7,16 +7,17 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::domain::{CompanyId, QuietHours};
+use crate::domain::{CompanyId, E164, QuietHours};
 use crate::pacing::{Pace, Pacer};
 use crate::ratelimit::{Quota, RateLimiter};
+use crate::routing::{RoutePaces, RoutingTable, SmsRoutes};
 
 /// What an estimate starts from.
 #[derive(Debug, Clone, Copy)]
 pub struct Outlook {
     pub now: DateTime<Utc>,
     /// The company's messages still to send, up to and including the batch's last (its own
-    /// messages go in the order they came), and their segments.
+    /// messages go in the order they came), and the segments of those that go to this sender.
     pub messages: u64,
     pub segments: u64,
     /// Of those, the ones not yet counted against the quota (the others hold tickets at the
@@ -107,26 +108,52 @@ fn outside_quiet_hours(
     (at + left, held)
 }
 
+/// Where a company's messages go: the routing table, the routes' accounts and their paces.
+pub struct Senders<'a> {
+    pub table: &'a RoutingTable,
+    pub routes: &'a SmsRoutes,
+    pub paces: RoutePaces,
+}
+
+impl Senders<'_> {
+    /// The sender (its pacing key) and pace a new message of `company` to `to` goes to while
+    /// every circuit is closed; `None` when no route of its rule has an account.
+    fn of(&self, company: CompanyId, to: &E164) -> Option<(String, Pace)> {
+        let (route, gateway) = self
+            .routes
+            .offered(self.table.routes_for(company, to))
+            .next()?;
+        Some((gateway.rate_key(), self.paces.get(route)))
+    }
+}
+
+/// The company's queued messages up to the batch's last, grouped so that every number of a
+/// group matches the same rules: by the longest destination of the company's own rules and of
+/// everybody's that each number starts with (`$3`, `$4`; `*` given as the empty prefix). One
+/// number of each group then tells the whole group's route.
+const QUEUED_BY_RULE: &str = "
+    SELECT min(m.to_number), count(*), COALESCE(sum(m.segments), 0)::bigint,
+           COALESCE(bool_or(m.respect_quiet_hours), false)
+      FROM messages m, message_batches b
+     WHERE b.id = $2 AND b.company_id = $1 AND m.company_id = $1 AND m.status = 'queued'
+       AND (m.batch_id = $2 OR m.created_at <= b.created_at)
+     GROUP BY (SELECT d FROM unnest($3::text[]) d WHERE m.to_number LIKE '+' || d || '%'
+                ORDER BY length(d) DESC LIMIT 1),
+              (SELECT d FROM unnest($4::text[]) d WHERE m.to_number LIKE '+' || d || '%'
+                ORDER BY length(d) DESC LIMIT 1)";
+
 /// The estimate for batch `batch` of `company` now, from the database, the company's quota in
-/// Redis and the sender's schedule; `None` when nothing of it is left to send.
+/// Redis and the schedules of the senders its messages go to (by the routing table); `None`
+/// when nothing of it is left to send. Its messages to different routes go out side by side,
+/// so the batch completes when its slowest sender is done, or its quota lets the last one go.
 pub async fn for_batch(
     pool: &PgPool,
     limiter: &RateLimiter,
     pacer: &Pacer,
-    sender: (&str, Pace),
+    senders: &Senders<'_>,
     company: CompanyId,
     batch: uuid::Uuid,
 ) -> Result<Option<Estimate>, EtaError> {
-    let (messages, segments, keeps_quiet_hours): (i64, i64, bool) = sqlx::query_as(
-        "SELECT count(*), COALESCE(sum(m.segments), 0)::bigint, COALESCE(bool_or(m.respect_quiet_hours), false)
-           FROM messages m, message_batches b
-          WHERE b.id = $2 AND b.company_id = $1 AND m.company_id = $1 AND m.status = 'queued'
-            AND (m.batch_id = $2 OR m.created_at <= b.created_at)",
-    )
-    .bind(company)
-    .bind(batch)
-    .fetch_one(pool)
-    .await?;
     let left_in_batch: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM messages WHERE batch_id = $1 AND status = 'queued')",
     )
@@ -135,6 +162,36 @@ pub async fn for_batch(
     .await?;
     if !left_in_batch {
         return Ok(None);
+    }
+    let prefixes = |own: bool| -> Vec<&str> {
+        let rules = senders.table.rules.iter();
+        rules
+            .filter(|r| r.company_id.is_some() == own && r.company_id.is_none_or(|c| c == company))
+            .map(|r| r.destination.trim_start_matches('*'))
+            .collect()
+    };
+    let groups: Vec<(String, i64, i64, bool)> = sqlx::query_as(QUEUED_BY_RULE)
+        .bind(company)
+        .bind(batch)
+        .bind(prefixes(true))
+        .bind(prefixes(false))
+        .fetch_all(pool)
+        .await?;
+    let (mut messages, mut segments, mut keeps_quiet_hours) = (0, 0, false);
+    // Segments per sender, in the order first met.
+    let mut by_sender: Vec<(String, Pace, i64)> = Vec::new();
+    for (sample, count, group_segments, quiet) in groups {
+        messages += count;
+        segments += group_segments;
+        keeps_quiet_hours |= quiet;
+        let to = E164::try_from(sample).map_err(|e| EtaError::Company(e.to_string()))?;
+        let Some((key, pace)) = senders.of(company, &to) else {
+            continue; // no account for its rule: it waits, and the estimate says nothing of it
+        };
+        match by_sender.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, _, n)) => *n += group_segments,
+            None => by_sender.push((key, pace, group_segments)),
+        }
     }
     let rules: (i32, String, chrono::NaiveTime, chrono::NaiveTime) = sqlx::query_as(
         "SELECT sms_per_hour, timezone, quiet_hours_start, quiet_hours_end FROM companies WHERE id = $1",
@@ -147,30 +204,42 @@ pub async fn for_batch(
     let quota_free_now = limiter
         .free_now(&super::send::quota_key(company), quota)
         .await?;
-    let (sender_key, pace) = sender;
-    let waiting = pacer.waiting(sender_key).await?;
     let me = company.to_string();
+    let mut waiting = Vec::with_capacity(by_sender.len());
+    for (key, pace, route_segments) in by_sender {
+        waiting.push((pacer.waiting(&key).await?, pace, route_segments));
+    }
     // What already holds a ticket took its quota when it joined: only the rest needs it.
-    let in_schedule = waiting.segments.get(&me).copied().unwrap_or(0.0);
+    let in_schedule: f64 = waiting
+        .iter()
+        .map(|(w, _, _)| w.segments.get(&me).copied().unwrap_or(0.0))
+        .sum();
     let holding_tickets = (in_schedule * messages as f64 / segments.max(1) as f64).round() as i64;
     let tz: crate::domain::TimeZone = timezone
         .parse()
         .map_err(|e: crate::domain::UnknownTimeZone| EtaError::Company(e.to_string()))?;
-    Ok(Some(estimate(&Outlook {
-        now: Utc::now(),
-        messages: messages as u64,
-        needing_quota: (messages - holding_tickets).max(0) as u64,
-        segments: segments as u64,
-        per_hour: per_hour as u32,
-        quota_free_now: u64::from(quota_free_now),
-        slots_per_second: 1000.0 / pace.interval_ms,
-        other_companies: waiting.segments.keys().filter(|c| **c != me).count() as u32,
-        quiet: keeps_quiet_hours.then_some(QuietHours {
-            tz: tz.tz(),
-            start,
-            end,
-        }),
-    })))
+    let now = Utc::now();
+    let quiet = keeps_quiet_hours.then_some(QuietHours {
+        tz: tz.tz(),
+        start,
+        end,
+    });
+    Ok(waiting
+        .into_iter()
+        .map(|(w, pace, route_segments)| {
+            estimate(&Outlook {
+                now,
+                messages: messages as u64,
+                needing_quota: (messages - holding_tickets).max(0) as u64,
+                segments: route_segments as u64,
+                per_hour: per_hour as u32,
+                quota_free_now: u64::from(quota_free_now),
+                slots_per_second: 1000.0 / pace.interval_ms,
+                other_companies: w.segments.keys().filter(|c| **c != me).count() as u32,
+                quiet,
+            })
+        })
+        .max_by_key(|e| e.completes_at))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -67,6 +67,17 @@ impl SmsRoutes {
         }
     }
 
+    /// Of a rule's `routes`, in order, those this deployment has an account for: where a new
+    /// attempt may go (the send path then skips the ones whose circuit is open).
+    pub fn offered<'g, 'r>(
+        &'g self,
+        routes: &'r [RouteName],
+    ) -> impl Iterator<Item = (RouteName, &'g SmsGateway)> + use<'g, 'r> {
+        routes
+            .iter()
+            .filter_map(|&route| self.get(route).map(|gateway| (route, gateway)))
+    }
+
     /// Whether `route` can send for real (the demo provider does not count).
     pub fn configured(&self, route: RouteName) -> bool {
         self.get(route).is_some_and(|g| g.account().is_some())

@@ -90,6 +90,8 @@ pub async fn put(
         }
         Err(ReplaceError::Database(e)) => return Err(e.into()),
     }
+    // This process's estimates follow at once; other processes within SETTINGS_RELOAD_MS.
+    state.routing.invalidate();
     tracing::info!(operator = %actor, rules = table.rules.len(), "routing table replaced");
     Ok(ApiJson(routes(&state, table).await))
 }

@@ -11,7 +11,8 @@ use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiResult, Problem};
 use crate::http::{AppState, idempotency};
 use crate::messages::batch::{self, BatchError, BatchItem, BatchReport, Content, Rejected};
 use crate::messages::eta::{self, Estimate};
-use crate::pacing::{Pace, Pacer};
+use crate::pacing::Pacer;
+use crate::routing::RoutePaces;
 use crate::telemetry::{self, Subject};
 use crate::templates::{self, Language};
 
@@ -199,17 +200,24 @@ pub async fn get_one(
 /// The batch's estimate now; `None` (logged) when Redis or the database cannot give one: an
 /// estimate never fails the request it rides on.
 async fn estimate(state: &AppState, company: CompanyId, batch: uuid::Uuid) -> Option<Estimate> {
-    let sms = &state.providers.current().sms.twilio;
-    let sender = (
-        sms.rate_key(),
-        Pace::per_second(state.config.twilio_max_per_second),
-    );
+    let table = state
+        .routing
+        .table()
+        .await
+        .inspect_err(|e| tracing::warn!(%batch, error = %e, "no estimate: routing table unread"))
+        .ok()?;
+    let providers = state.providers.current();
+    let senders = eta::Senders {
+        table: &table,
+        routes: &providers.sms,
+        paces: RoutePaces::from_config(&state.config),
+    };
     let pacer = Pacer::new(state.queues.connection(), state.queues.prefix());
     eta::for_batch(
         &state.pool,
         &state.api_limiter,
         &pacer,
-        (&sender.0, sender.1),
+        &senders,
         company,
         batch,
     )

@@ -27,12 +27,7 @@ pub(super) struct Chosen<'a> {
 pub(super) async fn choose<'a>(s: &Sending<'a>, message: &Message) -> Result<Chosen<'a>, JobError> {
     let table = s.tables.table().await.retry()?;
     let routes = table.routes_for(message.company_id, &message.to);
-    let mut configured: Vec<(RouteName, &'a SmsGateway)> = Vec::with_capacity(routes.len());
-    for &route in routes {
-        if let Some(gateway) = s.routes.get(route) {
-            configured.push((route, gateway));
-        }
-    }
+    let configured: Vec<(RouteName, &'a SmsGateway)> = s.routes.offered(routes).collect();
     let Some(&(_, first)) = configured.first() else {
         tracing::warn!(alert = true, message = %message.id, ?routes,
             "no route of this message's rule has an account; it waits");

@@ -603,3 +603,74 @@ async fn a_report_not_final_yet_is_asked_for_again_later_and_only_at_its_own_acc
     );
     r.h.audit_clean().await;
 }
+
+#[sqlx::test]
+async fn a_batch_estimate_follows_each_message_to_its_route(pool: PgPool) {
+    let r = routed(pool, 200, &[("255", &[RouteName::Beem, RouteName::Twilio])]).await;
+    // Neither quota nor quiet hours hold it back: only the senders' paces do.
+    sqlx::query(
+        "UPDATE companies SET sms_per_hour = 1000000, quiet_hours_start = '00:00',
+                quiet_hours_end = '00:00' WHERE id = $1",
+    )
+    .bind(r.h.company.id)
+    .execute(r.h.pool())
+    .await
+    .unwrap();
+    // 100 Tanzanian numbers (Beem, 50/s at 97%) and 50 Kenyan ones (no rule: Twilio, 10/s).
+    let messages: Vec<Value> = (0..150)
+        .map(|i| {
+            let to = if i < 100 {
+                format!("+2557540{i:05}")
+            } else {
+                format!("+2547120{i:05}")
+            };
+            json!({"to": to, "body": "Kumbusho"})
+        })
+        .collect();
+    let answer =
+        r.h.app
+            .client
+            .post(r.h.app.url("/v1/messages/batch"))
+            .bearer_auth(&r.h.token)
+            .json(&json!({"messages": messages}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    let v: Value = answer.json().await.unwrap();
+    // Side by side, Twilio's 50 are the slowest part: 50 / 9.7 s. Through Twilio alone all 150
+    // would take 150 / 9.7.
+    let seconds = v["estimate"]["sending_seconds"].as_f64().unwrap();
+    assert!((seconds - 50.0 / 9.7).abs() < 0.1, "{v}");
+    assert_eq!(v["estimate"]["bounded_by"], "sender");
+
+    // The operator sends everything through Twilio again: the estimate follows at once.
+    let admin =
+        r.h.app
+            .token(None, copcca_sms::domain::Role::SuperAdmin)
+            .await;
+    let put =
+        r.h.app
+            .client
+            .put(r.h.app.url("/admin/routes"))
+            .bearer_auth(admin)
+            .json(&json!({"rules": []}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let batch = v["batch_id"].as_str().unwrap();
+    let p: Value =
+        r.h.app
+            .client
+            .get(r.h.app.url(&format!("/v1/batches/{batch}")))
+            .bearer_auth(&r.h.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let seconds = p["estimate"]["sending_seconds"].as_f64().unwrap();
+    assert!((seconds - 150.0 / 9.7).abs() < 0.1, "{p}");
+}
