@@ -170,6 +170,7 @@ impl LiveProviders {
     pub async fn start(pool: PgPool, config: Arc<Config>) -> Result<Self, SettingsError> {
         let seen = settings::version(&pool).await?;
         let first = Providers::load(&pool, &config).await?;
+        record_report_tokens(&pool, &first).await;
         let (tx, rx) = watch::channel(Arc::new(first));
         tokio::spawn(reload(pool, config, tx, seen));
         Ok(LiveProviders(rx))
@@ -178,6 +179,14 @@ impl LiveProviders {
     /// The snapshot in force; a run keeps it to its end.
     pub fn current(&self) -> Arc<Providers> {
         self.0.borrow().clone()
+    }
+}
+
+/// Records the report tokens `providers` serve (`routing::report_tokens`). A failure is
+/// logged: the tokens in force work regardless; only a replaced one's grace may start late.
+async fn record_report_tokens(pool: &PgPool, providers: &Providers) {
+    if let Err(e) = crate::routing::report_tokens::serve(pool, &providers.sms).await {
+        tracing::warn!(error = %e, "report tokens in force not recorded");
     }
 }
 
@@ -208,6 +217,7 @@ async fn reload(
                     "settings changed: providers reloaded"
                 );
                 seen = version;
+                record_report_tokens(&pool, &providers).await;
                 tx.send_replace(Arc::new(providers));
             }
             Err(e) => {

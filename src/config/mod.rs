@@ -94,6 +94,9 @@ pub struct Config {
     pub beem_max_per_second: u32,
     /// `AT_MAX_PER_SECOND`: message segments a second through Africa's Talking (default 50).
     pub at_max_per_second: u32,
+    /// `REPORT_TOKEN_GRACE_SECS`: how long a bulk route's previous report URL still takes
+    /// reports after its secret changed (default a day).
+    pub report_token_grace: Duration,
     /// How the sends and callbacks of the Twilio account are timed.
     pub twilio_timing: TwilioTiming,
     /// How often every running process looks for changed operator settings.
@@ -354,6 +357,7 @@ impl Config {
             twilio_max_in_flight: providers::twilio_max_in_flight(&vars)?,
             beem_max_per_second: providers::bulk_max_per_second(&vars, "BEEM_MAX_PER_SECOND")?,
             at_max_per_second: providers::bulk_max_per_second(&vars, "AT_MAX_PER_SECOND")?,
+            report_token_grace: vars.secs("REPORT_TOKEN_GRACE_SECS", 86_400, 0..=30 * 86_400)?,
             twilio_timing,
             settings_reload,
             startup_wait,

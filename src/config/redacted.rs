@@ -39,6 +39,7 @@ impl std::fmt::Debug for Config {
             twilio_max_in_flight,
             beem_max_per_second,
             at_max_per_second,
+            report_token_grace,
             twilio_timing,
             settings_reload,
             startup_wait,
@@ -96,6 +97,7 @@ impl std::fmt::Debug for Config {
             .field("twilio_max_per_second", twilio_max_per_second)
             .field("twilio_max_in_flight", twilio_max_in_flight)
             .field("beem_max_per_second", beem_max_per_second)
+            .field("report_token_grace", report_token_grace)
             .field("at_max_per_second", at_max_per_second)
             .field("twilio_timing", twilio_timing)
             .field("settings_reload", settings_reload)

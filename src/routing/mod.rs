@@ -9,6 +9,7 @@
 
 mod circuit;
 mod gateways;
+pub mod report_tokens;
 mod store;
 
 use std::fmt;

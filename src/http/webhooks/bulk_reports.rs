@@ -1,7 +1,8 @@
 //! `POST /webhooks/beem/{token}` and `POST /webhooks/africastalking/{token}`: the delivery
 //! reports of the routes whose providers do not sign them. The token in the path is the route's
-//! secret (`bulk::report_token`, shown to the operator by `GET /admin/routes`); a report to any
-//! other path is refused and recorded, and a report moves only a message sent through its route.
+//! secret (`bulk::report_token`, shown to the operator by `GET /admin/routes`), or one the route
+//! served until less than `REPORT_TOKEN_GRACE_SECS` ago (`routing::report_tokens`); a report to
+//! any other path is refused and recorded, and a report moves only a message sent through its route.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -18,7 +19,7 @@ use crate::messages::{reports, store};
 use crate::providers::SmsGateway;
 use crate::providers::beem;
 use crate::providers::bulk::{DeliveryReport, DeliveryState};
-use crate::routing::RouteName;
+use crate::routing::{RouteName, report_tokens};
 use crate::{inbox, metrics};
 
 #[utoipa::path(post, path = "/webhooks/beem/{token}", tag = "webhooks",
@@ -72,10 +73,20 @@ async fn received(
         ApiError::new(status, code, reason)
     };
     let providers = state.providers.current();
-    let known = providers
+    let current = providers
         .sms
         .get(route)
         .is_some_and(|g| g.report_token_matches(token));
+    // The URL before the route's secret changed (or the route was removed) still counts for a
+    // while: the provider's portal posts there until the operator updates it.
+    let known = current
+        || report_tokens::recently_served(
+            &state.pool,
+            route,
+            token,
+            state.config.report_token_grace,
+        )
+        .await?;
     if !known {
         let reason = "no route has this report token";
         return Err(reject(StatusCode::NOT_FOUND, "unknown_token", reason).await);

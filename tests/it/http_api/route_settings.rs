@@ -360,3 +360,91 @@ async fn route_accounts_are_validated_and_the_environment_wins(pool: PgPool) {
         assert_ne!(account(&with_env), account(&stored_only), "{route}");
     }
 }
+
+/// A live app whose Beem account (environment) has secret key `secret`, or none.
+async fn app_with_beem_secret(pool: &PgPool, secret: Option<&str>) -> TestApp {
+    let beem = secret.map(|secret| {
+        [
+            ("BEEM_API_KEY", fake_beem::API_KEY),
+            ("BEEM_SECRET_KEY", secret),
+            ("BEEM_SOURCE_ADDR", fake_beem::SOURCE_ADDR),
+        ]
+    });
+    spawn_live_app(pool.clone(), beem.as_ref().map_or(&[][..], |v| &v[..])).await
+}
+
+/// Beem's report path on `app` as `GET /admin/routes` shows it.
+async fn beem_report_path(app: &TestApp) -> String {
+    let admin = app.token(None, Role::SuperAdmin).await;
+    let v: Value = app
+        .client
+        .get(app.url("/admin/routes"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = v["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == "beem")
+        .and_then(|r| r["report_url"].as_str())
+        .unwrap_or_else(|| panic!("no Beem report URL: {v}"))
+        .to_string();
+    url[url.find("/webhooks/").unwrap()..].to_string()
+}
+
+#[sqlx::test]
+async fn a_report_url_still_takes_reports_for_a_grace_period_after_its_secret_changed(
+    pool: PgPool,
+) {
+    let before = app_with_beem_secret(&pool, Some("beem-secret-before-0001")).await;
+    let old_path = beem_report_path(&before).await;
+    // The deployment restarts with a rotated secret: a new URL, and the old one still works.
+    let after = app_with_beem_secret(&pool, Some("beem-secret-after-00002")).await;
+    let new_path = beem_report_path(&after).await;
+    assert_ne!(old_path, new_path);
+    let report = |n: u32| {
+        json!({"request_id": "27104651", "recipient_id": format!("r{n}"),
+               "dest_addr": "255754123456", "status": "DELIVERED"})
+    };
+    let post = async |path: &str, n: u32| {
+        let url = after.url(path);
+        let r = after.client.post(url).json(&report(n)).send().await;
+        r.unwrap().status()
+    };
+    assert_eq!(post(&new_path, 1).await, StatusCode::OK);
+    assert_eq!(post(&old_path, 2).await, StatusCode::OK);
+    let guessed = old_path.replace("/beem/", "/beem/0");
+    assert_eq!(post(&guessed, 3).await, StatusCode::NOT_FOUND);
+
+    // The route is removed: reports of what it sent still come to its last URL for a while.
+    let removed = app_with_beem_secret(&pool, None).await;
+    let r = removed
+        .client
+        .post(removed.url(&new_path))
+        .json(&report(4))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Past the grace (a day by default), the old URL is refused and the refusal recorded.
+    sqlx::query("UPDATE report_tokens SET replaced_at = now() - interval '25 hours'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(post(&old_path, 5).await, StatusCode::NOT_FOUND);
+    assert_eq!(post(&new_path, 6).await, StatusCode::OK, "still served");
+    let (accepted, rejected): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE accepted), count(*) FILTER (WHERE NOT accepted)
+         FROM webhook_events WHERE provider = 'beem'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((accepted, rejected), (4, 2));
+}
