@@ -68,12 +68,36 @@ pub async fn accept(
     key: &str,
     payload: &str,
 ) -> Result<Option<i64>, sqlx::Error> {
+    store_accepted(conn, provider, key, None, payload).await
+}
+
+/// [`accept`] for a delivery report, naming its subject (the provider's message id), by which
+/// the reconciler finds it once its message can take it (`messages::reports::pending`).
+pub async fn accept_report(
+    conn: &mut PgConnection,
+    provider: &str,
+    key: &str,
+    subject: &str,
+    payload: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    store_accepted(conn, provider, key, Some(subject), payload).await
+}
+
+async fn store_accepted(
+    conn: &mut PgConnection,
+    provider: &str,
+    key: &str,
+    subject: Option<&str>,
+    payload: &str,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO webhook_events (provider, event_key, payload, accepted) VALUES ($1, $2, $3, true)
+        "INSERT INTO webhook_events (provider, event_key, subject, payload, accepted)
+         VALUES ($1, $2, $3, $4, true)
          ON CONFLICT (provider, event_key) WHERE accepted DO NOTHING RETURNING id",
     )
     .bind(provider)
     .bind(key)
+    .bind(subject)
     .bind(payload)
     .fetch_optional(conn)
     .await
@@ -85,24 +109,4 @@ pub async fn mark_processed(conn: &mut PgConnection, id: i64) -> Result<(), sqlx
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// Accepted events of `provider` not yet processed after `older_than` (their subject was not
-/// there yet when they came), oldest first.
-pub async fn unprocessed(
-    pool: &PgPool,
-    provider: &str,
-    older_than: std::time::Duration,
-    limit: i64,
-) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, payload FROM webhook_events
-         WHERE provider = $1 AND accepted AND processed_at IS NULL AND received_at <= now() - make_interval(secs => $2)
-         ORDER BY id LIMIT $3",
-    )
-    .bind(provider)
-    .bind(older_than.as_secs_f64())
-    .bind(limit)
-    .fetch_all(pool)
-    .await
 }

@@ -148,7 +148,14 @@ async fn store_and_apply(
     };
     let provider = RouteName::Beem.as_str();
     let mut conn = pool.acquire().await?;
-    let Some(event) = inbox::accept(&mut conn, provider, &report.inbox_key(), &payload).await?
+    let Some(event) = inbox::accept_report(
+        &mut conn,
+        provider,
+        &report.inbox_key(),
+        &report.provider_id,
+        &payload,
+    )
+    .await?
     else {
         return Ok(false); // pushed (or pulled) before: applied then, or pending
     };

@@ -68,6 +68,50 @@ pub fn parse_bulk(route: RouteName, body: &[u8]) -> Option<DeliveryReport> {
     }
 }
 
+/// Reports of `provider` stored at least `older_than` ago and not applied, whose message can
+/// take them now (it has their provider id and is past `sending`), oldest first; and those
+/// stored before reports named their subject (0033), which are tried as they come.
+pub async fn pending(
+    pool: &PgPool,
+    provider: &str,
+    older_than: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.id, e.payload FROM webhook_events e
+         WHERE e.provider = $1 AND e.accepted AND e.processed_at IS NULL
+           AND e.received_at <= now() - make_interval(secs => $2)
+           AND (e.subject IS NULL OR EXISTS (
+                SELECT 1 FROM messages m WHERE m.provider_id = e.subject AND m.provider = $1
+                   AND m.status NOT IN ('queued', 'sending')))
+         ORDER BY e.id LIMIT $3",
+    )
+    .bind(provider)
+    .bind(older_than.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Sets aside (as processed) the reports of `provider` that no message could take within
+/// `kept`: by then a sent message without its report has been marked unconfirmed. How many.
+pub async fn set_aside_unmatched(
+    pool: &PgPool,
+    provider: &str,
+    kept: std::time::Duration,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE webhook_events SET processed_at = now()
+         WHERE provider = $1 AND accepted AND processed_at IS NULL
+           AND received_at < now() - make_interval(secs => $2)",
+    )
+    .bind(provider)
+    .bind(kept.as_secs_f64())
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
 /// Applies `report`, stored as webhook event `event`.
 pub async fn apply(
     pool: &PgPool,

@@ -8,7 +8,8 @@
 //!   asks Twilio before anything is resent;
 //! - expired holds of messages that never reached Twilio are released;
 //! - failed (or refundable undelivered) messages still charged get their `Refund`;
-//! - delivery reports that arrived before their message had its SID are applied;
+//! - delivery reports that arrived before their message had its SID are applied once it has
+//!   it; those no message took within `sent_unconfirmed_after` are set aside;
 //! - Beem is asked for the reports of its `sent` messages that have none yet
 //!   (`messages::report_pulls`), a few per pass;
 //! - `sent` messages silent for too long are marked unconfirmed;
@@ -88,6 +89,8 @@ pub struct Report {
     pub holds_released: usize,
     pub refunds: usize,
     pub reports_applied: usize,
+    /// Stored reports that no message took before it would have been marked unconfirmed.
+    pub reports_set_aside: u64,
     pub reports_pulled: report_pulls::Pulled,
     pub unconfirmed: u64,
     pub payments_checked: usize,
@@ -163,6 +166,13 @@ pub async fn reconcile_once(deps: &Deps, s: &Settings) -> Result<Report, PassErr
     faults::point!(faults::RECONCILE_AFTER_REFUNDS);
 
     for route in RouteName::ALL {
+        let provider = route.as_str();
+        let set_aside =
+            reports::set_aside_unmatched(&deps.pool, provider, s.sent_unconfirmed_after).await?;
+        if set_aside > 0 {
+            tracing::warn!(%route, set_aside, "delivery reports naming no message of ours set aside");
+        }
+        report.reports_set_aside += set_aside;
         report.reports_applied += pending_reports(deps, route, s).await?;
     }
     report.reports_pulled = report_pulls::pull_beem(
@@ -243,7 +253,7 @@ async fn pending_reports(
     let mut applied = 0;
     let provider = route.as_str();
     for (event, payload) in
-        inbox::unprocessed(&deps.pool, provider, s.pending_report_after, s.batch).await?
+        reports::pending(&deps.pool, provider, s.pending_report_after, s.batch).await?
     {
         let params: Vec<(String, String)>;
         let bulk;

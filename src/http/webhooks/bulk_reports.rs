@@ -97,7 +97,14 @@ async fn received(
     };
     let payload = String::from_utf8_lossy(body);
     let mut conn = state.pool.acquire().await?;
-    let Some(event) = inbox::accept(&mut conn, provider, &report.inbox_key(), &payload).await?
+    let Some(event) = inbox::accept_report(
+        &mut conn,
+        provider,
+        &report.inbox_key(),
+        &report.provider_id,
+        &payload,
+    )
+    .await?
     else {
         return Ok(report); // a repeat
     };

@@ -127,9 +127,8 @@ pub async fn status(
         .await);
     };
     let mut conn = state.pool.acquire().await?;
-    let Some(event) =
-        inbox::accept(&mut conn, "twilio", &format!("{sid}:{status}"), &payload).await?
-    else {
+    let key = format!("{sid}:{status}");
+    let Some(event) = inbox::accept_report(&mut conn, "twilio", &key, sid, &payload).await? else {
         return Ok(StatusCode::NO_CONTENT); // a repeat
     };
     // The StatusCallback URL names the message: a report for a SID we never heard back about

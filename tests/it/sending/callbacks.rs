@@ -206,3 +206,68 @@ async fn a_report_that_beats_the_commit_is_applied_later(pool: PgPool) {
     assert_eq!(report.reports_applied, 1);
     assert_eq!(h.message(id).await.status, MessageStatus::Delivered);
 }
+
+#[sqlx::test]
+async fn reports_naming_no_message_of_ours_neither_hide_one_that_applies_nor_stay_forever(
+    pool: PgPool,
+) {
+    let h = Harness::new(pool, 10).await;
+    // 1,500 signed reports of SIDs we never sent (another deployment on the same account, say)
+    // came first and are still waiting: more than a reconciler page.
+    sqlx::query(
+        "INSERT INTO webhook_events (provider, event_key, subject, payload, accepted, received_at)
+         SELECT 'twilio', 'SMx' || i || ':delivered', 'SMx' || i,
+                'MessageSid=SMx' || i || '&MessageStatus=delivered', true, now() - interval '1 hour'
+         FROM generate_series(1, 1500) i",
+    )
+    .execute(h.pool())
+    .await
+    .unwrap();
+    let (id, sid) = sent(&h).await;
+    sqlx::query("UPDATE messages SET provider_id = NULL WHERE id = $1")
+        .bind(id)
+        .execute(h.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.twilio.callback(&sid, "delivered", None).await.unwrap(),
+        204
+    );
+    sqlx::query("UPDATE messages SET provider_id = $2 WHERE id = $1")
+        .bind(id)
+        .bind(&sid)
+        .execute(h.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE webhook_events SET received_at = received_at - interval '1 minute'")
+        .execute(h.pool())
+        .await
+        .unwrap();
+    let settings = copcca_sms::workers::reconcile::Settings::default();
+    let report = copcca_sms::workers::reconcile::reconcile_once(&h.deps, &settings)
+        .await
+        .unwrap();
+    assert_eq!((report.reports_applied, report.reports_set_aside), (1, 0));
+    assert_eq!(h.message(id).await.status, MessageStatus::Delivered);
+
+    // Once a sent message would have been marked unconfirmed for want of them, they are set
+    // aside.
+    sqlx::query(
+        "UPDATE webhook_events SET received_at = now() - interval '73 hours'
+         WHERE event_key LIKE 'SMx%'",
+    )
+    .execute(h.pool())
+    .await
+    .unwrap();
+    let report = copcca_sms::workers::reconcile::reconcile_once(&h.deps, &settings)
+        .await
+        .unwrap();
+    assert_eq!(report.reports_set_aside, 1500);
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_events WHERE accepted AND processed_at IS NULL",
+    )
+    .fetch_one(h.pool())
+    .await
+    .unwrap();
+    assert_eq!(waiting, 0);
+}
