@@ -35,6 +35,8 @@ points! {
         "the charge + `sent` / the send job acknowledged";
     CALLBACK_AFTER_STORE = "callback.after_store",
         "a status report applied to its message (`failed`, `undelivered`...) / its `Refund` enqueued";
+    REPORT_AFTER_STORE = "report.after_store",
+        "a Beem report stored in the inbox / the unanswered send it names adopted (one transaction: a crash keeps neither)";
     REFUND_AFTER_REFUND = "refund.after_refund",
         "the refund (or the release of an uncharged hold) / the refund job acknowledged";
     PURCHASE_AFTER_CALLBACK = "purchase.after_callback",

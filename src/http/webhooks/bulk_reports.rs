@@ -20,7 +20,7 @@ use crate::providers::SmsGateway;
 use crate::providers::beem;
 use crate::providers::bulk::{DeliveryReport, DeliveryState};
 use crate::routing::{RouteName, report_tokens};
-use crate::{inbox, metrics};
+use crate::{faults, inbox, metrics};
 
 #[utoipa::path(post, path = "/webhooks/beem/{token}", tag = "webhooks",
     params(("token" = String, Path, description = "the route's secret report token")),
@@ -96,9 +96,11 @@ async fn received(
         return Err(reject(StatusCode::BAD_REQUEST, "malformed_body", reason).await);
     };
     let payload = String::from_utf8_lossy(body);
-    let mut conn = state.pool.acquire().await?;
+    // The report is stored and the send it names adopted in one transaction: a crash between
+    // the two would leave the send held for good (Beem cannot be asked about it).
+    let mut tx = state.pool.begin().await?;
     let Some(event) = inbox::accept_report(
-        &mut conn,
+        &mut tx,
         provider,
         &report.inbox_key(),
         &report.provider_id,
@@ -108,33 +110,46 @@ async fn received(
     else {
         return Ok(report); // a repeat
     };
+    faults::point!(faults::REPORT_AFTER_STORE);
     // A final failure does not adopt: the send would be charged for a message that never
     // arrived (as a Twilio `failed` report does not); it stays held for the operator.
     let failed = report.is_final && report.state != DeliveryState::Delivered;
-    if route == RouteName::Beem && !failed {
-        adopt_unanswered(state, &mut conn, &report).await?;
+    let adopted = if route == RouteName::Beem && !failed {
+        adopt_unanswered(&mut tx, &report).await?
+    } else {
+        None
+    };
+    tx.commit().await?;
+    if let Some(message) = adopted {
+        // Its charge; should this enqueue fail, the reconciler's look at stale sends finds
+        // the message with its provider id and charges it the same way.
+        let job = SendSms {
+            message_id: message.0,
+        };
+        let key = format!("send_sms:{message}:late_sid:{}", report.provider_id);
+        if let Err(e) = state.queues.enqueue_as(&job, &key).await {
+            tracing::warn!(%message, error = %e, "could not enqueue its charge; the reconciler will");
+        }
     }
-    drop(conn);
     let applied = reports::Report::from_bulk(route, &report);
     reports::apply(&state.pool, &state.queues, event, applied).await?;
     Ok(report)
 }
 
 /// A Beem report names our message (its `recipient_id`): one whose send went through Beem and
-/// got no usable answer learns its provider id from it, and its send job charges it instead of
-/// ever sending it again.
+/// got no usable answer learns its provider id from it, so its send job charges it instead of
+/// ever sending it again. The message adopted, if one was.
 async fn adopt_unanswered(
-    state: &AppState,
     conn: &mut sqlx::PgConnection,
     report: &DeliveryReport,
-) -> Result<(), ApiError> {
+) -> Result<Option<MessageId>, sqlx::Error> {
     let Some(message) = report
         .provider_id
         .rsplit_once(':')
         .and_then(|(_, ours)| ours.parse::<uuid::Uuid>().ok())
         .map(MessageId)
     else {
-        return Ok(());
+        return Ok(None);
     };
     let account: Option<Option<String>> =
         sqlx::query_scalar("SELECT provider_account FROM messages WHERE id = $1")
@@ -145,18 +160,12 @@ async fn adopt_unanswered(
         .flatten()
         .is_some_and(|a| SmsGateway::route_of_account(&a) == RouteName::Beem);
     if !through_beem {
-        return Ok(());
+        return Ok(None);
     }
-    if store::record_late_sid(conn, message, &report.provider_id).await? == store::LateSid::Adopted
-    {
+    let adopted = store::record_late_sid(conn, message, &report.provider_id).await?
+        == store::LateSid::Adopted;
+    if adopted {
         tracing::info!(%message, provider_id = %report.provider_id, "a Beem report named a send we never heard back about");
-        let job = SendSms {
-            message_id: message.0,
-        };
-        let key = format!("send_sms:{message}:late_sid:{}", report.provider_id);
-        if let Err(e) = state.queues.enqueue_as(&job, &key).await {
-            tracing::warn!(%message, error = %e, "could not enqueue its charge; the reconciler will");
-        }
     }
-    Ok(())
+    Ok(adopted.then_some(message))
 }

@@ -674,3 +674,55 @@ async fn a_batch_estimate_follows_each_message_to_its_route(pool: PgPool) {
     let seconds = p["estimate"]["sending_seconds"].as_f64().unwrap();
     assert!((seconds - 150.0 / 9.7).abs() < 0.1, "{p}");
 }
+
+#[sqlx::test]
+async fn a_serve_that_dies_taking_a_beem_report_keeps_nothing_and_its_next_post_adopts_the_send(
+    pool: PgPool,
+) {
+    use crate::faults::{Crashing, free_port, serving};
+    let (r, id) = unanswered_on_beem(pool, Duration::from_secs(8)).await;
+    assert_eq!(r.h.message(id).await.status, MessageStatus::Sending);
+    let (port, base) = free_port();
+    let (addr, beem_base) = (format!("127.0.0.1:{port}"), r.beem.base.to_string());
+    let env = [
+        ("BIND_ADDR", addr.as_str()),
+        ("PUBLIC_URL", base.as_str()),
+        ("BEEM_API_BASE", beem_base.as_str()),
+        ("BEEM_API_KEY", fake_beem::API_KEY),
+        ("BEEM_SECRET_KEY", fake_beem::SECRET_KEY),
+        ("BEEM_SOURCE_ADDR", fake_beem::SOURCE_ADDR),
+    ];
+    let serve = Crashing::start(
+        r.h.pool(),
+        &r.h.deps,
+        "serve",
+        copcca_sms::faults::REPORT_AFTER_STORE,
+        &env,
+    )
+    .await;
+    serving(&base).await;
+    let local = r.local_report_url(RouteName::Beem).await;
+    let path = &local[local.find("/webhooks/").unwrap()..];
+    let report = json!({"request_id": r.beem.sends()[0].request_id, "recipient_id": id.to_string(),
+                        "dest_addr": "255754123456", "status": "DELIVERED"});
+    let post = |url: String| r.h.app.client.post(url).json(&report).send();
+    assert!(post(format!("{base}{path}")).await.is_err(), "serve died");
+    serve.crashed().await;
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_events WHERE provider = 'beem'")
+            .fetch_one(r.h.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored, 0, "nothing of it kept");
+    assert_eq!(r.h.message(id).await.provider_id, None, "still held");
+
+    // Beem posts it again: adopted and charged, never resent.
+    assert_eq!(post(local.clone()).await.unwrap().status(), StatusCode::OK);
+    r.h.drain(Duration::from_secs(5)).await;
+    let m = r.h.message(id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    assert!(m.provider_id.is_some());
+    assert_eq!(beem_sent(&r.beem).len(), 1, "sent once");
+    assert_eq!(r.h.available().await, 9, "charged once");
+    r.h.audit_clean().await;
+}
