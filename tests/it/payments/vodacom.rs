@@ -107,12 +107,15 @@ async fn a_cancelled_prompt_cancels_and_a_refusal_fails_with_the_reason_shown(po
         C2bOutcome::Cancelled.into(),
         C2bOutcome::InsufficientBalance.into(),
         C2bOutcome::Code(400, "INS-13").into(),
+        C2bOutcome::Code(400, "INS-996").into(),
     ]);
     let cancelled = h.start(business()).await;
     h.drain().await;
     let poor = h.start(business()).await;
     h.drain().await;
     let misconfigured = h.start(business()).await;
+    h.drain().await;
+    let unknown = h.start(business()).await;
     h.drain().await;
 
     let p = h.payment(cancelled).await;
@@ -139,8 +142,12 @@ async fn a_cancelled_prompt_cancels_and_a_refusal_fails_with_the_reason_shown(po
         p.flagged_reason.unwrap().contains("INS-13"),
         "the operator must look"
     );
+    // A code not in the table: terminal (never pushed again), and the operator looks.
+    let p = h.payment(unknown).await;
+    assert_eq!(p.status, Status::Failed);
+    assert!(p.flagged_reason.unwrap().contains("INS-996"));
     assert_eq!(h.available().await, 0);
-    assert_eq!(h.vodacom.payments().len(), 3);
+    assert_eq!(h.vodacom.payments().len(), 4, "one prompt each");
     h.audit_clean().await;
 }
 
@@ -351,6 +358,7 @@ async fn the_wallet_follows_the_currency(pool: PgPool) {
     );
     assert_eq!(h.daraja.pushes().len(), 1);
     assert!(h.vodacom.payments().is_empty());
+    h.audit_clean().await;
 }
 
 /// Gives the payment a known secret result URL (the service keeps only its hash).
@@ -595,4 +603,5 @@ async fn an_account_in_operator_settings_is_checked_by_opening_a_session_then_us
         providers.provider_for(payments::Method::Mpesa, copcca_sms::domain::Currency::TZS),
         Some("vodacom")
     );
+    h.audit_clean().await;
 }
