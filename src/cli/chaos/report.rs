@@ -197,7 +197,7 @@ pub async fn collect(pool: &PgPool, o: Observed<'_>) -> anyhow::Result<Report> {
     }
 
     let received = o.at_providers.received();
-    let held = held_never_at_beem(pool, &received[1].1).await?;
+    let held = held_never_at_beem(pool, &beem_received(o.at_providers.beem)).await?;
     let messages = messages(pool, o.sent, &held, &mut violations).await?;
     let providers = providers(pool, &received, &mut violations).await?;
     let purchases = purchases(pool, o.bought, &mut violations).await?;
