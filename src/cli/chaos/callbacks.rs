@@ -16,7 +16,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::fakes::twilio::FakeTwilio;
 
 /// How long one post is retried before the message is given up (and stays `sent`: a finding).
-const RETRY_FOR: Duration = Duration::from_secs(600);
+pub(super) const RETRY_FOR: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Default)]
 pub struct Counters {

@@ -7,15 +7,18 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::fleet::Fleet;
-use super::schedule::{Fault, Planned, TwilioAnswer};
+use super::schedule::{BeemAnswer, Fault, Planned, TwilioAnswer};
 use super::services::{Postgres, Redis};
 use crate::config::Secret;
+use crate::fakes::beem::{self as fake_beem, FakeBeem};
 use crate::fakes::twilio::{self as fake_twilio, Behaviour, FakeTwilio};
 use crate::queue::Queues;
 use crate::settings::{self, Cipher, TwilioSettings};
 
 /// Longer than the workers' Twilio timeout (15 s): the client gives up first.
 const HANG: Duration = Duration::from_secs(20);
+/// Longer than the workers' Beem timeout (30 s).
+const BEEM_HANG: Duration = Duration::from_secs(35);
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Injected {
@@ -26,6 +29,8 @@ pub struct Injected {
     pub pg_restarts_skipped: Option<String>,
     pub twilio_faults: usize,
     pub token_rotations: usize,
+    pub beem_faults: usize,
+    pub beem_outages: usize,
     /// Faults that could not be injected (the run goes on; the report shows them).
     pub errors: Vec<String>,
 }
@@ -36,6 +41,7 @@ pub struct Injector<'a> {
     pub redis: &'a Redis,
     pub queues: &'a Queues,
     pub twilio: &'a FakeTwilio,
+    pub beem: &'a FakeBeem,
     pub pool: &'a PgPool,
     pub cipher: &'a Cipher,
     pub done: Injected,
@@ -110,6 +116,22 @@ impl Injector<'_> {
                 self.twilio.rotate_token(&token);
                 store_twilio(self.pool, self.cipher, &token).await?;
                 self.done.token_rotations += 1;
+            }
+            Fault::Beem { answer, count } => {
+                let behaviour = match answer {
+                    BeemAnswer::RateLimit => fake_beem::Behaviour::RateLimit(1),
+                    BeemAnswer::ServerError => fake_beem::Behaviour::ServerError(500),
+                    BeemAnswer::Hang => fake_beem::Behaviour::Hang(BEEM_HANG),
+                    BeemAnswer::DropAnswer => fake_beem::Behaviour::DropAnswer,
+                };
+                self.beem
+                    .script(std::iter::repeat_n(behaviour, count as usize));
+                self.done.beem_faults += 1;
+            }
+            Fault::BeemOutage { sends } => {
+                let down = fake_beem::Behaviour::ServerError(503);
+                self.beem.script(std::iter::repeat_n(down, sends as usize));
+                self.done.beem_outages += 1;
             }
         }
         Ok(())

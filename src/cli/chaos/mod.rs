@@ -1,10 +1,12 @@
 //! `copcca-sms chaos`: a seeded chaos run (issue 16). It starts the service as deployed (child
 //! processes of this binary: `serve`, `schedule`, several `work`) on a fresh database, against the
-//! fake Twilio, Daraja and Stripe, and while traffic flows (messages, batches, purchases) it
-//! injects the faults of a schedule derived from the seed: workers SIGKILLed, Redis flushed,
-//! PostgreSQL crash-restarted, Twilio answering 429 / 500 / late / cut short, callbacks late,
-//! twice and out of order, the Twilio token rotated. Then it lets everything quiesce and checks
-//! that nothing was lost, charged twice or sent twice. The same seed gives the same schedule.
+//! fake Twilio, Beem, Daraja and Stripe, with Vodacom Tanzania's numbers routed through Beem then
+//! Twilio (issue 19), and while traffic flows (messages, batches, purchases) it injects the
+//! faults of a schedule derived from the seed: workers SIGKILLed, Redis flushed, PostgreSQL
+//! crash-restarted, Twilio and Beem answering 429 / 500 / late / cut short, a Beem outage that
+//! fails its messages over to Twilio, callbacks late, twice and out of order, the Twilio token
+//! rotated. Then it lets everything quiesce and checks that nothing was lost, charged twice or
+//! sent twice, on either route. The same seed gives the same schedule.
 //!
 //! - `schedule`: the seed -> the faults and their times
 //! - `services`: the run's own PostgreSQL cluster and Redis server (or the shared ones)
@@ -41,6 +43,7 @@ use self::traffic::{Api, Bought, Tenants};
 use super::demo::{FakeProviders, fresh_database};
 use crate::config::Config;
 use crate::db;
+use crate::fakes::beem::FakeBeem;
 use crate::fakes::twilio as fake_twilio;
 use crate::http::auth::JwtKeys;
 use crate::queue::Queues;
@@ -48,6 +51,9 @@ use crate::settings::Cipher;
 
 /// The run's database (dropped and created again on every run).
 const DATABASE: &str = "copcca_sms_chaos_run";
+/// How long after a send the fake Beem posts its delivery report: during a hung send's wait, so
+/// that the report adopts a send whose answer has not come.
+const BEEM_REPORT_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, clap::Args)]
 pub struct ChaosArgs {
@@ -193,6 +199,14 @@ async fn chaos(
         args.workers
     );
 
+    let api = Api::new(public)?;
+    let beem_report_url = traffic::route_through_beem(&api, &tenants).await?;
+    fakes
+        .beem
+        .report_to(Some(&beem_report_url), BEEM_REPORT_AFTER);
+    // Refused while PostgreSQL restarts, as Twilio's are: posted again, as Beem retries.
+    fakes.beem.retry_reports_for(callbacks::RETRY_FOR);
+
     let counters = Arc::new(Counters::default());
     let (stop_callbacks, callbacks_stopped) = tokio::sync::watch::channel(false);
     let callbacks = tokio::spawn(callbacks::drive(
@@ -201,7 +215,6 @@ async fn chaos(
         counters.clone(),
         callbacks_stopped,
     ));
-    let api = Api::new(public)?;
     let started = Instant::now();
     let mut injector = Injector {
         fleet: &mut fleet,
@@ -209,6 +222,7 @@ async fn chaos(
         redis,
         queues: &queues,
         twilio: &fakes.twilio,
+        beem: &fakes.beem,
         pool: &pool,
         cipher: &cipher,
         done: Injected::default(),
@@ -234,10 +248,18 @@ async fn chaos(
         sent.accepted
     );
     let faults_over = Instant::now();
-    let quiet = quiesce(&pool, &mut fleet, &counters, &bought, args.quiesce_timeout).await;
+    let quiet = quiesce(
+        &pool,
+        &mut fleet,
+        (&counters, &fakes.beem),
+        &bought,
+        args.quiesce_timeout,
+    )
+    .await;
     let quiesce_secs = quiet.then(|| faults_over.elapsed().as_secs_f64());
 
-    let provider_messages = fakes.twilio.messages();
+    let twilio_messages = fakes.twilio.messages();
+    let beem_sends = fakes.beem.sends();
     let _ = stop_callbacks.send(true);
     let _ = callbacks.await;
     let report = report::collect(
@@ -255,7 +277,10 @@ async fn chaos(
             sent: &sent,
             bought: &bought,
             callbacks: counters.figures(),
-            provider_messages: &provider_messages,
+            at_providers: report::AtProviders {
+                twilio: &twilio_messages,
+                beem: &beem_sends,
+            },
             requests_retried: api.retries.figures(),
             restarts: (fleet.restarts, fleet.error_exits),
             crashes: fleet.crashes.clone(),
@@ -324,12 +349,14 @@ fn fleet_env(
     env
 }
 
-/// Waits until every message is final, every purchase ended, no credits are held, and every
-/// status callback has been posted, for at most `limit`; meanwhile keeps the fleet whole.
+/// Waits until every message is final (or held as unanswered after a Beem send that the fake
+/// never received: no report will come), every purchase ended, no credits are held but for
+/// those, and every Twilio status callback has been posted, for at most `limit`; meanwhile keeps
+/// the fleet whole.
 async fn quiesce(
     pool: &PgPool,
     fleet: &mut Fleet,
-    counters: &Counters,
+    (counters, beem): (&Counters, &FakeBeem),
     bought: &Bought,
     limit: Duration,
 ) -> bool {
@@ -337,20 +364,31 @@ async fn quiesce(
     let started = Instant::now();
     while started.elapsed() < limit {
         let _ = fleet.check();
-        let open: Result<(i64, i64, i64), sqlx::Error> = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM messages
-                     WHERE status NOT IN ('delivered', 'undelivered', 'failed')),
-                    (SELECT count(*) FROM holds WHERE status = 'active'),
-                    (SELECT count(*) FROM payments
-                     WHERE id::text = ANY($1) AND status IN ('initiated', 'pending', 'paid'))",
-        )
-        .bind(&ids)
-        .fetch_one(pool)
-        .await;
-        if matches!(open, Ok((0, 0, 0))) && counters.idle() {
+        if matches!(open(pool, beem, &ids).await, Ok((0, 0, 0))) && counters.idle() {
             return true;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     false
+}
+
+/// Messages not final, credits held and purchases open, but for messages held that Beem never
+/// received.
+async fn open(
+    pool: &PgPool,
+    beem: &FakeBeem,
+    purchases: &[String],
+) -> Result<(i64, i64, i64), sqlx::Error> {
+    let held = report::held_never_at_beem(pool, &report::beem_received(&beem.sends())).await?;
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM messages
+                 WHERE status NOT IN ('delivered', 'undelivered', 'failed') AND id <> ALL($2)),
+                (SELECT count(*) FROM holds WHERE status = 'active' AND message_id <> ALL($2)),
+                (SELECT count(*) FROM payments
+                 WHERE id::text = ANY($1) AND status IN ('initiated', 'pending', 'paid'))",
+    )
+    .bind(purchases)
+    .bind(&held)
+    .fetch_one(pool)
+    .await
 }

@@ -1,15 +1,16 @@
 //! The final checks, read from the data once everything is quiet, and the report: a table, or
 //! one JSON object. Any violation makes the run fail.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use sqlx::PgPool;
 
 use super::callbacks::CallbackFigures;
 use super::faults::Injected;
-use super::traffic::{Bought, Sent};
+use super::traffic::{BEEM_PREFIX, Bought, Sent};
 use crate::domain::CompanyId;
+use crate::fakes::beem::FakeSend;
 use crate::fakes::twilio::FakeMessage;
 use crate::ledger;
 
@@ -30,6 +31,9 @@ pub struct Messages {
     #[serde(rename = "final")]
     pub final_: i64,
     pub not_final: i64,
+    /// Held as unanswered at Beem, which never received them (the worker died before its
+    /// request left): no report will come, so they wait for the operator, credits reserved.
+    pub held_never_at_beem: i64,
     /// Handed to the provider (they have a provider id).
     pub sent: i64,
     pub delivered: i64,
@@ -47,11 +51,72 @@ pub struct Purchases {
     pub by_method: BTreeMap<&'static str, usize>,
 }
 
+/// What the fake providers hold, against what we charged.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Provider {
-    pub messages: usize,
-    /// Our messages the provider holds more than once: must be 0.
+pub struct Providers {
+    /// Messages each fake received (Twilio's created, Beem's valid recipients).
+    pub received: BTreeMap<&'static str, usize>,
+    /// Our messages the fakes hold more than once, on one route or across both: must be 0.
     pub duplicates: usize,
+    /// Charged messages the fake of their route never received: must be 0.
+    pub charged_not_received: usize,
+    /// By route: messages sent through it, and of them charged.
+    pub split: Vec<RouteSplit>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RouteSplit {
+    pub route: String,
+    pub sent: i64,
+    pub charged: i64,
+    /// Of them, to Vodacom Tanzania's numbers (on Twilio: failed over from Beem).
+    pub vodacom_tz: i64,
+}
+
+/// Our message ids each fake received, one entry per time received.
+pub struct AtProviders<'a> {
+    pub twilio: &'a [FakeMessage],
+    pub beem: &'a [FakeSend],
+}
+
+impl AtProviders<'_> {
+    fn received(&self) -> [(&'static str, Vec<String>); 2] {
+        let twilio = self
+            .twilio
+            .iter()
+            .map(|m| {
+                m.our_message_id()
+                    .unwrap_or_else(|| format!("no id: {}", m.sid))
+            })
+            .collect();
+        [("twilio", twilio), ("beem", beem_received(self.beem))]
+    }
+}
+
+/// Our message ids the fake Beem sent (a valid recipient's `recipient_id` is our message id).
+pub fn beem_received(sends: &[FakeSend]) -> Vec<String> {
+    sends
+        .iter()
+        .flat_map(|s| &s.recipients)
+        .filter(|r| r.valid)
+        .map(|r| r.recipient_id.clone())
+        .collect()
+}
+
+/// Messages held as unanswered after a Beem send the fake never received (`received`): the one
+/// legitimate end of a message that is not final.
+pub async fn held_never_at_beem(
+    pool: &PgPool,
+    received: &[String],
+) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM messages
+         WHERE status = 'sending' AND unanswered_since IS NOT NULL
+           AND provider_account LIKE 'beem:%' AND id::text <> ALL($1)",
+    )
+    .bind(received)
+    .fetch_all(pool)
+    .await
 }
 
 /// `credits == purchased - charged + refunded + adjusted`, per company.
@@ -64,6 +129,8 @@ pub struct Company {
     pub charged: i64,
     pub refunded: i64,
     pub adjusted: i64,
+    /// Reserved for messages held as unanswered that Beem never received (the rest must be 0).
+    pub held: i64,
 }
 
 impl Company {
@@ -83,7 +150,7 @@ pub struct Report {
     pub messages: Messages,
     pub purchases: Purchases,
     pub callbacks: CallbackFigures,
-    pub provider: Provider,
+    pub providers: Providers,
     pub companies: Vec<Company>,
     pub audit_clean: bool,
     /// Processes the supervisor started again, and how many of them had exited on an error.
@@ -100,7 +167,7 @@ pub struct Observed<'a> {
     pub sent: &'a Sent,
     pub bought: &'a Bought,
     pub callbacks: CallbackFigures,
-    pub provider_messages: &'a [FakeMessage],
+    pub at_providers: AtProviders<'a>,
     pub requests_retried: BTreeMap<u16, usize>,
     /// Processes started again after exiting by themselves, and of those, exits on an error.
     pub restarts: (usize, usize),
@@ -129,15 +196,21 @@ pub async fn collect(pool: &PgPool, o: Observed<'_>) -> anyhow::Result<Report> {
         ));
     }
 
-    let messages = messages(pool, o.sent, &mut violations).await?;
-    let provider = provider(o.provider_messages, &mut violations);
+    let received = o.at_providers.received();
+    let held = held_never_at_beem(pool, &beem_received(o.at_providers.beem)).await?;
+    let messages = messages(pool, o.sent, &held, &mut violations).await?;
+    let providers = providers(pool, &received, &mut violations).await?;
     let purchases = purchases(pool, o.bought, &mut violations).await?;
 
     let companies: Vec<Company> = sqlx::query_as(
         "SELECT company_id, available + reserved AS credits, reserved, total_purchased AS purchased,
-                total_sent AS charged, total_refunded AS refunded, total_adjusted AS adjusted
-         FROM balances ORDER BY company_id",
+                total_sent AS charged, total_refunded AS refunded, total_adjusted AS adjusted,
+                (SELECT COALESCE(sum(h.credits), 0)::bigint FROM holds h
+                 WHERE h.company_id = b.company_id AND h.status = 'active'
+                   AND h.message_id = ANY($1)) AS held
+         FROM balances b ORDER BY company_id",
     )
+    .bind(&held)
     .fetch_all(pool)
     .await?;
     for c in &companies {
@@ -147,10 +220,10 @@ pub async fn collect(pool: &PgPool, o: Observed<'_>) -> anyhow::Result<Report> {
                 c.company_id
             ));
         }
-        if c.reserved != 0 {
+        if c.reserved != c.held {
             violations.push(format!(
-                "company {}: {} credits still reserved",
-                c.company_id, c.reserved
+                "company {}: {} credits still reserved, {} of them for messages held",
+                c.company_id, c.reserved, c.held
             ));
         }
     }
@@ -171,7 +244,7 @@ pub async fn collect(pool: &PgPool, o: Observed<'_>) -> anyhow::Result<Report> {
         messages,
         purchases,
         callbacks: o.callbacks,
-        provider,
+        providers,
         companies,
         audit_clean: audit.is_clean(),
         processes_restarted: o.restarts.0,
@@ -184,10 +257,12 @@ pub async fn collect(pool: &PgPool, o: Observed<'_>) -> anyhow::Result<Report> {
 async fn messages(
     pool: &PgPool,
     sent: &Sent,
+    held: &[uuid::Uuid],
     violations: &mut Vec<String>,
 ) -> anyhow::Result<Messages> {
     let mut m = Messages {
         accepted: sent.accepted,
+        held_never_at_beem: held.len() as i64,
         ..Messages::default()
     };
     let rows: Vec<(CompanyId, String, i64, i64)> = sqlx::query_as(
@@ -209,7 +284,7 @@ async fn messages(
         }
     }
     m.final_ = m.delivered + m.undelivered + m.failed;
-    m.not_final = m.stored - m.final_;
+    m.not_final = m.stored - m.final_ - m.held_never_at_beem;
     for (company, accepted) in &sent.accepted_by_company {
         let stored = stored_by_company.get(company).copied().unwrap_or(0);
         if stored != *accepted {
@@ -257,26 +332,68 @@ async fn messages(
     Ok(m)
 }
 
-fn provider(created: &[FakeMessage], violations: &mut Vec<String>) -> Provider {
-    let mut per_message: HashMap<Option<String>, usize> = HashMap::new();
-    for m in created {
-        *per_message.entry(m.our_message_id()).or_default() += 1;
+/// Our messages the fakes received more than once, summed over both, with how many times.
+fn sent_twice<'a>(received: &'a [(&'static str, Vec<String>)]) -> Vec<(&'a str, usize)> {
+    let mut times: HashMap<&str, usize> = HashMap::new();
+    for id in received.iter().flat_map(|(_, ids)| ids) {
+        *times.entry(id).or_default() += 1;
     }
-    let duplicates = per_message.values().filter(|n| **n > 1).count();
-    if duplicates > 0 {
-        let examples: Vec<_> = per_message
-            .iter()
-            .filter(|(_, n)| **n > 1)
-            .take(5)
-            .collect();
+    times.into_iter().filter(|(_, n)| *n > 1).collect()
+}
+
+/// No message received twice by the fakes, on one route or across both; every charged message
+/// received by the fake of the route it was charged for; and the split by route.
+async fn providers(
+    pool: &PgPool,
+    received: &[(&'static str, Vec<String>)],
+    violations: &mut Vec<String>,
+) -> anyhow::Result<Providers> {
+    let twice = sent_twice(received);
+    if !twice.is_empty() {
         violations.push(format!(
-            "{duplicates} messages sent more than once at the provider, e.g. {examples:?}"
+            "{} messages sent more than once at the providers, e.g. {:?}",
+            twice.len(),
+            &twice[..twice.len().min(5)]
         ));
     }
-    Provider {
-        messages: created.len(),
-        duplicates,
+    let charged: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.id::text, m.provider FROM messages m
+         WHERE m.provider IS NOT NULL
+           AND EXISTS (SELECT 1 FROM ledger_entries c WHERE c.message_id = m.id AND c.kind = 'commit')",
+    )
+    .fetch_all(pool)
+    .await?;
+    let at: HashSet<(&str, &str)> = received
+        .iter()
+        .flat_map(|(route, ids)| ids.iter().map(move |id| (*route, id.as_str())))
+        .collect();
+    let missing: Vec<&(String, String)> = charged
+        .iter()
+        .filter(|(id, route)| !at.contains(&(route.as_str(), id.as_str())))
+        .collect();
+    if !missing.is_empty() {
+        violations.push(format!(
+            "{} messages charged for a route whose provider never received them, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        ));
     }
+    let split = sqlx::query_as(
+        "SELECT m.provider AS route, count(*) AS sent,
+                count(*) FILTER (WHERE EXISTS (SELECT 1 FROM ledger_entries c
+                                               WHERE c.message_id = m.id AND c.kind = 'commit')) AS charged,
+                count(*) FILTER (WHERE m.to_number LIKE '+' || $1 || '%') AS vodacom_tz
+         FROM messages m WHERE m.provider IS NOT NULL GROUP BY 1 ORDER BY 1",
+    )
+    .bind(BEEM_PREFIX)
+    .fetch_all(pool)
+    .await?;
+    Ok(Providers {
+        received: received.iter().map(|(at, ids)| (*at, ids.len())).collect(),
+        duplicates: twice.len(),
+        charged_not_received: missing.len(),
+        split,
+    })
 }
 
 async fn purchases(
@@ -328,6 +445,7 @@ impl Report {
         let m = &self.messages;
         let i = &self.injected;
         let c = &self.callbacks;
+        let p = &self.providers;
         let rows: Vec<(&str, String)> = vec![
             ("seed", r.seed.to_string()),
             (
@@ -353,9 +471,25 @@ impl Report {
             ),
             (
                 "messages final",
-                format!("{} (not final: {})", m.final_, m.not_final),
+                format!(
+                    "{} (not final: {}; held, never at Beem: {})",
+                    m.final_, m.not_final, m.held_never_at_beem
+                ),
             ),
             ("messages sent", m.sent.to_string()),
+            (
+                "sent by route",
+                p.split
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {} ({} charged, {} to +{BEEM_PREFIX})",
+                            r.route, r.sent, r.charged, r.vodacom_tz
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
             (
                 "delivered / undelivered / failed",
                 format!("{} / {} / {}", m.delivered, m.undelivered, m.failed),
@@ -393,6 +527,13 @@ impl Report {
             ),
             ("token rotations", i.token_rotations.to_string()),
             (
+                "beem faults",
+                format!(
+                    "{} (429 / 500 / hang / dropped answer), {} outages",
+                    i.beem_faults, i.beem_outages
+                ),
+            ),
+            (
                 "status callbacks",
                 format!(
                     "{} posts for {} messages: {} twice, {} out of order, {} late, {} retried; refused: {:?}",
@@ -405,10 +546,18 @@ impl Report {
                     c.refusals
                 ),
             ),
-            ("provider messages", self.provider.messages.to_string()),
             (
-                "duplicates at provider",
-                self.provider.duplicates.to_string(),
+                "received by the fakes",
+                p.received
+                    .iter()
+                    .map(|(route, n)| format!("{route} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            ("duplicates at providers", p.duplicates.to_string()),
+            (
+                "charged, never received",
+                p.charged_not_received.to_string(),
             ),
             (
                 "companies adding up",
@@ -466,36 +615,16 @@ impl Report {
 mod tests {
     use super::*;
 
-    fn at_provider(sid: &str, ours: &str) -> FakeMessage {
-        FakeMessage {
-            sid: sid.into(),
-            to: "+254712345678".into(),
-            body: "Reminder".into(),
-            num_segments: 1,
-            status_callback: Some(format!(
-                "http://127.0.0.1:8080/webhooks/twilio/status?message={ours}"
-            )),
-            validity_period: Some("120".into()),
-            created: chrono::Utc::now(),
-            status: "delivered".into(),
-        }
+    fn received(twilio: &[&str], beem: &[&str]) -> [(&'static str, Vec<String>); 2] {
+        let ids = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect();
+        [("twilio", ids(twilio)), ("beem", ids(beem))]
     }
 
     #[test]
-    fn two_provider_messages_naming_one_of_ours_are_a_duplicate() {
-        let mut violations = Vec::new();
-        let once = [at_provider("SM1", "a"), at_provider("SM2", "b")];
-        assert_eq!(provider(&once, &mut violations).duplicates, 0);
-        assert!(violations.is_empty(), "{violations:?}");
-
-        let twice = [
-            at_provider("SM1", "a"),
-            at_provider("SM2", "b"),
-            at_provider("SM3", "a"),
-        ];
-        let found = provider(&twice, &mut violations);
-        assert_eq!((found.messages, found.duplicates), (3, 1));
-        assert_eq!(violations.len(), 1, "{violations:?}");
+    fn a_message_at_both_providers_or_twice_at_one_is_sent_twice() {
+        assert!(sent_twice(&received(&["a", "b"], &["c"])).is_empty());
+        assert_eq!(sent_twice(&received(&["a", "b"], &["a"])), [("a", 2)]);
+        assert_eq!(sent_twice(&received(&[], &["c", "c"])), [("c", 2)]);
     }
 
     #[test]
@@ -508,6 +637,7 @@ mod tests {
             charged: 300,
             refunded: 20,
             adjusted: 200,
+            held: 0,
         };
         assert!(company(920).adds_up());
         assert!(!company(919).adds_up(), "one credit lost");

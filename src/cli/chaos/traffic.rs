@@ -129,10 +129,27 @@ impl Api {
         key: Option<&str>,
         body: &Value,
     ) -> anyhow::Result<(u16, Value)> {
+        self.call(reqwest::Method::POST, path, token, key, body)
+            .await
+    }
+
+    /// As [`Self::post`], any method.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> anyhow::Result<(u16, Value)> {
         let url = self.base.join(path.trim_start_matches('/'))?;
         let started = Instant::now();
         loop {
-            let mut request = self.client.post(url.clone()).bearer_auth(token).json(body);
+            let mut request = self
+                .client
+                .request(method.clone(), url.clone())
+                .bearer_auth(token)
+                .json(body);
             if let Some(key) = key {
                 request = request.header("Idempotency-Key", key);
             }
@@ -148,11 +165,39 @@ impl Api {
             };
             self.retries.note(status);
             if started.elapsed() > RETRY_FOR {
-                bail!("POST {path}: no answer but {status} for {RETRY_FOR:?}");
+                bail!("{method} {path}: no answer but {status} for {RETRY_FOR:?}");
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+}
+
+/// Vodacom Tanzania's numbers (`+25575`): sent through Beem, falling back to Twilio.
+pub const BEEM_PREFIX: &str = "25575";
+
+/// The operator's routing table, as set through the admin API: Vodacom Tanzania through Beem
+/// then Twilio, everything else through Twilio. Beem's report URL, from the answer.
+pub async fn route_through_beem(api: &Api, tenants: &Tenants) -> anyhow::Result<String> {
+    let rules = json!({"rules": [{"destination": BEEM_PREFIX, "routes": ["beem", "twilio"]}]});
+    let (status, routes) = api
+        .call(
+            reqwest::Method::PUT,
+            "/admin/routes",
+            &tenants.operator,
+            None,
+            &rules,
+        )
+        .await?;
+    if status != 200 {
+        bail!("PUT /admin/routes answered {status}: {routes}");
+    }
+    let beem = routes["routes"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["route"] == "beem"));
+    let url = beem.and_then(|r| r["report_url"].as_str());
+    Ok(url
+        .context("Beem configured, with a report URL")?
+        .to_string())
 }
 
 /// What the traffic did.
@@ -274,14 +319,19 @@ async fn batch(
     }
 }
 
-/// A mobile number of the company's country (Safaricom's and Tigo's 071x ranges).
+/// A mobile number of the company's country: Safaricom's 071x range in Kenya; in Tanzania
+/// Vodacom's (Beem's route) for [`VODACOM_SHARE`] of them, else Tigo's 071x.
 fn number(rng: &mut impl Rng, country: Country) -> String {
-    let code = match country {
-        Country::KE => 254,
-        Country::TZ => 255,
+    let prefix = match country {
+        Country::KE => "25471",
+        Country::TZ if rng.random_bool(VODACOM_SHARE) => BEEM_PREFIX,
+        Country::TZ => "25571",
     };
-    format!("+{code}71{:07}", rng.random_range(0..10_000_000))
+    format!("+{prefix}{:07}", rng.random_range(0..10_000_000))
 }
+
+/// Of Tanzanian numbers, the Vodacom ones (with half the companies Tanzanian: about a third of all).
+const VODACOM_SHARE: f64 = 0.7;
 
 /// A reminder of one or two segments.
 fn body(rng: &mut impl Rng, n: usize) -> String {

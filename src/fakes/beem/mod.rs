@@ -87,6 +87,8 @@ pub(super) struct Inner {
     final_status: HashMap<String, String>,
     report_url: Option<String>,
     report_delay: Duration,
+    /// How long a refused report is posted again (zero: once).
+    report_retry_for: Duration,
     deliveries: Vec<Delivery>,
     pulls: Vec<(String, String)>,
     price: Decimal,
@@ -122,6 +124,7 @@ impl FakeBeem {
                 final_status: HashMap::new(),
                 report_url: None,
                 report_delay: Duration::from_millis(20),
+                report_retry_for: Duration::ZERO,
                 deliveries: Vec::new(),
                 pulls: Vec::new(),
                 price: Decimal::ONE,
@@ -182,6 +185,12 @@ impl FakeBeem {
         let mut inner = self.lock();
         inner.report_url = url.map(str::to_string);
         inner.report_delay = delay;
+    }
+
+    /// Posts a report that was refused (no connection, not 2xx) again every half second for up to
+    /// `limit`, as a provider retries a receiver that is down; by default each is posted once.
+    pub fn retry_reports_for(&self, limit: Duration) {
+        self.lock().report_retry_for = limit;
     }
 
     /// Credits charged per segment per valid recipient (1 by default).

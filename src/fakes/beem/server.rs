@@ -164,9 +164,10 @@ pub(super) async fn send(State(shared): St, headers: HeaderMap, body: String) ->
 }
 
 /// After the set delay each valid recipient reaches its final status (whether or not a report
-/// URL is set: the network delivers regardless), and its report is posted when one is.
+/// URL is set: the network delivers regardless), and its report is posted when one is (again
+/// while refused, for the set time).
 fn schedule_reports(shared: &Arc<Shared>, send: &FakeSend) {
-    let (url, delay, statuses) = {
+    let (url, delay, retry_for, statuses) = {
         let inner = shared.inner.lock().expect("lock");
         let statuses: Vec<(String, String, String)> = send
             .recipients
@@ -181,7 +182,12 @@ fn schedule_reports(shared: &Arc<Shared>, send: &FakeSend) {
                 )
             })
             .collect();
-        (inner.report_url.clone(), inner.report_delay, statuses)
+        (
+            inner.report_url.clone(),
+            inner.report_delay,
+            inner.report_retry_for,
+            statuses,
+        )
     };
     let shared = shared.clone();
     let request_id = send.request_id;
@@ -195,26 +201,40 @@ fn schedule_reports(shared: &Arc<Shared>, send: &FakeSend) {
                 "dest_addr": dest_addr, "status": status,
             })
             .to_string();
-            let result = shared
-                .http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body.clone())
-                .send()
-                .await;
-            let status = result.ok().map(|r| r.status().as_u16());
-            shared
-                .inner
-                .lock()
-                .expect("lock")
-                .deliveries
-                .push(Delivery {
-                    url: url.clone(),
-                    body,
-                    status,
-                });
+            let started = tokio::time::Instant::now();
+            loop {
+                let answer = post_report(&shared, url, &body).await;
+                if answer.is_some_and(|s| (200..300).contains(&s)) || started.elapsed() >= retry_for
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
     });
+}
+
+/// Posts one report and records it with the receiver's status (`None`: no connection).
+async fn post_report(shared: &Shared, url: &str, body: &str) -> Option<u16> {
+    let result = shared
+        .http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await;
+    let status = result.ok().map(|r| r.status().as_u16());
+    shared
+        .inner
+        .lock()
+        .expect("lock")
+        .deliveries
+        .push(Delivery {
+            url: url.into(),
+            body: body.into(),
+            status,
+        });
+    status
 }
 
 fn set_status(shared: &Shared, request_id: u64, recipient_id: &str, status: &str) {

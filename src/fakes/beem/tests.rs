@@ -277,3 +277,20 @@ async fn beem_an_answer_cut_short_after_sending_is_ambiguous() {
     assert!(matches!(e, BulkError::Ambiguous(_)), "{e:?}");
     assert_eq!(fake.sends()[0].recipients.len(), 3);
 }
+
+#[tokio::test]
+async fn beem_posts_a_refused_report_again_for_the_set_time() {
+    let fake = FakeBeem::start().await.unwrap();
+    fake.report_to(Some("http://127.0.0.1:9/dlr"), Duration::from_millis(10));
+    fake.retry_reports_for(Duration::from_millis(1_200));
+    fake.client().send(&batch(1), "x").await.unwrap();
+    let tries = fake.wait_deliveries(3).await;
+    assert!(
+        tries
+            .iter()
+            .all(|d| d.status.is_none() && d.body == tries[0].body)
+    );
+    // Posted at 0, 0.5, 1 and 1.5 s, then given up.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(fake.deliveries().len(), 4);
+}
