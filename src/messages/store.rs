@@ -55,6 +55,10 @@ pub struct Message {
     pub send_attempt_started_at: Option<DateTime<Utc>>,
     /// The provider account its latest attempt went through (recorded by the claim).
     pub provider_account: Option<String>,
+    /// Its latest attempt, and the attempt whose request left (recorded by the routes that
+    /// cannot be asked about a send, just before the request leaves: [`mark_request_leaving`]).
+    pub send_attempt_id: Option<uuid::Uuid>,
+    pub request_left_attempt: Option<uuid::Uuid>,
     pub respect_quiet_hours: bool,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<Vec<u8>>,
@@ -100,8 +104,38 @@ pub struct MessageView {
 pub(super) const COLUMNS: &str = "m.id, m.company_id, m.status, m.to_number, m.body, m.encoding, m.segments, m.credits,
     m.provider, m.provider_id, m.error_code, m.error_message, m.debt_id,
     m.invoice_number, EXISTS (SELECT 1 FROM ledger_entries r WHERE r.message_id = m.id AND r.kind = 'refund') AS refunded,
-    m.uncharged_credits, m.send_attempt_started_at, m.provider_account, m.respect_quiet_hours, m.idempotency_key, m.request_hash,
+    m.uncharged_credits, m.send_attempt_started_at, m.provider_account, m.send_attempt_id,
+    m.request_left_attempt, m.respect_quiet_hours, m.idempotency_key, m.request_hash,
     m.created_at, m.updated_at";
+
+impl Message {
+    /// Whether its latest attempt's request may have left: recorded as leaving, or made before
+    /// departures were recorded. Only meaningful for the routes that record them.
+    pub fn request_may_have_left(&self) -> bool {
+        self.send_attempt_id.is_none() || self.request_left_attempt == self.send_attempt_id
+    }
+}
+
+/// Records that attempt `attempt` of message `id` is about to leave, if it is still the
+/// message's attempt; `false` when another run has taken the message over since (this run must
+/// then send nothing). Written by the routes that cannot be asked about a send, so a run that
+/// dies before this point leaves a message that is safely sent again.
+pub async fn mark_request_leaving(
+    pool: &PgPool,
+    id: MessageId,
+    attempt: uuid::Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE messages SET request_left_attempt = $2
+         WHERE id = $1 AND send_attempt_id = $2 AND status = 'sending'",
+    )
+    .bind(id)
+    .bind(attempt)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
+}
 
 pub async fn find(pool: &PgPool, id: MessageId) -> Result<Option<Message>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

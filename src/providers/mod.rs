@@ -197,6 +197,11 @@ impl SmsGateway {
         }
     }
 
+    /// [`RouteName::can_be_asked`] of its route.
+    pub fn can_be_asked(&self) -> bool {
+        self.route().can_be_asked()
+    }
+
     /// Sends `message`'s `body` to `to` (through a bulk route, in the next group).
     pub async fn send(&self, message: MessageId, to: &E164, body: &str) -> Result<Sent, SendError> {
         let recipient = || Recipient {

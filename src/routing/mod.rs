@@ -58,6 +58,13 @@ impl RouteName {
             RouteName::Africastalking => "africastalking",
         }
     }
+
+    /// Whether the route's provider can be asked what became of a send (Twilio's list of
+    /// messages to a number). The others' sends record when their request leaves instead
+    /// (`store::mark_request_leaving`), so one that never left is known to be safe to resend.
+    pub fn can_be_asked(self) -> bool {
+        self == RouteName::Twilio
+    }
 }
 
 impl fmt::Display for RouteName {

@@ -39,7 +39,10 @@ use crate::routing::RouteName;
 pub struct Settings {
     /// A `queued` message untouched this long is enqueued again.
     pub stale_queued: Duration,
-    /// A `sending` message untouched this long is reconciled.
+    /// A `sending` message untouched this long is reconciled. Its job snoozes while its
+    /// attempt may still be in flight (three times the route's longest send: 90 s at most), so
+    /// a shorter wait costs nothing but an early look; it bounds how long a message whose job a
+    /// Redis flush deleted mid-send waits.
     pub stale_sending: Duration,
     /// A `sent` message with no final report after this long is marked unconfirmed.
     pub sent_unconfirmed_after: Duration,
@@ -66,7 +69,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             stale_queued: Duration::from_secs(60),
-            stale_sending: Duration::from_secs(300),
+            stale_sending: Duration::from_secs(120),
             sent_unconfirmed_after: Duration::from_secs(72 * 3600),
             pending_report_after: Duration::from_secs(30),
             unrefunded_after: Duration::from_secs(60),

@@ -110,6 +110,14 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     let lease = lease_in_a_slot(s, &message, &rules, slot).await;
     let outcome = match lease {
         Err(e) => Err(SendError::NotSent(format!("no lease in flight: {e}"))),
+        Ok(Some(lease))
+            if !s.gateway.can_be_asked() && !leaving(s, &message, run.attempt).await =>
+        {
+            lease.release(s).await;
+            Err(SendError::NotSent(
+                "the attempt was taken over before its request left".into(),
+            ))
+        }
         Ok(Some(lease)) => {
             let outcome = s.gateway.send(message.id, &message.to, &message.body).await;
             lease.release(s).await;
@@ -128,6 +136,16 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
     };
     faults::point!(faults::SEND_AFTER_PROVIDER_ANSWER);
     settle::settle(s, run, outcome, attempt).await
+}
+
+/// Records that `attempt`'s request is leaving (for a route that cannot be asked about a send);
+/// `false` when another run has taken the message over, or the record could not be written:
+/// either way nothing may be sent.
+async fn leaving(s: &Sending<'_>, message: &store::Message, attempt: uuid::Uuid) -> bool {
+    store::mark_request_leaving(s.pool, message.id, attempt)
+        .await
+        .inspect_err(|e| tracing::warn!(message = %message.id, error = %e, "departure not recorded; not sent"))
+        .unwrap_or(false)
 }
 
 /// Waits for `slot` and takes a lease in it. A claimed run that misses its slot asks for the

@@ -14,6 +14,7 @@ use super::{Sending, claim};
 use crate::ledger;
 use crate::messages::store::{self, AttemptAge, SendingRules};
 use crate::messages::{Message, MessageStatus};
+use crate::providers::SmsGateway;
 use crate::providers::answer::Sent;
 use crate::providers::twilio::TwilioMessage;
 use crate::queue::{JobError, JobResultExt};
@@ -87,6 +88,17 @@ async fn adopt_unanswered(
     message: &Message,
     age: Duration,
 ) -> Result<bool, JobError> {
+    let asked_nowhere = message
+        .provider_account
+        .as_deref()
+        .is_some_and(|a| !SmsGateway::route_of_account(a).can_be_asked());
+    if asked_nowhere && !message.request_may_have_left() {
+        // Its run died (or gave up) between the claim and the request: nothing reached the
+        // provider, so it is sent again (on whatever route is up); the claim takes the attempt
+        // over, and the old run, if it still lives, can no longer record its request leaving.
+        tracing::info!(message = %message.id, "a send whose request never left: sending it");
+        return Ok(false);
+    }
     if let Some(account) = &message.provider_account
         && Some(account.as_str()) != s.gateway.account()
     {

@@ -726,3 +726,56 @@ async fn a_serve_that_dies_taking_a_beem_report_keeps_nothing_and_its_next_post_
     assert_eq!(r.h.available().await, 9, "charged once");
     r.h.audit_clean().await;
 }
+
+#[sqlx::test]
+async fn a_beem_send_whose_worker_died_before_its_request_left_is_sent_again_once(pool: PgPool) {
+    use crate::faults::{Crashing, fresh_worker};
+    // The recovering run's Beem client gives up after 1 s: its attempt window is 3 s.
+    let r = routed_with_timeout(
+        pool,
+        10,
+        &[("255", &[RouteName::Beem])],
+        Some(Duration::from_secs(1)),
+    )
+    .await;
+    let id = r.h.accept("0754123456", "Reminder").await;
+    let beem_base = r.beem.base.to_string();
+    let env = [
+        ("BEEM_API_BASE", beem_base.as_str()),
+        ("BEEM_API_KEY", fake_beem::API_KEY),
+        ("BEEM_SECRET_KEY", fake_beem::SECRET_KEY),
+        ("BEEM_SOURCE_ADDR", fake_beem::SOURCE_ADDR),
+    ];
+    let worker = Crashing::start(
+        r.h.pool(),
+        &r.h.deps,
+        "work",
+        copcca_sms::faults::SEND_AFTER_CLAIM,
+        &env,
+    )
+    .await;
+    worker.crashed().await;
+    let m = r.h.message(id).await;
+    assert_eq!(
+        m.status,
+        MessageStatus::Sending,
+        "claimed, then the worker died"
+    );
+    assert!(r.beem.sends().is_empty(), "nothing left");
+
+    // Beem cannot be asked, but the attempt never recorded its request leaving: sent again,
+    // once, instead of being held for the operator.
+    fresh_worker(&r.h.deps, &["sms"]).await;
+    let m = r.h.message(id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    assert_eq!(beem_sent(&r.beem), vec![id.to_string()], "sent once");
+    assert_eq!(r.h.available().await, 9, "charged once");
+    let unanswered: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT unanswered_since FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_one(r.h.pool())
+            .await
+            .unwrap();
+    assert_eq!(unanswered, None, "never held");
+    r.h.audit_clean().await;
+}
