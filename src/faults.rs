@@ -35,7 +35,7 @@ points! {
         "the charge + `sent` / the send job acknowledged";
     CALLBACK_AFTER_STORE = "callback.after_store",
         "a status report applied to its message (`failed`, `undelivered`...) / its `Refund` enqueued";
-    REPORT_AFTER_STORE = "report.after_store",
+    CALLBACK_BEFORE_ADOPT = "callback.before_adopt",
         "a Beem report stored in the inbox / the unanswered send it names adopted (one transaction: a crash keeps neither)";
     REFUND_AFTER_REFUND = "refund.after_refund",
         "the refund (or the release of an uncharged hold) / the refund job acknowledged";

@@ -51,6 +51,7 @@ use super::problem::ApiJson;
         super::admin::companies::changes,
         super::admin::adjustments::create,
         super::admin::opt_outs::remove,
+        super::admin::held_sends::resolve,
         super::admin::reports::revenue,
         super::admin::routes::get,
         super::admin::routes::put,

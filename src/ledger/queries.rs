@@ -52,7 +52,7 @@ pub async fn expired_holds(pool: &PgPool, limit: i64) -> Result<Vec<Hold>, Ledge
 
 /// The message's active hold, if any.
 pub async fn active_hold(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     message: crate::domain::MessageId,
 ) -> Result<Option<Hold>, LedgerError> {
     Ok(sqlx::query_as(
@@ -60,6 +60,6 @@ pub async fn active_hold(
          FROM holds WHERE message_id = $1 AND status = 'active'",
     )
     .bind(message)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?)
 }

@@ -9,6 +9,7 @@ pub mod rates;
 pub mod recovery;
 pub mod report_pulls;
 pub mod reports;
+pub mod resolve;
 pub mod send;
 mod status;
 pub mod store;

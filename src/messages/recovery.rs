@@ -173,12 +173,26 @@ pub async fn unresolved_on_account(
     .await
 }
 
-/// How many `sending` messages are held as unanswered (their send got no answer and the
-/// provider's list does not show them).
-pub async fn unanswered(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM messages WHERE status = 'sending' AND unanswered_since IS NOT NULL",
+/// The `sending` messages held as unanswered (their send got no answer and the provider's list
+/// does not show them, or the provider cannot be asked): how many, and the oldest few with the
+/// account each went through, for the operator to look up (`POST /admin/messages/{id}/resolve`).
+pub async fn unanswered(
+    pool: &PgPool,
+    oldest: i64,
+) -> Result<(i64, Vec<(MessageId, String)>), sqlx::Error> {
+    let held: Vec<(MessageId, String, i64)> = sqlx::query_as(
+        "SELECT id, COALESCE(provider_account, '-'), count(*) OVER ()
+         FROM messages WHERE status = 'sending' AND unanswered_since IS NOT NULL
+         ORDER BY unanswered_since LIMIT $1",
     )
-    .fetch_one(pool)
-    .await
+    .bind(oldest.max(1))
+    .fetch_all(pool)
+    .await?;
+    let count = held.first().map_or(0, |(_, _, n)| *n);
+    Ok((
+        count,
+        held.into_iter()
+            .map(|(id, account, _)| (id, account))
+            .collect(),
+    ))
 }

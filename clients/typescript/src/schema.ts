@@ -587,6 +587,132 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/messages/{id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Settles a send held as unanswered as the provider's console shows it: `sent` (with its id)
+         *     charges it, exactly as when a delivery report names it, and it is never sent again;
+         *     `not_sent` fails it and releases its credits.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description message id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ResolveRequest"];
+                };
+            };
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Resolved"];
+                    };
+                };
+                /** @description malformed_json or malformed_body */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_held: the message is not held as unanswered; provider_id_in_use */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description payload_too_large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unsupported_media_type */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description validation_failed: provider_id missing for sent, given for not_sent, or malformed */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description database_unavailable: PostgreSQL is down or restarting; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before trying again */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/purchases/{id}/approve": {
         parameters: {
             query?: never;
@@ -5389,6 +5515,11 @@ export interface components {
             field: string;
             message: string;
         };
+        /**
+         * @description What the provider's console shows.
+         * @enum {string}
+         */
+        Found: "sent" | "not_sent";
         /** @enum {string} */
         GroupBy: "day" | "month";
         Health: {
@@ -5728,6 +5859,18 @@ export interface components {
             /** @description Names the variable for `missing_variable` and `invalid_variable`. */
             detail: string;
             index: number;
+        };
+        ResolveRequest: {
+            outcome: components["schemas"]["Found"];
+            /**
+             * @description The provider's id of the message (Twilio's `SM…` SID; Beem's `<request_id>:<message id>`;
+             *     Africa's Talking's `ATXid_…`), required when `outcome` is `sent`.
+             */
+            provider_id?: string | null;
+        };
+        Resolved: {
+            message_id: components["schemas"]["MessageId"];
+            outcome: components["schemas"]["Found"];
         };
         RevenueReport: {
             company_id?: null | components["schemas"]["CompanyId"];

@@ -2,6 +2,7 @@
 
 pub(crate) mod adjustments;
 pub(crate) mod companies;
+pub(crate) mod held_sends;
 pub(crate) mod opt_outs;
 pub(crate) mod purchases;
 pub(crate) mod rate_card;
@@ -45,6 +46,7 @@ pub fn routes() -> Router<AppState> {
             "/companies/{id}/opt-outs/{phone}",
             axum::routing::delete(opt_outs::remove),
         )
+        .route("/messages/{id}/resolve", post(held_sends::resolve))
         .route("/reports/revenue", get(reports::revenue))
         .route("/routes", get(routes::get).put(routes::put))
         .route("/rate-card", get(rate_card::get).put(rate_card::put))

@@ -110,7 +110,7 @@ async fn received(
     else {
         return Ok(report); // a repeat
     };
-    faults::point!(faults::REPORT_AFTER_STORE);
+    faults::point!(faults::CALLBACK_BEFORE_ADOPT);
     // A final failure does not adopt: the send would be charged for a message that never
     // arrived (as a Twilio `failed` report does not); it stays held for the operator.
     let failed = report.is_final && report.state != DeliveryState::Delivered;

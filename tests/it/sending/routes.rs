@@ -675,6 +675,8 @@ async fn a_batch_estimate_follows_each_message_to_its_route(pool: PgPool) {
     assert!((seconds - 150.0 / 9.7).abs() < 0.1, "{p}");
 }
 
+// Crashes a real process at a fail point (built with the `failpoints` feature, as scripts/test does).
+#[cfg(feature = "failpoints")]
 #[sqlx::test]
 async fn a_serve_that_dies_taking_a_beem_report_keeps_nothing_and_its_next_post_adopts_the_send(
     pool: PgPool,
@@ -696,7 +698,7 @@ async fn a_serve_that_dies_taking_a_beem_report_keeps_nothing_and_its_next_post_
         r.h.pool(),
         &r.h.deps,
         "serve",
-        copcca_sms::faults::REPORT_AFTER_STORE,
+        copcca_sms::faults::CALLBACK_BEFORE_ADOPT,
         &env,
     )
     .await;
@@ -727,6 +729,8 @@ async fn a_serve_that_dies_taking_a_beem_report_keeps_nothing_and_its_next_post_
     r.h.audit_clean().await;
 }
 
+// Crashes a real process at a fail point (built with the `failpoints` feature, as scripts/test does).
+#[cfg(feature = "failpoints")]
 #[sqlx::test]
 async fn a_beem_send_whose_worker_died_before_its_request_left_is_sent_again_once(pool: PgPool) {
     use crate::faults::{Crashing, fresh_worker};
@@ -777,5 +781,89 @@ async fn a_beem_send_whose_worker_died_before_its_request_left_is_sent_again_onc
             .await
             .unwrap();
     assert_eq!(unanswered, None, "never held");
+    r.h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn the_operator_settles_a_held_send_as_the_providers_console_shows_it(pool: PgPool) {
+    let (r, id) = unanswered_on_beem(pool, Duration::from_secs(8)).await;
+    assert_eq!(r.h.message(id).await.status, MessageStatus::Sending);
+    let page = r.status_page().await;
+    assert!(
+        page.contains("1 sends got no answer") && page.contains(&id.to_string()),
+        "the status page names it: {page}"
+    );
+    let admin =
+        r.h.app
+            .token(None, copcca_sms::domain::Role::SuperAdmin)
+            .await;
+    let resolve = |token: String, body: Value| {
+        let url = r.h.app.url(&format!("/admin/messages/{id}/resolve"));
+        let request = r.h.app.client.post(url).bearer_auth(token).json(&body);
+        async move {
+            let answer = request.send().await.unwrap();
+            let status = answer.status();
+            (status, answer.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Only the operator; `sent` needs the provider's id, `not_sent` takes none.
+    let (status, _) = resolve(r.h.token.clone(), json!({"outcome": "not_sent"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for bad in [
+        json!({"outcome": "sent"}),
+        json!({"outcome": "not_sent", "provider_id": "x"}),
+        json!({"outcome": "maybe"}),
+    ] {
+        let (status, v) = resolve(admin.clone(), bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+    }
+    // Beem's console shows it: charged under Beem's id, never sent again.
+    let provider_id = format!("{}:{id}", r.beem.sends()[0].request_id);
+    let (status, v) = resolve(
+        admin.clone(),
+        json!({"outcome": "sent", "provider_id": provider_id}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    r.h.drain(Duration::from_secs(5)).await;
+    let m = r.h.message(id).await;
+    assert_eq!(
+        (m.status, m.provider_id.as_deref()),
+        (MessageStatus::Sent, Some(provider_id.as_str()))
+    );
+    assert_eq!(beem_sent(&r.beem).len(), 1, "never sent again");
+    assert_eq!(r.h.available().await, 9, "charged once");
+    // Settled: not held any more.
+    let (status, v) = resolve(admin.clone(), json!({"outcome": "not_sent"})).await;
+    assert_eq!(
+        (status, &v["code"]),
+        (StatusCode::CONFLICT, &json!("not_held"))
+    );
+
+    // Another held send, which the operator finds the provider never had: failed, its credit
+    // released.
+    r.beem
+        .script([fake_beem::Behaviour::Hang(Duration::from_secs(3))]);
+    let other = r.h.accept("0754123457", "Reminder").await;
+    r.h.drain(Duration::from_secs(8)).await;
+    assert_eq!(r.h.message(other).await.status, MessageStatus::Sending);
+    assert_eq!(r.h.available().await, 8, "its credit reserved");
+    let url = r.h.app.url(&format!("/admin/messages/{other}/resolve"));
+    let answer =
+        r.h.app
+            .client
+            .post(url)
+            .bearer_auth(&admin)
+            .json(&json!({"outcome": "not_sent"}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let m = r.h.message(other).await;
+    assert_eq!(
+        (m.status, m.error_code.as_deref()),
+        (MessageStatus::Failed, Some("not_sent"))
+    );
+    assert_eq!(r.h.available().await, 9, "released");
     r.h.audit_clean().await;
 }

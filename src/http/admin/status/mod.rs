@@ -136,11 +136,18 @@ async fn alerts(state: &AppState) -> ApiResult<Vec<String>> {
             Err(e) => alerts.push(format!("Whether sending is paused is unknown: {e}")),
         }
     }
-    let unanswered = crate::messages::recovery::unanswered(&state.pool).await?;
+    let (unanswered, oldest) = crate::messages::recovery::unanswered(&state.pool, 5).await?;
     if unanswered > 0 {
+        let listed: Vec<String> = oldest
+            .iter()
+            .map(|(id, account)| format!("{id} ({account})"))
+            .collect();
         alerts.push(format!(
-            "{unanswered} sends got no answer and are not in Twilio's list: held, and sent again \
-             only after TWILIO_RESEND_UNANSWERED_AFTER_SECS (check them in Twilio's console)."
+            "{unanswered} sends got no answer and their provider does not show them: held. Twilio's \
+             are sent again after TWILIO_RESEND_UNANSWERED_AFTER_SECS; Beem's and Africa's \
+             Talking's wait for their delivery report. Look them up in the provider's console and \
+             settle them with POST /admin/messages/{{id}}/resolve. Oldest: {}.",
+            listed.join(", ")
         ));
     }
     let disputed: Vec<String> = sqlx::query_scalar(
