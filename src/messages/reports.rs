@@ -93,17 +93,20 @@ pub async fn pending(
     .await
 }
 
-/// Sets aside (as processed) the reports of `provider` that no message could take within
-/// `kept`: by then a sent message without its report has been marked unconfirmed. How many.
+/// Sets aside (as processed) the reports of `provider` that named no message of ours for
+/// `kept`: by then a sent message without its report has been marked unconfirmed. One whose
+/// message has its id now (an operator settled a held send with it) is left to be applied. How
+/// many.
 pub async fn set_aside_unmatched(
     pool: &PgPool,
     provider: &str,
     kept: std::time::Duration,
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
-        "UPDATE webhook_events SET processed_at = now()
-         WHERE provider = $1 AND accepted AND processed_at IS NULL
-           AND received_at < now() - make_interval(secs => $2)",
+        "UPDATE webhook_events e SET processed_at = now()
+         WHERE e.provider = $1 AND e.accepted AND e.processed_at IS NULL
+           AND e.received_at < now() - make_interval(secs => $2)
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.provider_id = e.subject)",
     )
     .bind(provider)
     .bind(kept.as_secs_f64())

@@ -28,6 +28,10 @@ pub enum ResolveError {
     NotFound(MessageId),
     #[error("message {0} is not held as unanswered")]
     NotHeld(MessageId),
+    #[error(
+        "message {0} is being sent again now (its attempt may still be in flight); look again in a few minutes"
+    )]
+    InFlight(MessageId),
     #[error("another message already has provider id {0}")]
     ProviderIdInUse(String),
     #[error(transparent)]
@@ -36,32 +40,48 @@ pub enum ResolveError {
     Ledger(#[from] LedgerError),
 }
 
-/// Settles held message `id` as `resolution` says.
+/// Settles held message `id` as `resolution` says. `in_flight`: how long an attempt may still
+/// be in flight (three of the longest send of any route): a held Twilio send past its deadline
+/// is sent again, and while that attempt may be out, the operator's word would race it.
 pub async fn resolve(
     pool: &PgPool,
     queues: &Queues,
     id: MessageId,
     resolution: &Resolution,
+    in_flight: std::time::Duration,
 ) -> Result<(), ResolveError> {
     let mut tx = pool.begin().await?;
     // Locked: a send job of the message waits, then finds it settled.
-    let held: Option<bool> = sqlx::query_scalar(
-        "SELECT status = 'sending' AND unanswered_since IS NOT NULL AND provider_id IS NULL
+    let held: Option<(bool, bool)> = sqlx::query_as(
+        "SELECT status = 'sending' AND unanswered_since IS NOT NULL AND provider_id IS NULL,
+                COALESCE(send_attempt_started_at > now() - make_interval(secs => $2), false)
          FROM messages WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
+    .bind(in_flight.as_secs_f64())
     .fetch_optional(&mut *tx)
     .await?;
     match held {
         None => return Err(ResolveError::NotFound(id)),
-        Some(false) => return Err(ResolveError::NotHeld(id)),
-        Some(true) => {}
+        Some((false, _)) => return Err(ResolveError::NotHeld(id)),
+        Some((true, true)) => return Err(ResolveError::InFlight(id)),
+        Some((true, false)) => {}
     }
     match resolution {
         Resolution::Sent { provider_id } => {
             if store::record_late_sid(&mut tx, id, provider_id).await? != LateSid::Adopted {
                 return Err(ResolveError::ProviderIdInUse(provider_id.clone()));
             }
+            // Its delivery report may have come long ago and been set aside (no message had
+            // this id then, `reports::set_aside_unmatched`): taken up again, so a failure is
+            // applied (and refunded) once the message is charged.
+            sqlx::query(
+                "UPDATE webhook_events SET processed_at = NULL
+                 WHERE accepted AND subject = $1 AND processed_at IS NOT NULL",
+            )
+            .bind(provider_id)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             // Its send job charges it. Should this enqueue fail, the reconciler's look at
             // stale sends finds the message with its provider id and does the same.

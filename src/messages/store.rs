@@ -137,6 +137,29 @@ pub async fn mark_request_leaving(
         == 1)
 }
 
+/// Takes attempt `attempt` of message `id` from the run that made it, if its request never
+/// left: a new attempt id, so that run, should it still live (stalled), can no longer record
+/// its request leaving ([`mark_request_leaving`]) nor write an outcome. `false` when the request
+/// was recorded as leaving meanwhile, or another run took the message.
+pub async fn take_over_unsent_attempt(
+    pool: &PgPool,
+    id: MessageId,
+    attempt: uuid::Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE messages SET send_attempt_id = $3
+         WHERE id = $1 AND status = 'sending' AND send_attempt_id = $2
+           AND request_left_attempt IS DISTINCT FROM $2",
+    )
+    .bind(id)
+    .bind(attempt)
+    .bind(uuid::Uuid::now_v7())
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 pub async fn find(pool: &PgPool, id: MessageId) -> Result<Option<Message>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM messages m WHERE m.id = $1"

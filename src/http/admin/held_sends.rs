@@ -10,6 +10,7 @@ use crate::http::AppState;
 use crate::http::auth::SuperAdmin;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiResult, Problem};
 use crate::messages::resolve::{self, Resolution, ResolveError};
+use crate::routing::RouteName;
 
 /// What the provider's console shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
@@ -47,7 +48,7 @@ pub struct Resolved {
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json",
-     description = "not_held: the message is not held as unanswered; provider_id_in_use"),
+     description = "not_held: the message is not held as unanswered; attempt_in_flight: it is being sent again now; provider_id_in_use"),
     (status = 422, body = Problem, content_type = "application/problem+json",
      description = "validation_failed: provider_id missing for sent, given for not_sent, or malformed"),
 ))]
@@ -82,19 +83,33 @@ pub async fn resolve(
         }
         (Found::NotSent, None) => Resolution::NotSent,
     };
-    resolve::resolve(&state.pool, &state.queues, id, &resolution)
-        .await
-        .map_err(|e| match e {
-            ResolveError::NotFound(_) => ApiError::not_found(e.to_string()),
-            ResolveError::NotHeld(_) => {
-                ApiError::new(StatusCode::CONFLICT, "not_held", e.to_string())
-            }
-            ResolveError::ProviderIdInUse(_) => {
-                ApiError::new(StatusCode::CONFLICT, "provider_id_in_use", e.to_string())
-            }
-            ResolveError::Database(e) => e.into(),
-            ResolveError::Ledger(e) => ApiError::internal(e),
-        })?;
+    let providers = state.providers.current();
+    let longest_send = RouteName::ALL
+        .into_iter()
+        .filter_map(|route| providers.sms.get(route))
+        .map(|gateway| gateway.longest_send())
+        .max()
+        .unwrap_or_default();
+    resolve::resolve(
+        &state.pool,
+        &state.queues,
+        id,
+        &resolution,
+        longest_send * 3,
+    )
+    .await
+    .map_err(|e| match e {
+        ResolveError::NotFound(_) => ApiError::not_found(e.to_string()),
+        ResolveError::NotHeld(_) => ApiError::new(StatusCode::CONFLICT, "not_held", e.to_string()),
+        ResolveError::InFlight(_) => {
+            ApiError::new(StatusCode::CONFLICT, "attempt_in_flight", e.to_string())
+        }
+        ResolveError::ProviderIdInUse(_) => {
+            ApiError::new(StatusCode::CONFLICT, "provider_id_in_use", e.to_string())
+        }
+        ResolveError::Database(e) => e.into(),
+        ResolveError::Ledger(e) => ApiError::internal(e),
+    })?;
     tracing::info!(operator = %admin.principal.actor(), message = %id, outcome = ?req.outcome,
         "operator resolved a held send");
     Ok(ApiJson(Resolved {

@@ -92,12 +92,18 @@ async fn adopt_unanswered(
         .provider_account
         .as_deref()
         .is_some_and(|a| !SmsGateway::route_of_account(a).can_be_asked());
-    if asked_nowhere && !message.request_may_have_left() {
-        // Its run died (or gave up) between the claim and the request: nothing reached the
-        // provider, so it is sent again (on whatever route is up); the claim takes the attempt
-        // over, and the old run, if it still lives, can no longer record its request leaving.
-        tracing::info!(message = %message.id, "a send whose request never left: sending it");
-        return Ok(false);
+    if asked_nowhere
+        && !message.request_may_have_left()
+        && let Some(attempt) = message.send_attempt_id
+    {
+        // Its run died (or stalled) between the claim and the request: nothing reached the
+        // provider. The attempt is taken from that run first, so should it still live it can no
+        // longer record its request leaving and send; then the message is sent again (on
+        // whatever route is up). Recorded as leaving meanwhile: held as below.
+        if store::take_over_unsent_attempt(s.pool, message.id, attempt).await? {
+            tracing::info!(message = %message.id, "a send whose request never left: sending it");
+            return Ok(false);
+        }
     }
     if let Some(account) = &message.provider_account
         && Some(account.as_str()) != s.gateway.account()

@@ -766,6 +766,42 @@ async fn a_beem_send_whose_worker_died_before_its_request_left_is_sent_again_onc
         "claimed, then the worker died"
     );
     assert!(r.beem.sends().is_empty(), "nothing left");
+    // The fence a recovering run puts up first: had the old run only stalled, it could no
+    // longer record its request leaving (and so send) once its attempt was taken over; and an
+    // attempt recorded as leaving is never taken over.
+    let stalled: uuid::Uuid =
+        sqlx::query_scalar("SELECT send_attempt_id FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_one(r.h.pool())
+            .await
+            .unwrap();
+    let message = copcca_sms::domain::MessageId(id);
+    use copcca_sms::messages::store;
+    assert!(
+        store::mark_request_leaving(r.h.pool(), message, stalled)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store::take_over_unsent_attempt(r.h.pool(), message, stalled)
+            .await
+            .unwrap()
+    );
+    sqlx::query("UPDATE messages SET request_left_attempt = NULL WHERE id = $1")
+        .bind(id)
+        .execute(r.h.pool())
+        .await
+        .unwrap();
+    assert!(
+        store::take_over_unsent_attempt(r.h.pool(), message, stalled)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store::mark_request_leaving(r.h.pool(), message, stalled)
+            .await
+            .unwrap()
+    );
 
     // Beem cannot be asked, but the attempt never recorded its request leaving: sent again,
     // once, instead of being held for the operator.
@@ -817,8 +853,46 @@ async fn the_operator_settles_a_held_send_as_the_providers_console_shows_it(pool
         let (status, v) = resolve(admin.clone(), bad.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
     }
-    // Beem's console shows it: charged under Beem's id, never sent again.
+    // Its report said undelivered days ago: not adopted (a failure), then set aside.
     let provider_id = format!("{}:{id}", r.beem.sends()[0].request_id);
+    let failure = json!({"request_id": r.beem.sends()[0].request_id, "recipient_id": id.to_string(),
+                         "dest_addr": "255754123456", "status": "UNDELIVERED"});
+    let url = r.local_report_url(RouteName::Beem).await;
+    let answer =
+        r.h.app
+            .client
+            .post(url)
+            .json(&failure)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    sqlx::query("UPDATE webhook_events SET received_at = now() - interval '73 hours'")
+        .execute(r.h.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.h.reconcile(Duration::from_secs(3600))
+            .await
+            .reports_set_aside,
+        1
+    );
+
+    // While its attempt may still be in flight, the operator's word waits.
+    let (status, v) = resolve(admin.clone(), json!({"outcome": "not_sent"})).await;
+    assert_eq!(
+        (status, &v["code"]),
+        (StatusCode::CONFLICT, &json!("attempt_in_flight"))
+    );
+    sqlx::query(
+        "UPDATE messages SET send_attempt_started_at = now() - interval '5 minutes' WHERE id = $1",
+    )
+    .bind(id)
+    .execute(r.h.pool())
+    .await
+    .unwrap();
+    // Beem's console shows it: charged under Beem's id, never sent again; its set-aside report
+    // is taken up again, so the failure is applied and refunded.
     let (status, v) = resolve(
         admin.clone(),
         json!({"outcome": "sent", "provider_id": provider_id}),
@@ -833,6 +907,17 @@ async fn the_operator_settles_a_held_send_as_the_providers_console_shows_it(pool
     );
     assert_eq!(beem_sent(&r.beem).len(), 1, "never sent again");
     assert_eq!(r.h.available().await, 9, "charged once");
+    let settings = reconcile::Settings {
+        pending_report_after: Duration::ZERO,
+        ..Default::default()
+    };
+    let report = reconcile::reconcile_once(&r.h.deps, &settings)
+        .await
+        .unwrap();
+    assert_eq!(report.reports_applied, 1);
+    r.h.drain(Duration::from_secs(5)).await;
+    assert_eq!(r.h.message(id).await.status, MessageStatus::Undelivered);
+    assert_eq!(r.h.available().await, 10, "refunded");
     // Settled: not held any more.
     let (status, v) = resolve(admin.clone(), json!({"outcome": "not_sent"})).await;
     assert_eq!(
@@ -847,7 +932,14 @@ async fn the_operator_settles_a_held_send_as_the_providers_console_shows_it(pool
     let other = r.h.accept("0754123457", "Reminder").await;
     r.h.drain(Duration::from_secs(8)).await;
     assert_eq!(r.h.message(other).await.status, MessageStatus::Sending);
-    assert_eq!(r.h.available().await, 8, "its credit reserved");
+    assert_eq!(r.h.available().await, 9, "its credit reserved");
+    sqlx::query(
+        "UPDATE messages SET send_attempt_started_at = now() - interval '5 minutes' WHERE id = $1",
+    )
+    .bind(other)
+    .execute(r.h.pool())
+    .await
+    .unwrap();
     let url = r.h.app.url(&format!("/admin/messages/{other}/resolve"));
     let answer =
         r.h.app
@@ -864,6 +956,6 @@ async fn the_operator_settles_a_held_send_as_the_providers_console_shows_it(pool
         (m.status, m.error_code.as_deref()),
         (MessageStatus::Failed, Some("not_sent"))
     );
-    assert_eq!(r.h.available().await, 9, "released");
+    assert_eq!(r.h.available().await, 10, "released");
     r.h.audit_clean().await;
 }
