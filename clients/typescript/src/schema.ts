@@ -658,7 +658,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description not_held: the message is not held as unanswered; provider_id_in_use */
+                /** @description not_held: the message is not held as unanswered; attempt_in_flight: it is being sent again now; provider_id_in_use */
                 409: {
                     headers: {
                         [name: string]: unknown;
