@@ -96,8 +96,8 @@ async fn spawn_live_app(pool: PgPool, overrides: &[(&str, &str)]) -> TestApp {
     }
 }
 
-/// Whether `GET /admin/routes` says `route` has an account.
-async fn configured(app: &TestApp, token: &str, route: RouteName) -> bool {
+/// `route`'s entry in `GET /admin/routes`.
+async fn route_status(app: &TestApp, token: &str, route: RouteName) -> Value {
     let v: Value = app
         .client
         .get(app.url("/admin/routes"))
@@ -108,13 +108,20 @@ async fn configured(app: &TestApp, token: &str, route: RouteName) -> bool {
         .json()
         .await
         .unwrap();
-    let status = v["routes"]
+    v["routes"]
         .as_array()
         .unwrap()
         .iter()
         .find(|r| r["route"] == route.to_string())
-        .unwrap_or_else(|| panic!("{route} missing from {v}"));
-    status["configured"].as_bool().unwrap()
+        .unwrap_or_else(|| panic!("{route} missing from {v}"))
+        .clone()
+}
+
+/// Whether `GET /admin/routes` says `route` has an account.
+async fn configured(app: &TestApp, token: &str, route: RouteName) -> bool {
+    route_status(app, token, route).await["configured"]
+        .as_bool()
+        .unwrap()
 }
 
 /// `fake` is the route's provider, accepting `case.good`.
@@ -376,24 +383,10 @@ async fn app_with_beem_secret(pool: &PgPool, secret: Option<&str>) -> TestApp {
 /// Beem's report path on `app` as `GET /admin/routes` shows it.
 async fn beem_report_path(app: &TestApp) -> String {
     let admin = app.token(None, Role::SuperAdmin).await;
-    let v: Value = app
-        .client
-        .get(app.url("/admin/routes"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = v["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["route"] == "beem")
-        .and_then(|r| r["report_url"].as_str())
-        .unwrap_or_else(|| panic!("no Beem report URL: {v}"))
-        .to_string();
+    let status = route_status(app, &admin, RouteName::Beem).await;
+    let url = status["report_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no Beem report URL: {status}"));
     url[url.find("/webhooks/").unwrap()..].to_string()
 }
 

@@ -175,11 +175,10 @@ async fn signed_requests_missing_their_fields_are_refused_and_recorded(pool: PgP
     );
 }
 
-#[sqlx::test]
-async fn a_report_that_beats_the_commit_is_applied_later(pool: PgPool) {
-    let h = Harness::new(pool, 10).await;
-    let (id, sid) = sent(&h).await;
-    // Pretend the report came before the message had its SID: stored, pending.
+/// A sent message whose `delivered` report came before the message had its SID (stored,
+/// pending), the SID then recorded: its id and SID.
+async fn delivered_before_its_sid(h: &Harness) -> (uuid::Uuid, String) {
+    let (id, sid) = sent(h).await;
     sqlx::query("UPDATE messages SET provider_id = NULL WHERE id = $1")
         .bind(id)
         .execute(h.pool())
@@ -196,6 +195,14 @@ async fn a_report_that_beats_the_commit_is_applied_later(pool: PgPool) {
         .execute(h.pool())
         .await
         .unwrap();
+    (id, sid)
+}
+
+#[sqlx::test]
+async fn a_report_that_beats_the_commit_is_applied_later(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    // Pretend the report came before the message had its SID: stored, pending.
+    let (id, _) = delivered_before_its_sid(&h).await;
     sqlx::query("UPDATE webhook_events SET received_at = now() - interval '1 minute'")
         .execute(h.pool())
         .await
@@ -223,22 +230,7 @@ async fn reports_naming_no_message_of_ours_neither_hide_one_that_applies_nor_sta
     .execute(h.pool())
     .await
     .unwrap();
-    let (id, sid) = sent(&h).await;
-    sqlx::query("UPDATE messages SET provider_id = NULL WHERE id = $1")
-        .bind(id)
-        .execute(h.pool())
-        .await
-        .unwrap();
-    assert_eq!(
-        h.twilio.callback(&sid, "delivered", None).await.unwrap(),
-        204
-    );
-    sqlx::query("UPDATE messages SET provider_id = $2 WHERE id = $1")
-        .bind(id)
-        .bind(&sid)
-        .execute(h.pool())
-        .await
-        .unwrap();
+    let (id, _) = delivered_before_its_sid(&h).await;
     sqlx::query("UPDATE webhook_events SET received_at = received_at - interval '1 minute'")
         .execute(h.pool())
         .await
