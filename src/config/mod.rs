@@ -94,6 +94,10 @@ pub struct Config {
     pub beem_max_per_second: u32,
     /// `AT_MAX_PER_SECOND`: message segments a second through Africa's Talking (default 50).
     pub at_max_per_second: u32,
+    /// `BEEM_MAX_IN_FLIGHT`: grouped requests in flight to Beem at most, fleet-wide (default 2).
+    pub beem_max_in_flight: u32,
+    /// `AT_MAX_IN_FLIGHT`: grouped requests in flight to Africa's Talking at most (default 2).
+    pub at_max_in_flight: u32,
     /// `REPORT_TOKEN_GRACE_SECS`: how long a bulk route's previous report URL still takes
     /// reports after its secret changed (default a day).
     pub report_token_grace: Duration,
@@ -357,6 +361,8 @@ impl Config {
             twilio_max_in_flight: providers::twilio_max_in_flight(&vars)?,
             beem_max_per_second: providers::bulk_max_per_second(&vars, "BEEM_MAX_PER_SECOND")?,
             at_max_per_second: providers::bulk_max_per_second(&vars, "AT_MAX_PER_SECOND")?,
+            beem_max_in_flight: providers::bulk_max_in_flight(&vars, "BEEM_MAX_IN_FLIGHT")?,
+            at_max_in_flight: providers::bulk_max_in_flight(&vars, "AT_MAX_IN_FLIGHT")?,
             report_token_grace: vars.secs("REPORT_TOKEN_GRACE_SECS", 86_400, 0..=30 * 86_400)?,
             twilio_timing,
             settings_reload,

@@ -89,6 +89,12 @@ pub(super) fn bulk_max_per_second(vars: &Vars, name: &'static str) -> Result<u32
     vars.number(name, "50", 1..=10_000)
 }
 
+/// `BEEM_MAX_IN_FLIGHT`, `AT_MAX_IN_FLIGHT`: grouped requests in flight to a bulk route's
+/// account at most, fleet-wide (each carries up to 100 recipients, so a few suffice).
+pub(super) fn bulk_max_in_flight(vars: &Vars, name: &'static str) -> Result<u32, ConfigError> {
+    vars.number(name, "2", 1..=100)
+}
+
 /// `TWILIO_MAX_IN_FLIGHT`: requests in flight to the Twilio account at most, fleet-wide (its
 /// 20429 is about concurrent requests).
 pub(super) fn twilio_max_in_flight(vars: &Vars) -> Result<u32, ConfigError> {

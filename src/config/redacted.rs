@@ -39,6 +39,8 @@ impl std::fmt::Debug for Config {
             twilio_max_in_flight,
             beem_max_per_second,
             at_max_per_second,
+            beem_max_in_flight,
+            at_max_in_flight,
             report_token_grace,
             twilio_timing,
             settings_reload,
@@ -99,6 +101,8 @@ impl std::fmt::Debug for Config {
             .field("beem_max_per_second", beem_max_per_second)
             .field("report_token_grace", report_token_grace)
             .field("at_max_per_second", at_max_per_second)
+            .field("beem_max_in_flight", beem_max_in_flight)
+            .field("at_max_in_flight", at_max_in_flight)
             .field("twilio_timing", twilio_timing)
             .field("settings_reload", settings_reload)
             .field("startup_wait", startup_wait)

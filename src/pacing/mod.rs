@@ -14,7 +14,8 @@
 //! put more than the cap in any one-second window.
 //!
 //! **In flight.** Twilio's 20429 is about concurrent requests to one account: a send holds a
-//! lease (`in_flight.lua`) from just before its request until its answer.
+//! lease (`in_flight.lua`) from just before its request until its answer. A bulk route's
+//! grouped request holds one the same way, so its cap is the fleet's too, not each worker's.
 //!
 //! Time is Redis's (`TIME`), not the workers' clocks; tests pass their own.
 
@@ -27,6 +28,12 @@ use redis::aio::ConnectionManager;
 use crate::domain::{CompanyId, MessageId};
 
 static FAIR: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("fair.lua")));
+/// How much longer than its longest request a lease is held (a worker that died mid-request
+/// frees it after this).
+pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// How often a request waiting for a lease looks again.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(5);
+
 static IN_FLIGHT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("in_flight.lua")));
 
 /// How one sender's slots are spaced and handed out.
@@ -209,6 +216,29 @@ impl Pacer {
         } else {
             Err(Duration::from_millis(ms.max(1) as u64))
         })
+    }
+
+    /// Takes lease `lease` on `account`'s requests in flight as soon as one of `cap` is free
+    /// (looking again every [`IN_FLIGHT_POLL`] at most); `false` when none comes free before
+    /// `deadline`.
+    pub async fn wait_for_lease(
+        &self,
+        account: &str,
+        lease: &str,
+        cap: u32,
+        hold: Duration,
+        deadline: tokio::time::Instant,
+    ) -> redis::RedisResult<bool> {
+        loop {
+            let Err(wait) = self.take_lease(account, lease, cap, hold).await? else {
+                return Ok(true);
+            };
+            let retry_at = tokio::time::Instant::now() + wait.min(IN_FLIGHT_POLL);
+            if retry_at > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep_until(retry_at).await;
+        }
     }
 
     /// Gives lease `lease` back (its request has its answer).

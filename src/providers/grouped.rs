@@ -2,21 +2,23 @@
 //! message to one runner per account, which sends everything waiting as few requests as it can,
 //! each to at most [`MAX_GROUP`] distinct numbers that share one body, and gives every job its
 //! own recipient's answer. As with the ledger's group commit (`db::group_commit`), nothing waits
-//! on a timer: a lone message leaves at once, and while [`REQUESTS_IN_FLIGHT`] batches are out
-//! (each one request per body among the messages that were waiting), the next batch forms.
+//! on a timer: a lone message leaves at once, and while the account's requests in flight are
+//! out (each batch sends one request per body among the messages that were waiting), the next
+//! batch forms. Each request holds one of the account's leases in flight (`pacing`) from just
+//! before it leaves until its answer, so the cap holds across every worker process.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use super::answer::{self, SendError, Sent};
 use super::bulk::{BulkError, Recipient, RecipientAnswer};
 use crate::db::group_commit::GroupCommit;
 use crate::domain::MessageId;
+use crate::pacing::{LEASE_MARGIN, Pacer};
 
 /// The most recipients in one request (both providers take 100).
 pub const MAX_GROUP: usize = 100;
-/// Batches to one account at a time (a batch sends one request per body it holds).
-pub const REQUESTS_IN_FLIGHT: usize = 2;
 
 /// A client that sends one body to many recipients and answers per recipient.
 pub trait BulkClient: Clone + Send + Sync + 'static {
@@ -28,6 +30,12 @@ pub trait BulkClient: Clone + Send + Sync + 'static {
         recipients: &[Recipient],
         body: &str,
     ) -> impl Future<Output = Result<Vec<(MessageId, RecipientAnswer)>, BulkError>> + Send;
+
+    /// The account the requests go to (the key of its leases in flight).
+    fn account(&self) -> &str;
+
+    /// The longest one request can take.
+    fn timeout(&self) -> Duration;
 }
 
 /// One job's message, waiting for its group.
@@ -43,13 +51,18 @@ type Runner = GroupCommit<Item, Result<Sent, SendError>>;
 #[derive(Clone)]
 pub struct Grouped<C> {
     client: C,
+    /// Requests in flight to the account at most, fleet-wide.
+    in_flight: u32,
     runner: Arc<OnceLock<Runner>>,
 }
 
 impl<C: BulkClient> Grouped<C> {
-    pub fn new(client: C) -> Self {
+    /// `client`'s sends, grouped, with at most `in_flight` requests to its account at once
+    /// across the fleet.
+    pub fn new(client: C, in_flight: u32) -> Self {
         Grouped {
             client,
+            in_flight: in_flight.max(1),
             runner: Arc::default(),
         }
     }
@@ -58,13 +71,24 @@ impl<C: BulkClient> Grouped<C> {
         &self.client
     }
 
-    /// Sends `body` to `recipient` in the next group, and returns that recipient's answer.
-    pub async fn send(&self, recipient: Recipient, body: &str) -> Result<Sent, SendError> {
+    /// Sends `body` to `recipient` in the next group, and returns that recipient's answer. The
+    /// runner, started by the first send, takes its leases in flight through `pacer`.
+    pub async fn send(
+        &self,
+        recipient: Recipient,
+        body: &str,
+        pacer: &Pacer,
+    ) -> Result<Sent, SendError> {
         let runner = self.runner.get_or_init(|| {
+            let leases = Leases {
+                pacer: pacer.clone(),
+                cap: self.in_flight,
+                hold: self.client.timeout() + LEASE_MARGIN,
+            };
             let client = self.client.clone();
-            GroupCommit::start(C::STEP, MAX_GROUP, REQUESTS_IN_FLIGHT, move |items| {
-                let client = client.clone();
-                async move { Ok(send_groups(&client, items).await) }
+            GroupCommit::start(C::STEP, MAX_GROUP, self.in_flight as usize, move |items| {
+                let (client, leases) = (client.clone(), leases.clone());
+                async move { Ok(send_groups(&client, &leases, items).await) }
             })
         });
         let item = Item {
@@ -79,9 +103,50 @@ impl<C: BulkClient> Grouped<C> {
     }
 }
 
+/// The fleet's leases on one bulk account's requests in flight.
+#[derive(Clone)]
+struct Leases {
+    pacer: Pacer,
+    cap: u32,
+    /// How long a lease is held at most (a worker that died mid-request frees it after this).
+    hold: Duration,
+}
+
+impl Leases {
+    /// Sends one request while holding a lease on the account's requests in flight. None free
+    /// within a lease's hold (or Redis failing to say) means the request never left.
+    async fn send<C: BulkClient>(
+        &self,
+        client: &C,
+        recipients: &[Recipient],
+        body: &str,
+    ) -> Result<Vec<(MessageId, RecipientAnswer)>, BulkError> {
+        let (account, lease) = (client.account(), uuid::Uuid::new_v4().to_string());
+        let deadline = tokio::time::Instant::now() + self.hold;
+        match (self.pacer)
+            .wait_for_lease(account, &lease, self.cap, self.hold, deadline)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Err(BulkError::NotSent("no request in flight came free".into())),
+            Err(e) => return Err(BulkError::NotSent(format!("no lease in flight: {e}"))),
+        }
+        let answer = client.send_bulk(recipients, body).await;
+        if let Err(e) = self.pacer.release_lease(account, &lease).await {
+            // The lease lapses on its own after its hold.
+            tracing::warn!(%account, error = %e, "giving back an in-flight lease failed");
+        }
+        answer
+    }
+}
+
 /// Sends `items` as groups of one body and distinct numbers, one request per group, and
 /// answers each item in order.
-async fn send_groups<C: BulkClient>(client: &C, items: Vec<Item>) -> Vec<Result<Sent, SendError>> {
+async fn send_groups<C: BulkClient>(
+    client: &C,
+    leases: &Leases,
+    items: Vec<Item>,
+) -> Vec<Result<Sent, SendError>> {
     let groups = groups(&items);
     let mut answers: Vec<Option<Result<Sent, SendError>>> = vec![None; items.len()];
     let items = &items;
@@ -89,7 +154,7 @@ async fn send_groups<C: BulkClient>(client: &C, items: Vec<Item>) -> Vec<Result<
         let recipients: Vec<Recipient> =
             group.iter().map(|&i| items[i].recipient.clone()).collect();
         let body = &items[group[0]].body;
-        (group, client.send_bulk(&recipients, body).await)
+        (group, leases.send(client, &recipients, body).await)
     });
     for (group, answer) in futures::future::join_all(sends).await {
         match answer {

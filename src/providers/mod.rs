@@ -15,6 +15,7 @@ pub mod vodacom;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{E164, MessageId, Segments};
+use crate::pacing::Pacer;
 use crate::routing::RouteName;
 use africastalking::AfricasTalkingClient;
 use answer::{SendError, Sent};
@@ -45,6 +46,14 @@ impl BulkClient for BeemClient {
     {
         self.send(recipients, body)
     }
+
+    fn account(&self) -> &str {
+        self.account()
+    }
+
+    fn timeout(&self) -> std::time::Duration {
+        self.timeout()
+    }
 }
 
 impl BulkClient for AfricasTalkingClient {
@@ -58,6 +67,14 @@ impl BulkClient for AfricasTalkingClient {
     {
         self.send(recipients, body)
     }
+
+    fn account(&self) -> &str {
+        self.account()
+    }
+
+    fn timeout(&self) -> std::time::Duration {
+        self.timeout()
+    }
 }
 
 /// The prefix of a Beem account as recorded on a message (`provider_account`).
@@ -66,18 +83,19 @@ const BEEM_ACCOUNT: &str = "beem:";
 const AT_ACCOUNT: &str = "africastalking:";
 
 impl SmsGateway {
-    /// Beem, its sends grouped (`grouped`).
-    pub fn beem(client: BeemClient) -> Self {
-        SmsGateway::Beem(Box::new(Grouped::new(client)))
+    /// Beem, its sends grouped (`grouped`), at most `in_flight` requests at once fleet-wide.
+    pub fn beem(client: BeemClient, in_flight: u32) -> Self {
+        SmsGateway::Beem(Box::new(Grouped::new(client, in_flight)))
     }
 
-    /// Africa's Talking, its sends grouped (`grouped`).
-    pub fn africastalking(client: AfricasTalkingClient) -> Self {
-        SmsGateway::AfricasTalking(Box::new(Grouped::new(client)))
+    /// Africa's Talking, its sends grouped (`grouped`), at most `in_flight` requests at once
+    /// fleet-wide.
+    pub fn africastalking(client: AfricasTalkingClient, in_flight: u32) -> Self {
+        SmsGateway::AfricasTalking(Box::new(Grouped::new(client, in_flight)))
     }
 
-    /// Whether each request takes one of the account's requests in flight (`pacing`'s leases):
-    /// Twilio's, one message each. A bulk route's runner bounds its own requests.
+    /// Whether the send path takes each message's lease in flight (`pacing`'s leases):
+    /// Twilio's, one message per request. A bulk route's runner takes one per grouped request.
     pub fn leases_requests(&self) -> bool {
         matches!(self, SmsGateway::Twilio(_))
     }
@@ -202,8 +220,15 @@ impl SmsGateway {
         self.route().can_be_asked()
     }
 
-    /// Sends `message`'s `body` to `to` (through a bulk route, in the next group).
-    pub async fn send(&self, message: MessageId, to: &E164, body: &str) -> Result<Sent, SendError> {
+    /// Sends `message`'s `body` to `to` (through a bulk route, in the next group, whose request
+    /// takes its lease in flight through `pacer`).
+    pub async fn send(
+        &self,
+        message: MessageId,
+        to: &E164,
+        body: &str,
+        pacer: &Pacer,
+    ) -> Result<Sent, SendError> {
         let recipient = || Recipient {
             message,
             to: to.clone(),
@@ -214,8 +239,8 @@ impl SmsGateway {
                 .await
                 .map(|m| Sent::from(&m))
                 .map_err(SendError::from),
-            SmsGateway::Beem(c) => c.send(recipient(), body).await,
-            SmsGateway::AfricasTalking(c) => c.send(recipient(), body).await,
+            SmsGateway::Beem(c) => c.send(recipient(), body, pacer).await,
+            SmsGateway::AfricasTalking(c) => c.send(recipient(), body, pacer).await,
             SmsGateway::Demo => {
                 tracing::info!(to = %to, "demo provider: message logged as sent, nothing left the machine");
                 Ok(Sent {

@@ -26,21 +26,27 @@ impl SmsRoutes {
         africastalking: Option<&AfricasTalkingAccount>,
     ) -> Self {
         let beem = beem.map(|b| {
-            SmsGateway::beem(BeemClient::new(
-                config.beem_api_base.clone(),
-                config.beem_dlr_base.clone(),
-                b.api_key.expose(),
-                b.secret_key.clone(),
-                &b.source_addr,
-            ))
+            SmsGateway::beem(
+                BeemClient::new(
+                    config.beem_api_base.clone(),
+                    config.beem_dlr_base.clone(),
+                    b.api_key.expose(),
+                    b.secret_key.clone(),
+                    &b.source_addr,
+                ),
+                config.beem_max_in_flight,
+            )
         });
         let africastalking = africastalking.map(|a| {
-            SmsGateway::africastalking(AfricasTalkingClient::new(
-                config.africastalking_api_base.clone(),
-                &a.username,
-                a.api_key.clone(),
-                Some(a.sender_id.clone()),
-            ))
+            SmsGateway::africastalking(
+                AfricasTalkingClient::new(
+                    config.africastalking_api_base.clone(),
+                    &a.username,
+                    a.api_key.clone(),
+                    Some(a.sender_id.clone()),
+                ),
+                config.at_max_in_flight,
+            )
         });
         SmsRoutes {
             twilio,

@@ -7,7 +7,7 @@ use crate::domain::QuietHours;
 use crate::messages::Message;
 use crate::messages::store::SendingRules;
 use crate::metrics;
-use crate::pacing::Turn;
+use crate::pacing::{LEASE_MARGIN, Turn};
 use crate::queue::{JobError, JobResultExt};
 use crate::ratelimit::{Decision, Quota};
 
@@ -151,34 +151,20 @@ async fn in_time(
         id: message.id.to_string(),
     };
     let hold = s.gateway.longest_send() + LEASE_MARGIN;
-    loop {
-        match s
-            .pacer
-            .take_lease(account, &lease.id, s.max_in_flight, hold)
-            .await
-            .retry()?
-        {
-            Ok(()) if late() => {
-                lease.release(s).await;
-                return Ok(None);
-            }
-            Ok(()) => return Ok(Some(lease)),
-            Err(wait) => {
-                let retry_at = tokio::time::Instant::now() + wait.min(IN_FLIGHT_POLL);
-                if retry_at > deadline {
-                    return Ok(None);
-                }
-                tokio::time::sleep_until(retry_at).await;
-            }
-        }
+    let taken = s
+        .pacer
+        .wait_for_lease(account, &lease.id, s.max_in_flight, hold, deadline)
+        .await
+        .retry()?;
+    if !taken {
+        return Ok(None);
     }
+    if late() {
+        lease.release(s).await;
+        return Ok(None);
+    }
+    Ok(Some(lease))
 }
-
-/// How much longer than its longest request a lease is held (a worker that died mid-request
-/// frees it after this).
-const LEASE_MARGIN: Duration = Duration::from_secs(5);
-/// How often a send waiting for a lease looks again.
-const IN_FLIGHT_POLL: Duration = Duration::from_millis(5);
 
 /// A request's place among the account's requests in flight; given back with
 /// [`Lease::release`] once the answer came (or after its hold, if the worker died).

@@ -119,7 +119,9 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
             ))
         }
         Ok(Some(lease)) => {
-            let outcome = s.gateway.send(message.id, &message.to, &message.body).await;
+            let outcome = (s.gateway)
+                .send(message.id, &message.to, &message.body, s.pacer)
+                .await;
             lease.release(s).await;
             let label = outcome.as_ref().map_or_else(SendError::label, |_| "sent");
             crate::metrics::route_send(s.gateway.name(), label);

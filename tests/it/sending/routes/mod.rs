@@ -58,8 +58,8 @@ async fn routed_with_timeout(
         at_client = at_client.with_timeout(t);
     }
     h.deps.change_providers(|p| {
-        p.sms.beem = Some(SmsGateway::beem(beem_client));
-        p.sms.africastalking = Some(SmsGateway::africastalking(at_client));
+        p.sms.beem = Some(SmsGateway::beem(beem_client, 2));
+        p.sms.africastalking = Some(SmsGateway::africastalking(at_client, 2));
     });
     let rules = rules
         .iter()
@@ -343,6 +343,44 @@ async fn messages_to_a_bulk_route_go_in_groups_and_each_is_settled_on_its_own(po
         }
     }
     assert_eq!(r.h.available().await, 40 - 28, "28 charged, 2 released");
+    r.h.audit_clean().await;
+}
+
+#[sqlx::test]
+async fn two_worker_processes_share_a_bulk_routes_requests_in_flight(pool: PgPool) {
+    let mut r = routed(pool, 20, &[("255", &[RouteName::Beem])]).await;
+    // Beem takes two requests at once and answers each after 150 ms; every message has its own
+    // body (so its own request), and two worker processes, each with its own group runner,
+    // send at once: only a fleet-wide cap keeps the third request from being refused.
+    r.beem.limit(None, Some(2));
+    r.beem.script(std::iter::repeat_n(
+        fake_beem::Behaviour::Hang(Duration::from_millis(150)),
+        12,
+    ));
+    let second = |p: &mut copcca_sms::live::Providers| {
+        p.sms.beem = Some(SmsGateway::beem(r.beem.client(), 2));
+    };
+    let mut other = r.h.deps.clone();
+    other.change_providers(second);
+    r.h.deps.change_providers(second);
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        ids.push(r.h.accept(&format!("+2557540000{n:02}"), &format!("Kumbusho {n}")).await);
+    }
+    let queues = ["sms", "refunds", "sweeps"];
+    tokio::join!(
+        crate::support::run_workers_until_idle(&r.h.deps, &queues, DRAIN),
+        crate::support::run_workers_until_idle(&other, &queues, DRAIN),
+    );
+
+    let (peak, refused) = r.beem.load();
+    assert_eq!(refused, 0, "a request went past the account's cap in flight");
+    assert!(peak <= 2, "{peak} requests at once");
+    assert_eq!(beem_sent(&r.beem).len(), 12, "each sent once");
+    for id in ids {
+        assert_eq!(r.h.message(id).await.status, MessageStatus::Sent);
+    }
+    assert_eq!(r.h.available().await, 8);
     r.h.audit_clean().await;
 }
 
