@@ -91,6 +91,9 @@ pub(super) struct Inner {
     report_retry_for: Duration,
     deliveries: Vec<Delivery>,
     pulls: Vec<(String, String)>,
+    /// Every pull is answered this status (503: the report host is down; 401: the key is
+    /// refused there) until cleared.
+    pull_outage: Option<u16>,
     price: Decimal,
     balance: Decimal,
     next_request_id: u64,
@@ -127,6 +130,7 @@ impl FakeBeem {
                 report_retry_for: Duration::ZERO,
                 deliveries: Vec::new(),
                 pulls: Vec::new(),
+                pull_outage: None,
                 price: Decimal::ONE,
                 balance: Decimal::new(10_000, 0),
                 next_request_id: 27_104_651,
@@ -242,6 +246,11 @@ impl FakeBeem {
     /// Every report posted, in order.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.lock().deliveries.clone()
+    }
+
+    /// Answers every pull with `status` (a 5xx, or 401 as Beem refuses a key) until `None`.
+    pub fn fail_pulls(&self, status: Option<u16>) {
+        self.lock().pull_outage = status;
     }
 
     /// Every pull received: (dest_addr, request_id).

@@ -267,6 +267,11 @@ pub(super) async fn pull(
     };
     let mut inner = shared.inner.lock().expect("lock");
     inner.pulls.push((dest.clone(), request_id.clone()));
+    match inner.pull_outage {
+        Some(401) => return error(401, 120, "Invalid Authentication Parameters"),
+        Some(status) => return error(status, status.into(), "Service Unavailable"),
+        None => {}
+    }
     let items: Vec<Value> = inner
         .sends
         .iter()

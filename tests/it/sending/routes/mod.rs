@@ -365,7 +365,10 @@ async fn two_worker_processes_share_a_bulk_routes_requests_in_flight(pool: PgPoo
     r.h.deps.change_providers(second);
     let mut ids = Vec::new();
     for n in 0..12 {
-        ids.push(r.h.accept(&format!("+2557540000{n:02}"), &format!("Kumbusho {n}")).await);
+        ids.push(
+            r.h.accept(&format!("+2557540000{n:02}"), &format!("Kumbusho {n}"))
+                .await,
+        );
     }
     let queues = ["sms", "refunds", "sweeps"];
     tokio::join!(
@@ -374,7 +377,10 @@ async fn two_worker_processes_share_a_bulk_routes_requests_in_flight(pool: PgPoo
     );
 
     let (peak, refused) = r.beem.load();
-    assert_eq!(refused, 0, "a request went past the account's cap in flight");
+    assert_eq!(
+        refused, 0,
+        "a request went past the account's cap in flight"
+    );
     assert!(peak <= 2, "{peak} requests at once");
     assert_eq!(beem_sent(&r.beem).len(), 12, "each sent once");
     for id in ids {

@@ -127,6 +127,50 @@ async fn beem_is_asked_for_the_reports_that_never_came(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn a_pull_refused_or_unanswered_ends_the_pass_and_counts_nothing(pool: PgPool) {
+    let r = routed(pool, 10, &[("255", &[RouteName::Beem])]).await;
+    r.beem
+        .report_to(Some("http://127.0.0.1:9/dlr"), Duration::from_millis(50));
+    let ids = [
+        r.h.accept("+255754000001", "Karibu").await,
+        r.h.accept("+255754000002", "Karibu").await,
+    ];
+    r.h.drain(DRAIN).await;
+    r.beem.wait_deliveries(2).await;
+
+    // Beem's report host down, then our key refused there: each pass stops at the first
+    // answer, nothing is counted as a pull, nothing moves, and nothing waits longer for it.
+    for status in [503, 401] {
+        r.beem.fail_pulls(Some(status));
+        let before = r.beem.pulls().len();
+        assert_eq!(
+            pull_pass(&r, Duration::ZERO).await,
+            report_pulls::Pulled::default()
+        );
+        assert!(
+            r.beem.pulls().len() > before,
+            "asked, and refused ({status})"
+        );
+        for id in ids {
+            assert_eq!(r.h.message(id).await.status, MessageStatus::Sent);
+        }
+        let counted: i64 = sqlx::query_scalar("SELECT count(*) FROM report_pulls")
+            .fetch_one(r.h.pool())
+            .await
+            .unwrap();
+        assert_eq!(counted, 0, "a failed pull is not a pull ({status})");
+    }
+    // Back: the next pass settles both.
+    r.beem.fail_pulls(None);
+    let pulled = pull_pass(&r, Duration::ZERO).await;
+    assert_eq!((pulled.asked, pulled.applied), (2, 2));
+    for id in ids {
+        assert_eq!(r.h.message(id).await.status, MessageStatus::Delivered);
+    }
+    r.h.audit_clean().await;
+}
+
+#[sqlx::test]
 async fn a_report_not_final_yet_is_asked_for_again_later_and_only_at_its_own_account(pool: PgPool) {
     let r = routed(pool, 10, &[("255", &[RouteName::Beem])]).await;
     r.beem.report_to(None, Duration::from_secs(3600));
