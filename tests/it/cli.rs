@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 
 fn database_url(name: &str) -> String {
@@ -177,7 +177,23 @@ async fn admin_commands_print_one_json_object(pool: PgPool) {
 
     let out = cli(&pool, &["admin", "--json", "audit"]).await;
     assert!(out.status.success());
-    assert_eq!(json(&out)["clean"], true);
+    let full = json(&out);
+    assert_eq!(full["clean"], true);
+    let checkpoint = full["checkpoint"]
+        .as_i64()
+        .expect("a clean audit records a checkpoint");
+    // Since that checkpoint: nothing new to read.
+    let out = cli(&pool, &["admin", "--json", "audit", "--since-checkpoint"]).await;
+    assert!(out.status.success());
+    let since = json(&out);
+    assert_eq!(
+        (
+            &since["since_entry"],
+            &since["entries"],
+            &since["checkpoint"]
+        ),
+        (&json!(checkpoint), &json!(0), &json!(checkpoint))
+    );
 }
 
 #[sqlx::test]

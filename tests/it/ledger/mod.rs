@@ -1,6 +1,7 @@
 //! The ledger's operations, their idempotency and their behaviour under concurrent callers.
 
 mod batches;
+mod checkpoints;
 mod credits;
 mod holds;
 mod integrity;
