@@ -64,11 +64,12 @@ macro_rules! entry_sums {
     };
 }
 
-/// Each check is a query of `$1`, the checkpoint the audit starts from (0: every entry), and
-/// `$2`, the last entry it reads, returning `(company_id, detail)` for every row that breaks
-/// it. A check of holds, messages or payments reads, after a checkpoint, only those named by
-/// the entries after it (`$1 = 0 OR …`: plans are made for the values, so a full audit reads
-/// everything in one pass).
+/// Each check is a query of `$1`, the checkpoint the audit starts from (0: every entry), `$2`,
+/// the last entry it reads, and the rows those entries name, `$3` holds, `$4` charged messages
+/// and `$5` refunded messages (each NULL in a full audit: every one), returning
+/// `(company_id, detail)` for every row that breaks it. Plans are made for the values given
+/// (`NULL IS NULL OR …` folds away), so a full audit reads each table in one pass and one since a
+/// checkpoint reads the named rows by index.
 const CHECKS: &[(&str, &str)] = &[
     (
         "balance_equals_entries",
@@ -117,7 +118,7 @@ const CHECKS: &[(&str, &str)] = &[
          FROM holds h
          LEFT JOIN ledger_entries r ON r.hold_id = h.id AND r.kind = 'reserve'
          LEFT JOIN ledger_entries x ON x.hold_id = h.id AND x.kind IN ('commit', 'release')
-         WHERE $1 = 0 OR h.id IN (SELECT hold_id FROM ledger_entries WHERE id > $1 AND id <= $2)
+         WHERE $3::uuid[] IS NULL OR h.id = ANY($3)
          GROUP BY h.id
          HAVING count(r.id) <> 1
              OR count(x.id) FILTER (WHERE x.kind = 'commit') <> (CASE WHEN h.status = 'committed' THEN 1 ELSE 0 END)
@@ -130,7 +131,7 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT h.company_id, format('hold %s charged %s but its commit entry charged %s',
                 h.id, h.charged, -(e.available_delta + e.reserved_delta))
          FROM holds h JOIN ledger_entries e ON e.hold_id = h.id AND e.kind = 'commit'
-         WHERE ($1 = 0 OR h.id IN (SELECT hold_id FROM ledger_entries WHERE id > $1 AND id <= $2))
+         WHERE ($3::uuid[] IS NULL OR h.id = ANY($3))
            AND h.charged IS DISTINCT FROM -(e.available_delta + e.reserved_delta)",
     ),
     (
@@ -138,8 +139,7 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT company_id, format('message %s has %s charges', message_id, count(*))
          FROM ledger_entries
          WHERE kind = 'commit'
-           AND ($1 = 0 OR message_id IN (SELECT message_id FROM ledger_entries
-                                         WHERE id > $1 AND id <= $2 AND kind = 'commit'))
+           AND ($4::uuid[] IS NULL OR message_id = ANY($4))
          GROUP BY company_id, message_id HAVING count(*) > 1",
     ),
     (
@@ -149,8 +149,7 @@ const CHECKS: &[(&str, &str)] = &[
          FROM ledger_entries r
          LEFT JOIN holds h ON h.message_id = r.message_id AND h.status = 'committed'
          WHERE r.kind = 'refund'
-           AND ($1 = 0 OR r.message_id IN (SELECT message_id FROM ledger_entries
-                                           WHERE id > $1 AND id <= $2 AND kind = 'refund'))
+           AND ($5::uuid[] IS NULL OR r.message_id = ANY($5))
          GROUP BY r.company_id, r.message_id
          HAVING count(*) > 1 OR max(h.charged) IS NULL OR sum(r.available_delta) <> max(h.charged)",
     ),
@@ -205,22 +204,35 @@ pub async fn audit(pool: &PgPool) -> Result<AuditReport, sqlx::Error> {
 /// through the last entry every transaction below had committed at, for the next audit since
 /// a checkpoint to start from.
 pub async fn audit_and_checkpoint(pool: &PgPool, scope: Scope) -> Result<AuditReport, sqlx::Error> {
-    let since = match scope {
-        Scope::Full => 0,
-        Scope::SinceCheckpoint => latest_checkpoint(pool).await?.unwrap_or(0),
-    };
     // Found before the audit's snapshot is taken, so the audit sees every entry up to it.
     let horizon = committed_horizon(pool).await?;
+    let since = match (scope, latest_checkpoint(pool).await?) {
+        (Scope::SinceCheckpoint, Some(checkpoint))
+            if worth_reading_since(checkpoint, horizon.unwrap_or(checkpoint)) =>
+        {
+            checkpoint
+        }
+        _ => 0,
+    };
     let mut report = check(pool, since, i64::MAX).await?;
     if !report.is_clean() {
         return Ok(report);
     }
     report.checkpoint = match horizon {
-        Some(through) if through > since => record_checkpoint(pool, since, through).await?,
-        Some(_) => (since > 0).then_some(since),
+        Some(through) => record_checkpoint(pool, since, through).await?,
         None => None,
     };
     Ok(report)
+}
+
+/// Whether reading from `checkpoint` to `last` costs less than a full audit. Past a tenth of
+/// the ledger it does not: an entry read since a checkpoint costs about five times one read
+/// in full (its holds and messages come by index, one by one, not in one pass). Entry ids are
+/// dense enough for `last` to stand for the ledger's size.
+fn worth_reading_since(checkpoint: i64, last: i64) -> bool {
+    const AT_LEAST: i64 = 100_000;
+    let new = last.saturating_sub(checkpoint);
+    new <= AT_LEAST || new.saturating_mul(10) <= last
 }
 
 /// The latest checkpoint's last entry.
@@ -230,22 +242,50 @@ pub async fn latest_checkpoint(pool: &PgPool) -> Result<Option<i64>, sqlx::Error
         .await
 }
 
+/// The rows the entries after a checkpoint name (`None` in a full audit: every one).
+#[derive(Default, sqlx::FromRow)]
+struct Named {
+    holds: Option<Vec<uuid::Uuid>>,
+    charged: Option<Vec<uuid::Uuid>>,
+    refunded: Option<Vec<uuid::Uuid>>,
+}
+
 /// Every invariant over the entries after checkpoint `since` (0: all) up to `through`.
 async fn check(pool: &PgPool, since: i64, through: i64) -> Result<AuditReport, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *tx)
         .await?;
-    // Each check is planned for the values it is given (`$1 = 0 OR …` folds away), however
-    // often the connection has run it.
+    // Each check is planned for the values it is given (`NULL IS NULL OR …` folds away), however
+    // often the connection has run it; a full audit hashes and sorts millions of rows.
     sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
         .execute(&mut *tx)
         .await?;
+    sqlx::query("SET LOCAL work_mem = '64MB'")
+        .execute(&mut *tx)
+        .await?;
+    let named = if since == 0 {
+        Named::default()
+    } else {
+        sqlx::query_as(
+            "SELECT COALESCE(array_agg(DISTINCT hold_id) FILTER (WHERE hold_id IS NOT NULL), '{}') holds,
+                    COALESCE(array_agg(DISTINCT message_id) FILTER (WHERE kind = 'commit'), '{}') charged,
+                    COALESCE(array_agg(DISTINCT message_id) FILTER (WHERE kind = 'refund'), '{}') refunded
+             FROM ledger_entries WHERE id > $1 AND id <= $2",
+        )
+        .bind(since)
+        .bind(through)
+        .fetch_one(&mut *tx)
+        .await?
+    };
     let mut violations = Vec::new();
     for (invariant, sql) in CHECKS {
         let rows: Vec<(Option<CompanyId>, String)> = sqlx::query_as(*sql)
             .bind(since)
             .bind(through)
+            .bind(&named.holds)
+            .bind(&named.charged)
+            .bind(&named.refunded)
             .fetch_all(&mut *tx)
             .await?;
         violations.extend(rows.into_iter().map(|(company_id, detail)| Violation {
@@ -299,9 +339,10 @@ async fn committed_horizon(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
     Ok((through > 0).then_some(through))
 }
 
-/// Records checkpoint `through` from checkpoint `since` (0: none) and the entries between, and
-/// drops the older ones. Recordings take turns; one whose starting checkpoint another has
-/// dropped meanwhile records nothing (the other's is as good).
+/// Records checkpoint `through` from checkpoint `since` (0: from no checkpoint) and the entries
+/// between, and drops the older ones; answers the latest checkpoint after. Recordings take
+/// turns; one that a later checkpoint has overtaken, or whose starting checkpoint another has
+/// dropped meanwhile, records nothing (the other's is as good).
 async fn record_checkpoint(
     pool: &PgPool,
     since: i64,
@@ -315,7 +356,8 @@ async fn record_checkpoint(
         sqlx::query_scalar("SELECT max(through_entry_id) FROM audit_checkpoints")
             .fetch_one(&mut *tx)
             .await?;
-    if latest.unwrap_or(0) != since {
+    let overtaken = latest.is_some_and(|l| l >= through);
+    if overtaken || (since > 0 && latest != Some(since)) {
         return Ok(latest);
     }
     sqlx::query("INSERT INTO audit_checkpoints (through_entry_id) VALUES ($1)")
@@ -338,4 +380,20 @@ async fn record_checkpoint(
         .await?;
     tx.commit().await?;
     Ok(Some(through))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worth_reading_since;
+
+    #[test]
+    fn far_behind_its_checkpoint_an_audit_reads_everything_instead() {
+        // A few new entries: always since the checkpoint, however small the ledger.
+        assert!(worth_reading_since(2, 40));
+        assert!(worth_reading_since(0, 100_000));
+        // Past 100,000 new entries, only while they are at most a tenth of the ledger.
+        assert!(worth_reading_since(1_800_000, 2_000_000));
+        assert!(!worth_reading_since(1_700_000, 2_000_000));
+        assert!(!worth_reading_since(21_263, 2_041_075));
+    }
 }

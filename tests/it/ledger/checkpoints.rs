@@ -161,4 +161,26 @@ async fn a_checkpoint_waits_for_the_ledger_writers_in_progress(pool: PgPool) {
         .unwrap();
     assert!(next.is_clean(), "{:?}", next.violations);
     assert_eq!(next.entries, 0);
+
+    // A full audit moves the checkpoint on too, from scratch, past the one it found.
+    let m = message(&pool, quick, 1).await;
+    reserve_one(
+        &mut pool.acquire().await.unwrap(),
+        quick,
+        m,
+        credits(1),
+        TTL,
+    )
+    .await
+    .unwrap()
+    .expect("a hold");
+    let full = ledger::audit_and_checkpoint(&pool, Scope::Full)
+        .await
+        .unwrap();
+    assert_eq!(full.since_entry, None);
+    assert_eq!(full.checkpoint, Some(max_entry(&pool).await));
+    let after = ledger::audit_and_checkpoint(&pool, Scope::SinceCheckpoint)
+        .await
+        .unwrap();
+    assert!(after.is_clean(), "{:?}", after.violations);
 }
