@@ -315,11 +315,11 @@ async fn check(pool: &PgPool, since: i64, through: i64) -> Result<AuditReport, s
 /// The last entry below which every transaction that writes the ledger has committed: taken
 /// under a brief SHARE lock on `ledger_entries`, which waits for the writers in progress (an
 /// entry's id is drawn inside its insert, under the lock that one conflicts with) and holds new
-/// ones off for one index read. `None` when writers kept it waiting past a few seconds: no
-/// checkpoint this time.
+/// ones off for one index read. `None` when writers kept it waiting past half a second (new
+/// writers queue behind the lock meanwhile, so it never waits longer): no checkpoint this time.
 async fn committed_horizon(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL lock_timeout = '5s'")
+    sqlx::query("SET LOCAL lock_timeout = '500ms'")
         .execute(&mut *tx)
         .await?;
     let locked = sqlx::query("LOCK TABLE ledger_entries IN SHARE MODE")

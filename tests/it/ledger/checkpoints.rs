@@ -15,6 +15,30 @@ async fn max_entry(pool: &PgPool) -> i64 {
         .unwrap()
 }
 
+/// Returns once a session waits for a SHARE lock on `ledger_entries` (the audit's, behind an open
+/// writer); fails the test when none does within 5 s.
+async fn waits_for_the_ledger_lock(pool: &PgPool) {
+    let started = std::time::Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks
+             WHERE relation = 'ledger_entries'::regclass AND mode = 'ShareLock' AND NOT granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the audit never waited for the open ledger writer"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn broken(report: &ledger::AuditReport) -> Vec<&'static str> {
     report.violations.iter().map(|v| v.invariant).collect()
 }
@@ -145,7 +169,7 @@ async fn a_checkpoint_waits_for_the_ledger_writers_in_progress(pool: PgPool) {
         let pool = pool.clone();
         async move { ledger::audit_and_checkpoint(&pool, Scope::Full).await }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    waits_for_the_ledger_lock(&pool).await;
     assert!(
         !audit.is_finished(),
         "the checkpoint was taken with a ledger writer still open"
@@ -183,4 +207,23 @@ async fn a_checkpoint_waits_for_the_ledger_writers_in_progress(pool: PgPool) {
         .await
         .unwrap();
     assert!(after.is_clean(), "{:?}", after.violations);
+
+    // A writer open past half a second: the audit records no checkpoint rather than keep the
+    // writers queued behind its lock waiting.
+    let recorded = ledger::latest_checkpoint(&pool).await.unwrap();
+    let m = message(&pool, slow, 1).await;
+    let mut open = pool.begin().await.unwrap();
+    reserve_one(&mut open, slow, m, credits(1), TTL)
+        .await
+        .unwrap()
+        .expect("a hold");
+    let started = std::time::Instant::now();
+    let report = ledger::audit_and_checkpoint(&pool, Scope::SinceCheckpoint)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{:?}", report.violations);
+    assert_eq!(report.checkpoint, None);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(ledger::latest_checkpoint(&pool).await.unwrap(), recorded);
+    open.commit().await.unwrap();
 }
