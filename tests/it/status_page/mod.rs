@@ -374,6 +374,27 @@ async fn the_page_shows_balances_queues_failures_and_dead_letters_escaped(pool: 
         .split_once(r#"data-series="failed / undelivered""#)
         .unwrap();
     assert_eq!(point_sum(failed), 2);
+    assert!(html.contains("Ledger: no clean audit recorded yet"));
+    // Once a clean audit has recorded its checkpoint, the page says when and how far.
+    let audit =
+        copcca_sms::ledger::audit_and_checkpoint(&app.state.pool, copcca_sms::ledger::Scope::Full)
+            .await
+            .unwrap();
+    let through = audit.checkpoint.expect("a checkpoint");
+    let html = app
+        .client
+        .get(app.url("/admin"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!("through entry {through};")),
+        "{html}"
+    );
     app.state.queues.delete_all().await.unwrap();
 }
 

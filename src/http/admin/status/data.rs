@@ -118,6 +118,8 @@ pub struct Snapshot {
     pub alerts: Vec<String>,
     /// The revenue report of the last [`DAYS`] days, by day (every company).
     pub revenue: RevenueReport,
+    /// The latest clean ledger audit's checkpoint: its last entry and when it was taken.
+    pub audited: Option<(i64, DateTime<Utc>)>,
 }
 
 /// Reads everything the page shows as of `at`.
@@ -150,6 +152,12 @@ pub async fn gather(pool: &PgPool, queues: &Queues, at: DateTime<Utc>) -> sqlx::
                 company: None,
             },
         )
+        .await?,
+        audited: sqlx::query_as(
+            "SELECT through_entry_id, taken_at FROM audit_checkpoints
+             ORDER BY through_entry_id DESC LIMIT 1",
+        )
+        .fetch_optional(pool)
         .await?,
     })
 }

@@ -316,7 +316,20 @@ fn balances(html: &mut String, s: &Snapshot) {
             name = esc(&b.name),
         );
     }
-    html.push_str("</tbody></table></section>");
+    html.push_str("</tbody></table>");
+    let audited = match s.audited {
+        Some((entry, at)) => format!(
+            "Ledger: last audited clean at {} (UTC), through entry {entry}; copcca-sms admin audit --since-checkpoint checks what came after.",
+            time(at)
+        ),
+        None => "Ledger: no clean audit recorded yet; run copcca-sms admin audit.".into(),
+    };
+    let _ = write!(
+        html,
+        r#"<p id="ledger-audit" class="muted">{}</p>"#,
+        esc(&audited)
+    );
+    html.push_str("</section>");
 }
 
 fn failures(html: &mut String, s: &Snapshot) {
