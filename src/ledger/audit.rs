@@ -197,7 +197,7 @@ const CHECKS: &[(&str, &str)] = &[
 
 /// Runs every invariant check over every entry (one consistent snapshot); records nothing.
 pub async fn audit(pool: &PgPool) -> Result<AuditReport, sqlx::Error> {
-    check(pool, 0, i64::MAX).await
+    check(pool, 0).await
 }
 
 /// The audit of `admin audit`: over `scope`'s entries, and, when clean, records a checkpoint
@@ -206,7 +206,8 @@ pub async fn audit(pool: &PgPool) -> Result<AuditReport, sqlx::Error> {
 pub async fn audit_and_checkpoint(pool: &PgPool, scope: Scope) -> Result<AuditReport, sqlx::Error> {
     // Found before the audit's snapshot is taken, so the audit sees every entry up to it.
     let horizon = committed_horizon(pool).await?;
-    let since = match (scope, latest_checkpoint(pool).await?) {
+    let latest = latest_checkpoint(pool).await?.map(|c| c.through_entry_id);
+    let since = match (scope, latest) {
         (Scope::SinceCheckpoint, Some(checkpoint))
             if worth_reading_since(checkpoint, horizon.unwrap_or(checkpoint)) =>
         {
@@ -214,7 +215,7 @@ pub async fn audit_and_checkpoint(pool: &PgPool, scope: Scope) -> Result<AuditRe
         }
         _ => 0,
     };
-    let mut report = check(pool, since, i64::MAX).await?;
+    let mut report = check(pool, since).await?;
     if !report.is_clean() {
         return Ok(report);
     }
@@ -235,11 +236,22 @@ fn worth_reading_since(checkpoint: i64, last: i64) -> bool {
     new <= AT_LEAST || new.saturating_mul(10) <= last
 }
 
-/// The latest checkpoint's last entry.
-pub async fn latest_checkpoint(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT max(through_entry_id) FROM audit_checkpoints")
-        .fetch_one(pool)
-        .await
+/// A clean audit's checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Checkpoint {
+    /// Every entry up to this one is in the checkpoint's sums.
+    pub through_entry_id: i64,
+    pub taken_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The latest checkpoint, if a clean audit has recorded one.
+pub async fn latest_checkpoint(pool: &PgPool) -> Result<Option<Checkpoint>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT through_entry_id, taken_at FROM audit_checkpoints
+         ORDER BY through_entry_id DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 /// The rows the entries after a checkpoint name (`None` in a full audit: every one).
@@ -250,8 +262,10 @@ struct Named {
     refunded: Option<Vec<uuid::Uuid>>,
 }
 
-/// Every invariant over the entries after checkpoint `since` (0: all) up to `through`.
-async fn check(pool: &PgPool, since: i64, through: i64) -> Result<AuditReport, sqlx::Error> {
+/// Every invariant over the entries after checkpoint `since` (0: all), up to the last one the
+/// snapshot sees.
+async fn check(pool: &PgPool, since: i64) -> Result<AuditReport, sqlx::Error> {
+    let through = i64::MAX;
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *tx)

@@ -38,7 +38,9 @@ use serde::Serialize;
 use crate::domain::{CompanyId, Credits, HoldId, MessageId, PaymentId};
 
 pub use adjustments::{Adjusted, adjust};
-pub use audit::{AuditReport, Scope, Violation, audit, audit_and_checkpoint, latest_checkpoint};
+pub use audit::{
+    AuditReport, Checkpoint, Scope, Violation, audit, audit_and_checkpoint, latest_checkpoint,
+};
 pub use holds::release;
 pub use purchases::{Credited, Reversed, credit_purchase, reverse_purchase};
 pub use queries::{active_hold, balance, entries, expired_holds};

@@ -241,6 +241,14 @@ impl Pacer {
         }
     }
 
+    /// Gives lease `lease` back (its request has its answer); a failure is logged, and the
+    /// lease lapses on its own after its hold.
+    pub async fn give_back_lease(&self, account: &str, lease: &str) {
+        if let Err(e) = self.release_lease(account, lease).await {
+            tracing::warn!(%account, error = %e, "giving back an in-flight lease failed");
+        }
+    }
+
     /// Gives lease `lease` back (its request has its answer).
     pub async fn release_lease(&self, account: &str, lease: &str) -> redis::RedisResult<()> {
         redis::cmd("ZREM")

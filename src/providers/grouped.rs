@@ -132,10 +132,7 @@ impl Leases {
             Err(e) => return Err(BulkError::NotSent(format!("no lease in flight: {e}"))),
         }
         let answer = client.send_bulk(recipients, body).await;
-        if let Err(e) = self.pacer.release_lease(account, &lease).await {
-            // The lease lapses on its own after its hold.
-            tracing::warn!(%account, error = %e, "giving back an in-flight lease failed");
-        }
+        self.pacer.give_back_lease(account, &lease).await;
         answer
     }
 }

@@ -178,6 +178,31 @@ impl TestApp {
     }
 }
 
+/// `route`'s entry in `GET /admin/routes`.
+pub async fn route_status(
+    app: &TestApp,
+    token: &str,
+    route: copcca_sms::routing::RouteName,
+) -> serde_json::Value {
+    let v: serde_json::Value = app
+        .client
+        .get(app.url("/admin/routes"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == route.to_string())
+        .unwrap_or_else(|| panic!("{route} missing from {v}"))
+        .clone()
+}
+
 /// Starts the HTTP service on a free loopback port over `pool`.
 pub async fn spawn_app(pool: PgPool) -> TestApp {
     spawn_app_with(pool, &[]).await

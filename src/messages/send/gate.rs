@@ -182,10 +182,8 @@ impl Lease {
     }
 
     pub(super) async fn release(self, s: &Sending<'_>) {
-        let Some(account) = self.account else { return };
-        if let Err(e) = s.pacer.release_lease(&account, &self.id).await {
-            // The lease lapses on its own after its hold.
-            tracing::warn!(%account, error = %e, "giving back an in-flight lease failed");
+        if let Some(account) = self.account {
+            s.pacer.give_back_lease(&account, &self.id).await;
         }
     }
 }

@@ -96,27 +96,6 @@ async fn spawn_live_app(pool: PgPool, overrides: &[(&str, &str)]) -> TestApp {
     }
 }
 
-/// `route`'s entry in `GET /admin/routes`.
-async fn route_status(app: &TestApp, token: &str, route: RouteName) -> Value {
-    let v: Value = app
-        .client
-        .get(app.url("/admin/routes"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["route"] == route.to_string())
-        .unwrap_or_else(|| panic!("{route} missing from {v}"))
-        .clone()
-}
-
 /// Whether `GET /admin/routes` says `route` has an account.
 async fn configured(app: &TestApp, token: &str, route: RouteName) -> bool {
     route_status(app, token, route).await["configured"]

@@ -39,6 +39,22 @@ async fn waits_for_the_ledger_lock(pool: &PgPool) {
     }
 }
 
+/// A new message of `company` costing `n` credits, reserved on `conn` (a send's first ledger
+/// step: one reserve entry).
+async fn reserve_new(
+    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
+    company: copcca_sms::domain::CompanyId,
+    n: i64,
+) -> ledger::Hold {
+    let m = message(pool, company, n).await;
+    reserve_one(conn, company, m, credits(n), TTL)
+        .await
+        .unwrap()
+        .expect("a hold")
+        .value
+}
+
 fn broken(report: &ledger::AuditReport) -> Vec<&'static str> {
     report.violations.iter().map(|v| v.invariant).collect()
 }
@@ -48,22 +64,8 @@ async fn an_audit_since_its_checkpoint_reads_the_new_entries_and_finds_what_they
     pool: PgPool,
 ) {
     let company = company_with(&pool, 10).await.id;
-    let reserve = |credits_held| {
-        let pool = pool.clone();
-        async move {
-            let m = message(&pool, company, credits_held).await;
-            reserve_one(
-                &mut pool.acquire().await.unwrap(),
-                company,
-                m,
-                credits(credits_held),
-                TTL,
-            )
-            .await
-            .unwrap()
-            .expect("a hold")
-        }
-    };
+    let reserve =
+        async |n| reserve_new(&pool, &mut pool.acquire().await.unwrap(), company, n).await;
     reserve(1).await;
     // No checkpoint yet: the first audit since one reads everything, and records one.
     let first = ledger::audit_and_checkpoint(&pool, Scope::SinceCheckpoint)
@@ -123,7 +125,7 @@ async fn an_audit_since_its_checkpoint_reads_the_new_entries_and_finds_what_they
     // A hold named by a new entry is checked: released without its release entry.
     let hold = reserve(1).await;
     sqlx::query("UPDATE holds SET status = 'released', resolved_at = now() WHERE id = $1")
-        .bind(hold.value.id)
+        .bind(hold.id)
         .execute(&pool)
         .await
         .unwrap();
@@ -146,23 +148,9 @@ async fn a_checkpoint_waits_for_the_ledger_writers_in_progress(pool: PgPool) {
         company_with(&pool, 5).await.id,
     );
     // A transaction draws an entry id and stays open; another, later, commits a higher one.
-    let m = message(&pool, slow, 1).await;
     let mut open = pool.begin().await.unwrap();
-    reserve_one(&mut open, slow, m, credits(1), TTL)
-        .await
-        .unwrap()
-        .expect("a hold");
-    let m = message(&pool, quick, 1).await;
-    reserve_one(
-        &mut pool.acquire().await.unwrap(),
-        quick,
-        m,
-        credits(1),
-        TTL,
-    )
-    .await
-    .unwrap()
-    .expect("a hold");
+    reserve_new(&pool, &mut open, slow, 1).await;
+    reserve_new(&pool, &mut pool.acquire().await.unwrap(), quick, 1).await;
 
     // The checkpoint must not pass over the open transaction's entry: the audit waits for it.
     let audit = tokio::spawn({
@@ -187,17 +175,7 @@ async fn a_checkpoint_waits_for_the_ledger_writers_in_progress(pool: PgPool) {
     assert_eq!(next.entries, 0);
 
     // A full audit moves the checkpoint on too, from scratch, past the one it found.
-    let m = message(&pool, quick, 1).await;
-    reserve_one(
-        &mut pool.acquire().await.unwrap(),
-        quick,
-        m,
-        credits(1),
-        TTL,
-    )
-    .await
-    .unwrap()
-    .expect("a hold");
+    reserve_new(&pool, &mut pool.acquire().await.unwrap(), quick, 1).await;
     let full = ledger::audit_and_checkpoint(&pool, Scope::Full)
         .await
         .unwrap();
@@ -211,12 +189,8 @@ async fn a_checkpoint_waits_for_the_ledger_writers_in_progress(pool: PgPool) {
     // A writer open past half a second: the audit records no checkpoint rather than keep the
     // writers queued behind its lock waiting.
     let recorded = ledger::latest_checkpoint(&pool).await.unwrap();
-    let m = message(&pool, slow, 1).await;
     let mut open = pool.begin().await.unwrap();
-    reserve_one(&mut open, slow, m, credits(1), TTL)
-        .await
-        .unwrap()
-        .expect("a hold");
+    reserve_new(&pool, &mut open, slow, 1).await;
     let started = std::time::Instant::now();
     let report = ledger::audit_and_checkpoint(&pool, Scope::SinceCheckpoint)
         .await

@@ -118,8 +118,8 @@ pub struct Snapshot {
     pub alerts: Vec<String>,
     /// The revenue report of the last [`DAYS`] days, by day (every company).
     pub revenue: RevenueReport,
-    /// The latest clean ledger audit's checkpoint: its last entry and when it was taken.
-    pub audited: Option<(i64, DateTime<Utc>)>,
+    /// The latest clean ledger audit's checkpoint.
+    pub audited: Option<crate::ledger::Checkpoint>,
 }
 
 /// Reads everything the page shows as of `at`.
@@ -153,12 +153,7 @@ pub async fn gather(pool: &PgPool, queues: &Queues, at: DateTime<Utc>) -> sqlx::
             },
         )
         .await?,
-        audited: sqlx::query_as(
-            "SELECT through_entry_id, taken_at FROM audit_checkpoints
-             ORDER BY through_entry_id DESC LIMIT 1",
-        )
-        .fetch_optional(pool)
-        .await?,
+        audited: crate::ledger::latest_checkpoint(pool).await?,
     })
 }
 

@@ -318,9 +318,10 @@ fn balances(html: &mut String, s: &Snapshot) {
     }
     html.push_str("</tbody></table>");
     let audited = match s.audited {
-        Some((entry, at)) => format!(
-            "Ledger: last audited clean at {} (UTC), through entry {entry}; copcca-sms admin audit --since-checkpoint checks what came after.",
-            time(at)
+        Some(c) => format!(
+            "Ledger: last audited clean at {} (UTC), through entry {}; copcca-sms admin audit --since-checkpoint checks what came after.",
+            time(c.taken_at),
+            c.through_entry_id
         ),
         None => "Ledger: no clean audit recorded yet; run copcca-sms admin audit.".into(),
     };

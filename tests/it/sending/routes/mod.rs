@@ -78,30 +78,12 @@ async fn routed_with_timeout(
 impl Routed {
     /// The route's delivery-report URL as the operator is shown it.
     async fn report_url(&self, route: RouteName) -> String {
-        let admin = self
-            .h
-            .app
-            .token(None, copcca_sms::domain::Role::SuperAdmin)
-            .await;
-        let routes: Value = self
-            .h
-            .app
-            .client
-            .get(self.h.app.url("/admin/routes"))
-            .bearer_auth(admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        routes["routes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["route"] == route.as_str())
-            .and_then(|r| r["report_url"].as_str())
-            .unwrap_or_else(|| panic!("no report URL for {route}: {routes}"))
+        let app = &self.h.app;
+        let admin = app.token(None, copcca_sms::domain::Role::SuperAdmin).await;
+        let status = crate::support::route_status(app, &admin, route).await;
+        status["report_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no report URL for {route}: {status}"))
             .to_string()
     }
 
