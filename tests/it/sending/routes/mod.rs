@@ -442,3 +442,28 @@ async fn a_batch_estimate_follows_each_message_to_its_route(pool: PgPool) {
     let seconds = p["estimate"]["sending_seconds"].as_f64().unwrap();
     assert!((seconds - 150.0 / 9.7).abs() < 0.1, "{p}");
 }
+
+#[tokio::test]
+async fn a_bulk_request_with_no_lease_free_never_leaves() {
+    let beem = FakeBeem::start().await.unwrap();
+    let client = beem.client().with_timeout(Duration::from_millis(200));
+    let account = client.account().to_string();
+    let queues = crate::queue::queues().await;
+    let pacer = copcca_sms::pacing::Pacer::new(queues.connection(), queues.prefix());
+    // Another worker holds the account's one request in flight for longer than a lease lasts.
+    let held = pacer
+        .take_lease(&account, "elsewhere", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(held, Ok(()));
+    let gateway = SmsGateway::beem(client, 1);
+    let to = copcca_sms::domain::E164::parse_sms("+255754000001", copcca_sms::domain::Country::TZ)
+        .unwrap();
+    let message = copcca_sms::domain::MessageId(uuid::Uuid::new_v4());
+    let answer = gateway.send(message, &to, "Karibu", &pacer).await;
+    // Waited a lease's hold (the timeout plus 5 s), then gave up: nothing left, safe to retry.
+    let e = answer.unwrap_err();
+    assert_eq!(e.label(), "not_sent", "{e:?}");
+    assert!(beem.requests().is_empty(), "a request left without a lease");
+    queues.delete_all().await.unwrap();
+}
