@@ -1,3 +1,6 @@
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -401,6 +404,36 @@ pub async fn find_company(pool: &PgPool, id: CompanyId) -> Result<Option<Company
     .bind(id)
     .fetch_optional(pool)
     .await
+}
+
+/// Each company's country, read once per company by this process: the accept path needs it for
+/// every message (to read local numbers), and a company's country is set when it is created
+/// and never changed (no update writes it), so a copy is never stale. Companies are never
+/// deleted either. Unknown ids are not held: a company created later is found then.
+#[derive(Clone, Default)]
+pub struct Countries {
+    known: Arc<RwLock<HashMap<CompanyId, Country>>>,
+}
+
+impl Countries {
+    /// More companies than any deployment has; past it the copies are dropped and read again.
+    const HELD_AT_MOST: usize = 100_000;
+
+    /// The company's country; `None` if there is no such company.
+    pub async fn of(&self, pool: &PgPool, id: CompanyId) -> Result<Option<Country>, sqlx::Error> {
+        if let Some(country) = self.known.read().expect("not poisoned").get(&id) {
+            return Ok(Some(*country));
+        }
+        let Some(company) = find_company(pool, id).await? else {
+            return Ok(None);
+        };
+        let mut known = self.known.write().expect("not poisoned");
+        if known.len() >= Self::HELD_AT_MOST {
+            known.clear();
+        }
+        known.insert(id, company.country);
+        Ok(Some(company.country))
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ pub use api_keys::{
     ApiKey, IssuedApiKey, KEY_PREFIX, create_api_key, find_api_key, revoke_api_key,
 };
 pub use companies::{
-    Company, CompanyChange, CompanyListing, CompanyPatch, InvalidSetting, MAX_SMS_PER_HOUR,
-    SettingsChange, Updated, company_changes, create_company, find_company, list_companies,
-    update_company,
+    Company, CompanyChange, CompanyListing, CompanyPatch, Countries, InvalidSetting,
+    MAX_SMS_PER_HOUR, SettingsChange, Updated, company_changes, create_company, find_company,
+    list_companies, update_company,
 };
 pub use users::{User, create_user, find_user};

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::accounts;
 use crate::config::Config;
 use crate::live::{LiveProviders, Providers};
 use crate::messages::Acceptor;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub api_limiter: RateLimiter,
     /// Writes accepted messages in groups (one insert and one commit per batch of requests).
     pub acceptor: Acceptor,
+    /// Companies' countries, for reading the local numbers of the messages they send.
+    pub countries: accounts::Countries,
     /// The rate card, held for `SETTINGS_RELOAD_MS` (prices every accepted message).
     pub rates: Rates,
     /// The routing table, held as long (a batch's estimate follows its messages' routes).
@@ -108,6 +111,7 @@ impl AppState {
         let webhook_flood = webhooks::FloodLimit::new(&config);
         let fleet_tables = metrics::TableCache::new(config.metrics_cache);
         Ok(AppState {
+            countries: accounts::Countries::default(),
             webhook_flood,
             fleet_tables,
             acceptor,

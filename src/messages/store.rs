@@ -204,21 +204,35 @@ impl From<Option<f64>> for AttemptAge {
     }
 }
 
-/// A message and its company's sending rules, in one read (the send job's first step).
+/// Messages and their companies' sending rules, in one read (the send job's first step, grouped
+/// across concurrent sends by `SendSteps::read`): one answer per id, in order, `None` for an
+/// unknown one.
 pub async fn find_for_sending(
     pool: &PgPool,
-    id: MessageId,
-) -> Result<Option<ForSending>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS}, c.sms_per_hour, c.timezone, c.quiet_hours_start, c.quiet_hours_end,
+    ids: &[MessageId],
+) -> Result<Vec<Option<ForSending>>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Numbered {
+        n: i64,
+        #[sqlx(flatten)]
+        found: ForSending,
+    }
+    let rows: Vec<Numbered> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT t.n, {COLUMNS}, c.sms_per_hour, c.timezone, c.quiet_hours_start, c.quiet_hours_end,
                 EXTRACT(EPOCH FROM now() - m.send_attempt_started_at)::float8 AS attempt_age,
                 EXISTS (SELECT 1 FROM opt_outs o WHERE o.company_id = m.company_id
                                                    AND o.phone = m.to_number) AS recipient_opted_out
-         FROM messages m JOIN companies c ON c.id = m.company_id WHERE m.id = $1"
+         FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n)
+         JOIN messages m ON m.id = t.id JOIN companies c ON c.id = m.company_id"
     )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await
+    .bind(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    let mut answers: Vec<Option<ForSending>> = ids.iter().map(|_| None).collect();
+    for row in rows {
+        answers[(row.n - 1) as usize] = Some(row.found);
+    }
+    Ok(answers)
 }
 
 /// A company's message; `None` for another company's id, exactly as for an unknown one.

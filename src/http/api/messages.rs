@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts;
 use crate::domain::{Credits, E164, MessageId};
 use crate::http::auth::CompanyCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldError, Problem};
@@ -59,7 +58,9 @@ pub async fn create(
     ApiJson(req): ApiJson<SendRequest>,
 ) -> ApiResult<(StatusCode, HeaderMap, ApiJson<Queued>)> {
     let idempotency_key = idempotency::key(&headers)?;
-    let company = accounts::find_company(&state.pool, caller.company)
+    let country = state
+        .countries
+        .of(&state.pool, caller.company)
         .await?
         .ok_or_else(|| ApiError::not_found("your company no longer exists"))?;
     let request = AcceptRequest {
@@ -72,9 +73,16 @@ pub async fn create(
         sender: caller.caller.principal.actor(),
     };
     let card = state.rates.card().await?;
-    let accepted = messages::accept(&state.acceptor, &state.pool, &card, &company, request)
-        .await
-        .map_err(refusal)?;
+    let accepted = messages::accept(
+        &state.acceptor,
+        &state.pool,
+        &card,
+        caller.company,
+        country,
+        request,
+    )
+    .await
+    .map_err(refusal)?;
     let m = accepted.message.view;
     telemetry::record_subject(Subject::Message(m.id));
     let response_headers = idempotency::replayed(accepted.replay);

@@ -82,8 +82,12 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
         message,
         rules,
         attempt_age,
-    } = store::find_for_sending(s.pool, id)
-        .await?
+    } = s
+        .steps
+        .read
+        .run(id)
+        .await
+        .map_err(JobError::retry)?
         .ok_or_else(|| JobError::fail(format!("no message {id}")))?;
     // What became of an earlier attempt only the account it went through can say.
     let recorded = Sending {

@@ -153,3 +153,88 @@ async fn concurrent_requests_written_together_each_get_their_own_answer(pool: Pg
     assert_eq!(written, 21);
     assert_audit_clean(h.pool()).await;
 }
+
+/// A local number is read in the company's country, which the accept path reads once per
+/// process: a country is set when the company is created and never changed, so the copy held
+/// is what a second read would say (here the row is changed behind its back to show the copy
+/// is used), and an unknown company is not held.
+#[sqlx::test]
+async fn a_companys_country_is_read_once_per_process(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let countries = copcca_sms::accounts::Countries::default();
+    let id = h.company.id;
+    assert_eq!(countries.of(h.pool(), id).await.unwrap(), Some(Country::TZ));
+    let first = h.accept("0754000001", "Reminder").await;
+    sqlx::query("UPDATE companies SET country = 'KE' WHERE id = $1")
+        .bind(id)
+        .execute(h.pool())
+        .await
+        .unwrap();
+    assert_eq!(countries.of(h.pool(), id).await.unwrap(), Some(Country::TZ));
+    let fresh = copcca_sms::accounts::Countries::default();
+    assert_eq!(fresh.of(h.pool(), id).await.unwrap(), Some(Country::KE));
+    let unknown = copcca_sms::domain::CompanyId::new();
+    assert_eq!(countries.of(h.pool(), unknown).await.unwrap(), None);
+    // The API's copy was taken at the first message: the second is still read as Tanzanian.
+    let second = h.accept("0754000002", "Reminder").await;
+    for id in [first, second] {
+        assert!(h.message(id).await.to.as_str().starts_with("+255"));
+    }
+}
+
+/// The send job's first read is grouped across concurrent sends: one answer per id asked, in
+/// the order asked (an id asked twice answered twice), `None` for an unknown one.
+#[sqlx::test]
+async fn the_send_jobs_grouped_read_answers_each_id_in_order(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let a = MessageId(h.accept("0754000001", "First").await);
+    let b = MessageId(h.accept("0754000002", "Second").await);
+    let unknown = MessageId::new();
+    let read = store::find_for_sending(h.pool(), &[b, unknown, a, b])
+        .await
+        .unwrap();
+    let ids: Vec<_> = read
+        .iter()
+        .map(|r| r.as_ref().map(|f| (f.message.id, f.message.body.as_str())))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            Some((b, "Second")),
+            None,
+            Some((a, "First")),
+            Some((b, "Second"))
+        ]
+    );
+    assert!(read[0].as_ref().unwrap().rules.sms_per_hour > 0);
+}
+
+/// Provider ids stay unique once known (the index holds known ids only, migration 0036), and
+/// any number of messages may wait without one.
+#[sqlx::test]
+async fn a_provider_id_names_one_message(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    let a = h.accept("0754000001", "First").await;
+    let b = h.accept("0754000002", "Second").await;
+    let set = |id: uuid::Uuid| {
+        sqlx::query("UPDATE messages SET provider_id = 'SM0001' WHERE id = $1")
+            .bind(id)
+            .execute(h.pool())
+    };
+    set(a).await.unwrap();
+    let refused = set(b).await.unwrap_err();
+    assert_eq!(
+        refused
+            .as_database_error()
+            .and_then(|e| e.code())
+            .as_deref(),
+        Some("23505"),
+        "{refused}"
+    );
+    let unknown: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM messages WHERE provider_id IS NULL")
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+    assert_eq!(unknown, 1);
+}
