@@ -1,5 +1,5 @@
 //! End-to-end sending throughput: `POST /v1/messages` (16 concurrent API clients) through the
-//! queue, the send workers (concurrency 32), the ledger and the fake Twilio, until every message
+//! queue, the send workers (concurrency `SEND_CONCURRENCY`), the ledger and the fake Twilio, until every message
 //! is committed as `sent`; spread over 100 companies and all on one company. Beside it, the
 //! same-run PostgreSQL bound: two single-row-update commits per message at the same concurrency.
 //! Also printed: the mean size of the group-commit batches (accept, read, reserve, charge), and the CPU
@@ -8,7 +8,8 @@
 //! message on this machine's cores. Last, the worker path alone: 100 companies' messages
 //! accepted while no worker runs, then timed from the workers' start until all are sent.
 //!
-//! Run: `scripts/ensure-services && cargo bench --bench sending` (BENCH_MESSAGES=n, default 5000).
+//! Run: `scripts/ensure-services && cargo bench --bench sending` (BENCH_MESSAGES=n, default 5000;
+//! the send workers' concurrency is the service's, `SEND_CONCURRENCY`, default 256).
 //! Uses its own database, `copcca_sms_bench_send`, recreated on every run, and its own Redis prefix.
 
 use std::sync::Arc;
@@ -26,7 +27,6 @@ mod support;
 use support::cpu::CpuTime;
 
 const CLIENTS: usize = 16;
-const WORKER_CONCURRENCY: usize = 32;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -59,7 +59,8 @@ async fn main() -> anyhow::Result<()> {
         .fetch_one(&pool)
         .await?;
     println!(
-        "sending bench: {n} messages per scenario, {CLIENTS} API clients, worker concurrency {WORKER_CONCURRENCY}, {} cores, PostgreSQL {version}",
+        "sending bench: {n} messages per scenario, {CLIENTS} API clients, worker concurrency {}, {} cores, PostgreSQL {version}",
+        state.config.send_concurrency,
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0)
@@ -69,8 +70,9 @@ async fn main() -> anyhow::Result<()> {
         "scenario", "messages/s", "accept/s", "seconds"
     );
     let mut cpu_lines = Vec::new();
+    let workers = state.config.send_concurrency;
     let mut run = async |name: &str, companies: usize, path: Path| -> anyhow::Result<f64> {
-        let m = scenario(&pool, &public, &deps, companies, n, path).await?;
+        let m = scenario(&pool, &public, &deps, workers, companies, n, path).await?;
         cpu_lines.push(format!("  {name}: {}", m.cpu.per(n)));
         let accepted = m.accept_rate.map_or("-".into(), |r| format!("{r:.0}"));
         println!(
@@ -86,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let spread = run("100 companies", 100, Path::EndToEnd).await?;
     run("1 company", 1, Path::EndToEnd).await?;
     let before = CpuTime::now();
-    let bound = postgres_bound(&pool, n).await?;
+    let bound = postgres_bound(&pool, workers, n).await?;
     let bound_cpu = CpuTime::now().since(before);
     let worker_path = run("worker path, 100 companies", 100, Path::WorkersOnly).await?;
     println!(
@@ -134,6 +136,7 @@ async fn scenario(
     pool: &PgPool,
     public: &str,
     deps: &Deps,
+    workers: usize,
     companies: usize,
     n: usize,
     path: Path,
@@ -144,7 +147,7 @@ async fn scenario(
         companies.accept_all(public, n).await?;
     }
     let (cpu_before, started) = (CpuTime::now(), Instant::now());
-    let workers = support::Workers::start(deps, WORKER_CONCURRENCY);
+    let workers = support::Workers::start(deps, workers);
     let mut accept_rate = None;
     if path == Path::EndToEnd {
         companies.accept_all(public, n).await?;
@@ -273,17 +276,17 @@ impl Companies {
 }
 
 /// Two autocommitted single-row updates per message, at the workers' concurrency.
-async fn postgres_bound(pool: &PgPool, n: usize) -> anyhow::Result<f64> {
+async fn postgres_bound(pool: &PgPool, workers: usize, n: usize) -> anyhow::Result<f64> {
     let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT company_id FROM balances LIMIT 100")
         .fetch_all(pool)
         .await?;
     let ids = Arc::new(ids);
     let started = Instant::now();
-    let tasks: Vec<_> = (0..WORKER_CONCURRENCY)
+    let tasks: Vec<_> = (0..workers)
         .map(|t| {
             let (pool, ids) = (pool.clone(), ids.clone());
             tokio::spawn(async move {
-                for i in (t..n).step_by(WORKER_CONCURRENCY) {
+                for i in (t..n).step_by(workers) {
                     for _ in 0..2 {
                         sqlx::query("UPDATE balances SET updated_at = now() WHERE company_id = $1")
                             .bind(ids[i % ids.len()])

@@ -191,8 +191,12 @@ async fn work(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
     let deps = sending_deps(&config).await?;
-    tracing::info!("workers running: sms, refunds, purchases, sweeps");
-    workers::run(deps, workers::consumer_config(), 32, shutdown).await?;
+    let concurrency = config.send_concurrency;
+    tracing::info!(
+        send_concurrency = concurrency,
+        "workers running: sms, refunds, purchases, sweeps"
+    );
+    workers::run(deps, workers::consumer_config(), concurrency, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

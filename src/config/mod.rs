@@ -98,6 +98,10 @@ pub struct Config {
     pub beem_max_in_flight: u32,
     /// `AT_MAX_IN_FLIGHT`: grouped requests in flight to Africa's Talking at most (default 2).
     pub at_max_in_flight: u32,
+    /// `SEND_CONCURRENCY`: send jobs a worker process runs at once (default 256, 1-1024). Their
+    /// reads and writes are grouped into shared statements, so more at once makes fewer, larger
+    /// statements and less CPU per message (see the README's sending bench).
+    pub send_concurrency: usize,
     /// `REPORT_TOKEN_GRACE_SECS`: how long a bulk route's previous report URL still takes
     /// reports after its secret changed (default a day).
     pub report_token_grace: Duration,
@@ -363,6 +367,7 @@ impl Config {
             at_max_per_second: providers::bulk_max_per_second(&vars, "AT_MAX_PER_SECOND")?,
             beem_max_in_flight: providers::bulk_max_in_flight(&vars, "BEEM_MAX_IN_FLIGHT")?,
             at_max_in_flight: providers::bulk_max_in_flight(&vars, "AT_MAX_IN_FLIGHT")?,
+            send_concurrency: vars.number("SEND_CONCURRENCY", "256", 1..=1024)? as usize,
             report_token_grace: vars.secs("REPORT_TOKEN_GRACE_SECS", 86_400, 0..=30 * 86_400)?,
             twilio_timing,
             settings_reload,
@@ -483,6 +488,21 @@ pub(super) mod tests {
         assert_eq!(parse_settings_key(b64), Ok([0xab; 32]));
         assert!(parse_settings_key("q6urq6s=").is_err(), "too short");
         assert!(parse_settings_key(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn send_concurrency_has_a_default_and_a_range() {
+        assert_eq!(config(&[]).unwrap().send_concurrency, 256);
+        assert_eq!(
+            config(&[("SEND_CONCURRENCY", "64")])
+                .unwrap()
+                .send_concurrency,
+            64
+        );
+        for bad in ["0", "1025", "many"] {
+            let err = config(&[("SEND_CONCURRENCY", bad)]).unwrap_err();
+            assert_eq!(err.var, "SEND_CONCURRENCY", "{bad}");
+        }
     }
 
     #[test]

@@ -41,6 +41,7 @@ impl std::fmt::Debug for Config {
             at_max_per_second,
             beem_max_in_flight,
             at_max_in_flight,
+            send_concurrency,
             report_token_grace,
             twilio_timing,
             settings_reload,
@@ -103,6 +104,7 @@ impl std::fmt::Debug for Config {
             .field("at_max_per_second", at_max_per_second)
             .field("beem_max_in_flight", beem_max_in_flight)
             .field("at_max_in_flight", at_max_in_flight)
+            .field("send_concurrency", send_concurrency)
             .field("twilio_timing", twilio_timing)
             .field("settings_reload", settings_reload)
             .field("startup_wait", startup_wait)

@@ -139,11 +139,12 @@ impl Stack {
         ));
         consumer.lease = Duration::from_secs(10);
         let (stop_workers, workers_stopped) = oneshot::channel::<()>();
+        let concurrency = config.send_concurrency;
         let workers = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = workers_stopped.await;
             };
-            if let Err(e) = workers::run(deps, consumer, 32, shutdown).await {
+            if let Err(e) = workers::run(deps, consumer, concurrency, shutdown).await {
                 tracing::error!(error = %e, "demo workers stopped");
             }
         });
