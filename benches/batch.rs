@@ -1,6 +1,6 @@
 //! A 10,000-message reminder batch: the time `POST /v1/messages/batch` takes to accept and
 //! enqueue it (one HTTP request: validation, rendering, one bulk insert, bulk pushes), and the
-//! time until every message is committed `sent` by the send workers (concurrency 32) through
+//! time until every message is committed `sent` by the send workers (concurrency `SEND_CONCURRENCY`, default 256) through
 //! the ledger and the fake Twilio. Two batches: explicit bodies, and the `payment_reminder`
 //! template in Swahili with values per item. The bench company's quota is raised and its quiet
 //! hours switched off.
@@ -19,8 +19,6 @@ use sqlx::PgPool;
 
 mod support;
 
-const WORKER_CONCURRENCY: usize = 32;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n = support::env_number("BENCH_MESSAGES", 10_000);
@@ -38,13 +36,14 @@ async fn main() -> anyhow::Result<()> {
         SmsGateway::Twilio(Box::new(twilio.client(&state.config.public_url))),
         1_000_000,
     );
-    let running = support::Workers::start(&deps, WORKER_CONCURRENCY);
+    let running = support::Workers::start(&deps, state.config.send_concurrency);
 
     let version: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&pool)
         .await?;
     println!(
-        "batch bench: {n} messages in one request, worker concurrency {WORKER_CONCURRENCY}, {} cores, PostgreSQL {version}",
+        "batch bench: {n} messages in one request, worker concurrency {}, {} cores, PostgreSQL {version}",
+        state.config.send_concurrency,
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0)

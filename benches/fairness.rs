@@ -1,6 +1,6 @@
 //! Fair share and exact pacing at one Twilio sender (issue: a company's single reminder must not
 //! wait behind another's batch). The whole service runs in this process: the HTTP API, the send
-//! workers (concurrency 32) over the real Redis queue and PostgreSQL ledger, and the fake Twilio,
+//! workers (concurrency `SEND_CONCURRENCY`, default 256) over the real Redis queue and PostgreSQL ledger, and the fake Twilio,
 //! which answers every request after 150 ms and refuses (429 / 20429) past 25 concurrent ones,
 //! as the real account does. The sender's cap is 20 segments a second.
 //!
@@ -31,7 +31,6 @@ mod support;
 const CAP: u32 = 20;
 const IN_FLIGHT: usize = 25;
 const TWILIO_LATENCY: Duration = Duration::from_millis(150);
-const WORKER_CONCURRENCY: usize = 32;
 /// B's numbers: told apart from the batches' at the fake by this prefix.
 const B_PREFIX: &str = "+2557159";
 
@@ -58,11 +57,12 @@ async fn main() -> anyhow::Result<()> {
     )
     .max_in_flight(IN_FLIGHT as u32)
     .build();
-    let stop = support::Workers::start(&deps, WORKER_CONCURRENCY);
+    let stop = support::Workers::start(&deps, state.config.send_concurrency);
 
     println!(
-        "fairness bench: cap {CAP}/s, Twilio answers after {} ms and allows {IN_FLIGHT} in flight, worker concurrency {WORKER_CONCURRENCY}, {trials} trials, {} cores",
+        "fairness bench: cap {CAP}/s, Twilio answers after {} ms and allows {IN_FLIGHT} in flight, worker concurrency {}, {trials} trials, {} cores",
         TWILIO_LATENCY.as_millis(),
+        state.config.send_concurrency,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let scenarios = [

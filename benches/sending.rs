@@ -34,17 +34,20 @@ async fn main() -> anyhow::Result<()> {
     let (pool, url) = support::fresh_database("copcca_sms_bench_send", 40).await?;
 
     let twilio = FakeTwilio::start().await?;
-    // The bench measures sending, not the per-company request limit.
-    let mut env = vec![("API_RATE_PER_SECOND", "0")];
-    let concurrency = std::env::var("SEND_CONCURRENCY").ok();
-    if let Some(c) = concurrency.as_deref() {
-        env.push(("SEND_CONCURRENCY", c));
-    }
     let support::Served {
         state,
         public,
         queues,
-    } = support::serve(&pool, &url, "send", &env).await?;
+    } = support::serve(
+        &pool,
+        &url,
+        "send",
+        &[
+            // The bench measures sending, not the per-company request limit.
+            ("API_RATE_PER_SECOND", "0"),
+        ],
+    )
+    .await?;
     let deps = Deps::with_gateway(
         pool.clone(),
         queues.clone(),

@@ -169,6 +169,11 @@ pub async fn serve(
         ("REDIS_PREFIX", prefix.as_str()),
     ];
     vars.extend_from_slice(extra);
+    // The send workers' concurrency is the service's, as the environment sets it.
+    let concurrency = std::env::var("SEND_CONCURRENCY").ok();
+    if let Some(c) = concurrency.as_deref() {
+        vars.push(("SEND_CONCURRENCY", c));
+    }
     let config = copcca_sms::config::Config::from_lookup(|k| {
         vars.iter()
             .find(|(n, _)| *n == k)

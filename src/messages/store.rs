@@ -206,18 +206,14 @@ impl From<Option<f64>> for AttemptAge {
 
 /// Messages and their companies' sending rules, in one read (the send job's first step, grouped
 /// across concurrent sends by `SendSteps::read`): one answer per id, in order, `None` for an
-/// unknown one.
+/// unknown one. Each row is read on its own: one that cannot be (a company's time zone that is
+/// not one) is that message's error, not its batch's.
 pub async fn find_for_sending(
     pool: &PgPool,
     ids: &[MessageId],
-) -> Result<Vec<Option<ForSending>>, sqlx::Error> {
-    #[derive(sqlx::FromRow)]
-    struct Numbered {
-        n: i64,
-        #[sqlx(flatten)]
-        found: ForSending,
-    }
-    let rows: Vec<Numbered> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+) -> Result<Vec<Result<Option<ForSending>, sqlx::Error>>, sqlx::Error> {
+    use sqlx::{FromRow, Row};
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT t.n, {COLUMNS}, c.sms_per_hour, c.timezone, c.quiet_hours_start, c.quiet_hours_end,
                 EXTRACT(EPOCH FROM now() - m.send_attempt_started_at)::float8 AS attempt_age,
                 EXISTS (SELECT 1 FROM opt_outs o WHERE o.company_id = m.company_id
@@ -228,9 +224,11 @@ pub async fn find_for_sending(
     .bind(ids.iter().map(|id| id.0).collect::<Vec<_>>())
     .fetch_all(pool)
     .await?;
-    let mut answers: Vec<Option<ForSending>> = ids.iter().map(|_| None).collect();
+    let mut answers: Vec<Result<Option<ForSending>, sqlx::Error>> =
+        ids.iter().map(|_| Ok(None)).collect();
     for row in rows {
-        answers[(row.n - 1) as usize] = Some(row.found);
+        let n: i64 = row.try_get("n")?;
+        answers[(n - 1) as usize] = ForSending::from_row(&row).map(Some);
     }
     Ok(answers)
 }

@@ -71,7 +71,7 @@ pub struct Sending<'a> {
     pub hold_ttl: Duration,
     /// The time quiet hours are judged by.
     pub clock: &'a (dyn Fn() -> DateTime<Utc> + Send + Sync),
-    /// The claim and charge steps, grouped across concurrent sends.
+    /// The first read, the claim and the charge, each grouped across concurrent sends.
     pub steps: &'a SendSteps,
 }
 
@@ -87,6 +87,7 @@ pub async fn send(s: &Sending<'_>, id: MessageId, attempt: u32) -> Result<(), Jo
         .read
         .run(id)
         .await
+        .map_err(JobError::retry)?
         .map_err(JobError::retry)?
         .ok_or_else(|| JobError::fail(format!("no message {id}")))?;
     // What became of an earlier attempt only the account it went through can say.

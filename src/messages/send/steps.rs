@@ -17,7 +17,7 @@ use crate::messages::store::{self, ForSending};
 pub struct SendSteps {
     /// One round trip for every send starting meanwhile, instead of one each (measured: about
     /// a tenth of PostgreSQL's CPU per message went to these reads one by one).
-    pub read: GroupCommit<MessageId, Option<ForSending>>,
+    pub read: GroupCommit<MessageId, Result<Option<ForSending>, sqlx::Error>>,
     pub begin: GroupCommit<BeginSend, Begun>,
     pub finish: GroupCommit<FinishSend, Finished>,
 }

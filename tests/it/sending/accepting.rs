@@ -183,30 +183,64 @@ async fn a_companys_country_is_read_once_per_process(pool: PgPool) {
 }
 
 /// The send job's first read is grouped across concurrent sends: one answer per id asked, in
-/// the order asked (an id asked twice answered twice), `None` for an unknown one.
+/// the order asked (an id asked twice answered twice), `None` for an unknown one, and a row that
+/// cannot be read (its company's time zone is not one) is an error for that message only.
 #[sqlx::test]
 async fn the_send_jobs_grouped_read_answers_each_id_in_order(pool: PgPool) {
     let h = Harness::new(pool, 10).await;
     let a = MessageId(h.accept("0754000001", "First").await);
     let b = MessageId(h.accept("0754000002", "Second").await);
+    let other = accounts::create_company(h.pool(), "Other Co", Country::TZ)
+        .await
+        .unwrap();
+    let broken = MessageId::new();
+    sqlx::query(
+        "INSERT INTO messages (id, company_id, to_number, body, encoding, segments, credits, sender)
+         VALUES ($1, $2, '+255754000003', 'Third', 'GSM-7', 1, 1, 'test')",
+    )
+    .bind(broken)
+    .bind(other.id)
+    .execute(h.pool())
+    .await
+    .unwrap();
+    sqlx::query("UPDATE companies SET timezone = 'Nowhere/Else' WHERE id = $1")
+        .bind(other.id)
+        .execute(h.pool())
+        .await
+        .unwrap();
     let unknown = MessageId::new();
-    let read = store::find_for_sending(h.pool(), &[b, unknown, a, b])
+    let read = store::find_for_sending(h.pool(), &[b, unknown, a, broken, b])
         .await
         .unwrap();
     let ids: Vec<_> = read
         .iter()
-        .map(|r| r.as_ref().map(|f| (f.message.id, f.message.body.as_str())))
+        .map(|r| match r {
+            Ok(found) => Ok(found
+                .as_ref()
+                .map(|f| (f.message.id, f.message.body.as_str()))),
+            Err(_) => Err(()),
+        })
         .collect();
     assert_eq!(
         ids,
         [
-            Some((b, "Second")),
-            None,
-            Some((a, "First")),
-            Some((b, "Second"))
+            Ok(Some((b, "Second"))),
+            Ok(None),
+            Ok(Some((a, "First"))),
+            Err(()),
+            Ok(Some((b, "Second")))
         ]
     );
-    assert!(read[0].as_ref().unwrap().rules.sms_per_hour > 0);
+    assert!(
+        read[0]
+            .as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .rules
+            .sms_per_hour
+            > 0
+    );
 }
 
 /// Provider ids stay unique once known (the index holds known ids only, migration 0036), and
