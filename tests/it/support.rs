@@ -176,6 +176,19 @@ impl TestApp {
             .unwrap();
         self.state.jwt.issue(user.id, chrono::Duration::hours(1))
     }
+
+    /// `GET path` with `token`, its body as JSON.
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
 }
 
 /// `route`'s entry in `GET /admin/routes`.
@@ -184,16 +197,7 @@ pub async fn route_status(
     token: &str,
     route: copcca_sms::routing::RouteName,
 ) -> serde_json::Value {
-    let v: serde_json::Value = app
-        .client
-        .get(app.url("/admin/routes"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = app.get_json("/admin/routes", token).await;
     v["routes"]
         .as_array()
         .unwrap()

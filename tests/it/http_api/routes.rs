@@ -37,16 +37,7 @@ async fn a_company_sees_its_own_balance_and_ledger_only(pool: PgPool) {
     let token_a = app.token(Some(a), Role::Member).await;
     let token_b = app.token(Some(b), Role::Member).await;
 
-    let body: Value = app
-        .client
-        .get(app.url("/v1/balance"))
-        .bearer_auth(&token_a)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app.get_json("/v1/balance", &token_a).await;
     assert_eq!(body["company_id"], a.to_string());
     assert_eq!(
         (body["available"].as_i64(), body["reserved"].as_i64()),

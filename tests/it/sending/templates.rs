@@ -224,17 +224,10 @@ async fn a_company_template_replaces_the_default_for_that_company_only(pool: PgP
         .await
         .unwrap();
     let token = h.app.token(Some(other.id), Role::Member).await;
-    let theirs: Value = h
+    let theirs = h
         .app
-        .client
-        .get(h.app.url("/v1/templates/payment_reminder"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/templates/payment_reminder", &token)
+        .await;
     assert_eq!(theirs["templates"][1]["source"], "default");
     let (status, _) = h.call("GET", "/v1/templates/no_such_template", None).await;
     assert_eq!(status, 404);
