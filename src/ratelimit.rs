@@ -17,7 +17,12 @@ use std::time::{Duration, Instant};
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-static GCRA: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue/lua/gcra.lua")));
+static GCRA: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("queue/lua/gcra_take.lua"),
+        include_str!("queue/lua/gcra.lua")
+    ))
+});
 
 /// `count` events per `period`, with up to `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,7 +50,8 @@ impl Quota {
         }
     }
 
-    fn interval_ms(&self) -> u64 {
+    /// The time one event takes from the budget (the GCRA's emission interval).
+    pub fn interval_ms(&self) -> u64 {
         (self.period.as_millis() as u64)
             .div_ceil(u64::from(self.count))
             .max(1)
@@ -76,10 +82,16 @@ impl RateLimiter {
         }
     }
 
+    /// The Redis key of `key`'s budget, for a script that takes from it as one step of its own
+    /// (the sender's schedule takes a company's quota as its send joins: `pacing`).
+    pub fn budget_key(&self, key: &str) -> String {
+        format!("{}:rl:{key}", self.prefix)
+    }
+
     /// Forgets what `key` has used: its next check starts from a full budget. For a budget
     /// whose quota was just changed (the time it owes was counted at the old rate).
     pub async fn reset(&self, key: &str) -> redis::RedisResult<()> {
-        let full_key = format!("{}:rl:{key}", self.prefix);
+        let full_key = self.budget_key(key);
         self.refused_until
             .lock()
             .expect("lock")
@@ -94,7 +106,7 @@ impl RateLimiter {
     /// estimate's input: another process may take some the next moment).
     pub async fn free_now(&self, key: &str, quota: Quota) -> redis::RedisResult<u32> {
         let (tat, (secs, micros)): (Option<u64>, (u64, u64)) = redis::pipe()
-            .get(format!("{}:rl:{key}", self.prefix))
+            .get(self.budget_key(key))
             .cmd("TIME")
             .query_async(&mut self.conn.clone())
             .await?;
@@ -106,7 +118,7 @@ impl RateLimiter {
 
     /// Takes `cost` from the budget of `key` if it fits now.
     pub async fn check(&self, key: &str, quota: Quota, cost: u32) -> redis::RedisResult<Decision> {
-        let full_key = format!("{}:rl:{key}", self.prefix);
+        let full_key = self.budget_key(key);
         // The pre-filter remembers a refusal under its quota: once the quota changes (the
         // operator raised a company's), the next check asks Redis.
         let filter_key = (full_key.clone(), quota);

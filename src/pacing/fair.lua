@@ -8,14 +8,17 @@
 -- sender far ahead, so a late joiner waits about (companies waiting) intervals plus a horizon.
 --
 -- KEYS: 1 state hash (next = the next free slot time, v = the virtual time, f:<company> = finish
---       tags), 2 waiting tickets (zset, score = start tag), 3 handed slots (zset, score = slot ms).
+--       tags), 2 waiting tickets (zset, score = start tag), 3 handed slots (zset, score = slot ms),
+--       4 the company's hourly quota (a GCRA budget, `gcra_take.lua`, which precedes this text).
 -- ARGV: 1 ticket ("<message id>:<cost>"; ids are time-ordered, so equal tags go in arrival order),
 --       2 company, 3 cost (segments), 4 interval ms (may be fractional), 5 horizon ms, 6 how late
---       after its slot a run may still take it (ms),
---       7 '1' when the ticket may join (its company's quota was taken), 8 now ms ('' = Redis TIME),
---       9 ttl ms of the keys.
--- Returns {1, ms}: its slot starts in ms (negative: it started that long ago, at most the grace). {0, ms}: not yet, ask again in ms. {2, 0}: no ticket;
--- take the company's quota, then ask again with ARGV[7] = '1'.
+--       after its slot a run may still take it (ms), 7 the quota's emission interval ms,
+--       8 now ms ('' = Redis TIME), 9 ttl ms of the keys, 10 the quota's burst.
+-- Returns {1, ms}: its slot starts in ms (negative: it started that long ago, at most the grace).
+-- {0, ms}: not yet, ask again in ms. {3, ms}: no ticket, and its company's quota allows none for
+-- ms; it took no ticket. A send without a ticket takes one from its company's quota
+-- as it joins, in this same step: a run that comes back for its slot was counted when it joined.
+-- (The quota's clock is always Redis's: tests pass their own only for the schedule.)
 local now
 if ARGV[8] ~= '' then
   now = tonumber(ARGV[8])
@@ -38,8 +41,9 @@ elseif slot then
   redis.call('ZREM', KEYS[3], ticket)
   redis.call('ZADD', KEYS[2], tonumber(redis.call('HGET', KEYS[1], 'v') or 0), ticket)
 elseif not redis.call('ZSCORE', KEYS[2], ticket) then
-  if ARGV[7] ~= '1' then
-    return {2, 0}
+  local quota = gcra_take(KEYS[4], tonumber(ARGV[7]), tonumber(ARGV[10]), 1)
+  if quota[1] == 0 then
+    return {3, quota[2]}
   end
   local v = tonumber(redis.call('HGET', KEYS[1], 'v') or 0)
   local f = tonumber(redis.call('HGET', KEYS[1], 'f:' .. company) or 0)
@@ -74,8 +78,9 @@ if redis.call('HLEN', KEYS[1]) > 10000 then
     end
   end
 end
-for _, key in ipairs(KEYS) do
-  redis.call('PEXPIRE', key, ARGV[9])
+-- The schedule's own keys (the quota's keeps the expiry its budget gave it).
+for i = 1, 3 do
+  redis.call('PEXPIRE', KEYS[i], ARGV[9])
 end
 
 slot = redis.call('ZSCORE', KEYS[3], ticket)

@@ -3,7 +3,8 @@
 //! workers shares one schedule and one cap.
 //!
 //! **Fair share.** Every send that its company's quota allows takes a ticket at the sender
-//! (`fair.lua`: start-time fair queueing). Tickets are handed paced slots in the order of their
+//! (`fair.lua`: start-time fair queueing; the quota is taken by the same script, so joining
+//! costs one round trip). Tickets are handed paced slots in the order of their
 //! start tags, so while company A's 1,000-message batch waits, company B's single message is
 //! handed one of the next slots instead of the slot after A's last. Slots are handed only a
 //! short horizon ahead, and a run waits for a near slot in the worker (an exact sleep) but for a
@@ -26,8 +27,14 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 use crate::domain::{CompanyId, MessageId};
+use crate::ratelimit::Quota;
 
-static FAIR: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("fair.lua")));
+static FAIR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("../queue/lua/gcra_take.lua"),
+        include_str!("fair.lua")
+    ))
+});
 /// How much longer than its longest request a lease is held (a worker that died mid-request
 /// frees it after this).
 pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
@@ -76,9 +83,17 @@ pub enum Turn {
     Go(i64),
     /// Not yet: ask again after this long.
     Later(Duration),
-    /// It holds no ticket: its company's quota must allow it first, then [`Pacer::ask`] again
-    /// with `quota_taken`.
-    Join,
+    /// It holds no ticket, and its company's quota allows no send for this long: it took
+    /// nothing, and asks again then.
+    OverQuota(Duration),
+}
+
+/// The budget a send without a ticket takes one from as it joins the schedule: its company's
+/// hourly quota, `ratelimit`'s budget under Redis key `key`.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinQuota<'a> {
+    pub key: &'a str,
+    pub quota: Quota,
 }
 
 /// The fleet-wide schedule of every sender and the in-flight leases of every account.
@@ -105,8 +120,10 @@ impl Pacer {
         }
     }
 
-    /// Message `message` of `company`, `cost` segments, asks for its turn at `sender`. Running it
-    /// again for the same message is harmless: it keeps its ticket, or its slot.
+    /// Message `message` of `company`, `cost` segments, asks for its turn at `sender`; without a
+    /// ticket it takes one from `quota` and joins, in the same step (one round trip). Running it
+    /// again for the same message is harmless: it keeps its ticket, or its slot, and takes
+    /// nothing more from the quota.
     pub async fn ask(
         &self,
         sender: &str,
@@ -114,9 +131,9 @@ impl Pacer {
         company: CompanyId,
         message: MessageId,
         cost: u32,
-        quota_taken: bool,
+        quota: JoinQuota<'_>,
     ) -> redis::RedisResult<Turn> {
-        self.ask_at(sender, pace, company, message, cost, quota_taken, None)
+        self.ask_at(sender, pace, company, message, cost, quota, None)
             .await
     }
 
@@ -129,7 +146,7 @@ impl Pacer {
         company: CompanyId,
         message: MessageId,
         cost: u32,
-        quota_taken: bool,
+        quota: JoinQuota<'_>,
         now_ms: Option<u64>,
     ) -> redis::RedisResult<Turn> {
         let base = format!("{}:pace:{sender}", self.prefix);
@@ -138,20 +155,22 @@ impl Pacer {
             .key(&base)
             .key(format!("{base}:waiting"))
             .key(format!("{base}:slots"))
+            .key(quota.key)
             .arg(format!("{message}:{cost}"))
             .arg(company.to_string())
             .arg(cost)
             .arg(pace.interval_ms)
             .arg(pace.horizon_ms)
             .arg(pace.late_ms)
-            .arg(if quota_taken { "1" } else { "0" })
+            .arg(quota.quota.interval_ms())
             .arg(now_ms.map(|n| n.to_string()).unwrap_or_default())
             .arg(SCHEDULE_TTL.as_millis() as u64)
+            .arg(quota.quota.burst)
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(match kind {
             1 => Turn::Go(ms),
-            2 => Turn::Join,
+            3 => Turn::OverQuota(Duration::from_millis(ms.max(1) as u64)),
             _ => Turn::Later(Duration::from_millis(ms.max(0) as u64)),
         })
     }

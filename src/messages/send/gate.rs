@@ -7,9 +7,9 @@ use crate::domain::QuietHours;
 use crate::messages::Message;
 use crate::messages::store::SendingRules;
 use crate::metrics;
-use crate::pacing::{LEASE_MARGIN, Turn};
+use crate::pacing::{JoinQuota, LEASE_MARGIN, Turn};
 use crate::queue::{JobError, JobResultExt};
-use crate::ratelimit::{Decision, Quota};
+use crate::ratelimit::Quota;
 
 /// How soon a send held back by a credentials pause tries again.
 pub(super) const PAUSED_RETRY: Duration = Duration::from_secs(10);
@@ -38,10 +38,17 @@ pub(super) async fn wait_for_its_turn(
     }
     let sender = s.gateway.rate_key();
     let segments = message.segments.max(1) as u32;
+    // Only a send without a ticket takes from the quota, as it joins: a run that comes back for
+    // its slot (or a retry whose slot went by within the last minute) was counted then.
+    let quota_key = s.limiter.budget_key(&super::quota::key(message.company_id));
+    let quota = JoinQuota {
+        key: &quota_key,
+        quota: Quota::per_hour(rules.sms_per_hour as u32),
+    };
     // Each answer is read against the moment its question left: a slow reply makes the slot
     // nearer, never later than the schedule meant.
     let sender = sender.as_str();
-    let ask = |quota_taken| async move {
+    let ask = || async move {
         let asked = tokio::time::Instant::now();
         let turn = s
             .pacer
@@ -51,23 +58,13 @@ pub(super) async fn wait_for_its_turn(
                 message.company_id,
                 message.id,
                 segments,
-                quota_taken,
+                quota,
             )
             .await
             .retry()?;
         Ok::<_, JobError>((asked, turn))
     };
-    let (mut asked, mut turn) = ask(false).await?;
-    if turn == Turn::Join {
-        // Only a send without a ticket takes from the quota: a run that comes back for its slot
-        // (or a retry whose slot went by within the last minute) was counted when it joined.
-        let company_key = super::quota::key(message.company_id);
-        let quota = Quota::per_hour(rules.sms_per_hour as u32);
-        if let Decision::Wait(d) = s.limiter.check(&company_key, quota, 1).await.retry()? {
-            return Err(JobError::Snooze(d));
-        }
-        (asked, turn) = ask(true).await?;
-    }
+    let (mut asked, mut turn) = ask().await?;
     // A turn within a horizon is waited for here, not through the queue: a trip through a busy
     // queue can take longer than the slot's grace, and a run that keeps missing its slot would
     // waste one each time.
@@ -78,7 +75,7 @@ pub(super) async fn wait_for_its_turn(
             break;
         }
         tokio::time::sleep(after).await;
-        (asked, turn) = ask(false).await?;
+        (asked, turn) = ask().await?;
     }
     match turn {
         Turn::Go(ms) => Ok(Slot {
@@ -90,8 +87,7 @@ pub(super) async fn wait_for_its_turn(
                     .unwrap_or(asked)
             },
         }),
-        Turn::Later(after) => Err(JobError::Snooze(after)),
-        Turn::Join => Err(JobError::retry("the sender's schedule refused a ticket")),
+        Turn::Later(after) | Turn::OverQuota(after) => Err(JobError::Snooze(after)),
     }
 }
 

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use copcca_sms::domain::{CompanyId, MessageId};
-use copcca_sms::pacing::{Pace, Pacer, Turn};
+use copcca_sms::pacing::{JoinQuota, Pace, Pacer, Turn};
+use copcca_sms::ratelimit::{Quota, RateLimiter};
 
 use super::*;
 
@@ -28,9 +29,15 @@ struct Sent {
     asked_first: u64,
 }
 
+/// A quota no test here reaches, for the schedules that test pacing alone.
+const PLENTY: Quota = Quota {
+    count: 1_000_000,
+    period: Duration::from_secs(3600),
+    burst: 1_000_000,
+};
+
 /// Runs the schedule until every message has its slot: each run asks when the schedule told it
-/// to (a run told `Join` takes its company's quota, which always allows it here, and asks again
-/// at once). `arrivals` are (time ms, company, segments).
+/// to (its company's quota always allows it here). `arrivals` are (time ms, company, segments).
 async fn simulate(pacer: &Pacer, pace: Pace, arrivals: &[(u64, usize, u32)]) -> Vec<Sent> {
     let companies: BTreeMap<usize, CompanyId> = arrivals
         .iter()
@@ -59,16 +66,15 @@ async fn simulate(pacer: &Pacer, pace: Pace, arrivals: &[(u64, usize, u32)]) -> 
         let (p, first) = &mut pending[i];
         let now = p.asks_at;
         let company = companies[&p.company];
-        let mut turn = pacer
-            .ask_at(SENDER, pace, company, p.message, p.cost, false, Some(now))
+        let key = format!("test-quota:{company}");
+        let quota = JoinQuota {
+            key: &key,
+            quota: PLENTY,
+        };
+        let turn = pacer
+            .ask_at(SENDER, pace, company, p.message, p.cost, quota, Some(now))
             .await
             .unwrap();
-        if turn == Turn::Join {
-            turn = pacer
-                .ask_at(SENDER, pace, company, p.message, p.cost, true, Some(now))
-                .await
-                .unwrap();
-        }
         match turn {
             Turn::Go(ms) => {
                 assert!(
@@ -86,7 +92,7 @@ async fn simulate(pacer: &Pacer, pace: Pace, arrivals: &[(u64, usize, u32)]) -> 
                 assert!(after > Duration::ZERO, "a run told to come back at once");
                 p.asks_at = now + after.as_millis() as u64;
             }
-            Turn::Join => panic!("a ticket refused after its quota was taken"),
+            Turn::OverQuota(_) => panic!("a ticket refused within its quota"),
         }
     }
     sent.sort_by_key(|s| s.at);
@@ -214,29 +220,53 @@ async fn a_message_of_several_segments_takes_as_many_slots() {
 }
 
 #[tokio::test]
-async fn a_send_joins_once_its_quota_is_taken_and_then_keeps_its_ticket() {
+async fn a_send_joins_only_within_its_companys_quota_and_then_keeps_its_ticket() {
     let q = queues().await;
     let pacer = Pacer::new(q.connection(), q.prefix());
+    let limiter = RateLimiter::new(q.connection(), q.prefix());
     let pace = Pace::per_second(1);
-    let (a, m1, m2) = (CompanyId::new(), MessageId::new(), MessageId::new());
-    let ask = |m, quota, now| pacer.ask_at(SENDER, pace, a, m, 1, quota, Some(now));
-    assert_eq!(ask(m1, false, T0).await.unwrap(), Turn::Join);
-    assert_eq!(ask(m1, true, T0).await.unwrap(), Turn::Go(0));
-    // The second message of the same company waits a slot; asking again (a second run of the same
-    // job) neither needs the quota again nor moves it back.
-    assert_eq!(ask(m2, false, T0).await.unwrap(), Turn::Join);
-    let first = ask(m2, true, T0).await.unwrap();
-    let again = ask(m2, false, T0 + 10).await.unwrap();
+    let a = CompanyId::new();
+    let (m1, m2, m3) = (MessageId::new(), MessageId::new(), MessageId::new());
+    let budget = copcca_sms::messages::send::quota_key(a);
+    let key = limiter.budget_key(&budget);
+    let quota = JoinQuota {
+        key: &key,
+        quota: Quota::per_hour(2),
+    };
+    let ask = |m, now| pacer.ask_at(SENDER, pace, a, m, 1, quota, Some(now));
+    assert_eq!(ask(m1, T0).await.unwrap(), Turn::Go(0));
+    let first = ask(m2, T0).await.unwrap();
+    // Two an hour are taken: a third message takes no ticket, and comes back when the quota
+    // allows one, in half an hour.
+    match ask(m3, T0).await.unwrap() {
+        Turn::OverQuota(wait) => assert!(
+            wait > Duration::from_secs(1790) && wait <= Duration::from_secs(1800),
+            "{wait:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // The second message keeps its ticket with the quota spent: asking again (a second run of the
+    // same job) neither needs the quota again nor moves it back.
+    let again = ask(m2, T0 + 10).await.unwrap();
     match (first, again) {
         (Turn::Later(_) | Turn::Go(_), Turn::Later(_) | Turn::Go(_)) => {}
         other => panic!("{other:?}"),
     }
     // Its slot is one interval after the first's.
     let slot = (T0 as f64 + pace.interval_ms).ceil() as u64;
-    assert_eq!(ask(m2, false, slot - 50).await.unwrap(), Turn::Go(50));
+    assert_eq!(ask(m2, slot - 50).await.unwrap(), Turn::Go(50));
     // A run back just after its slot began is told how long ago, so it cannot leave later than
     // the grace allows.
-    assert_eq!(ask(m2, false, slot + 10).await.unwrap(), Turn::Go(-10));
+    assert_eq!(ask(m2, slot + 10).await.unwrap(), Turn::Go(-10));
+    // The refused message took nothing: once the quota is started afresh (an operator changed
+    // it), it joins, and the budget holds exactly its one.
+    assert_eq!(limiter.free_now(&budget, quota.quota).await.unwrap(), 0);
+    limiter.reset(&budget).await.unwrap();
+    assert!(matches!(
+        ask(m3, slot + 20).await.unwrap(),
+        Turn::Later(_) | Turn::Go(_)
+    ));
+    assert_eq!(limiter.free_now(&budget, quota.quota).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -246,7 +276,12 @@ async fn a_run_that_misses_its_slot_waits_at_the_head_not_behind_its_company() {
     let pace = Pace::per_second(20);
     let a = CompanyId::new();
     let messages: Vec<MessageId> = (0..50).map(|_| MessageId::new()).collect();
-    let ask = |m, now| pacer.ask_at(SENDER, pace, a, m, 1, true, Some(now));
+    let key = format!("test-quota:{a}");
+    let quota = JoinQuota {
+        key: &key,
+        quota: PLENTY,
+    };
+    let ask = |m, now| pacer.ask_at(SENDER, pace, a, m, 1, quota, Some(now));
     for m in &messages {
         ask(*m, T0).await.unwrap();
     }
@@ -258,7 +293,7 @@ async fn a_run_that_misses_its_slot_waits_at_the_head_not_behind_its_company() {
     let wait = |turn: Turn| match turn {
         Turn::Go(ms) => Duration::from_millis(ms.max(0) as u64),
         Turn::Later(after) => after,
-        Turn::Join => panic!("{turn:?}"),
+        Turn::OverQuota(_) => panic!("{turn:?}"),
     };
     let (mine, theirs) = (wait(turn), wait(later_ones));
     assert!(
