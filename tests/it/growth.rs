@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use copcca_sms::db::fleet_counters;
 use copcca_sms::domain::{CompanyId, MessageId};
-use copcca_sms::messages::{MessageStatus, recovery, store};
+use copcca_sms::messages::{MessageStatus, batch, recovery, store};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -221,35 +221,84 @@ async fn a_listing_page_is_not_planned_again_for_each_request(pool: PgPool) {
             args.push("'017485ec-b880-7000-0000-00000000c350'::uuid".into());
         }
         let sql = store::list_sql(&statuses, to, cursor, 50);
-        sqlx::query(sqlx::AssertSqlSafe(format!("PREPARE page AS {sql}")))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        for _ in 0..10 {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "EXECUTE page({})",
-                args.join(", ")
-            )))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        }
-        let (generic, custom): (i64, i64) = sqlx::query_as(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'page'",
-        )
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
         assert_eq!(
-            (generic, custom),
+            plans_of_ten_runs(&mut conn, &sql, &args).await,
             (5, 5),
             "one status {status}, to {to}, cursor {cursor}: plans (generic, custom)"
         );
-        sqlx::query("DEALLOCATE page")
+    }
+}
+
+/// A batch's report (`GET /v1/batches/{id}`) too is planned once per connection, for a batch
+/// of a company with most of the messages and for a small one.
+#[sqlx::test]
+async fn a_batch_report_is_not_planned_again_for_each_request(pool: PgPool) {
+    let company = many_messages(&pool).await;
+    let mut conn = pool.acquire().await.unwrap();
+    // Company 0's messages in one batch, the others' in batches of about ten.
+    for statement in [
+        "CREATE TEMP TABLE batched AS
+         SELECT id, company_id,
+                CASE WHEN company_id = $1 THEN md5('big')
+                     ELSE md5('small' || (extract(epoch FROM created_at)::bigint / 10)) END::uuid AS batch
+         FROM messages",
+        "INSERT INTO message_batches (id, company_id, total, accepted, created_by)
+         SELECT batch, min(company_id::text)::uuid, count(*), count(*), 'api_key:test'
+         FROM batched GROUP BY batch",
+        "UPDATE messages m SET batch_id = b.batch FROM batched b WHERE b.id = m.id",
+    ] {
+        sqlx::query(statement)
+            .bind(company)
             .execute(&mut *conn)
             .await
             .unwrap();
     }
+    sqlx::query("ANALYZE messages")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    for batch in ["md5('big')::uuid", "md5('small' || 1)::uuid"] {
+        assert_eq!(
+            plans_of_ten_runs(&mut conn, batch::REPORT_SQL, &[batch.to_string()]).await,
+            (5, 5),
+            "batch {batch}: plans (generic, custom)"
+        );
+    }
+}
+
+/// Prepares `sql`, runs it ten times with `args` and says how many of those runs had a generic
+/// plan and how many a custom one (PostgreSQL makes five custom plans, then keeps the generic
+/// one unless custom ones look cheaper).
+async fn plans_of_ten_runs(
+    conn: &mut sqlx::PgConnection,
+    sql: &str,
+    args: &[String],
+) -> (i64, i64) {
+    sqlx::query(sqlx::AssertSqlSafe(format!("PREPARE measured AS {sql}")))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "EXECUTE measured({})",
+            args.join(", ")
+        )))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    let plans = sqlx::query_as(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'measured'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("DEALLOCATE measured")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    plans
 }
 
 /// Every (series, key) with a non-zero value, counted from the tables themselves.

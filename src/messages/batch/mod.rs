@@ -26,7 +26,7 @@ use texts::Texts;
 mod report;
 mod texts;
 
-pub use report::{BatchReport, report};
+pub use report::{BatchReport, REPORT_SQL, report};
 
 pub const MAX_BATCH: usize = 10_000;
 

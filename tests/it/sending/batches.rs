@@ -301,8 +301,12 @@ async fn a_batch_answers_when_it_will_be_sent_and_shows_its_progress(pool: PgPoo
     h.drain(DRAIN).await;
     let p = progress(&h).await;
     assert_eq!(
-        (p["remaining"].as_i64(), p["by_status"]["sent"].as_i64()),
-        (Some(0), Some(150)),
+        (
+            p["remaining"].as_i64(),
+            p["by_status"]["sent"].as_i64(),
+            p["credits_charged"].as_i64()
+        ),
+        (Some(0), Some(150), Some(150)),
         "{p}"
     );
     assert!(p["estimate"].is_null(), "nothing left to estimate: {p}");
@@ -321,9 +325,10 @@ async fn a_batch_answers_when_it_will_be_sent_and_shows_its_progress(pool: PgPoo
     assert_eq!(
         (
             p["refunded"].as_i64(),
-            p["by_status"]["undelivered"].as_i64()
+            p["by_status"]["undelivered"].as_i64(),
+            p["credits_charged"].as_i64()
         ),
-        (Some(1), Some(1)),
+        (Some(1), Some(1), Some(149)),
         "{p}"
     );
     h.audit_clean().await;
