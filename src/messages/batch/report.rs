@@ -22,23 +22,32 @@ pub struct BatchReport {
 }
 
 /// Per status of the batch's messages: how many, how many were refunded, and the credits charged
-/// net of refunds. One pass over the batch's rows (by `messages_batch_idx`), each message's
-/// committed hold and refund looked up by its own index, so the cost follows the batch's size,
-/// not the tables'. (Joins let the planner hash every refund, or every hold, in the fleet for a
-/// small table.) The batch is a value computed at the start, as in the listing
-/// (`messages::store::list_sql`): the plan cannot depend on it, so a prepared report moves to
-/// its generic plan instead of being planned for every request. (`OFFSET 0` keeps the inner
-/// select whole, so each message's refund is looked up once, not once per use.)
-pub const REPORT_SQL: &str = "SELECT status, count(*)::bigint, count(refund)::bigint,
-        (COALESCE(sum(charged), 0) - COALESCE(sum(refund), 0))::bigint
-   FROM (SELECT m.status,
-                (SELECT sum(h.charged) FROM holds h
-                  WHERE h.message_id = m.id AND h.status = 'committed') AS charged,
-                (SELECT r.available_delta FROM ledger_entries r
-                  WHERE r.message_id = m.id AND r.kind = 'refund') AS refund
-           FROM messages m WHERE m.batch_id = (SELECT $1::uuid)
-         OFFSET 0) AS b
-  GROUP BY status";
+/// net of refunds, in one statement whose cost follows the batch's size, not the tables'.
+///
+/// A batch's messages are inserted by one request, and message ids are time-ordered, so they
+/// lie in a narrow range of ids. The holds and refunds are read over that range, one walk of
+/// each index, and joined to the batch's messages; looking each message's up on its own would
+/// go down the indexes 2,400 times for a batch of 1,200, one level deeper as the tables grow
+/// (8,468 buffers at 1M messages, against 169 this way). The batch is a value computed at the
+/// start (an InitPlan), as in the listing (`messages::store::list_sql`): the plan cannot depend
+/// on it, so a prepared report keeps its generic plan instead of being planned for every
+/// request.
+pub const REPORT_SQL: &str = "WITH m AS MATERIALIZED (
+         SELECT id, status FROM messages WHERE batch_id = (SELECT $1::uuid)),
+     span AS MATERIALIZED (
+         SELECT (SELECT id FROM m ORDER BY id LIMIT 1) AS lo,
+                (SELECT id FROM m ORDER BY id DESC LIMIT 1) AS hi),
+     h AS (SELECT message_id, sum(charged) AS charged FROM holds
+            WHERE status = 'committed'
+              AND message_id BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)
+            GROUP BY message_id),
+     r AS (SELECT message_id, available_delta AS refund FROM ledger_entries
+            WHERE kind = 'refund'
+              AND message_id BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span))
+SELECT m.status, count(*)::bigint, count(r.refund)::bigint,
+       (COALESCE(sum(h.charged), 0) - COALESCE(sum(r.refund), 0))::bigint
+  FROM m LEFT JOIN h ON h.message_id = m.id LEFT JOIN r ON r.message_id = m.id
+ GROUP BY m.status";
 
 pub async fn report(
     pool: &PgPool,
