@@ -11,6 +11,12 @@
 //!
 //! Nothing imports upward, and no two modules import each other.
 
+/// Every process (and the benches and tests, which link this crate) allocates with mimalloc:
+/// the send path makes many small, short-lived allocations (requests, rows, JSON), and glibc's
+/// allocator was about a seventh of this process's CPU in the sending bench (README, Benchmarks).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod accounts;
 pub mod cli;
 pub mod config;
