@@ -19,15 +19,13 @@
 -- ms; it took no ticket. A send without a ticket takes one from its company's quota
 -- as it joins, in this same step: a run that comes back for its slot was counted when it joined.
 -- (The quota's clock is always Redis's: tests pass their own only for the schedule.)
-local now
-if ARGV[8] ~= '' then
-  now = tonumber(ARGV[8])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+-- Each Redis call inside a script costs about as much as the command itself, so the state is
+-- read with one HMGET and written with one HSET, and the loop pops with ZPOPMIN.
+local clock = ARGV[8] ~= '' and tonumber(ARGV[8]) or nil
+local now = clock or redis_ms()
 local ticket, company, cost = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local interval, horizon, grace = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local finish = 'f:' .. company
 
 -- Slots long gone are forgotten (a run that comes back after this joins anew).
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 60000)
@@ -35,42 +33,56 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 60000)
 local slot = redis.call('ZSCORE', KEYS[3], ticket)
 if slot and tonumber(slot) >= now - grace then
   return {1, math.ceil(tonumber(slot) - now)}
-elseif slot then
+end
+local state = redis.call('HMGET', KEYS[1], 'v', 'next', finish)
+local v = tonumber(state[1] or 0)
+local written = {}
+local joined = false
+if slot then
   -- Its slot went by unused (the run came back late, or it is a retry after an attempt that did
   -- not reach the provider): it had its turn, so it waits at the head, not behind its company.
   redis.call('ZREM', KEYS[3], ticket)
-  redis.call('ZADD', KEYS[2], tonumber(redis.call('HGET', KEYS[1], 'v') or 0), ticket)
+  redis.call('ZADD', KEYS[2], v, ticket)
 elseif not redis.call('ZSCORE', KEYS[2], ticket) then
-  local quota = gcra_take(KEYS[4], tonumber(ARGV[7]), tonumber(ARGV[10]), 1)
+  local quota = gcra_take(KEYS[4], tonumber(ARGV[7]), tonumber(ARGV[10]), 1, clock and redis_ms() or now)
   if quota[1] == 0 then
     return {3, quota[2]}
   end
-  local v = tonumber(redis.call('HGET', KEYS[1], 'v') or 0)
-  local f = tonumber(redis.call('HGET', KEYS[1], 'f:' .. company) or 0)
-  local start = math.max(v, f)
-  redis.call('HSET', KEYS[1], 'f:' .. company, start + cost)
+  local start = math.max(v, tonumber(state[3] or 0))
+  written[#written + 1] = finish
+  written[#written + 1] = start + cost
   redis.call('ZADD', KEYS[2], start, ticket)
+  joined = true
 end
 
 -- Hand out the slots within the horizon, in tag order.
-local next = math.max(tonumber(redis.call('HGET', KEYS[1], 'next') or 0), now)
-local handed = 0
+local next = math.max(tonumber(state[2] or 0), now)
+local handed, tag = 0, nil
+slot = nil
 while next <= now + horizon and handed < 1000 do
-  local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  local head = redis.call('ZPOPMIN', KEYS[2])
   if #head == 0 then
     break
   end
-  redis.call('ZREM', KEYS[2], head[1])
   redis.call('ZADD', KEYS[3], next, head[1])
-  redis.call('HSET', KEYS[1], 'v', head[2])
+  if head[1] == ticket then
+    slot = next
+  end
+  tag = head[2]
   next = next + interval * (tonumber(string.match(head[1], ':(%d+)$')) or 1)
   handed = handed + 1
 end
-redis.call('HSET', KEYS[1], 'next', next)
+if tag then
+  -- The virtual time, as Redis wrote the tag (a Lua number would go back with 14 digits).
+  written[#written + 1] = 'v'
+  written[#written + 1] = tag
+  v = tonumber(tag)
+end
+redis.call('HSET', KEYS[1], 'next', next, unpack(written))
 
--- Finish tags at or below the virtual time say nothing more than the virtual time does.
-if redis.call('HLEN', KEYS[1]) > 10000 then
-  local v = tonumber(redis.call('HGET', KEYS[1], 'v') or 0)
+-- Finish tags at or below the virtual time say nothing more than the virtual time does. Only a
+-- send that joins adds a tag, so only it looks.
+if joined and redis.call('HLEN', KEYS[1]) > 10000 then
   local fields = redis.call('HGETALL', KEYS[1])
   for i = 1, #fields, 2 do
     if string.sub(fields[i], 1, 2) == 'f:' and tonumber(fields[i + 1]) <= v then
@@ -83,9 +95,10 @@ for i = 1, 3 do
   redis.call('PEXPIRE', KEYS[i], ARGV[9])
 end
 
-slot = redis.call('ZSCORE', KEYS[3], ticket)
+-- The ticket is among the handed slots only if this step handed it one: a slot it held before
+-- either answered above or went back to the waiting tickets.
 if slot then
-  return {1, math.ceil(tonumber(slot) - now)}
+  return {1, math.ceil(slot - now)}
 end
 -- Its slot is at least this far off (each ticket ahead takes an interval or more); it comes back
 -- half a horizon before, to be handed the slot and wait for it in the worker.

@@ -27,7 +27,7 @@ pub use consumer::ConsumerConfig;
 pub use keys::QueueKeys;
 pub use outcome::{Cause, JobError, JobResultExt, RetryPolicy};
 pub use store::{
-    DeadLetter, Delivery, Enqueued, JobRecord, NewJob, QueueStats, QueueStore, now_ms,
+    DeadLetter, Delivery, Enqueued, JobRecord, NewJob, QueueStats, QueueStore, Settle, now_ms,
 };
 
 /// Idempotency keys outlive any retry schedule of the jobs they guard.

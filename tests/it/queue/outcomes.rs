@@ -230,3 +230,83 @@ async fn a_dead_job_gives_up_its_idempotency_key_and_a_done_job_keeps_it() {
     .await;
     worker.stop().await;
 }
+
+/// One settle call for many entries: each is settled once, by the consumer that holds it. An
+/// entry another consumer took over is left to its new owner, and an entry given twice in the
+/// same call is settled (here: dead-lettered) only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_batch_touches_only_the_entries_its_consumer_still_holds() {
+    use copcca_sms::queue::{Delivery, Settle, now_ms};
+
+    let queues = queues().await;
+    let store = queues.store(QUEUE);
+    store.ensure_group().await.unwrap();
+    let jobs: Vec<NewJob> = (0..4)
+        .map(|n| {
+            new_job(&TestJob {
+                n,
+                ..Default::default()
+            })
+        })
+        .collect();
+    store.enqueue(&jobs).await.unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let delivered = store.read(&mut conn, "a", 10, None, None).await.unwrap();
+    assert_eq!(delivered.len(), 4);
+    // Consumer b takes over every entry idle for 50 ms: all four; a takes three back.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let taken = store
+        .reclaim("b", Duration::from_millis(50), 4)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 4);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let back = store
+        .reclaim("a", Duration::from_millis(50), 3)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 3);
+    let b_holds = &delivered
+        .iter()
+        .find(|d| back.iter().all(|x| x.entry != d.entry))
+        .unwrap()
+        .entry;
+    let a_holds: Vec<&Delivery> = back.iter().collect();
+
+    let dead = Settle::Dead {
+        job: a_holds[1].job.clone(),
+        error: "broken".into(),
+        at_ms: now_ms(),
+    };
+    let items = vec![
+        (a_holds[0].entry.clone(), Settle::Done),
+        (b_holds.clone(), Settle::Done),
+        (a_holds[1].entry.clone(), dead.clone()),
+        (a_holds[1].entry.clone(), dead),
+        (
+            a_holds[2].entry.clone(),
+            Settle::Later {
+                at_ms: now_ms() + 60_000,
+                job: a_holds[2].job.clone(),
+            },
+        ),
+    ];
+    let settled = store.settle("a", &items).await.unwrap();
+    assert_eq!(settled, vec![true, false, true, false, true]);
+    let s = stats(&queues).await;
+    assert_eq!(
+        (s.ready, s.in_flight, s.delayed, s.dead),
+        (0, 1, 1, 1),
+        "b's entry still in flight, one retry scheduled, one dead letter"
+    );
+    // What b holds is b's to settle.
+    assert_eq!(
+        store
+            .settle("b", &[(b_holds.clone(), Settle::Done)])
+            .await
+            .unwrap(),
+        vec![true]
+    );
+    assert_eq!(stats(&queues).await.in_flight, 0);
+}
