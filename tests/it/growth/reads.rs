@@ -47,6 +47,32 @@ async fn insert_messages(pool: &PgPool, company: Option<uuid::Uuid>, epoch: i64,
     .unwrap();
 }
 
+/// The listing's statement (`store::list_sql`, 50 a page) for `company`, every status or
+/// `failed` only, for one number or all, from the start or from a cursor (its time and id as SQL
+/// literals), with the values to execute it with, as SQL literals.
+fn listing_statement(
+    company: uuid::Uuid,
+    status: bool,
+    to: bool,
+    cursor: Option<(&str, &str)>,
+) -> (String, Vec<String>) {
+    let statuses = if status {
+        vec![MessageStatus::Failed]
+    } else {
+        MessageStatus::ALL.to_vec()
+    };
+    let sql = store::list_sql(&statuses, to, cursor.is_some(), 50);
+    let mut args = vec![format!("'{company}'::uuid")];
+    if to {
+        args.push("'+255700000006'".into());
+    }
+    if let Some((at, id)) = cursor {
+        args.push(at.into());
+        args.push(id.into());
+    }
+    (sql, args)
+}
+
 /// The plan of the listing's statement (`store::list_sql`), prepared and run as sqlx runs it,
 /// as JSON text: every status or `failed` only, from the start or from a cursor.
 async fn listing_plan(
@@ -56,20 +82,11 @@ async fn listing_plan(
     to: bool,
     cursor: bool,
 ) -> String {
-    let statuses = if status {
-        vec![MessageStatus::Failed]
-    } else {
-        MessageStatus::ALL.to_vec()
-    };
-    let sql = store::list_sql(&statuses, to, cursor, 50);
-    let mut args = vec![format!("'{company}'::uuid")];
-    if to {
-        args.push("'+255700000006'".into());
-    }
-    if cursor {
-        args.push("to_timestamp(1700010000)".into());
-        args.push("'018bcfe5-6800-7000-0000-000000002710'::uuid".into());
-    }
+    let cursor = cursor.then_some((
+        "to_timestamp(1700010000)",
+        "'018bcfe5-6800-7000-0000-000000002710'::uuid",
+    ));
+    let (sql, args) = listing_statement(company, status, to, cursor);
     sqlx::query(sqlx::AssertSqlSafe(format!("PREPARE listing AS {sql}")))
         .execute(&mut *conn)
         .await
@@ -197,20 +214,11 @@ async fn a_listing_page_is_not_planned_again_for_each_request(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
     for case in 0..8 {
         let (status, to, cursor) = (case & 1 == 1, case & 2 == 2, case & 4 == 4);
-        let statuses = if status {
-            vec![MessageStatus::Failed]
-        } else {
-            MessageStatus::ALL.to_vec()
-        };
-        let mut args = vec![format!("'{big}'::uuid")];
-        if to {
-            args.push("'+255700000006'".into());
-        }
-        if cursor {
-            args.push("to_timestamp(1600050000)".into());
-            args.push("'017485ec-b880-7000-0000-00000000c350'::uuid".into());
-        }
-        let sql = store::list_sql(&statuses, to, cursor, 50);
+        let from = cursor.then_some((
+            "to_timestamp(1600050000)",
+            "'017485ec-b880-7000-0000-00000000c350'::uuid",
+        ));
+        let (sql, args) = listing_statement(big, status, to, from);
         assert_eq!(
             plans_of_ten_runs(&mut conn, &sql, &args).await,
             (5, 5),

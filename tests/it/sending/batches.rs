@@ -235,13 +235,7 @@ async fn a_batch_answers_when_it_will_be_sent_and_shows_its_progress(pool: PgPoo
     let h = Harness::new(pool, 200).await;
     // No quiet hours, so the estimate does not depend on when the test runs; the default quota
     // of 100 an hour.
-    sqlx::query(
-        "UPDATE companies SET quiet_hours_start = '00:00', quiet_hours_end = '00:00' WHERE id = $1",
-    )
-    .bind(h.company.id)
-    .execute(h.pool())
-    .await
-    .unwrap();
+    h.without_quiet_hours().await;
     let messages: Vec<Value> = numbers(150)
         .into_iter()
         .map(|to| json!({"to": to, "body": "Kumbusho"}))

@@ -208,6 +208,18 @@ impl Harness {
             .await;
     }
 
+    /// Turns quiet hours off for the harness's company: for tests whose outcome must not depend
+    /// on the time of day they run at (a worker process of their own runs on the real clock).
+    pub async fn without_quiet_hours(&self) {
+        sqlx::query(
+            "UPDATE companies SET quiet_hours_start = '00:00', quiet_hours_end = '00:00' WHERE id = $1",
+        )
+        .bind(self.company.id)
+        .execute(self.pool())
+        .await
+        .unwrap();
+    }
+
     pub async fn audit_clean(&self) {
         assert_audit_clean(self.pool()).await;
     }

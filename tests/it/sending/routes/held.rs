@@ -168,13 +168,7 @@ async fn a_beem_send_whose_worker_died_before_its_request_left_is_sent_again_onc
     // The worker below is a process of its own, on the real clock, not the harness's mid-morning
     // one: without this, in Dar es Salaam's quiet hours (18:00-05:00 UTC) it would hold the
     // message back and never reach the claim.
-    sqlx::query(
-        "UPDATE companies SET quiet_hours_start = '00:00', quiet_hours_end = '00:00' WHERE id = $1",
-    )
-    .bind(r.h.company.id)
-    .execute(r.h.pool())
-    .await
-    .unwrap();
+    r.h.without_quiet_hours().await;
     let id = r.h.accept("0754123456", "Reminder").await;
     let beem_base = r.beem.base.to_string();
     let env = [
