@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::db::group_commit::GroupError;
 use crate::ledger::LedgerError;
 
 /// One invalid field of a request.
@@ -222,7 +223,24 @@ impl From<sqlx::Error> for ApiError {
     /// `Retry-After`: the failing transaction was rolled back, and the same request (with its
     /// idempotency key) is the retry. Anything else the database says is our failure.
     fn from(e: sqlx::Error) -> Self {
-        if crate::db::transient(&e) {
+        ApiError::database(&e)
+    }
+}
+
+impl From<GroupError> for ApiError {
+    fn from(e: GroupError) -> Self {
+        match e {
+            GroupError::Database(e) => ApiError::database(&e),
+            GroupError::Stopped => ApiError::internal(e),
+        }
+    }
+}
+
+impl ApiError {
+    /// What the database's refusal `e` is for the caller (see `From<sqlx::Error>`), for an
+    /// error shared by the requests of a grouped statement.
+    pub fn database(e: &sqlx::Error) -> Self {
+        if crate::db::transient(e) {
             tracing::warn!(error = %e, "database unavailable");
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

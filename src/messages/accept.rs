@@ -44,8 +44,16 @@ pub enum AcceptError {
     OptedOut(E164),
     #[error("this Idempotency-Key was used for a different message")]
     KeyReused,
+    /// Shared by the requests of a group whose statement failed; its class (`db::transient`)
+    /// decides the answer (503 or 500).
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(Arc<sqlx::Error>),
+}
+
+impl From<sqlx::Error> for AcceptError {
+    fn from(e: sqlx::Error) -> Self {
+        AcceptError::Database(Arc::new(e))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -142,10 +150,10 @@ pub async fn accept(
         })
         .await
         .map_err(|e| match e {
-            GroupError::Database(e) => database(&e),
-            GroupError::Stopped => AcceptError::Database(sqlx::Error::PoolClosed),
+            GroupError::Database(e) => AcceptError::Database(e),
+            GroupError::Stopped => sqlx::Error::PoolClosed.into(),
         })?
-        .map_err(|e| database(&e))?;
+        .map_err(AcceptError::Database)?;
     let Some(message) = written else {
         // Nothing written: the key was taken (by a request that raced this one), or else the
         // number was opted out when the insert ran. Deduced, not read again: an opt-out removed
@@ -162,11 +170,6 @@ pub async fn accept(
         message,
         replay: false,
     })
-}
-
-/// A database error shared by the requests of a batch, for one of them.
-fn database(e: &sqlx::Error) -> AcceptError {
-    AcceptError::Database(sqlx::Error::Protocol(e.to_string()))
 }
 
 /// Inserts `rows` (skipping opted-out numbers and Idempotency-Keys already taken), then

@@ -120,7 +120,7 @@ fn refusal(e: AcceptError) -> ApiError {
             "idempotency_key_reused",
             e.to_string(),
         ),
-        AcceptError::Database(db) => ApiError::internal(db),
+        AcceptError::Database(db) => ApiError::database(&db),
     }
 }
 

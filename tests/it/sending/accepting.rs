@@ -272,3 +272,43 @@ async fn a_provider_id_names_one_message(pool: PgPool) {
             .unwrap();
     assert_eq!(unknown, 1);
 }
+
+/// A database that fails the accept's insert for a reason that goes away (here: the server
+/// shutting down, SQLSTATE 57P01, raised by a trigger) is answered 503 with `Retry-After`, like
+/// any other endpoint's, not 500; nothing is written, and the same request with its
+/// Idempotency-Key succeeds once the database is back.
+#[sqlx::test]
+async fn a_database_failing_the_accept_is_answered_503_and_the_retry_is_accepted(pool: PgPool) {
+    let h = Harness::new(pool, 10).await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION shutting_down() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'terminating connection' USING ERRCODE = '57P01'; END $$;
+         CREATE TRIGGER shutting_down BEFORE INSERT ON messages
+             FOR EACH ROW EXECUTE FUNCTION shutting_down();",
+    )
+    .execute(h.pool())
+    .await
+    .unwrap();
+    let body = json!({"to": "0754123456", "body": "Reminder"});
+    let (status, v) = h.send(body.clone(), Some("crm-retry-1")).await;
+    assert_eq!(
+        (status, v["code"].as_str(), v["retry_after"].as_u64()),
+        (503, Some("database_unavailable"), Some(2)),
+        "{v}"
+    );
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
+        .fetch_one(h.pool())
+        .await
+        .unwrap();
+    assert_eq!(written, 0);
+
+    sqlx::raw_sql("DROP TRIGGER shutting_down ON messages")
+        .execute(h.pool())
+        .await
+        .unwrap();
+    let (status, v) = h.send(body, Some("crm-retry-1")).await;
+    assert_eq!(status, 202, "{v}");
+    h.drain(DRAIN).await;
+    assert_eq!(h.twilio.messages().len(), 1);
+    assert_eq!(h.available().await, 9);
+}
