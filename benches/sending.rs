@@ -2,9 +2,9 @@
 //! queue, the send workers (concurrency `SEND_CONCURRENCY`), the ledger and the fake Twilio, until every message
 //! is committed as `sent`; spread over 100 companies and all on one company. Beside it, the
 //! same-run PostgreSQL bound: two single-row-update commits per message at the same concurrency.
-//! Also printed: the mean size of the group-commit batches (accept, read, reserve, charge), and the CPU
-//! each message cost this process (API clients, service, workers, fake Twilio), PostgreSQL and
-//! Redis, beside what the bound's messages cost and what 0.7x of the bound would leave per
+//! Also printed: the mean size of the group-commit batches (API-key lookup, accept, read, reserve,
+//! charge), and the CPU each message cost this process (API clients, service, workers, fake
+//! Twilio), PostgreSQL and Redis, beside what the bound's messages cost and what 0.7x of the bound would leave per
 //! message on this machine's cores. Last, the worker path alone: 100 companies' messages
 //! accepted while no worker runs, then timed from the workers' start until all are sent.
 //!
@@ -80,8 +80,8 @@ async fn main() -> anyhow::Result<()> {
             m.rate, m.secs
         );
         println!(
-            "  mean items per grouped statement: accept {:.1}, read {:.1}, reserve {:.1}, charge {:.1}",
-            m.batches[0], m.batches[1], m.batches[2], m.batches[3]
+            "  mean items per grouped statement: key lookup {:.1}, accept {:.1}, read {:.1}, reserve {:.1}, charge {:.1}",
+            m.batches[0], m.batches[1], m.batches[2], m.batches[3], m.batches[4]
         );
         Ok(m.rate)
     };
@@ -127,8 +127,9 @@ struct Measured {
     accept_rate: Option<f64>,
     secs: f64,
     cpu: CpuTime,
-    /// Mean items per grouped statement in this scenario: accept, read, reserve, charge.
-    batches: [f64; 4],
+    /// Mean items per grouped statement in this scenario: key lookup, accept, read, reserve,
+    /// charge.
+    batches: [f64; 5],
 }
 
 /// Sends `n` messages over `companies` through the API and the workers, timing `path`.
@@ -167,11 +168,18 @@ async fn scenario(
     })
 }
 
-/// Group-commit totals (items, statements) of the accept, read, reserve and charge steps so far.
-struct BatchTotals([(f64, f64); 4]);
+/// Group-commit totals (items, statements) of the key lookup, accept, read, reserve and charge
+/// steps so far.
+struct BatchTotals([(f64, f64); 5]);
 
 impl BatchTotals {
-    const STEPS: [&str; 4] = ["accept", "send_read", "send_begin", "send_finish"];
+    const STEPS: [&str; 5] = [
+        "api_key",
+        "accept",
+        "send_read",
+        "send_begin",
+        "send_finish",
+    ];
 
     fn now() -> Self {
         BatchTotals(Self::STEPS.map(|step| {
@@ -184,7 +192,7 @@ impl BatchTotals {
     }
 
     /// Mean items per statement of each step since `self` was taken.
-    fn means_since(&self) -> [f64; 4] {
+    fn means_since(&self) -> [f64; 5] {
         let now = BatchTotals::now();
         std::array::from_fn(|i| {
             let (items, statements) = (now.0[i].0 - self.0[i].0, now.0[i].1 - self.0[i].1);

@@ -119,11 +119,9 @@ impl Caller {
     /// status page's session cookie).
     pub async fn from_credential(state: &AppState, credential: &str) -> Result<Self, ApiError> {
         if credential.starts_with(accounts::KEY_PREFIX) {
-            let key = accounts::find_api_key(&state.pool, credential)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::unauthorized("invalid_api_key", "the API key is unknown or revoked")
-                })?;
+            let key = state.api_keys.find(credential).await?.ok_or_else(|| {
+                ApiError::unauthorized("invalid_api_key", "the API key is unknown or revoked")
+            })?;
             // API keys are for producers: they act inside their company, never as an operator.
             return Ok(Caller {
                 principal: Principal::ApiKey(key.id),

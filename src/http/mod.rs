@@ -52,6 +52,8 @@ pub struct AppState {
     /// Per-company request budget of the `/v1` API, fleet-wide; `None` when turned off.
     pub api_quota: Option<Quota>,
     pub api_limiter: RateLimiter,
+    /// Finds the API keys of `/v1` requests in groups (one statement per batch of requests).
+    pub api_keys: accounts::ApiKeys,
     /// Writes accepted messages in groups (one insert and one commit per batch of requests).
     pub acceptor: Acceptor,
     /// Companies' countries, for reading the local numbers of the messages they send.
@@ -105,6 +107,7 @@ impl AppState {
         });
         let api_limiter = RateLimiter::new(queues.connection(), queues.prefix());
         let acceptor = Acceptor::start(pool.clone(), queues.clone());
+        let api_keys = accounts::ApiKeys::start(pool.clone());
         let rates = Rates::new(pool.clone(), config.settings_reload);
         let routing = routing::Tables::new(pool.clone(), config.settings_reload);
         let pauses = AuthPauses::new(queues.connection(), queues.prefix());
@@ -115,6 +118,7 @@ impl AppState {
             webhook_flood,
             fleet_tables,
             acceptor,
+            api_keys,
             rates,
             routing,
             pool,

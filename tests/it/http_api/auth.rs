@@ -207,6 +207,65 @@ async fn api_keys_authenticate_until_revoked(pool: PgPool) {
     problem(r, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
 }
 
+/// Concurrent requests' keys are looked up together (one statement for the lookups waiting);
+/// each request still gets its own key's answer: its company's balance, or 401 for a revoked
+/// or unknown key, and the same key sent by several requests at once answers each of them.
+#[sqlx::test]
+async fn api_keys_looked_up_together_each_answer_their_own_request(pool: PgPool) {
+    let app = std::sync::Arc::new(spawn_app(pool.clone()).await);
+    let mut keys = Vec::new();
+    for credits in [3, 5, 8] {
+        let company = company_with(&pool, credits).await.id;
+        let issued = accounts::create_api_key(&pool, company, "crm")
+            .await
+            .unwrap();
+        keys.push((issued.secret.expose().to_string(), Some(credits)));
+        if credits == 5 {
+            let gone = accounts::create_api_key(&pool, company, "old crm")
+                .await
+                .unwrap();
+            accounts::revoke_api_key(&pool, company, gone.key.id)
+                .await
+                .unwrap();
+            keys.push((gone.secret.expose().to_string(), None));
+        }
+    }
+    keys.push((format!("{}{}", accounts::KEY_PREFIX, "A".repeat(43)), None));
+    let calls: Vec<_> = (0..60)
+        .map(|n| {
+            let (app, (key, credits)) = (app.clone(), keys[n % keys.len()].clone());
+            tokio::spawn(async move {
+                let r = app
+                    .client
+                    .get(app.url("/v1/balance"))
+                    .header("x-api-key", &key)
+                    .send()
+                    .await
+                    .unwrap();
+                (credits, r.status(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    for call in calls {
+        match call.await.unwrap() {
+            (Some(credits), status, v) => {
+                assert_eq!(
+                    (status, v["available"].as_i64()),
+                    (StatusCode::OK, Some(credits)),
+                    "{v}"
+                )
+            }
+            (None, status, v) => {
+                assert_eq!(
+                    (status, v["code"].as_str()),
+                    (StatusCode::UNAUTHORIZED, Some("invalid_api_key")),
+                    "{v}"
+                )
+            }
+        }
+    }
+}
+
 #[sqlx::test]
 async fn admin_adjustments_need_a_super_admin(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
