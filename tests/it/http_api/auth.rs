@@ -266,6 +266,68 @@ async fn api_keys_looked_up_together_each_answer_their_own_request(pool: PgPool)
     }
 }
 
+/// A key's `last_used_at` is stamped by its first request and refreshed at most once a minute.
+/// A request whose key row another transaction holds (a revocation being written) is answered
+/// at once, without the stamp: the lookup skips a locked row rather than wait for it.
+#[sqlx::test]
+async fn a_keys_last_use_is_kept_without_waiting_for_its_row(pool: PgPool) {
+    type Stamp = Option<chrono::DateTime<chrono::Utc>>;
+    let app = spawn_app(pool.clone()).await;
+    let company = company_with(&pool, 3).await.id;
+    let issued = accounts::create_api_key(&pool, company, "crm")
+        .await
+        .unwrap();
+    let id = issued.key.id;
+    let balance = || {
+        app.client
+            .get(app.url("/v1/balance"))
+            .header("x-api-key", issued.secret.expose())
+            .send()
+    };
+    let last_used = async || -> Stamp {
+        sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(last_used().await, None);
+
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(5), balance())
+        .await
+        .expect("the lookup waited for the key's locked row")
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    holder.rollback().await.unwrap();
+    assert_eq!(last_used().await, None, "a locked row is skipped");
+
+    assert_eq!(balance().await.unwrap().status(), StatusCode::OK);
+    let first = last_used().await.expect("stamped by the first free lookup");
+    assert_eq!(balance().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        last_used().await,
+        Some(first),
+        "not again within the minute"
+    );
+
+    sqlx::query("UPDATE api_keys SET last_used_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(balance().await.unwrap().status(), StatusCode::OK);
+    assert!(
+        last_used().await.unwrap() >= first,
+        "an hour-old stamp is refreshed"
+    );
+}
+
 #[sqlx::test]
 async fn admin_adjustments_need_a_super_admin(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
