@@ -21,6 +21,16 @@ fn sign(claims: Value, secret: &str) -> String {
     .unwrap()
 }
 
+/// `GET /v1/balance` with `key` in `X-API-Key`.
+async fn balance_with_key(app: &TestApp, key: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/v1/balance"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[sqlx::test]
 async fn bad_credentials_are_401_problems(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
@@ -165,13 +175,7 @@ async fn api_keys_authenticate_until_revoked(pool: PgPool) {
         .unwrap();
     let key = issued.secret.expose().to_string();
 
-    let r = app
-        .client
-        .get(app.url("/v1/balance"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+    let r = balance_with_key(&app, &key).await;
     assert_eq!(r.json::<Value>().await.unwrap()["available"], 3);
     let r = app
         .client
@@ -183,13 +187,7 @@ async fn api_keys_authenticate_until_revoked(pool: PgPool) {
     assert_eq!(r.status(), 200);
 
     let forged = format!("{}x", &key[..key.len() - 1]);
-    let r = app
-        .client
-        .get(app.url("/v1/balance"))
-        .header("x-api-key", forged)
-        .send()
-        .await
-        .unwrap();
+    let r = balance_with_key(&app, &forged).await;
     problem(r, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
 
     assert!(
@@ -197,13 +195,7 @@ async fn api_keys_authenticate_until_revoked(pool: PgPool) {
             .await
             .unwrap()
     );
-    let r = app
-        .client
-        .get(app.url("/v1/balance"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+    let r = balance_with_key(&app, &key).await;
     problem(r, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
 }
 
@@ -235,13 +227,7 @@ async fn api_keys_looked_up_together_each_answer_their_own_request(pool: PgPool)
         .map(|n| {
             let (app, (key, credits)) = (app.clone(), keys[n % keys.len()].clone());
             tokio::spawn(async move {
-                let r = app
-                    .client
-                    .get(app.url("/v1/balance"))
-                    .header("x-api-key", &key)
-                    .send()
-                    .await
-                    .unwrap();
+                let r = balance_with_key(&app, &key).await;
                 (credits, r.status(), r.json::<Value>().await.unwrap())
             })
         })
@@ -278,12 +264,7 @@ async fn a_keys_last_use_is_kept_without_waiting_for_its_row(pool: PgPool) {
         .await
         .unwrap();
     let id = issued.key.id;
-    let balance = || {
-        app.client
-            .get(app.url("/v1/balance"))
-            .header("x-api-key", issued.secret.expose())
-            .send()
-    };
+    let balance = || balance_with_key(&app, issued.secret.expose());
     let last_used = async || -> Stamp {
         sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE id = $1")
             .bind(id)
@@ -301,15 +282,14 @@ async fn a_keys_last_use_is_kept_without_waiting_for_its_row(pool: PgPool) {
         .unwrap();
     let r = tokio::time::timeout(std::time::Duration::from_secs(5), balance())
         .await
-        .expect("the lookup waited for the key's locked row")
-        .unwrap();
+        .expect("the lookup waited for the key's locked row");
     assert_eq!(r.status(), StatusCode::OK);
     holder.rollback().await.unwrap();
     assert_eq!(last_used().await, None, "a locked row is skipped");
 
-    assert_eq!(balance().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(balance().await.status(), StatusCode::OK);
     let first = last_used().await.expect("stamped by the first free lookup");
-    assert_eq!(balance().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(balance().await.status(), StatusCode::OK);
     assert_eq!(
         last_used().await,
         Some(first),
@@ -321,7 +301,7 @@ async fn a_keys_last_use_is_kept_without_waiting_for_its_row(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    assert_eq!(balance().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(balance().await.status(), StatusCode::OK);
     assert!(
         last_used().await.unwrap() >= first,
         "an hour-old stamp is refreshed"
